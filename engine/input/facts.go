@@ -1,0 +1,286 @@
+package input
+
+import (
+	"math"
+	"net/url"
+	"strings"
+
+	flowpb "github.com/cilium/cilium/api/v1/flow"
+)
+
+// Endpoint kinds, from Cilium's reserved identities.
+const (
+	KindPod           = "pod"
+	KindWorld         = "world"
+	KindHost          = "host"
+	KindRemoteNode    = "remote-node"
+	KindKubeAPIServer = "kube-apiserver"
+	KindHealth        = "health"
+	KindInit          = "init"
+	KindIngress       = "ingress"
+	KindUnmanaged     = "unmanaged"
+	KindUnknown       = "unknown"
+)
+
+// Endpoint is one side of a flow, normalised so that policies, profiles and
+// alert labels agree on who talked.
+type Endpoint struct {
+	Kind      string
+	Namespace string
+	Workload  string
+	Pod       string
+	IP        string
+	FQDN      string
+	Identity  uint32
+}
+
+// Key identifies the endpoint's profile: a workload for pods, the kind for
+// reserved identities (all of "world" is one profile, so the cache stays
+// bounded by the number of workloads, not of internet addresses).
+func (e Endpoint) Key() string {
+	if e.Kind == KindPod {
+		if e.Workload != "" {
+			return e.Namespace + "/" + e.Workload
+		}
+		return e.Namespace + "/" + e.IP
+	}
+	return "reserved:" + e.Kind
+}
+
+// HTTP holds what the engine parsed from an HTTP flow's URL.
+type HTTP struct {
+	Method  string
+	Path    string // percent-decoded
+	RawPath string // as sent
+	Query   string
+	Host    string
+}
+
+// DNS holds what the engine measured of a DNS query name.
+type DNS struct {
+	Query           string // without the trailing dot
+	Labels          []string
+	MaxLabelLength  int
+	MaxLabelEntropy float64
+	Qtypes          []string
+}
+
+// Facts are what Go measures about a flow before Rego judges it.
+type Facts struct {
+	Source, Destination Endpoint
+	Protocol            string
+	DestinationPort     uint32
+	Reply               bool
+	HTTP                *HTTP
+	DNS                 *DNS
+}
+
+// Measure derives the facts of a flow. It never fails: missing parts of a
+// flow leave the corresponding facts empty.
+func Measure(f *flowpb.Flow) Facts {
+	var fa Facts
+	fa.Source = endpoint(f.GetSource(), f.GetIP().GetSource())
+	fa.Destination = endpoint(f.GetDestination(), f.GetIP().GetDestination())
+	if names := f.GetDestinationNames(); len(names) > 0 {
+		fa.Destination.FQDN = strings.TrimSuffix(names[0], ".")
+	}
+	fa.Protocol, fa.DestinationPort = layer4(f.GetL4())
+	fa.Reply = f.GetIsReply().GetValue()
+	if h := f.GetL7().GetHttp(); h != nil {
+		fa.HTTP = parseHTTP(h)
+	}
+	if d := f.GetL7().GetDns(); d != nil {
+		fa.DNS = measureDNS(d)
+	}
+	return fa
+}
+
+var reservedKinds = map[string]string{
+	"reserved:world":          KindWorld,
+	"reserved:world-ipv4":     KindWorld,
+	"reserved:world-ipv6":     KindWorld,
+	"reserved:host":           KindHost,
+	"reserved:remote-node":    KindRemoteNode,
+	"reserved:kube-apiserver": KindKubeAPIServer,
+	"reserved:health":         KindHealth,
+	"reserved:init":           KindInit,
+	"reserved:ingress":        KindIngress,
+	"reserved:unmanaged":      KindUnmanaged,
+	"reserved:unknown":        KindUnknown,
+}
+
+// reservedIdentities maps Cilium's reserved numeric identities to kinds, for
+// flows whose endpoint carries no labels.
+var reservedIdentities = map[uint32]string{
+	1: KindHost, 2: KindWorld, 3: KindUnmanaged, 4: KindHealth, 5: KindInit,
+	6: KindRemoteNode, 7: KindKubeAPIServer, 8: KindIngress, 9: KindWorld, 10: KindWorld,
+}
+
+func endpoint(ep *flowpb.Endpoint, ip string) Endpoint {
+	e := Endpoint{
+		Namespace: ep.GetNamespace(),
+		Pod:       ep.GetPodName(),
+		IP:        ip,
+		Identity:  ep.GetIdentity(),
+	}
+	e.Kind = endpointKind(ep)
+	if ws := ep.GetWorkloads(); len(ws) > 0 && ws[0].GetName() != "" {
+		e.Workload = ws[0].GetName()
+	} else if e.Pod != "" {
+		e.Workload = WorkloadFromPod(e.Pod)
+	}
+	return e
+}
+
+func endpointKind(ep *flowpb.Endpoint) string {
+	kind := ""
+	for _, l := range ep.GetLabels() {
+		if k, ok := reservedKinds[l]; ok {
+			// kube-apiserver endpoints also carry reserved:host or
+			// reserved:remote-node; the more specific kind wins.
+			if kind == "" || k == KindKubeAPIServer {
+				kind = k
+			}
+		}
+	}
+	switch {
+	case kind != "":
+		return kind
+	case ep.GetNamespace() != "" || ep.GetPodName() != "":
+		return KindPod
+	}
+	if k, ok := reservedIdentities[ep.GetIdentity()]; ok {
+		return k
+	}
+	if ep == nil || ep.GetIdentity() == 0 {
+		return KindUnknown
+	}
+	return KindPod
+}
+
+// WorkloadFromPod guesses a pod's owning workload from its name when Hubble
+// did not say: Deployments name pods <name>-<template-hash>-<5 chars>,
+// DaemonSets and Jobs <name>-<5 chars>, StatefulSets <name>-<ordinal>.
+func WorkloadFromPod(pod string) string {
+	parts := strings.Split(pod, "-")
+	if len(parts) < 2 {
+		return pod
+	}
+	last := parts[len(parts)-1]
+	switch {
+	case isDigits(last):
+		return strings.Join(parts[:len(parts)-1], "-")
+	case len(last) == 5 && isRandSuffix(last):
+		parts = parts[:len(parts)-1]
+		if n := len(parts); n >= 2 && len(parts[n-1]) >= 6 && len(parts[n-1]) <= 10 && isRandSuffix(parts[n-1]) {
+			parts = parts[:n-1]
+		}
+		return strings.Join(parts, "-")
+	}
+	return pod
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// isRandSuffix reports whether s uses only the alphabet Kubernetes draws
+// generated name suffixes from (no vowels, no confusable digits).
+func isRandSuffix(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !strings.ContainsRune("bcdfghjklmnpqrstvwxz2456789", rune(s[i])) {
+			return false
+		}
+	}
+	return true
+}
+
+func layer4(l4 *flowpb.Layer4) (string, uint32) {
+	switch p := l4.GetProtocol().(type) {
+	case *flowpb.Layer4_TCP:
+		return "TCP", p.TCP.GetDestinationPort()
+	case *flowpb.Layer4_UDP:
+		return "UDP", p.UDP.GetDestinationPort()
+	case *flowpb.Layer4_SCTP:
+		return "SCTP", p.SCTP.GetDestinationPort()
+	case *flowpb.Layer4_ICMPv4:
+		return "ICMPv4", 0
+	case *flowpb.Layer4_ICMPv6:
+		return "ICMPv6", 0
+	case *flowpb.Layer4_VRRP:
+		return "VRRP", 0
+	case *flowpb.Layer4_IGMP:
+		return "IGMP", 0
+	}
+	return "", 0
+}
+
+func parseHTTP(h *flowpb.HTTP) *HTTP {
+	out := &HTTP{Method: h.GetMethod()}
+	raw := h.GetUrl()
+	u, err := url.Parse(raw)
+	if err != nil {
+		// Keep what can be kept: a malformed URL is itself interesting to
+		// policies, so split it by hand rather than dropping it.
+		path, query, _ := strings.Cut(raw, "?")
+		out.RawPath, out.Path, out.Query = path, path, query
+		return out
+	}
+	out.Host = u.Host
+	out.RawPath = u.EscapedPath()
+	out.Path = u.Path
+	out.Query = u.RawQuery
+	if out.Host == "" {
+		for _, hd := range h.GetHeaders() {
+			if strings.EqualFold(hd.GetKey(), "host") || hd.GetKey() == ":authority" {
+				out.Host = hd.GetValue()
+				break
+			}
+		}
+	}
+	return out
+}
+
+func measureDNS(d *flowpb.DNS) *DNS {
+	q := strings.TrimSuffix(d.GetQuery(), ".")
+	out := &DNS{Query: q, Qtypes: d.GetQtypes()}
+	if q == "" {
+		return out
+	}
+	out.Labels = strings.Split(q, ".")
+	for _, l := range out.Labels {
+		out.MaxLabelLength = max(out.MaxLabelLength, len(l))
+		out.MaxLabelEntropy = max(out.MaxLabelEntropy, Entropy(l))
+	}
+	return out
+}
+
+// Entropy is the Shannon entropy of s in bits per byte. Tunnelled data
+// encoded in base32/base64 labels scores near 4–5; words score near 3.
+func Entropy(s string) float64 {
+	if len(s) == 0 {
+		return 0
+	}
+	var counts [256]int
+	for i := 0; i < len(s); i++ {
+		counts[s[i]]++
+	}
+	n := float64(len(s))
+	h := 0.0
+	for _, c := range counts {
+		if c == 0 {
+			continue
+		}
+		p := float64(c) / n
+		h -= p * math.Log2(p)
+	}
+	return h
+}

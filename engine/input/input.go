@@ -1,0 +1,112 @@
+// Package input builds the Rego input document for a Hubble flow: the flow in Hubble's JSON shape plus the facts the engine measured.
+package input
+
+import (
+	"strconv"
+	"time"
+
+	flowpb "github.com/cilium/cilium/api/v1/flow"
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// SentinelKey is the top-level input key under which the engine puts what it
+// measured. No Flow field has this name, so it never shadows Hubble's data.
+const SentinelKey = "sentinel"
+
+// Profile is what an identity's profile knew before the flow being judged.
+type Profile struct {
+	Flows     uint64
+	FirstSeen time.Time
+	Peers     int
+	NewPeer   bool
+	NewPort   bool
+}
+
+// Profiles are the profiles of both sides of a flow.
+type Profiles struct {
+	Source, Destination Profile
+}
+
+// Document builds the policy input for f: the flow as `hubble observe -o
+// jsonpb` prints it, with the engine's facts and profiles under SentinelKey.
+// It converts straight from the protobuf to an ast.Value, so evaluation skips
+// OPA's Go-to-AST conversion of the whole document.
+func Document(f *flowpb.Flow, fa *Facts, p *Profiles) ast.Value {
+	doc := messageValue(f.ProtoReflect()).(ast.Object)
+	doc.Insert(ast.InternedTerm(SentinelKey), ast.NewTerm(sentinelValue(fa, p)))
+	return doc
+}
+
+// FlowValue converts just the flow, in the same shape as Document.
+func FlowValue(f *flowpb.Flow) ast.Value {
+	return messageValue(f.ProtoReflect())
+}
+
+func sentinelValue(fa *Facts, p *Profiles) ast.Object {
+	obj := ast.NewObjectWithCapacity(7)
+	obj.Insert(ast.InternedTerm("source"), ast.NewTerm(endpointValue(&fa.Source, false)))
+	obj.Insert(ast.InternedTerm("destination"), ast.NewTerm(endpointValue(&fa.Destination, true)))
+	obj.Insert(ast.InternedTerm("protocol"), ast.InternedTerm(fa.Protocol))
+	obj.Insert(ast.InternedTerm("destination_port"), ast.InternedTerm(fa.DestinationPort))
+	if h := fa.HTTP; h != nil {
+		obj.Insert(ast.InternedTerm("http"), ast.ObjectTerm(
+			ast.Item(ast.InternedTerm("method"), ast.InternedTerm(h.Method)),
+			ast.Item(ast.InternedTerm("path"), ast.StringTerm(h.Path)),
+			ast.Item(ast.InternedTerm("raw_path"), ast.StringTerm(h.RawPath)),
+			ast.Item(ast.InternedTerm("query"), ast.StringTerm(h.Query)),
+			ast.Item(ast.InternedTerm("host"), ast.StringTerm(h.Host)),
+		))
+	}
+	if d := fa.DNS; d != nil {
+		labels := make([]*ast.Term, len(d.Labels))
+		for i, l := range d.Labels {
+			labels[i] = ast.StringTerm(l)
+		}
+		qtypes := make([]*ast.Term, len(d.Qtypes))
+		for i, q := range d.Qtypes {
+			qtypes[i] = ast.InternedTerm(q)
+		}
+		obj.Insert(ast.InternedTerm("dns"), ast.ObjectTerm(
+			ast.Item(ast.InternedTerm("query"), ast.StringTerm(d.Query)),
+			ast.Item(ast.InternedTerm("labels"), ast.ArrayTerm(labels...)),
+			ast.Item(ast.InternedTerm("max_label_length"), ast.InternedTerm(d.MaxLabelLength)),
+			ast.Item(ast.InternedTerm("max_label_entropy"), ast.NewTerm(ast.Number(strconv.FormatFloat(d.MaxLabelEntropy, 'f', 3, 64)))),
+			ast.Item(ast.InternedTerm("qtypes"), ast.ArrayTerm(qtypes...)),
+		))
+	}
+	if p != nil {
+		obj.Insert(ast.InternedTerm("profile"), ast.ObjectTerm(
+			ast.Item(ast.InternedTerm("source"), ast.NewTerm(profileValue(&p.Source))),
+			ast.Item(ast.InternedTerm("destination"), ast.NewTerm(profileValue(&p.Destination))),
+		))
+	}
+	return obj
+}
+
+func endpointValue(e *Endpoint, withFQDN bool) ast.Object {
+	obj := ast.NewObjectWithCapacity(7)
+	obj.Insert(ast.InternedTerm("kind"), ast.InternedTerm(e.Kind))
+	obj.Insert(ast.InternedTerm("namespace"), ast.InternedTerm(e.Namespace))
+	obj.Insert(ast.InternedTerm("workload"), ast.StringTerm(e.Workload))
+	obj.Insert(ast.InternedTerm("pod"), ast.StringTerm(e.Pod))
+	obj.Insert(ast.InternedTerm("ip"), ast.StringTerm(e.IP))
+	obj.Insert(ast.InternedTerm("identity"), ast.InternedTerm(e.Identity))
+	if withFQDN {
+		obj.Insert(ast.InternedTerm("fqdn"), ast.StringTerm(e.FQDN))
+	}
+	return obj
+}
+
+func profileValue(p *Profile) ast.Object {
+	first := ""
+	if !p.FirstSeen.IsZero() {
+		first = p.FirstSeen.UTC().Format(time.RFC3339Nano)
+	}
+	return ast.NewObject(
+		ast.Item(ast.InternedTerm("flows"), ast.InternedTerm(int64(min(p.Flows, 1<<62)))),
+		ast.Item(ast.InternedTerm("first_seen"), ast.StringTerm(first)),
+		ast.Item(ast.InternedTerm("peers"), ast.InternedTerm(p.Peers)),
+		ast.Item(ast.InternedTerm("new_peer"), ast.InternedTerm(p.NewPeer)),
+		ast.Item(ast.InternedTerm("new_port"), ast.InternedTerm(p.NewPort)),
+	)
+}

@@ -1,0 +1,209 @@
+package input
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	flowpb "github.com/cilium/cilium/api/v1/flow"
+	observerpb "github.com/cilium/cilium/api/v1/observer"
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/timestamppb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/hubble-sentinel/hubble-sentinel/test/captures"
+)
+
+func readCapture(t *testing.T, path string) []*flowpb.Flow {
+	t.Helper()
+	fh, err := os.Open(path)
+	require.NoError(t, err)
+	defer fh.Close()
+	var flows []*flowpb.Flow
+	sc := bufio.NewScanner(fh)
+	sc.Buffer(nil, 1<<24)
+	for sc.Scan() {
+		if strings.TrimSpace(sc.Text()) == "" {
+			continue
+		}
+		var resp observerpb.GetFlowsResponse
+		require.NoError(t, protojson.Unmarshal(sc.Bytes(), &resp))
+		if f := resp.GetFlow(); f != nil {
+			flows = append(flows, f)
+		}
+	}
+	require.NoError(t, sc.Err())
+	return flows
+}
+
+// TestFlowValueMatchesJSONPB checks the contract on every real flow: the
+// input is what `hubble observe -o jsonpb` prints, except that 64-bit
+// integers are numbers.
+func TestFlowValueMatchesJSONPB(t *testing.T) {
+	n := 0
+	for _, path := range captures.Files(t) {
+		for _, f := range readCapture(t, path) {
+			want, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(f)
+			require.NoError(t, err)
+			var wantDoc any
+			require.NoError(t, json.Unmarshal(want, &wantDoc))
+
+			got, err := ast.JSON(FlowValue(f))
+			require.NoError(t, err)
+			equalJSONPB(t, wantDoc, got, "input")
+			n++
+		}
+	}
+	require.Greater(t, n, 1000)
+}
+
+// equalJSONPB compares a protojson document with ours, allowing only the
+// documented difference (64-bit integers as numbers) and equivalent
+// timestamp spellings.
+func equalJSONPB(t *testing.T, want, got any, path string) {
+	t.Helper()
+	switch w := want.(type) {
+	case map[string]any:
+		g, ok := got.(map[string]any)
+		require.True(t, ok, "%s: want object, got %T", path, got)
+		require.Len(t, g, len(w), "%s: keys differ: want %v got %v", path, keysOf(w), keysOf(g))
+		for k, wv := range w {
+			gv, ok := g[k]
+			require.True(t, ok, "%s.%s missing", path, k)
+			equalJSONPB(t, wv, gv, path+"."+k)
+		}
+	case []any:
+		g, ok := got.([]any)
+		require.True(t, ok, "%s: want array, got %T", path, got)
+		require.Len(t, g, len(w), path)
+		for i := range w {
+			equalJSONPB(t, w[i], g[i], path+"["+strconv.Itoa(i)+"]")
+		}
+	case string:
+		switch g := got.(type) {
+		case json.Number:
+			require.Equal(t, w, g.String(), "%s: 64-bit integer", path)
+		case string:
+			if wt, err := time.Parse(time.RFC3339Nano, w); err == nil {
+				gt, err := time.Parse(time.RFC3339Nano, g)
+				require.NoError(t, err, path)
+				require.True(t, wt.Equal(gt), "%s: %s != %s", path, w, g)
+				return
+			}
+			require.Equal(t, w, g, path)
+		default:
+			t.Fatalf("%s: want string %q, got %T", path, w, got)
+		}
+	case float64:
+		g, ok := got.(json.Number)
+		require.True(t, ok, "%s: want number, got %T", path, got)
+		gf, err := g.Float64()
+		require.NoError(t, err)
+		require.Equal(t, w, gf, path)
+	default:
+		require.Equal(t, want, got, path)
+	}
+}
+
+func keysOf(m map[string]any) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func TestDocumentSentinelFacts(t *testing.T) {
+	f := &flowpb.Flow{
+		Time:    timestamppb.New(time.Date(2026, 11, 30, 1, 2, 3, 0, time.UTC)),
+		Verdict: flowpb.Verdict_FORWARDED,
+		IP:      &flowpb.IP{Source: "10.0.1.5", Destination: "169.254.169.254", IpVersion: flowpb.IPVersion_IPv4},
+		L4:      &flowpb.Layer4{Protocol: &flowpb.Layer4_TCP{TCP: &flowpb.TCP{SourcePort: 40000, DestinationPort: 80}}},
+		Source: &flowpb.Endpoint{Identity: 12345, Namespace: "shop", PodName: "catalog-7d9f8b6c5d-x2k9q",
+			Labels: []string{"k8s:app=catalog"}},
+		Destination:      &flowpb.Endpoint{Identity: 2, Labels: []string{"reserved:world"}},
+		IsReply:          wrapperspb.Bool(false),
+		SocketCookie:     1 << 40,
+		L7:               &flowpb.Layer7{Type: flowpb.L7FlowType_REQUEST, Record: &flowpb.Layer7_Http{Http: &flowpb.HTTP{Method: "GET", Url: "http://169.254.169.254/latest/meta-data/?x=1"}}},
+		TrafficDirection: flowpb.TrafficDirection_EGRESS,
+	}
+	fa := Measure(f)
+	p := Profiles{Source: Profile{Flows: 3, NewPeer: true}}
+	got, err := ast.JSON(Document(f, &fa, &p))
+	require.NoError(t, err)
+	doc := got.(map[string]any)
+
+	require.Equal(t, "FORWARDED", doc["verdict"])
+	require.Equal(t, false, doc["is_reply"])
+	require.Equal(t, json.Number("1099511627776"), doc["socket_cookie"])
+	require.Equal(t, "2026-11-30T01:02:03Z", doc["time"])
+	s := doc["sentinel"].(map[string]any)
+	require.Equal(t, "TCP", s["protocol"])
+	require.Equal(t, json.Number("80"), s["destination_port"])
+	src := s["source"].(map[string]any)
+	require.Equal(t, map[string]any{"kind": "pod", "namespace": "shop", "workload": "catalog",
+		"pod": "catalog-7d9f8b6c5d-x2k9q", "ip": "10.0.1.5", "identity": json.Number("12345")}, src)
+	dst := s["destination"].(map[string]any)
+	require.Equal(t, "world", dst["kind"])
+	require.Equal(t, "", dst["fqdn"])
+	require.Equal(t, map[string]any{"method": "GET", "path": "/latest/meta-data/", "raw_path": "/latest/meta-data/",
+		"query": "x=1", "host": "169.254.169.254"}, s["http"])
+	prof := s["profile"].(map[string]any)["source"].(map[string]any)
+	require.Equal(t, json.Number("3"), prof["flows"])
+	require.Equal(t, true, prof["new_peer"])
+}
+
+func TestWorkloadFromPod(t *testing.T) {
+	for _, tc := range []struct{ pod, want string }{
+		{"prometheus-6655946b9f-6xcpf", "prometheus"},
+		{"kube-dns-b4f5c58c7-7qmtw", "kube-dns"},
+		{"node-local-dns-88zrp", "node-local-dns"},
+		{"postgres-0", "postgres"},
+		{"etcd-main-12", "etcd-main"},
+		{"standalone", "standalone"},
+		{"my-pod-name", "my-pod-name"},
+		{"istiod-istio-1611-5d4c9f7b8-abcde", "istiod-istio-1611-5d4c9f7b8-abcde"},
+		{"istiod-istio-1611-5d4c9f7b8-bcdfg", "istiod-istio-1611"},
+	} {
+		t.Run(tc.pod, func(t *testing.T) {
+			require.Equal(t, tc.want, WorkloadFromPod(tc.pod))
+		})
+	}
+}
+
+func TestEndpointKind(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ep   *flowpb.Endpoint
+		want string
+	}{
+		{"world label", &flowpb.Endpoint{Identity: 2, Labels: []string{"reserved:world"}}, KindWorld},
+		{"world-ipv4 label", &flowpb.Endpoint{Identity: 9, Labels: []string{"reserved:world-ipv4"}}, KindWorld},
+		{"apiserver beats host", &flowpb.Endpoint{Identity: 7, Labels: []string{"reserved:host", "reserved:kube-apiserver"}}, KindKubeAPIServer},
+		{"gke world with pod name", &flowpb.Endpoint{Identity: 2, Namespace: "kube-system", PodName: "kube-dns-1", Labels: []string{"reserved:world"}}, KindWorld},
+		{"pod", &flowpb.Endpoint{Identity: 4242, Namespace: "shop", PodName: "cart-1"}, KindPod},
+		{"identity only", &flowpb.Endpoint{Identity: 6}, KindRemoteNode},
+		{"nothing", nil, KindUnknown},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, tc.want, endpoint(tc.ep, "").Kind)
+		})
+	}
+}
+
+func TestMeasureDNS(t *testing.T) {
+	f := &flowpb.Flow{L7: &flowpb.Layer7{Record: &flowpb.Layer7_Dns{Dns: &flowpb.DNS{
+		Query: "mzxw6ytboi2dkmzxgq3tsnbrgqydambqgu4tembr.t.exfil.example.", Qtypes: []string{"TXT"}}}}}
+	fa := Measure(f)
+	require.Equal(t, "mzxw6ytboi2dkmzxgq3tsnbrgqydambqgu4tembr.t.exfil.example", fa.DNS.Query)
+	require.Equal(t, 40, fa.DNS.MaxLabelLength)
+	require.Greater(t, fa.DNS.MaxLabelEntropy, 3.5)
+	require.Less(t, Entropy("aaaaaaaa"), 0.01)
+	require.InDelta(t, 2.0, Entropy("abcd"), 1e-9)
+}

@@ -1,0 +1,113 @@
+# METADATA
+# title: Shared helpers for detective policies
+# description: >-
+#   Builds the violation objects of the output contract from a policy's
+#   package metadata, and answers the questions many policies ask of a flow
+#   (is it a reply, which names does its destination have, is an address
+#   internal) so that every policy asks them the same way.
+package sentinel.lib
+
+# METADATA
+# description: >-
+#   violation builds one element of a policy's violation set from the
+#   annotation chain of the rule that calls it (rego.metadata.chain()) and a
+#   one-line summary of this flow. Identity, severity, title, description and
+#   MITRE technique come from the package-scope METADATA block, so a policy
+#   never repeats them. A missing field falls back to a default rather than
+#   making the violation undefined: a policy with incomplete metadata still
+#   alerts instead of going silent.
+violation(chain, summary) := {
+	"id": object.get(custom, "id", policy),
+	"severity": object.get(custom, "severity", "warning"),
+	"title": object.get(annotations, "title", policy),
+	"policy": policy,
+	"summary": summary,
+	"description": object.get(annotations, "description", ""),
+	"mitre": object.get(custom, "mitre", ""),
+} if {
+	some entry in chain
+	entry.annotations.scope == "package"
+	annotations := entry.annotations
+	custom := object.get(annotations, "custom", {})
+	policy := package_path(entry.path)
+}
+
+# package_path is the dotted package name of an annotation path. OPA reports
+# paths without the data root (["sentinel", "egress", "x"]); a leading "data"
+# is dropped too, should a version report it.
+package_path(path) := trim_prefix(concat(".", path), "data.")
+
+# is_request holds for the request half of an L7 exchange.
+is_request if input.l7.type == "REQUEST"
+
+# is_reply holds when Cilium marked the flow as the reply direction. is_reply
+# may be absent (unknown) on drops and on some trace points; older agents only
+# set the deprecated reply field.
+is_reply if input.is_reply == true
+
+is_reply if input.reply == true
+
+# not_reply holds for flows in the initiating direction, and for flows whose
+# direction Cilium does not know (drops): those are treated as initiated by
+# their source.
+not_reply if not is_reply
+
+# ip_in_cidrs holds when ip lies in one of cidrs. Addresses of the other IP
+# family never match.
+ip_in_cidrs(ip, cidrs) if {
+	some cidr in cidrs
+	net.cidr_contains(cidr, ip)
+}
+
+# hostname normalises a DNS name or an HTTP host for comparison: lower case,
+# without a port, IPv6 brackets or a trailing dot.
+hostname(host) := trim_suffix(lower(trim_prefix(split(host, "]")[0], "[")), ".") if {
+	startswith(host, "[")
+}
+
+hostname(host) := trim_suffix(lower(split(host, ":")[0]), ".") if {
+	not startswith(host, "[")
+	strings.count(host, ":") == 1
+}
+
+hostname(host) := trim_suffix(lower(host), ".") if {
+	not startswith(host, "[")
+	strings.count(host, ":") != 1
+}
+
+# name_in_domains holds when name is one of domains or a subdomain of one.
+# Domains may be written with or without a leading or trailing dot.
+name_in_domains(name, domains) if {
+	some domain in domains
+	d := trim(lower(domain), ".")
+	d != ""
+	name_in_domain(hostname(name), d)
+}
+
+name_in_domain(name, domain) if name == domain
+
+name_in_domain(name, domain) if endswith(name, concat("", [".", domain]))
+
+# destination_names are the names this flow's destination is known by: the
+# DNS-aware egress name, the HTTP host and the DNS query, normalised.
+destination_names contains hostname(input.sentinel.destination.fqdn) if {
+	input.sentinel.destination.fqdn != ""
+}
+
+destination_names contains hostname(input.sentinel.http.host) if {
+	input.sentinel.http.host != ""
+}
+
+destination_names contains hostname(input.sentinel.dns.query) if {
+	input.sentinel.dns.query != ""
+}
+
+# endpoint names one side of a flow for a summary: namespace/workload for
+# pods, else its kind and IP address.
+endpoint(side) := sprintf("%s/%s", [side.namespace, side.workload]) if {
+	side.namespace != ""
+	side.workload != ""
+} else := sprintf("%s %s", [object.get(side, "kind", "unknown"), object.get(side, "ip", "")])
+
+# workload_key is the "namespace/workload" key that per-workload tunables use.
+workload_key(side) := sprintf("%s/%s", [object.get(side, "namespace", ""), object.get(side, "workload", "")])
