@@ -155,7 +155,7 @@ func describe(file string, m *ast.Module) (Info, bool) {
 	if !strings.HasPrefix(pkg, RootPackage+".") {
 		return Info{}, false
 	}
-	if !slices.ContainsFunc(m.Rules, func(r *ast.Rule) bool { return r.Head.Name.String() == RuleName || r.Head.Ref().String() == RuleName }) {
+	if !slices.ContainsFunc(m.Rules, isViolationRule) {
 		return Info{}, false
 	}
 	info := Info{Package: pkg, File: file}
@@ -172,6 +172,12 @@ func describe(file string, m *ast.Module) (Info, bool) {
 		}
 	}
 	return info, true
+}
+
+// isViolationRule matches `violation contains …` rules, not helper
+// functions that happen to share the name.
+func isViolationRule(r *ast.Rule) bool {
+	return len(r.Head.Args) == 0 && r.Head.Ref().String() == RuleName
 }
 
 func validate(p Info) error {

@@ -65,6 +65,12 @@ func Secrets(f *flowpb.Flow) []string {
 			if _, tok, ok := strings.Cut(hd.GetValue(), " "); ok {
 				out = appendSecret(out, tok)
 			}
+			// "a=1; b=2": each cookie value on its own.
+			for _, kv := range strings.Split(hd.GetValue(), ";") {
+				if _, v, ok := strings.Cut(kv, "="); ok {
+					out = appendSecret(out, strings.TrimSpace(v))
+				}
+			}
 		}
 	}
 	// Longest first, so a secret containing another is cut whole.

@@ -1,0 +1,179 @@
+package policy
+
+import (
+	"context"
+	"testing"
+	"testing/fstest"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/stretchr/testify/require"
+)
+
+const lib = `package sentinel.lib
+
+violation(chain, summary) := {
+	"id": pkg.annotations.custom.id,
+	"severity": pkg.annotations.custom.severity,
+	"title": pkg.annotations.title,
+	"policy": concat(".", pkg.path),
+	"summary": summary,
+	"description": object.get(pkg.annotations, "description", ""),
+	"mitre": object.get(pkg.annotations.custom, "mitre", ""),
+} if {
+	some pkg in chain
+	pkg.annotations.scope == "package"
+}
+`
+
+const portPolicy = `# METADATA
+# title: Bad port
+# description: A flow went to a port listed as bad in data.
+# custom:
+#   id: BadPort
+#   severity: warning
+#   mitre: T1571
+package sentinel.test.bad_port
+
+import data.sentinel.lib
+
+violation contains lib.violation(rego.metadata.chain(), sprintf("port %d", [input.sentinel.destination_port])) if {
+	input.sentinel.destination_port in data.data.test.bad_ports
+}
+`
+
+const dropPolicy = `# METADATA
+# title: Dropped
+# description: Dropped flow.
+# custom:
+#   id: Dropped
+#   severity: info
+package sentinel.test.dropped
+
+import data.sentinel.lib
+
+violation contains lib.violation(rego.metadata.chain(), "dropped") if input.verdict == "DROPPED"
+`
+
+func fsWith(files map[string]string) fstest.MapFS {
+	m := fstest.MapFS{}
+	for k, v := range files {
+		m[k] = &fstest.MapFile{Data: []byte(v)}
+	}
+	return m
+}
+
+func base() map[string]string {
+	return map[string]string{
+		"lib/lib.rego":                     lib,
+		"test/bad_port/bad_port.rego":      portPolicy,
+		"test/bad_port/bad_port_test.rego": "package sentinel.test.bad_port_test\n\ntest_x if true\n",
+		"test/dropped/dropped.rego":        dropPolicy,
+		"data/test.yaml":                   "test:\n  bad_ports: [4444]\n",
+		"README.md":                        "# not a policy\n",
+	}
+}
+
+func input(t *testing.T, js string) ast.Value {
+	t.Helper()
+	v, err := ast.ValueFromReader(stringsReader(js))
+	require.NoError(t, err)
+	return v
+}
+
+func TestLoadAndEval(t *testing.T) {
+	set, err := Load(context.Background(), fsWith(base()), ".")
+	require.NoError(t, err)
+	require.Equal(t, []Info{
+		{ID: "BadPort", Severity: "warning", Title: "Bad port", Package: "sentinel.test.bad_port", File: "test/bad_port/bad_port.rego"},
+		{ID: "Dropped", Severity: "info", Title: "Dropped", Package: "sentinel.test.dropped", File: "test/dropped/dropped.rego"},
+	}, set.Policies())
+
+	for _, tc := range []struct {
+		name  string
+		input string
+		want  []Violation
+	}{
+		{"benign", `{"verdict":"FORWARDED","sentinel":{"destination_port":443}}`, nil},
+		{"bad port from data", `{"verdict":"FORWARDED","sentinel":{"destination_port":4444}}`, []Violation{{
+			ID: "BadPort", Severity: "warning", Title: "Bad port", Policy: "sentinel.test.bad_port",
+			Summary: "port 4444", Description: "A flow went to a port listed as bad in data.", MITRE: "T1571",
+		}}},
+		{"two policies", `{"verdict":"DROPPED","sentinel":{"destination_port":4444}}`, []Violation{
+			{ID: "BadPort", Severity: "warning", Title: "Bad port", Policy: "sentinel.test.bad_port",
+				Summary: "port 4444", Description: "A flow went to a port listed as bad in data.", MITRE: "T1571"},
+			{ID: "Dropped", Severity: "info", Title: "Dropped", Policy: "sentinel.test.dropped",
+				Summary: "dropped", Description: "Dropped flow."},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := set.Eval(context.Background(), input(t, tc.input))
+			require.NoError(t, err)
+			require.ElementsMatch(t, tc.want, got)
+		})
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		files   map[string]string
+		wantErr []string
+	}{
+		{"syntax error names file and line", map[string]string{
+			"test/broken/broken.rego": "package sentinel.test.broken\n\nviolation contains x if {\n\tx := \n}\n",
+		}, []string{"test/broken/broken.rego:5", "rego_parse_error"}},
+		{"http.send refused by the sandbox", map[string]string{
+			"test/net/net.rego": "# METADATA\n# title: Net\n# custom:\n#   id: Net\n#   severity: info\npackage sentinel.test.net\n\nviolation contains \"x\" if {\n\thttp.send({\"method\": \"get\", \"url\": \"http://example.com\"}).status_code == 200\n}\n",
+		}, []string{"test/net/net.rego:9", "undefined function http.send"}},
+		{"time.now_ns refused by the sandbox", map[string]string{
+			"test/clock/clock.rego": "# METADATA\n# title: Clock\n# custom:\n#   id: Clock\n#   severity: info\npackage sentinel.test.clock\n\nviolation contains \"x\" if time.now_ns() > 0\n",
+		}, []string{"test/clock/clock.rego:8", "undefined function time.now_ns"}},
+		{"missing id", map[string]string{
+			"test/noid/noid.rego": "# METADATA\n# title: No id\n# custom:\n#   severity: info\npackage sentinel.test.noid\n\nviolation contains \"x\" if false\n",
+		}, []string{"test/noid/noid.rego", "custom.id is missing"}},
+		{"bad severity", map[string]string{
+			"test/sev/sev.rego": "# METADATA\n# title: Sev\n# custom:\n#   id: Sev\n#   severity: urgent\npackage sentinel.test.sev\n\nviolation contains \"x\" if false\n",
+		}, []string{"custom.severity \"urgent\" must be one of critical, warning, info"}},
+		{"not PascalCase", map[string]string{
+			"test/case/case.rego": "# METADATA\n# title: Case\n# custom:\n#   id: bad_case\n#   severity: info\npackage sentinel.test.casey\n\nviolation contains \"x\" if false\n",
+		}, []string{"must be PascalCase"}},
+		{"duplicate id", map[string]string{
+			"test/dup/dup.rego": "# METADATA\n# title: Dup\n# custom:\n#   id: Dropped\n#   severity: info\npackage sentinel.test.dup\n\nviolation contains \"x\" if false\n",
+		}, []string{"policy id Dropped is used by both"}},
+		{"corrupt data", map[string]string{
+			"data/test.yaml": "test: [unclosed\n",
+		}, []string{"data/test.yaml"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			files := base()
+			for k, v := range tc.files {
+				files[k] = v
+			}
+			_, err := Load(context.Background(), fsWith(files), ".")
+			require.Error(t, err)
+			for _, w := range tc.wantErr {
+				require.Contains(t, err.Error(), w)
+			}
+		})
+	}
+}
+
+func TestLoadEmpty(t *testing.T) {
+	_, err := Load(context.Background(), fsWith(map[string]string{"lib/lib.rego": lib}), ".")
+	require.ErrorIs(t, err, ErrNoPolicies)
+}
+
+func TestSandboxDropsNondeterministicBuiltins(t *testing.T) {
+	names := map[string]bool{}
+	for _, b := range Sandbox().Builtins {
+		names[b.Name] = true
+	}
+	for _, n := range []string{"http.send", "net.lookup_ip_addr", "opa.runtime", "time.now_ns", "rand.intn", "uuid.rfc4122"} {
+		require.False(t, names[n], n)
+	}
+	for _, n := range []string{"net.cidr_contains", "regex.match", "sprintf", "startswith"} {
+		require.True(t, names[n], n)
+	}
+	require.NotNil(t, Sandbox().AllowNet)
+	require.Empty(t, Sandbox().AllowNet)
+}
