@@ -62,9 +62,10 @@ type Client struct {
 	up  bool
 }
 
-// NewClient returns a Client reading from obs. Its logs carry
-// component=hubble; its metrics are registered on reg, which may be nil.
-// Register at most one Client per registry: the metric names are fixed.
+// NewClient returns a Client reading from obs. The caller names the
+// component in logger (logger.With("component", "hubble")); metrics are
+// registered on reg, which may be nil. Register at most one Client per
+// registry: the metric names are fixed.
 func NewClient(obs observerpb.ObserverClient, cfg ClientConfig, logger *slog.Logger, reg prometheus.Registerer) *Client {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -78,7 +79,7 @@ func NewClient(obs observerpb.ObserverClient, cfg ClientConfig, logger *slog.Log
 	return &Client{
 		obs:     obs,
 		cfg:     cfg,
-		logger:  logger.With("component", "hubble"),
+		logger:  logger,
 		metrics: newClientMetrics(reg),
 		rand:    rand.Float64,
 	}
@@ -109,7 +110,9 @@ func (e *handlerError) Unwrap() error { return e.err }
 // stream, which a healthy relay never sends — is logged once and the stream
 // is reopened after a backoff, asking for flows since the newest one
 // delivered; flows already delivered at that instant are dropped so that
-// handle sees each flow once. Without Reconnect, stream errors are returned.
+// handle sees each flow once. Without Reconnect, stream errors are returned,
+// and so are InvalidArgument and Unimplemented even with it: the request
+// itself is wrong and retrying it cannot help.
 func (c *Client) Run(ctx context.Context, handle func(context.Context, *flowpb.Flow) error) error {
 	bo := newBackoff(c.cfg.BackoffMin, c.cfg.BackoffMax, c.rand)
 	var rs resumeState
@@ -125,7 +128,7 @@ func (c *Client) Run(ctx context.Context, handle func(context.Context, *flowpb.F
 		switch {
 		case clean && !(c.cfg.Follow && c.cfg.Reconnect):
 			return nil
-		case !c.cfg.Reconnect:
+		case !c.cfg.Reconnect || isPermanent(err):
 			return fmt.Errorf("streaming flows from %s: %w", c.addr(), err)
 		case clean:
 			err = errors.New("server ended a follow stream")
@@ -279,4 +282,14 @@ func isCleanEnd(err error) bool {
 		errors.Is(err, io.EOF) ||
 		errors.Is(err, context.Canceled) ||
 		status.Code(err) == codes.Canceled
+}
+
+// isPermanent reports whether err means the server rejects the request
+// itself, which no reconnect will change.
+func isPermanent(err error) bool {
+	switch status.Code(err) {
+	case codes.InvalidArgument, codes.Unimplemented:
+		return true
+	}
+	return false
 }

@@ -59,7 +59,8 @@ type FileStats struct {
 //
 // Only GetFlows is implemented. It honours the request's Since and Until;
 // the whitelist and blacklist are not applied (a warning says so), and Follow
-// is ignored: a replay ends at the end of the last file.
+// is ignored: a replay ends at the end of the last file. Use it with a
+// Client configured with Follow and Reconnect off.
 type FileObserver struct {
 	paths     []string
 	stdin     io.Reader
@@ -74,8 +75,8 @@ var _ observerpb.ObserverClient = (*FileObserver)(nil)
 
 // NewFileObserver returns an Observer that replays paths in order; the path
 // "-" reads stdin, which can be consumed only once. Files are opened when
-// their turn comes, by each GetFlows stream. Metrics are registered on reg,
-// which may be nil.
+// their turn comes, by each GetFlows stream. The caller names the component
+// in logger; metrics are registered on reg, which may be nil.
 func NewFileObserver(paths []string, stdin io.Reader, logger *slog.Logger, reg prometheus.Registerer) *FileObserver {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -83,7 +84,7 @@ func NewFileObserver(paths []string, stdin io.Reader, logger *slog.Logger, reg p
 	return &FileObserver{
 		paths:  append([]string(nil), paths...),
 		stdin:  stdin,
-		logger: logger.With("component", "capture"),
+		logger: logger,
 		malformed: promauto.With(reg).NewCounter(prometheus.CounterOpts{
 			Namespace: metricsNamespace,
 			Subsystem: "capture",
