@@ -230,8 +230,10 @@ func (s *Sender) Run(ctx context.Context) error {
 }
 
 // Postable converts an alert to Alertmanager's API model. Maps are copied,
-// so the caller may reuse the alert. Zero times stay zero, which Alertmanager
-// reads as "starts now" and "ends after resolve_timeout unless re-sent".
+// so the caller may reuse the alert. Zero times are left unset, which
+// Alertmanager reads as "starts now" and "ends after resolve_timeout unless
+// sent again"; note that the generated MarshalJSON still writes an unset time
+// as "0001-01-01T00:00:00.000Z", which Alertmanager parses back as unset.
 func Postable(a alert.Alert) *models.PostableAlert {
 	labels := models.LabelSet(maps.Clone(a.Labels))
 	if labels == nil {
@@ -456,14 +458,15 @@ func (t *target) flush(ctx context.Context, pending []*models.PostableAlert) {
 // post makes one request and says whether a failure is worth retrying, as
 // Alertmanager's own notifiers do: network errors, timeouts, 5xx, 408 and
 // 429 are transient; any other status means the request itself is wrong.
+// A request cut short by the end of ctx is not counted as an error of the
+// Alertmanager.
 func (t *target) post(ctx context.Context, batch []*models.PostableAlert) (retry bool, err error) {
-	ctx, cancel := context.WithTimeout(ctx, t.timeout)
-	defer cancel()
 	var status int
-	ctx = context.WithValue(ctx, statusKey{}, &status)
+	reqCtx, cancel := context.WithTimeout(context.WithValue(ctx, statusKey{}, &status), t.timeout)
+	defer cancel()
 
 	start := time.Now()
-	_, err = t.api.PostAlerts(amalert.NewPostAlertsParamsWithContext(ctx).
+	_, err = t.api.PostAlerts(amalert.NewPostAlertsParamsWithContext(reqCtx).
 		WithTimeout(t.timeout).
 		WithHTTPClient(t.httpClient).
 		WithAlerts(models.PostableAlerts(batch)), t.opts...)
@@ -472,6 +475,9 @@ func (t *target) post(ctx context.Context, batch []*models.PostableAlert) (retry
 	if err == nil || status/100 == 2 {
 		t.m.sent.Add(float64(len(batch)))
 		return false, nil
+	}
+	if ctx.Err() != nil {
+		return true, fmt.Errorf("posting %d alerts: %w", len(batch), err)
 	}
 	t.m.errors.Inc()
 	if status == 0 {
@@ -517,9 +523,10 @@ func backoff(attempt int, minD, maxD time.Duration, jitter float64) time.Duratio
 // store the HTTP status of the response.
 type statusKey struct{}
 
-// statusRecorder records the status of the last response of a request. The
-// generated client turns statuses it does not know, or bodies it cannot
-// decode (a proxy's HTML error page), into errors without a status.
+// statusRecorder records the status of the last response of a request,
+// because the generated client returns a bare decoding error, without the
+// status, when an error body is not what the API specifies (a proxy's error
+// page in JSON, say).
 type statusRecorder struct{ next http.RoundTripper }
 
 func (r statusRecorder) RoundTrip(req *http.Request) (*http.Response, error) {

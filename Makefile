@@ -1,0 +1,57 @@
+# hubble-sentinel. Only Go is needed: the OPA CLI and Alertmanager are pinned
+# tool dependencies in go.mod, run with `go tool`.
+
+GO       ?= go
+BIN      := bin/hubble-sentinel
+PKGS     := ./...
+OPA      := $(GO) tool opa
+# The real captures the tests replay, read-only, when they are present.
+export HUBBLE_SENTINEL_CAPTURES ?= $(abspath ../shared/captures/gke-2021)
+
+.PHONY: all build test go-test policy-test e2e demo bench fmt lint tools clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/hubble-sentinel
+
+## test: every test: Go (race detector, end-to-end with a real Alertmanager included) and Rego.
+test: policy-test go-test
+
+go-test:
+	$(GO) test -race -timeout 12m $(PKGS)
+
+## policy-test: opa fmt (no diff allowed), opa check --strict, opa test with coverage.
+policy-test:
+	$(OPA) fmt --diff --fail policies
+	$(OPA) check --strict policies
+	$(OPA) test policies
+
+## e2e: only the end-to-end test (relay -> hubble-sentinel run -> real Alertmanager).
+e2e:
+	$(GO) test -race -count=1 -v ./test/e2e/...
+
+## demo: the embedded default: a built-in demo relay streaming a simulated shop with attacks.
+demo:
+	$(GO) run ./cmd/hubble-sentinel demo
+
+## bench: benchmarks of the per-flow path.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./engine/...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+	$(OPA) fmt -w policies
+
+lint:
+	$(GO) vet $(PKGS)
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(OPA) check --strict policies
+
+## tools: build the pinned tools ahead of time.
+tools:
+	$(OPA) version >/dev/null
+	$(GO) tool -n alertmanager >/dev/null
+
+clean:
+	rm -rf bin

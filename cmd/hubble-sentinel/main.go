@@ -1,0 +1,193 @@
+// Command hubble-sentinel watches Hubble flows and raises Alertmanager alerts when they break detective policies.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	flowpb "github.com/cilium/cilium/api/v1/flow"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/hubble-sentinel/hubble-sentinel/engine/app"
+)
+
+const usage = `hubble-sentinel: detective controls for Cilium service meshes.
+
+Usage:
+  hubble-sentinel run [flags]              follow a Hubble Relay, alert to Alertmanager
+  hubble-sentinel replay [flags] FILE...   evaluate hubble observe -o jsonpb captures offline ("-" = stdin)
+  hubble-sentinel demo [flags]             run against a built-in demo relay streaming a simulated shop
+  hubble-sentinel policy input FILE...     print the policy input document of each flow
+  hubble-sentinel version                  print the version
+
+Run "hubble-sentinel COMMAND -h" for the flags of a command.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "hubble-sentinel:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "run":
+		o, _, err := parse("run", args, stderr, daemonFlags)
+		if err != nil {
+			return err
+		}
+		o.Stdout, o.Stderr = stdout, stderr
+		return app.Run(ctx, o)
+	case "replay":
+		o, files, err := parse("replay", args, stderr, replayFlags)
+		if err != nil {
+			return err
+		}
+		o.Stdout, o.Stderr = stdout, stderr
+		_, err = app.Replay(ctx, o, files)
+		return err
+	case "demo":
+		var d app.DemoOptions
+		o, _, err := parse("demo", args, stderr, func(fs *flag.FlagSet, o *app.Options) {
+			replayFlags(fs, o)
+			fs.DurationVar(&d.Duration, "demo.duration", 0, "stop after this long (0: until interrupted)")
+			fs.Float64Var(&d.Rate, "demo.rate", 200, "simulated flows per second")
+			fs.Int64Var(&d.Seed, "demo.seed", 1, "seed of the simulated traffic")
+		})
+		if err != nil {
+			return err
+		}
+		o.Stdout, o.Stderr = stdout, stderr
+		d.Options = o
+		return app.Demo(ctx, d)
+	case "policy":
+		if len(args) == 0 || args[0] != "input" {
+			return errors.New(`usage: hubble-sentinel policy input FILE...`)
+		}
+		o, files, err := parse("policy input", args[1:], stderr, func(*flag.FlagSet, *app.Options) {})
+		if err != nil {
+			return err
+		}
+		o.Stdout, o.Stderr = stdout, stderr
+		return app.PolicyInput(ctx, o, files)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "hubble-sentinel", version())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+// parse parses flags and positional arguments in any order.
+func parse(name string, args []string, stderr io.Writer, define func(*flag.FlagSet, *app.Options)) (app.Options, []string, error) {
+	var o app.Options
+	fs := flag.NewFlagSet("hubble-sentinel "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	logLevel := fs.String("log.level", "info", "log level: debug, info, warn, error")
+	logFormat := fs.String("log.format", "logfmt", "log format: logfmt or json")
+	define(fs, &o)
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return o, nil, err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	logger, err := newLogger(*logLevel, *logFormat, stderr)
+	if err != nil {
+		return o, nil, err
+	}
+	o.Logger = logger
+	return o, positional, nil
+}
+
+func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log.level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "logfmt":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log.format %q: want logfmt or json", format)
+}
+
+// replayFlags are the flags of everything that evaluates flows.
+func replayFlags(fs *flag.FlagSet, o *app.Options) {
+	fs.Var((*stringList)(&o.AlertmanagerURLs), "alertmanager.url", "Alertmanager URL to send alerts to (repeatable; every Alertmanager gets every alert)")
+	fs.StringVar(&o.PoliciesDir, "policies.dir", "", "directory of Rego policies and data (default: the bundled policies)")
+	fs.DurationVar(&o.ResolveAfter, "alerts.resolve-after", 5*time.Minute, "resolve an alert after this long without a violating flow")
+	fs.IntVar(&o.ProfilesMax, "profiles.max", 50000, "identities whose connection profiles are kept (LRU)")
+}
+
+// daemonFlags are the flags of the run command.
+func daemonFlags(fs *flag.FlagSet, o *app.Options) {
+	replayFlags(fs, o)
+	fs.StringVar(&o.HubbleAddress, "hubble.address", "localhost:4245", "Hubble Relay gRPC address (host:port or unix:///path)")
+	fs.BoolVar(&o.HubbleTLS.Enabled, "hubble.tls.enabled", false, "connect to Hubble Relay over TLS (implied by the other --hubble.tls.* flags)")
+	fs.StringVar(&o.HubbleTLS.CAFile, "hubble.tls.ca-file", "", "CA certificate to verify Hubble Relay")
+	fs.StringVar(&o.HubbleTLS.CertFile, "hubble.tls.cert-file", "", "client certificate for mTLS")
+	fs.StringVar(&o.HubbleTLS.KeyFile, "hubble.tls.key-file", "", "client key for mTLS")
+	fs.StringVar(&o.HubbleTLS.ServerName, "hubble.tls.server-name", "", "name expected in Hubble Relay's certificate, e.g. ui.hubble-relay.cilium.io")
+	fs.BoolVar(&o.HubbleTLS.InsecureSkipVerify, "hubble.tls.insecure-skip-verify", false, "do not verify Hubble Relay's certificate (debugging only)")
+	fs.Var((*filterList)(&o.HubbleAllow), "hubble.allow-filter", `server-side allow filter, a FlowFilter as JSON, e.g. '{"source_pod":["shop/"]}' (repeatable)`)
+	fs.Var((*filterList)(&o.HubbleDeny), "hubble.deny-filter", `server-side deny filter, a FlowFilter as JSON (repeatable)`)
+	fs.StringVar(&o.WebListenAddress, "web.listen-address", ":9966", "address serving /metrics, /healthz and /readyz (empty: off)")
+	fs.DurationVar(&o.ResendInterval, "alerts.resend-interval", time.Minute, "re-send firing alerts this often")
+}
+
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+type filterList []*flowpb.FlowFilter
+
+func (f *filterList) String() string { return fmt.Sprint(len(*f), " filters") }
+func (f *filterList) Set(v string) error {
+	var ff flowpb.FlowFilter
+	if err := protojson.Unmarshal([]byte(v), &ff); err != nil {
+		return fmt.Errorf("not a FlowFilter: %w", err)
+	}
+	*f = append(*f, &ff)
+	return nil
+}
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "devel"
+}

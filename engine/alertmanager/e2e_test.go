@@ -1,0 +1,157 @@
+package alertmanager
+
+import (
+	"context"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/prometheus/alertmanager/api/v2/models"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hubble-sentinel/hubble-sentinel/engine/alert"
+	"github.com/hubble-sentinel/hubble-sentinel/test/amtest"
+)
+
+// These tests deliver to real Alertmanager processes over real HTTP.
+
+// waitAlerts polls am until the alerts matching filter are exactly want (by
+// alertname) and returns them by alertname.
+func waitAlerts(t *testing.T, am *amtest.Alertmanager, within time.Duration, filter string, want ...string) map[string]*models.GettableAlert {
+	t.Helper()
+	var got map[string]*models.GettableAlert
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		alerts, err := am.Alerts(ctx, filter)
+		require.NoError(c, err)
+		got = map[string]*models.GettableAlert{}
+		var names []string
+		for _, a := range alerts {
+			got[a.Labels[alert.LabelAlertname]] = a
+			names = append(names, a.Labels[alert.LabelAlertname])
+		}
+		require.ElementsMatch(c, want, names)
+	}, within, 20*time.Millisecond, "alerts at %s", am.URL)
+	return got
+}
+
+func TestDeliversToAlertmanager(t *testing.T) {
+	am := amtest.Start(t)
+	h := newHarness(t, Config{URLs: []*url.URL{am.URL}})
+	h.run(t)
+
+	start := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
+	cases := []struct {
+		name  string
+		alert alert.Alert
+	}{
+		{
+			name: "labels annotations and start",
+			alert: alert.Alert{
+				Labels: map[string]string{
+					alert.LabelAlertname:       "DeliveredFull",
+					alert.LabelSeverity:        "critical",
+					alert.LabelPolicy:          "egress/unknown-fqdn",
+					alert.LabelSourceNamespace: "shop",
+				},
+				Annotations: map[string]string{
+					alert.AnnotationSummary:       "shop/cart talked to evil.example:443",
+					alert.AnnotationHubbleObserve: "hubble observe --from-pod shop/cart",
+				},
+				StartsAt:     start,
+				GeneratorURL: "http://sentinel.example/policies/egress",
+			},
+		},
+		{
+			name: "labels only",
+			alert: alert.Alert{
+				Labels:   map[string]string{alert.LabelAlertname: "DeliveredBare"},
+				StartsAt: start.Add(time.Second),
+			},
+		},
+	}
+	var alerts []alert.Alert
+	for _, tc := range cases {
+		alerts = append(alerts, tc.alert)
+	}
+	h.Send(alerts...)
+
+	got := waitAlerts(t, am, 10*time.Second, `alertname=~"Delivered.*"`, "DeliveredFull", "DeliveredBare")
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := got[tc.alert.Labels[alert.LabelAlertname]]
+			require.NotNil(t, g)
+			require.Equal(t, tc.alert.Labels, map[string]string(g.Labels))
+			if len(tc.alert.Annotations) == 0 {
+				require.Empty(t, g.Annotations)
+			} else {
+				require.Equal(t, tc.alert.Annotations, map[string]string(g.Annotations))
+			}
+			require.NotNil(t, g.StartsAt)
+			require.True(t, tc.alert.StartsAt.Equal(time.Time(*g.StartsAt)), "startsAt %s, want %s", g.StartsAt, tc.alert.StartsAt)
+			require.Equal(t, tc.alert.GeneratorURL, g.GeneratorURL.String())
+			require.Equal(t, models.AlertStatusStateActive, *g.Status.State)
+		})
+	}
+	label := []string{"alertmanager", am.URL.String()}
+	require.Equal(t, 2.0, h.metric(t, "hubble_sentinel_alertmanager_alerts_sent_total", label...))
+	require.Zero(t, h.metric(t, "hubble_sentinel_alertmanager_errors_total", label...))
+}
+
+func TestResolvedAlertIsNoLongerActive(t *testing.T) {
+	am := amtest.Start(t)
+	h := newHarness(t, Config{URLs: []*url.URL{am.URL}})
+	h.run(t)
+
+	firing := named("ResolvedLater")
+	h.Send(firing)
+	waitAlerts(t, am, 10*time.Second, `alertname="ResolvedLater"`, "ResolvedLater")
+
+	resolved := firing
+	resolved.EndsAt = time.Now().Add(-time.Second)
+	h.Send(resolved)
+	waitAlerts(t, am, 10*time.Second, `alertname="ResolvedLater"`)
+
+	require.Equal(t, 2.0, h.metric(t, "hubble_sentinel_alertmanager_alerts_sent_total", "alertmanager", am.URL.String()))
+}
+
+func TestDeliversToEveryAlertmanager(t *testing.T) {
+	up, down := amtest.Start(t), amtest.Start(t)
+	h := newHarness(t, Config{
+		URLs:        []*url.URL{up.URL, down.URL},
+		BackoffMin:  100 * time.Millisecond,
+		BackoffMax:  400 * time.Millisecond,
+		MaxAttempts: 1 << 20,
+	})
+	h.run(t)
+	upLabel := []string{"alertmanager", up.URL.String()}
+	downLabel := []string{"alertmanager", down.URL.String()}
+
+	h.Send(named("Everywhere"))
+	waitAlerts(t, up, 10*time.Second, `alertname="Everywhere"`, "Everywhere")
+	waitAlerts(t, down, 10*time.Second, `alertname="Everywhere"`, "Everywhere")
+
+	down.Stop()
+	h.Send(named("WhileDown1"))
+	waitAlerts(t, up, 2*time.Second, `alertname=~"WhileDown.*"`, "WhileDown1")
+
+	// While the stopped one is being retried, the other still gets new
+	// alerts at once.
+	require.Eventually(t, func() bool {
+		return h.metric(t, "hubble_sentinel_alertmanager_errors_total", downLabel...) >= 3
+	}, 5*time.Second, 10*time.Millisecond)
+	h.Send(named("WhileDown2"))
+	waitAlerts(t, up, time.Second, `alertname=~"WhileDown.*"`, "WhileDown1", "WhileDown2")
+	require.Equal(t, 1.0, h.metric(t, "hubble_sentinel_alertmanager_queue_length", downLabel...),
+		"WhileDown1 is being retried, WhileDown2 waits behind it")
+
+	require.Equal(t, 3.0, h.metric(t, "hubble_sentinel_alertmanager_alerts_sent_total", upLabel...))
+	require.Zero(t, h.metric(t, "hubble_sentinel_alertmanager_errors_total", upLabel...))
+	require.Equal(t, 1.0, h.metric(t, "hubble_sentinel_alertmanager_alerts_sent_total", downLabel...))
+
+	require.Len(t, h.log.lines("alertmanager unreachable, retrying", "url="+down.URL.String()), 1,
+		"one message per outage, not one per retry")
+	require.Empty(t, h.log.lines("alertmanager unreachable", "url="+up.URL.String()))
+}

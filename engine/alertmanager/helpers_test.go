@@ -1,0 +1,159 @@
+package alertmanager
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hubble-sentinel/hubble-sentinel/engine/alert"
+)
+
+// syncBuffer is a bytes.Buffer safe for the sender's goroutines to log to
+// while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// lines returns the log lines containing every one of substrs.
+func (b *syncBuffer) lines(substrs ...string) []string {
+	var out []string
+	for line := range strings.Lines(b.String()) {
+		match := true
+		for _, s := range substrs {
+			match = match && strings.Contains(line, s)
+		}
+		if match {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// harness is a Sender under test with its own registry and captured log.
+type harness struct {
+	*Sender
+	reg *prometheus.Registry
+	log *syncBuffer
+}
+
+func newHarness(t *testing.T, cfg Config) *harness {
+	t.Helper()
+	h := &harness{reg: prometheus.NewRegistry(), log: &syncBuffer{}}
+	logger := slog.New(slog.NewTextHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s, err := New(cfg, logger, h.reg)
+	require.NoError(t, err)
+	h.Sender = s
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("sender log:\n%s", h.log)
+		}
+	})
+	return h
+}
+
+// run runs the sender until the returned stop function is called or the
+// test ends, and checks that Run returns nil promptly on cancellation.
+func (h *harness) run(t *testing.T) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				require.NoError(t, err)
+			case <-time.After(flushTimeout + 2*time.Second):
+				t.Error("Run did not return after cancellation")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// metric returns the value of the counter or gauge name with the given
+// labels, or 0 if the series does not exist.
+func (h *harness) metric(t *testing.T, name string, labels ...string) float64 {
+	t.Helper()
+	require.Zero(t, len(labels)%2, "labels come in name/value pairs")
+	mfs, err := h.reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			have := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				have[lp.GetName()] = lp.GetValue()
+			}
+			for i := 0; i < len(labels); i += 2 {
+				if have[labels[i]] != labels[i+1] {
+					continue series
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				return m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				return m.GetGauge().GetValue()
+			case m.Histogram != nil:
+				return float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return 0
+}
+
+// closedURL returns the URL of a loopback port nothing listens on, so
+// connections are refused at once.
+func closedURL(t *testing.T) *url.URL {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return &url.URL{Scheme: "http", Host: addr}
+}
+
+// named returns a firing alert with the given alertname that started a
+// minute ago, on a whole millisecond as Alertmanager's API reports times.
+func named(name string) alert.Alert {
+	return alert.Alert{
+		Labels:   map[string]string{alert.LabelAlertname: name, alert.LabelSeverity: "warning"},
+		StartsAt: time.Now().Add(-time.Minute).Truncate(time.Millisecond),
+	}
+}
+
+func mustParse(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	require.NoError(t, err)
+	return u
+}

@@ -1,0 +1,133 @@
+// Package app wires the Hubble sources, the engine and Alertmanager into hubble-sentinel's commands: run, replay, demo and policy input.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"time"
+
+	flowpb "github.com/cilium/cilium/api/v1/flow"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hubble-sentinel/hubble-sentinel/engine"
+	"github.com/hubble-sentinel/hubble-sentinel/engine/alert"
+	"github.com/hubble-sentinel/hubble-sentinel/engine/alertmanager"
+	"github.com/hubble-sentinel/hubble-sentinel/engine/policy"
+	"github.com/hubble-sentinel/hubble-sentinel/engine/profile"
+	"github.com/hubble-sentinel/hubble-sentinel/hubble"
+	"github.com/hubble-sentinel/hubble-sentinel/policies"
+)
+
+// Options are the process settings every command shares, filled from flags.
+type Options struct {
+	HubbleAddress    string
+	HubbleTLS        hubble.TLSConfig
+	HubbleAllow      []*flowpb.FlowFilter
+	HubbleDeny       []*flowpb.FlowFilter
+	AlertmanagerURLs []string
+	PoliciesDir      string // empty: the bundled policies
+	WebListenAddress string
+	ResolveAfter     time.Duration
+	ResendInterval   time.Duration
+	ProfilesMax      int
+
+	Logger *slog.Logger
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+func (o *Options) defaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if o.Stdout == nil {
+		o.Stdout = os.Stdout
+	}
+	if o.Stderr == nil {
+		o.Stderr = os.Stderr
+	}
+}
+
+// LoadPolicies loads the policies from dir, or the bundled ones when dir is
+// empty, and logs what was loaded.
+func LoadPolicies(ctx context.Context, dir string, logger *slog.Logger) (*policy.Set, error) {
+	var fsys fs.FS = policies.FS
+	where := "bundled policies"
+	if dir != "" {
+		if _, err := os.Stat(dir); err != nil {
+			return nil, fmt.Errorf("policies directory: %w", err)
+		}
+		fsys, where = os.DirFS(dir), dir
+	}
+	set, err := policy.Load(ctx, fsys, ".")
+	if err != nil {
+		return nil, fmt.Errorf("loading %s: %w", where, err)
+	}
+	logger.Info("policies loaded", "source", where, "policies", len(set.Policies()))
+	return set, nil
+}
+
+// newSender returns an Alertmanager sender, or nil when no URL is set.
+func newSender(urls []string, logger *slog.Logger, reg prometheus.Registerer) (*alertmanager.Sender, error) {
+	if len(urls) == 0 {
+		return nil, nil
+	}
+	var parsed []*url.URL
+	for _, s := range urls {
+		u, err := url.Parse(s)
+		if err != nil {
+			return nil, fmt.Errorf("--alertmanager.url %q: %w", s, err)
+		}
+		parsed = append(parsed, u)
+	}
+	return alertmanager.New(alertmanager.Config{URLs: parsed}, logger.With("component", "alertmanager"), reg)
+}
+
+// pipeline is the engine with its aggregator and notifiers.
+type pipeline struct {
+	engine     *engine.Engine
+	aggregator *alert.Aggregator
+	sender     *alertmanager.Sender
+}
+
+func newPipeline(ctx context.Context, o *Options, aggCfg alert.AggregatorConfig, engCfg engine.Config, extra alert.Notifier, reg prometheus.Registerer) (*pipeline, error) {
+	set, err := LoadPolicies(ctx, o.PoliciesDir, o.Logger.With("component", "policy"))
+	if err != nil {
+		return nil, err
+	}
+	sender, err := newSender(o.AlertmanagerURLs, o.Logger, reg)
+	if err != nil {
+		return nil, err
+	}
+	var ns alert.Notifiers
+	if extra != nil {
+		ns = append(ns, extra)
+	}
+	if sender != nil {
+		ns = append(ns, sender)
+	}
+	if o.ResolveAfter > 0 {
+		aggCfg.ResolveAfter = o.ResolveAfter
+	}
+	if o.ResendInterval > 0 && aggCfg.ResendInterval > 0 {
+		aggCfg.ResendInterval = o.ResendInterval
+	}
+	agg := alert.NewAggregator(aggCfg, ns, o.Logger.With("component", "alerts"), reg)
+	engCfg.Profiles = profile.Limits{Profiles: o.ProfilesMax}
+	eng, err := engine.New(engCfg, set, agg, o.Logger.With("component", "engine"), reg)
+	if err != nil {
+		return nil, err
+	}
+	return &pipeline{engine: eng, aggregator: agg, sender: sender}, nil
+}
+
+// isCanceled reports a clean shutdown.
+func isCanceled(err error) bool {
+	return err == nil || errors.Is(err, context.Canceled)
+}

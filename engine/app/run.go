@@ -1,0 +1,137 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	observerpb "github.com/cilium/cilium/api/v1/observer"
+	"github.com/oklog/run"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hubble-sentinel/hubble-sentinel/engine"
+	"github.com/hubble-sentinel/hubble-sentinel/engine/alert"
+	"github.com/hubble-sentinel/hubble-sentinel/hubble"
+)
+
+// Run is the daemon: it follows a Hubble Relay, judges every flow and sends
+// alerts to Alertmanager until ctx ends. An unreachable relay or
+// Alertmanager is logged and retried, never fatal.
+func Run(ctx context.Context, o Options) error {
+	o.defaults()
+	if t := &o.HubbleTLS; t.CAFile != "" || t.CertFile != "" || t.ServerName != "" || t.InsecureSkipVerify {
+		t.Enabled = true
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	var extra alert.Notifier
+	if len(o.AlertmanagerURLs) == 0 {
+		o.Logger.Warn("no --alertmanager.url given: alerts are only logged")
+		extra = logNotifier{o.Logger.With("component", "alerts")}
+	}
+	p, err := newPipeline(ctx, &o, alert.DefaultAggregatorConfig, engine.Config{}, extra, reg)
+	if err != nil {
+		return err
+	}
+	conn, err := hubble.Dial(o.HubbleAddress, o.HubbleTLS)
+	if err != nil {
+		return fmt.Errorf("hubble relay %s: %w", o.HubbleAddress, err)
+	}
+	defer conn.Close()
+	client := hubble.NewClient(observerpb.NewObserverClient(conn), hubble.ClientConfig{
+		Follow: true, Reconnect: true, Allow: o.HubbleAllow, Deny: o.HubbleDeny, Address: o.HubbleAddress,
+	}, o.Logger.With("component", "hubble"), reg)
+
+	var g run.Group
+	addContext(ctx, &g, func(ctx context.Context) error { return client.Run(ctx, p.engine.Process) })
+	addContext(ctx, &g, p.aggregator.Run)
+	if p.sender != nil {
+		addContext(ctx, &g, p.sender.Run)
+	}
+	if o.WebListenAddress != "" {
+		web := &Web{Address: o.WebListenAddress, Registry: reg, Ready: client.Ready, Logger: o.Logger.With("component", "web")}
+		addContext(ctx, &g, web.Run)
+	}
+	o.Logger.Info("hubble-sentinel running", "hubble_address", o.HubbleAddress, "tls", o.HubbleTLS.Enabled,
+		"alertmanagers", len(o.AlertmanagerURLs), "web", o.WebListenAddress)
+	return g.Run()
+}
+
+// addContext adds a Run(ctx) actor to g: the first actor to return stops
+// the others, and cancellation of the parent stops all of them.
+func addContext(parent context.Context, g *run.Group, fn func(context.Context) error) {
+	ctx, cancel := context.WithCancel(parent)
+	g.Add(func() error {
+		if err := fn(ctx); !isCanceled(err) {
+			return err
+		}
+		return nil
+	}, func(error) { cancel() })
+}
+
+// Web serves /metrics, /healthz and /readyz.
+type Web struct {
+	Address  string
+	Registry *prometheus.Registry
+	Ready    func() bool
+	Logger   *slog.Logger
+}
+
+// Run serves until ctx ends.
+func (w *Web) Run(ctx context.Context) error {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(w.Registry, promhttp.HandlerOpts{Registry: w.Registry}))
+	mux.HandleFunc("/healthz", func(rw http.ResponseWriter, _ *http.Request) {
+		_, _ = rw.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/readyz", func(rw http.ResponseWriter, _ *http.Request) {
+		if w.Ready != nil && !w.Ready() {
+			http.Error(rw, "not connected to hubble relay", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = rw.Write([]byte("ok\n"))
+	})
+	lis, err := net.Listen("tcp", w.Address)
+	if err != nil {
+		return fmt.Errorf("--web.listen-address %s: %w", w.Address, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	w.Logger.Info("serving metrics and health", "address", lis.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(lis) }()
+	select {
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		return nil
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	}
+}
+
+// logNotifier logs alerts when no Alertmanager is configured, so nothing is
+// silently dropped.
+type logNotifier struct{ logger *slog.Logger }
+
+func (l logNotifier) Send(alerts ...alert.Alert) {
+	for _, a := range alerts {
+		state := "firing"
+		if a.Resolved(time.Now()) {
+			state = "resolved"
+		}
+		l.logger.Warn("alert", "state", state, "alertname", a.Labels[alert.LabelAlertname],
+			"severity", a.Labels[alert.LabelSeverity], "summary", a.Annotations[alert.AnnotationSummary],
+			"labels", a.Labels)
+	}
+}

@@ -1,0 +1,133 @@
+package sentinel.lib_test
+
+import data.sentinel.lib
+
+chain := [
+	{"annotations": {"scope": "rule", "title": "a rule"}, "path": ["sentinel", "egress", "example", "violation"]},
+	{
+		"annotations": {
+			"scope": "package",
+			"title": "Example title",
+			"description": "Why it matters.",
+			"custom": {"id": "ExampleID", "severity": "critical", "mitre": "T1552.005", "tags": ["egress"]},
+		},
+		"path": ["sentinel", "egress", "example"],
+	},
+]
+
+test_violation_carries_package_metadata if {
+	lib.violation(chain, "what happened") == {
+		"id": "ExampleID",
+		"severity": "critical",
+		"title": "Example title",
+		"policy": "sentinel.egress.example",
+		"summary": "what happened",
+		"description": "Why it matters.",
+		"mitre": "T1552.005",
+	}
+}
+
+test_violation_policy_drops_a_data_root if {
+	v := lib.violation([{"annotations": chain[1].annotations, "path": ["data", "sentinel", "dns", "x"]}], "s")
+	v.policy == "sentinel.dns.x"
+}
+
+test_violation_defaults_missing_metadata if {
+	v := lib.violation([{"annotations": {"scope": "package"}, "path": ["sentinel", "dns", "x"]}], "s")
+	v == {
+		"id": "sentinel.dns.x",
+		"severity": "warning",
+		"title": "sentinel.dns.x",
+		"policy": "sentinel.dns.x",
+		"summary": "s",
+		"description": "",
+		"mitre": "",
+	}
+}
+
+test_violation_needs_a_package_annotation if {
+	not lib.violation([chain[0]], "s")
+}
+
+# The real chain, as OPA builds it for a policy's rule: paths carry no data root.
+test_violation_from_rego_metadata_chain if {
+	some v in data.sentinel.egress.cloud_metadata.violation with data.data.egress as {
+		"metadata_addresses": ["169.254.169.254"],
+		"metadata_names": [],
+		"metadata_exempt_source_kinds": [],
+		"metadata_allowed_workloads": [],
+		"metadata_dns_forwarders": [],
+	}
+		with input as {
+			"is_reply": false,
+			"sentinel": {
+				"source": {"kind": "pod", "namespace": "shop", "workload": "catalog", "ip": "10.0.1.7"},
+				"destination": {"kind": "world", "ip": "169.254.169.254", "fqdn": ""},
+				"protocol": "TCP",
+				"destination_port": 80,
+			},
+		}
+	v.policy == "sentinel.egress.cloud_metadata"
+	v.id == "EgressToCloudMetadata"
+}
+
+test_is_request if {
+	lib.is_request with input as {"l7": {"type": "REQUEST"}}
+	not lib.is_request with input as {"l7": {"type": "RESPONSE"}}
+	not lib.is_request with input as {"Type": "L3_L4"}
+}
+
+test_is_reply_and_not_reply if {
+	lib.is_reply with input as {"is_reply": true}
+	lib.is_reply with input as {"reply": true}
+	lib.not_reply with input as {"is_reply": false}
+	lib.not_reply with input as {}
+	not lib.not_reply with input as {"is_reply": true}
+}
+
+test_ip_in_cidrs if {
+	cidrs := ["10.0.0.0/8", "fc00::/7"]
+	lib.ip_in_cidrs("10.156.2.7", cidrs)
+	lib.ip_in_cidrs("fd00:ec2::254", cidrs)
+	not lib.ip_in_cidrs("35.246.31.234", cidrs)
+	not lib.ip_in_cidrs("2001:db8::1", cidrs)
+	not lib.ip_in_cidrs("10.0.0.1", [])
+}
+
+test_hostname if {
+	lib.hostname("Metadata.Google.Internal.") == "metadata.google.internal"
+	lib.hostname("api.stripe.com:443") == "api.stripe.com"
+	lib.hostname("[fd00:ec2::254]:80") == "fd00:ec2::254"
+	lib.hostname("[fd00:ec2::254]") == "fd00:ec2::254"
+	lib.hostname("fd00:ec2::254") == "fd00:ec2::254"
+	lib.hostname("169.254.169.254") == "169.254.169.254"
+}
+
+test_name_in_domains if {
+	lib.name_in_domains("nanopool.org", ["nanopool.org"])
+	lib.name_in_domains("xmr-eu1.Nanopool.org.", ["nanopool.org"])
+	lib.name_in_domains("x.nanopool.org", [".nanopool.org"])
+	not lib.name_in_domains("notnanopool.org", ["nanopool.org"])
+	not lib.name_in_domains("nanopool.org.evil.example", ["nanopool.org"])
+	not lib.name_in_domains("anything.example", ["", "."])
+}
+
+test_destination_names if {
+	lib.destination_names == {"api.stripe.com", "metadata.google.internal", "x.example"} with input as {"sentinel": {
+		"destination": {"fqdn": "api.stripe.com"},
+		"http": {"host": "Metadata.Google.Internal:80"},
+		"dns": {"query": "x.example"},
+	}}
+	lib.destination_names == set() with input as {"sentinel": {"destination": {"fqdn": ""}, "http": {"host": ""}}}
+}
+
+test_endpoint if {
+	lib.endpoint({"kind": "pod", "namespace": "shop", "workload": "cart", "ip": "10.0.1.2"}) == "shop/cart"
+	lib.endpoint({"kind": "world", "namespace": "", "workload": "", "ip": "203.0.113.7"}) == "world 203.0.113.7"
+	lib.endpoint({}) == "unknown "
+}
+
+test_workload_key if {
+	lib.workload_key({"namespace": "shop", "workload": "email"}) == "shop/email"
+	lib.workload_key({}) == "/"
+}
