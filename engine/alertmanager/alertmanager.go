@@ -74,7 +74,7 @@ type Config struct {
 	BackoffMin, BackoffMax time.Duration
 	// MaxAttempts is the number of attempts per batch before a retryable
 	// failure gives up and drops the batch with reason "retries_exhausted"
-	// (default 10, about two minutes with the default backoff). Giving up
+	// (default 10: one to two minutes with the default backoff). Giving up
 	// keeps a long outage from pinning one stale batch at the head of the
 	// queue while newer alerts overflow behind it.
 	MaxAttempts int
@@ -101,22 +101,21 @@ type Sender struct {
 }
 
 // New validates cfg, fills in defaults and prepares one queue per
-// Alertmanager. Metrics are registered with reg; a nil reg leaves them
-// unregistered. Nothing is sent until Run is called.
+// Alertmanager. The caller names the component on logger, as for every
+// component; a nil logger discards. Metrics are registered with reg; a nil
+// reg leaves them unregistered. Nothing is sent until Run is called.
 func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Sender, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	logger = logger.With("component", "alertmanager")
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	m := newMetrics(reg)
 	s := &Sender{logger: logger}
 	seen := make(map[string]bool, len(cfg.URLs))
 	for _, u := range cfg.URLs {
-		t, err := newTarget(u, cfg, logger, m)
+		t, err := newTarget(u, cfg, logger)
 		if err != nil {
 			return nil, err
 		}
@@ -125,6 +124,12 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Sender, e
 		}
 		seen[t.url] = true
 		s.targets = append(s.targets, t)
+	}
+	// Register only once the configuration is known to be good, so a caller
+	// may fix it and call New again with the same registry.
+	m := newMetrics(reg)
+	for _, t := range s.targets {
+		t.m = m.forTarget(t.url)
 	}
 	return s, nil
 }
@@ -282,7 +287,7 @@ type target struct {
 	downSince time.Time
 }
 
-func newTarget(u *url.URL, cfg Config, logger *slog.Logger, m *metrics) (*target, error) {
+func newTarget(u *url.URL, cfg Config, logger *slog.Logger) (*target, error) {
 	if u == nil {
 		return nil, errors.New("alertmanager URL is nil")
 	}
@@ -298,10 +303,7 @@ func newTarget(u *url.URL, cfg Config, logger *slog.Logger, m *metrics) (*target
 			WithHost(u.Host).
 			WithBasePath(path.Join("/", u.Path, "/api/v2")).
 			WithSchemes([]string{u.Scheme})).Alert,
-		// Each Alertmanager gets its own connection pool, and every response
-		// status is recorded so classification does not depend on the
-		// response body being parseable.
-		httpClient:  &http.Client{Transport: statusRecorder{next: http.DefaultTransport.(*http.Transport).Clone()}},
+		httpClient:  &http.Client{Transport: statusRecorder{next: newTransport()}},
 		batchSize:   cfg.BatchSize,
 		capacity:    cfg.QueueCapacity,
 		timeout:     cfg.Timeout,
@@ -311,7 +313,6 @@ func newTarget(u *url.URL, cfg Config, logger *slog.Logger, m *metrics) (*target
 		wake:        make(chan struct{}, 1),
 	}
 	t.logger = logger.With("url", t.url)
-	t.m = m.forTarget(t.url)
 	if u.User != nil {
 		user := u.User.Username()
 		pass, _ := u.User.Password()
@@ -320,6 +321,15 @@ func newTarget(u *url.URL, cfg Config, logger *slog.Logger, m *metrics) (*target
 		})
 	}
 	return t, nil
+}
+
+// newTransport gives each Alertmanager its own connection pool, so a hung
+// Alertmanager cannot hold connections another one needs.
+func newTransport() http.RoundTripper {
+	if tr, ok := http.DefaultTransport.(*http.Transport); ok {
+		return tr.Clone()
+	}
+	return http.DefaultTransport // replaced by the program, e.g. for tracing; keep its choice
 }
 
 // enqueue appends alerts, dropping the oldest beyond capacity, and wakes the

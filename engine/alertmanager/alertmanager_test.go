@@ -351,13 +351,18 @@ func (f *fakeAM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if f.hangFirst && n == 1 {
-		<-r.Context().Done()
-		return
-	}
 	var alerts models.PostableAlerts
 	if err := json.NewDecoder(r.Body).Decode(&alerts); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if f.hangFirst && n == 1 {
+		// The server notices the client giving up only once the body has
+		// been read, hence after decoding.
+		select {
+		case <-r.Context().Done():
+		case <-time.After(10 * time.Second):
+		}
 		return
 	}
 	status := f.statuses[min(n, len(f.statuses))-1]
@@ -453,7 +458,7 @@ func TestResponseClassification(t *testing.T) {
 		{
 			name:         "timeout is retried",
 			am:           &fakeAM{statuses: []int{200}, hangFirst: true},
-			timeout:      200 * time.Millisecond,
+			timeout:      500 * time.Millisecond,
 			wantRequests: 2, wantSent: 2, wantErrors: 1,
 			wantLogs: []string{"deadline exceeded"},
 		},

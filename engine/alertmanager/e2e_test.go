@@ -96,7 +96,7 @@ func TestDeliversToAlertmanager(t *testing.T) {
 		})
 	}
 	label := []string{"alertmanager", am.URL.String()}
-	require.Equal(t, 2.0, h.metric(t, "hubble_sentinel_alertmanager_alerts_sent_total", label...))
+	h.waitMetric(t, 2, "hubble_sentinel_alertmanager_alerts_sent_total", label...)
 	require.Zero(t, h.metric(t, "hubble_sentinel_alertmanager_errors_total", label...))
 }
 
@@ -114,7 +114,7 @@ func TestResolvedAlertIsNoLongerActive(t *testing.T) {
 	h.Send(resolved)
 	waitAlerts(t, am, 10*time.Second, `alertname="ResolvedLater"`)
 
-	require.Equal(t, 2.0, h.metric(t, "hubble_sentinel_alertmanager_alerts_sent_total", "alertmanager", am.URL.String()))
+	h.waitMetric(t, 2, "hubble_sentinel_alertmanager_alerts_sent_total", "alertmanager", am.URL.String())
 }
 
 func TestDeliversToEveryAlertmanager(t *testing.T) {
@@ -147,9 +147,9 @@ func TestDeliversToEveryAlertmanager(t *testing.T) {
 	require.Equal(t, 1.0, h.metric(t, "hubble_sentinel_alertmanager_queue_length", downLabel...),
 		"WhileDown1 is being retried, WhileDown2 waits behind it")
 
-	require.Equal(t, 3.0, h.metric(t, "hubble_sentinel_alertmanager_alerts_sent_total", upLabel...))
+	h.waitMetric(t, 3, "hubble_sentinel_alertmanager_alerts_sent_total", upLabel...)
 	require.Zero(t, h.metric(t, "hubble_sentinel_alertmanager_errors_total", upLabel...))
-	require.Equal(t, 1.0, h.metric(t, "hubble_sentinel_alertmanager_alerts_sent_total", downLabel...))
+	h.waitMetric(t, 1, "hubble_sentinel_alertmanager_alerts_sent_total", downLabel...)
 
 	require.Len(t, h.log.lines("alertmanager unreachable, retrying", "url="+down.URL.String()), 1,
 		"one message per outage, not one per retry")

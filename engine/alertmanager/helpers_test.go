@@ -131,6 +131,14 @@ func (h *harness) metric(t *testing.T, name string, labels ...string) float64 {
 	return 0
 }
 
+// waitMetric waits for metric to reach want: Alertmanager shows an alert as
+// soon as it has handled the POST, a moment before the sender counts it.
+func (h *harness) waitMetric(t *testing.T, want float64, name string, labels ...string) {
+	t.Helper()
+	require.Eventually(t, func() bool { return h.metric(t, name, labels...) == want },
+		5*time.Second, 5*time.Millisecond, "%s%v = %v, want %v", name, labels, h.metric(t, name, labels...), want)
+}
+
 // closedURL returns the URL of a loopback port nothing listens on, so
 // connections are refused at once.
 func closedURL(t *testing.T) *url.URL {

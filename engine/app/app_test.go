@@ -72,6 +72,7 @@ func TestReplayAttacks(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 3000, sum.Flows)
 	require.Zero(t, sum.Malformed)
+	require.NotContains(t, stdout.String(), "0001-01-01", "zero times are left out")
 	alerts := decodeAlerts(t, stdout)
 	require.Equal(t, sum.Alerts, len(alerts))
 	require.Contains(t, stderr.String(), "replayed 3000 flows from 1 file(s)")

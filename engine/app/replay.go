@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -92,10 +93,30 @@ func (j *jsonPrinter) Send(alerts ...alert.Alert) {
 	defer j.mu.Unlock()
 	enc := json.NewEncoder(j.w)
 	for _, a := range alerts {
-		if err := enc.Encode(alertmanager.Postable(a)); err == nil {
+		if err := enc.Encode(postableJSON(a)); err == nil {
 			j.n++
 		}
 	}
+}
+
+// postableJSON is the PostableAlert as a JSON object without the zero
+// times the generated model would print as 0001-01-01: an unset endsAt is
+// absent, as in what Prometheus posts.
+func postableJSON(a alert.Alert) map[string]any {
+	b, err := json.Marshal(alertmanager.Postable(a))
+	if err != nil {
+		return nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil
+	}
+	for _, k := range []string{"startsAt", "endsAt"} {
+		if s, ok := m[k].(string); ok && strings.HasPrefix(s, "0001-01-01") {
+			delete(m, k)
+		}
+	}
+	return m
 }
 
 func (j *jsonPrinter) count() int {

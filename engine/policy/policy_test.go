@@ -73,7 +73,7 @@ func base() map[string]string {
 	}
 }
 
-func input(t *testing.T, js string) ast.Value {
+func parseInput(t *testing.T, js string) ast.Value {
 	t.Helper()
 	v, err := ast.ValueFromReader(stringsReader(js))
 	require.NoError(t, err)
@@ -106,7 +106,7 @@ func TestLoadAndEval(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := set.Eval(context.Background(), input(t, tc.input))
+			got, err := set.Eval(context.Background(), parseInput(t, tc.input))
 			require.NoError(t, err)
 			require.ElementsMatch(t, tc.want, got)
 		})

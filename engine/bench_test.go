@@ -1,0 +1,57 @@
+package engine
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+
+	flowpb "github.com/cilium/cilium/api/v1/flow"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hubble-sentinel/hubble-sentinel/engine/alert"
+	"github.com/hubble-sentinel/hubble-sentinel/engine/input"
+	"github.com/hubble-sentinel/hubble-sentinel/hubble/shopmesh"
+)
+
+// benchFlows is a realistic mix: the simulated shop's HTTP, gRPC, DNS, TCP
+// and world egress, with its attacks.
+func benchFlows(b *testing.B) []*flowpb.Flow {
+	b.Helper()
+	g := shopmesh.New(shopmesh.Config{Seed: 42, Attacks: true})
+	flows := make([]*flowpb.Flow, 4096)
+	for i := range flows {
+		flows[i] = g.Next()
+	}
+	return flows
+}
+
+// BenchmarkProcess is the whole per-flow path: measure, profile, build the
+// input, evaluate every bundled policy, build and aggregate alerts.
+func BenchmarkProcess(b *testing.B) {
+	flows := benchFlows(b)
+	agg := alert.NewAggregator(alert.DefaultAggregatorConfig, alert.Notifiers{}, slog.New(slog.DiscardHandler), nil)
+	e, err := New(Config{FlowClock: true}, bundled(b), agg, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if err := e.Process(ctx, flows[i%len(flows)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDocument is the input document alone: facts and the ast.Value.
+func BenchmarkDocument(b *testing.B) {
+	flows := benchFlows(b)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		f := flows[i%len(flows)]
+		fa := input.Measure(f)
+		_ = input.Document(f, &fa, &input.Profiles{})
+	}
+}
+
