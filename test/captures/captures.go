@@ -16,6 +16,9 @@ const EnvDir = "HUBBLE_SENTINEL_CAPTURES"
 func Dir(t testing.TB) string {
 	t.Helper()
 	if d := os.Getenv(EnvDir); d != "" {
+		if _, err := os.Stat(d); err != nil {
+			t.Skipf("real captures not found at %s=%s: %v", EnvDir, d, err)
+		}
 		return d
 	}
 	wd, err := os.Getwd()
