@@ -54,4 +54,3 @@ func BenchmarkDocument(b *testing.B) {
 		_ = input.Document(f, &fa, &input.Profiles{})
 	}
 }
-

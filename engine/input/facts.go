@@ -3,6 +3,7 @@ package input
 import (
 	"math"
 	"net/url"
+	"slices"
 	"strings"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
@@ -32,6 +33,14 @@ type Endpoint struct {
 	IP        string
 	FQDN      string
 	Identity  uint32
+	// Names are the names the destination is known by, normalised (lower
+	// case, no port, no trailing dot): the DNS-aware egress name, the
+	// HTTP host and the DNS query. Set on the destination only.
+	Names []string
+	// Domains are every name in Names and each of their parent domains
+	// ("a.b.example.com", "b.example.com", "example.com", "com"), so a
+	// policy matches a domain list with set lookups instead of suffix scans.
+	Domains []string
 }
 
 // Key identifies the endpoint's profile: a workload for pods, the kind for
@@ -92,7 +101,58 @@ func Measure(f *flowpb.Flow) Facts {
 	if d := f.GetL7().GetDns(); d != nil {
 		fa.DNS = measureDNS(d)
 	}
+	fa.Destination.Names = destinationNames(&fa)
+	fa.Destination.Domains = domains(fa.Destination.Names)
 	return fa
+}
+
+// destinationNames collects and normalises the names of the destination.
+func destinationNames(fa *Facts) []string {
+	var names []string
+	add := func(n string) {
+		n = normaliseHost(n)
+		if n != "" && !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	add(fa.Destination.FQDN)
+	if fa.HTTP != nil {
+		add(fa.HTTP.Host)
+	}
+	if fa.DNS != nil {
+		add(fa.DNS.Query)
+	}
+	return names
+}
+
+// normaliseHost lower-cases a host name and strips a port, IPv6 brackets
+// and a trailing dot.
+func normaliseHost(h string) string {
+	if strings.HasPrefix(h, "[") {
+		if end := strings.IndexByte(h, ']'); end > 0 {
+			h = h[1:end]
+		}
+	} else if strings.Count(h, ":") == 1 {
+		h, _, _ = strings.Cut(h, ":")
+	}
+	return strings.ToLower(strings.TrimSuffix(h, "."))
+}
+
+func domains(names []string) []string {
+	var out []string
+	for _, n := range names {
+		for d := n; d != ""; {
+			if !slices.Contains(out, d) {
+				out = append(out, d)
+			}
+			_, rest, ok := strings.Cut(d, ".")
+			if !ok {
+				break
+			}
+			d = rest
+		}
+	}
+	return out
 }
 
 var reservedKinds = map[string]string{

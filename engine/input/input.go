@@ -93,8 +93,18 @@ func endpointValue(e *Endpoint, withFQDN bool) ast.Object {
 	obj.Insert(ast.InternedTerm("identity"), ast.InternedTerm(e.Identity))
 	if withFQDN {
 		obj.Insert(ast.InternedTerm("fqdn"), ast.StringTerm(e.FQDN))
+		obj.Insert(ast.InternedTerm("names"), stringArray(e.Names))
+		obj.Insert(ast.InternedTerm("domains"), stringArray(e.Domains))
 	}
 	return obj
+}
+
+func stringArray(ss []string) *ast.Term {
+	terms := make([]*ast.Term, len(ss))
+	for i, s := range ss {
+		terms[i] = ast.StringTerm(s)
+	}
+	return ast.ArrayTerm(terms...)
 }
 
 func profileValue(p *Profile) ast.Object {

@@ -152,11 +152,39 @@ func TestDocumentSentinelFacts(t *testing.T) {
 	dst := s["destination"].(map[string]any)
 	require.Equal(t, "world", dst["kind"])
 	require.Equal(t, "", dst["fqdn"])
+	require.Equal(t, []any{"169.254.169.254"}, dst["names"])
+	require.Equal(t, []any{"169.254.169.254", "254.169.254", "169.254", "254"}, dst["domains"], "an IP host splits like a name; harmless, policies match names")
 	require.Equal(t, map[string]any{"method": "GET", "path": "/latest/meta-data/", "raw_path": "/latest/meta-data/",
 		"query": "x=1", "host": "169.254.169.254"}, s["http"])
 	prof := s["profile"].(map[string]any)["source"].(map[string]any)
 	require.Equal(t, json.Number("3"), prof["flows"])
 	require.Equal(t, true, prof["new_peer"])
+}
+
+func TestDestinationNames(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		f              *flowpb.Flow
+		names, domains []string
+	}{
+		{"fqdn, host with port, same name once", &flowpb.Flow{
+			DestinationNames: []string{"API.Stripe.com."},
+			L7:               &flowpb.Layer7{Record: &flowpb.Layer7_Http{Http: &flowpb.HTTP{Url: "https://api.stripe.com:443/v1/charges"}}},
+		}, []string{"api.stripe.com"}, []string{"api.stripe.com", "stripe.com", "com"}},
+		{"dns query", &flowpb.Flow{
+			L7: &flowpb.Layer7{Record: &flowpb.Layer7_Dns{Dns: &flowpb.DNS{Query: "pool.minexmr.com."}}},
+		}, []string{"pool.minexmr.com"}, []string{"pool.minexmr.com", "minexmr.com", "com"}},
+		{"ipv6 host", &flowpb.Flow{
+			L7: &flowpb.Layer7{Record: &flowpb.Layer7_Http{Http: &flowpb.HTTP{Url: "http://[fd00:ec2::254]:80/latest"}}},
+		}, []string{"fd00:ec2::254"}, []string{"fd00:ec2::254"}},
+		{"nothing", &flowpb.Flow{}, nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fa := Measure(tc.f)
+			require.Equal(t, tc.names, fa.Destination.Names)
+			require.Equal(t, tc.domains, fa.Destination.Domains)
+		})
+	}
 }
 
 func TestWorkloadFromPod(t *testing.T) {

@@ -3,7 +3,11 @@ package policy
 import (
 	"context"
 	"encoding/json"
+	"io/fs"
+	"path"
+	"strings"
 	"testing"
+	"testing/fstest"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -14,6 +18,72 @@ import (
 	"github.com/hubble-sentinel/hubble-sentinel/hubble/shopmesh"
 	"github.com/hubble-sentinel/hubble-sentinel/policies"
 )
+
+// benchDocs are input documents of a realistic mix of flows: the simulated
+// shop's HTTP, gRPC, DNS, TCP and world egress, with its attacks.
+func benchDocs(b *testing.B) []ast.Value {
+	b.Helper()
+	g := shopmesh.New(shopmesh.Config{Seed: 42, Attacks: true})
+	docs := make([]ast.Value, 4096)
+	for i := range docs {
+		f := g.Next()
+		fa := input.Measure(f)
+		docs[i] = input.Document(f, &fa, &input.Profiles{})
+	}
+	return docs
+}
+
+// BenchmarkPolicy measures each bundled policy alone (with the shared lib
+// and data), so the cost of adding a policy is visible per package.
+func BenchmarkPolicy(b *testing.B) {
+	all, err := Load(context.Background(), policies.FS, ".")
+	if err != nil {
+		b.Fatal(err)
+	}
+	docs := benchDocs(b)
+	ctx := context.Background()
+	for _, p := range all.Policies() {
+		dir := path.Dir(p.File)
+		only := fstest.MapFS{}
+		err := fs.WalkDir(policies.FS, ".", func(name string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			if strings.HasPrefix(name, dir+"/") || !strings.HasSuffix(name, ".rego") || isSharedModule(name, all) {
+				data, err := fs.ReadFile(policies.FS, name)
+				only[name] = &fstest.MapFile{Data: data}
+				return err
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		set, err := Load(ctx, only, ".")
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(p.ID, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				if _, err := set.Eval(ctx, docs[i%len(docs)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// isSharedModule reports whether a .rego file is not one of the policies
+// (a library module).
+func isSharedModule(name string, all *Set) bool {
+	for _, p := range all.Policies() {
+		if strings.HasPrefix(name, path.Dir(p.File)+"/") {
+			return false
+		}
+	}
+	return true
+}
 
 // BenchmarkEval compares the two ways of handing OPA the input document
 // of the same flows: an ast.Value built straight from the protobuf (what

@@ -124,7 +124,10 @@ func compile(ctx context.Context, modules map[string]*ast.Module, data map[strin
 	}
 	opts := []func(*rego.Rego){
 		rego.Query("data." + aggregatePackage + ".violations"),
-		rego.Store(inmem.NewFromObject(data)),
+		// Data is read on nearly every evaluation: keep it as AST values so
+		// reads do not convert Go maps each time.
+		rego.Store(inmem.NewFromObjectWithOpts(data, inmem.OptReturnASTValuesOnRead(true))),
+		rego.StoreReadAST(true),
 		rego.Capabilities(Sandbox()),
 		rego.SetRegoVersion(ast.RegoV1),
 		rego.ParsedModule(agg),
