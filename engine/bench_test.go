@@ -44,13 +44,25 @@ func BenchmarkProcess(b *testing.B) {
 	}
 }
 
-// BenchmarkDocument is the input document alone: facts and the ast.Value.
+// BenchmarkDocument is the input document alone: facts and the ast.Value,
+// with the engine's endpoint cache and without.
 func BenchmarkDocument(b *testing.B) {
 	flows := benchFlows(b)
-	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		f := flows[i%len(flows)]
-		fa := input.Measure(f)
-		_ = input.Document(f, &fa, &input.Profiles{})
-	}
+	b.Run("cached", func(b *testing.B) {
+		builder := input.NewBuilder(0)
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			f := flows[i%len(flows)]
+			fa := input.Measure(f)
+			_ = builder.Document(f, &fa, &input.Profiles{})
+		}
+	})
+	b.Run("uncached", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			f := flows[i%len(flows)]
+			fa := input.Measure(f)
+			_ = input.Document(f, &fa, &input.Profiles{})
+		}
+	})
 }

@@ -42,6 +42,7 @@ type Engine struct {
 	cfg        Config
 	policies   atomic.Pointer[policy.Set]
 	profiles   *profile.Store
+	inputs     *input.Builder
 	aggregator Aggregator
 	logger     *slog.Logger
 	metrics    *metrics
@@ -67,6 +68,7 @@ func New(cfg Config, set *policy.Set, agg Aggregator, logger *slog.Logger, reg p
 	e := &Engine{
 		cfg:        cfg,
 		profiles:   profiles,
+		inputs:     input.NewBuilder(0),
 		aggregator: agg,
 		logger:     logger,
 		metrics: &metrics{
@@ -124,7 +126,7 @@ func (e *Engine) Process(ctx context.Context, f *flowpb.Flow) error {
 	}
 	facts := input.Measure(f)
 	profiles := e.profiles.Observe(now, &facts)
-	doc := input.Document(f, &facts, &profiles)
+	doc := e.inputs.Document(f, &facts, &profiles)
 
 	violations, err := e.policies.Load().Eval(ctx, doc)
 	e.metrics.flows.Inc()

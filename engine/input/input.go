@@ -27,6 +27,31 @@ type Profiles struct {
 	Source, Destination Profile
 }
 
+// Builder builds input documents, reusing the converted values of
+// endpoints it has seen recently. It is safe for concurrent use.
+type Builder struct {
+	endpoints *endpointCache
+}
+
+// DefaultEndpointCacheSize holds the endpoints of a large cluster's busy
+// pods; a miss only costs a conversion.
+const DefaultEndpointCacheSize = 16384
+
+// NewBuilder returns a Builder caching up to size endpoint values.
+func NewBuilder(size int) *Builder {
+	if size <= 0 {
+		size = DefaultEndpointCacheSize
+	}
+	return &Builder{endpoints: newEndpointCache(size)}
+}
+
+// Document is the package-level Document with the Builder's cache.
+func (b *Builder) Document(f *flowpb.Flow, fa *Facts, p *Profiles) ast.Value {
+	doc := messageValueCached(f.ProtoReflect(), b.endpoints).(ast.Object)
+	doc.Insert(ast.InternedTerm(SentinelKey), ast.NewTerm(sentinelValue(fa, p)))
+	return doc
+}
+
 // Document builds the policy input for f: the flow as `hubble observe -o
 // jsonpb` prints it, with the engine's facts and profiles under SentinelKey.
 // It converts straight from the protobuf to an ast.Value, so evaluation skips

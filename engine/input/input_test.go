@@ -235,3 +235,39 @@ func TestMeasureDNS(t *testing.T) {
 	require.Less(t, Entropy("aaaaaaaa"), 0.01)
 	require.InDelta(t, 2.0, Entropy("abcd"), 1e-9)
 }
+
+// TestBuilderMatchesDocument: the cached builder gives exactly the
+// uncached document for every real flow, seen once or many times.
+func TestBuilderMatchesDocument(t *testing.T) {
+	b := NewBuilder(8) // small, so entries are evicted and refilled
+	for _, path := range captures.Files(t) {
+		flows := readCapture(t, path)
+		for range 2 {
+			for _, f := range flows {
+				fa := Measure(f)
+				want := Document(f, &fa, nil)
+				got := b.Document(f, &fa, nil)
+				require.Equal(t, 0, want.Compare(got), "flow %s", f.GetSummary())
+			}
+		}
+	}
+}
+
+func TestBuilderNeverServesAnotherEndpoint(t *testing.T) {
+	b := NewBuilder(16)
+	base := &flowpb.Endpoint{Identity: 7, Namespace: "shop", PodName: "cart-1", Labels: []string{"k8s:app=cart", "k8s:team=a", "k8s:z=1"}}
+	variants := []*flowpb.Endpoint{
+		base,
+		{Identity: 7, Namespace: "shop", PodName: "cart-1", Labels: []string{"k8s:app=cart", "k8s:team=b", "k8s:z=1"}},
+		{Identity: 7, Namespace: "shop", PodName: "cart-1", Labels: base.Labels, Workloads: []*flowpb.Workload{{Name: "cart", Kind: "Deployment"}}},
+		{Identity: 7, Namespace: "shop", PodName: "cart-1", Labels: base.Labels, Workloads: []*flowpb.Workload{{Name: "cart", Kind: "StatefulSet"}}},
+		{Identity: 7, Namespace: "shop", PodName: "cart-1", Labels: base.Labels, ClusterName: "east"},
+	}
+	for range 2 {
+		for _, ep := range variants {
+			f := &flowpb.Flow{Source: ep}
+			fa := Measure(f)
+			require.Equal(t, 0, Document(f, &fa, nil).Compare(b.Document(f, &fa, nil)), "%v", ep)
+		}
+	}
+}

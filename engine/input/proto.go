@@ -24,11 +24,23 @@ func keyTerm(fd protoreflect.FieldDescriptor) *ast.Term {
 	return t
 }
 
+// endpointName is the descriptor of flow.Endpoint, whose values repeat
+// from flow to flow and are worth caching.
+const endpointName = "flow.Endpoint"
+
 // messageValue converts a protobuf message to the value protojson would print
 // with UseProtoNames (the shape of `hubble observe -o jsonpb`), except that
 // 64-bit integers stay numbers so policies can compare them.
 func messageValue(m protoreflect.Message) ast.Value {
+	return messageValueCached(m, nil)
+}
+
+func messageValueCached(m protoreflect.Message, c *endpointCache) ast.Value {
 	switch m.Descriptor().FullName() {
+	case endpointName:
+		if c != nil {
+			return c.value(m)
+		}
 	case "google.protobuf.Timestamp":
 		return ast.String(formatTimestamp(m))
 	case "google.protobuf.Duration":
@@ -47,35 +59,35 @@ func messageValue(m protoreflect.Message) ast.Value {
 	}
 	obj := ast.NewObjectWithCapacity(m.Descriptor().Fields().Len())
 	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		obj.Insert(keyTerm(fd), ast.NewTerm(fieldValue(fd, v)))
+		obj.Insert(keyTerm(fd), ast.NewTerm(fieldValue(fd, v, c)))
 		return true
 	})
 	return obj
 }
 
-func fieldValue(fd protoreflect.FieldDescriptor, v protoreflect.Value) ast.Value {
+func fieldValue(fd protoreflect.FieldDescriptor, v protoreflect.Value, c *endpointCache) ast.Value {
 	switch {
 	case fd.IsList():
 		l := v.List()
 		terms := make([]*ast.Term, l.Len())
 		for i := range terms {
-			terms[i] = ast.NewTerm(singularValue(fd, l.Get(i)))
+			terms[i] = ast.NewTerm(singularValue(fd, l.Get(i), c))
 		}
 		return ast.NewArray(terms...)
 	case fd.IsMap():
 		obj := ast.NewObject()
 		v.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
-			obj.Insert(ast.StringTerm(k.String()), ast.NewTerm(singularValue(fd.MapValue(), mv)))
+			obj.Insert(ast.StringTerm(k.String()), ast.NewTerm(singularValue(fd.MapValue(), mv, c)))
 			return true
 		})
 		return obj
 	}
-	return singularValue(fd, v)
+	return singularValue(fd, v, c)
 }
 
-func singularValue(fd protoreflect.FieldDescriptor, v protoreflect.Value) ast.Value {
+func singularValue(fd protoreflect.FieldDescriptor, v protoreflect.Value, c *endpointCache) ast.Value {
 	if fd.Kind() == protoreflect.MessageKind || fd.Kind() == protoreflect.GroupKind {
-		return messageValue(v.Message())
+		return messageValueCached(v.Message(), c)
 	}
 	return scalarValue(fd, v)
 }
