@@ -36,6 +36,7 @@ type Options struct {
 	ResolveAfter     time.Duration
 	ResendInterval   time.Duration
 	ProfilesMax      int
+	Workers          int // engine workers for live streams; 0: one per CPU
 
 	Logger *slog.Logger
 	Stdout io.Writer

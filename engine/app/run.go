@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"time"
 
 	observerpb "github.com/cilium/cilium/api/v1/observer"
@@ -49,8 +50,11 @@ func Run(ctx context.Context, o Options) error {
 		Follow: true, Reconnect: true, Allow: o.HubbleAllow, Deny: o.HubbleDeny, Address: o.HubbleAddress,
 	}, o.Logger.With("component", "hubble"), reg)
 
+	workers := engine.NewParallel(p.engine, workerCount(o.Workers), flowQueue, reg)
+
 	var g run.Group
-	addContext(ctx, &g, func(ctx context.Context) error { return client.Run(ctx, p.engine.Process) })
+	addContext(ctx, &g, func(ctx context.Context) error { return client.Run(ctx, workers.Handle) })
+	addContext(ctx, &g, workers.Run)
 	addContext(ctx, &g, p.aggregator.Run)
 	if p.sender != nil {
 		addContext(ctx, &g, p.sender.Run)
@@ -62,6 +66,17 @@ func Run(ctx context.Context, o Options) error {
 	o.Logger.Info("hubble-sentinel running", "hubble_address", o.HubbleAddress, "tls", o.HubbleTLS.Enabled,
 		"alertmanagers", len(o.AlertmanagerURLs), "web", o.WebListenAddress)
 	return g.Run()
+}
+
+// flowQueue is each engine worker's queue: enough to ride out a burst,
+// small enough that a stalled engine pushes back on the relay stream soon.
+const flowQueue = 1024
+
+func workerCount(n int) int {
+	if n > 0 {
+		return n
+	}
+	return runtime.GOMAXPROCS(0)
 }
 
 // addContext adds a Run(ctx) actor to g: the first actor to return stops
