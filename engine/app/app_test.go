@@ -147,6 +147,14 @@ func TestReplayErrors(t *testing.T) {
 	o.PoliciesDir = t.TempDir()
 	_, err = Replay(context.Background(), o, []string{"-"})
 	require.ErrorContains(t, err, "no detective policies found")
+
+	broken := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(broken, "x", "y"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(broken, "x", "y", "y.rego"),
+		[]byte("package sentinel.x.y\n\nviolation contains v if {\n\tv := input.\n}\n"), 0o600))
+	o.PoliciesDir = broken
+	_, err = Replay(context.Background(), o, []string{"-"})
+	require.ErrorContains(t, err, "x/y/y.rego:5: rego_parse_error", "a broken policy is named with file and line")
 }
 
 func TestPolicyInputMasksSecrets(t *testing.T) {
