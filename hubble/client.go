@@ -60,6 +60,9 @@ type Client struct {
 	// from a finished stream cannot mark the Client ready.
 	gen uint64
 	up  bool
+	// outageSince is when the current run of stream failures began; zero
+	// while the stream is healthy.
+	outageSince time.Time
 }
 
 // NewClient returns a Client reading from obs. The caller names the
@@ -139,8 +142,15 @@ func (c *Client) Run(ctx context.Context, handle func(context.Context, *flowpb.F
 		}
 		delay := bo.Next()
 		c.metrics.reconnects.Inc()
-		c.logger.Warn("hubble relay stream failed, reconnecting",
-			"address", c.addr(), "err", err, "backoff", delay)
+		if c.beginOutage() {
+			c.logger.Warn("hubble relay stream failed, reconnecting",
+				"address", c.addr(), "err", err, "backoff", delay)
+		} else {
+			// One warning per outage: a relay down for an hour must not
+			// bury the log in identical lines.
+			c.logger.Debug("hubble relay still unreachable, retrying",
+				"address", c.addr(), "err", err, "backoff", delay)
+		}
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
@@ -263,6 +273,23 @@ func (c *Client) markUp(gen uint64) {
 	}
 	c.up = true
 	c.metrics.streamUp.Set(1)
+	if !c.outageSince.IsZero() {
+		c.logger.Info("hubble relay stream re-established", "address", c.addr(),
+			"down_for", time.Since(c.outageSince).Round(time.Millisecond))
+		c.outageSince = time.Time{}
+	}
+}
+
+// beginOutage records a stream failure and reports whether it starts an
+// outage (the stream was up, or never failed, before).
+func (c *Client) beginOutage() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.outageSince.IsZero() {
+		return false
+	}
+	c.outageSince = time.Now()
+	return true
 }
 
 // streamEnded marks the current stream as gone and invalidates its

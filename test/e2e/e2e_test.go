@@ -260,9 +260,15 @@ func TestUnreachableRelay(t *testing.T) {
 	require.Eventually(t, func() bool { return httpStatus("http://"+web+"/readyz") == http.StatusServiceUnavailable }, 10*time.Second, 100*time.Millisecond)
 	require.Equal(t, http.StatusOK, httpStatus("http://"+web+"/healthz"))
 
+	// Let a few reconnect attempts fail: still one message for the outage.
+	require.Eventually(t, func() bool { return strings.Contains(p.log(), "msg=\"hubble relay stream failed") }, 10*time.Second, 100*time.Millisecond)
+	time.Sleep(2 * time.Second)
+
 	serveRelay(t, relayAddr, nil, metadataTheft())
 	waitForAlert(t, am, "EgressToCloudMetadata", 90*time.Second)
 	require.Equal(t, http.StatusOK, httpStatus("http://"+web+"/readyz"))
+	require.Equal(t, 1, strings.Count(p.log(), "hubble relay stream failed, reconnecting"), "one clear message for the outage")
+	require.Contains(t, p.log(), "hubble relay stream re-established")
 }
 
 // TestMutualTLSRelay: the relay requires TLS 1.3 and a client certificate,
