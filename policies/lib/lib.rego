@@ -37,7 +37,9 @@ violation(chain, summary) := {
 # is dropped too, should a version report it.
 package_path(path) := trim_prefix(concat(".", path), "data.")
 
-# is_request holds for the request half of an L7 exchange.
+# is_request holds for the request half of an L7 exchange. A violation rule
+# writes the condition inline instead (input.l7.type == "REQUEST"): OPA's rule
+# index sees through equalities in the rule's own body, not through calls.
 is_request if input.l7.type == "REQUEST"
 
 # is_reply holds when Cilium marked the flow as the reply direction. is_reply
@@ -76,7 +78,10 @@ hostname(host) := trim_suffix(lower(host), ".") if {
 }
 
 # name_in_domains holds when name is one of domains or a subdomain of one.
-# Domains may be written with or without a leading or trailing dot.
+# Domains may be written with or without a leading or trailing dot. It
+# normalises every name and domain on each call; on the per-flow path, match
+# a list of normalised domains against the engine's parent domains instead:
+# some d in input.sentinel.destination.domains; d in list.
 name_in_domains(name, domains) if {
 	some domain in domains
 	d := trim(lower(domain), ".")
@@ -84,23 +89,17 @@ name_in_domains(name, domains) if {
 	name_in_domain(hostname(name), d)
 }
 
+# name_in_domain holds when name is domain or a subdomain of it. Both are
+# compared as they are: pass normalised names (lower case, no trailing dot).
 name_in_domain(name, domain) if name == domain
 
 name_in_domain(name, domain) if endswith(name, concat("", [".", domain]))
 
 # destination_names are the names this flow's destination is known by: the
-# DNS-aware egress name, the HTTP host and the DNS query, normalised.
-destination_names contains hostname(input.sentinel.destination.fqdn) if {
-	input.sentinel.destination.fqdn != ""
-}
-
-destination_names contains hostname(input.sentinel.http.host) if {
-	input.sentinel.http.host != ""
-}
-
-destination_names contains hostname(input.sentinel.dns.query) if {
-	input.sentinel.dns.query != ""
-}
+# DNS-aware egress name, the HTTP host and the DNS query, normalised. The
+# engine measures them (input.sentinel.destination.names); policies iterate
+# that array directly rather than building this set on every flow.
+destination_names contains name if some name in input.sentinel.destination.names
 
 # endpoint names one side of a flow for a summary: namespace/workload for
 # pods, else its kind and IP address.

@@ -2,6 +2,66 @@ package sentinel.lib_test
 
 import data.sentinel.lib
 
+# with_names adds what the engine measures of a destination's names to a
+# hand-built input: input.sentinel.destination.names (the FQDN, HTTP host and
+# DNS query, normalised, each once) and .domains (each name and its parent
+# domains). Builders apply it after merging their overrides, so the two
+# fields always agree with the rest of the document.
+with_names(doc) := object.union(doc, {"sentinel": {"destination": {"names": names, "domains": parent_domains(names)}}}) if {
+	names := destination_names(doc)
+}
+
+destination_names(doc) := [name |
+	some i, name in candidates
+	name != ""
+	not name in array.slice(candidates, 0, i)
+] if {
+	candidates := [lib.hostname(object.get(doc, path, "")) |
+		some path in [["sentinel", "destination", "fqdn"], ["sentinel", "http", "host"], ["sentinel", "dns", "query"]]
+	]
+}
+
+parent_domains(names) := [domain |
+	some i, domain in domains
+	domain != ""
+	not domain in array.slice(domains, 0, i)
+] if {
+	domains := [concat(".", array.slice(labels, j, count(labels))) |
+		some name in names
+		labels := split(name, ".")
+		some j in numbers.range(0, count(labels) - 1)
+	]
+}
+
+# The cases of the engine's TestDestinationNames (engine/input).
+test_with_names_computes_what_the_engine_measures if {
+	stripe := with_names({"sentinel": {"destination": {"fqdn": "API.Stripe.com"}, "http": {"host": "api.stripe.com:443"}}})
+	stripe.sentinel.destination.names == ["api.stripe.com"]
+	stripe.sentinel.destination.domains == ["api.stripe.com", "stripe.com", "com"]
+
+	pool := with_names({"sentinel": {"destination": {"fqdn": ""}, "dns": {"query": "pool.minexmr.com"}}})
+	pool.sentinel.destination.names == ["pool.minexmr.com"]
+	pool.sentinel.destination.domains == ["pool.minexmr.com", "minexmr.com", "com"]
+
+	ipv6 := with_names({"sentinel": {"destination": {"fqdn": ""}, "http": {"host": "[fd00:ec2::254]:80"}}})
+	ipv6.sentinel.destination.names == ["fd00:ec2::254"]
+	ipv6.sentinel.destination.domains == ["fd00:ec2::254"]
+
+	nothing := with_names({"sentinel": {"destination": {"fqdn": ""}}})
+	nothing.sentinel.destination.names == []
+	nothing.sentinel.destination.domains == []
+}
+
+test_with_names_lists_each_name_and_domain_once if {
+	doc := with_names({"sentinel": {
+		"destination": {"fqdn": "a.example.com"},
+		"http": {"host": "A.Example.com."},
+		"dns": {"query": "b.example.com"},
+	}})
+	doc.sentinel.destination.names == ["a.example.com", "b.example.com"]
+	doc.sentinel.destination.domains == ["a.example.com", "example.com", "com", "b.example.com"]
+}
+
 chain := [
 	{"annotations": {"scope": "rule", "title": "a rule"}, "path": ["sentinel", "egress", "example", "violation"]},
 	{
@@ -58,7 +118,7 @@ test_violation_from_rego_metadata_chain if {
 		"metadata_allowed_workloads": [],
 		"metadata_dns_forwarders": [],
 	}
-		with input as {
+		with input as with_names({
 			"is_reply": false,
 			"sentinel": {
 				"source": {"kind": "pod", "namespace": "shop", "workload": "catalog", "ip": "10.0.1.7"},
@@ -66,7 +126,7 @@ test_violation_from_rego_metadata_chain if {
 				"protocol": "TCP",
 				"destination_port": 80,
 			},
-		}
+		})
 	v.policy == "sentinel.egress.cloud_metadata"
 	v.id == "EgressToCloudMetadata"
 }
@@ -113,12 +173,12 @@ test_name_in_domains if {
 }
 
 test_destination_names if {
-	lib.destination_names == {"api.stripe.com", "metadata.google.internal", "x.example"} with input as {"sentinel": {
+	lib.destination_names == {"api.stripe.com", "metadata.google.internal", "x.example"} with input as with_names({"sentinel": {
 		"destination": {"fqdn": "api.stripe.com"},
 		"http": {"host": "Metadata.Google.Internal:80"},
 		"dns": {"query": "x.example"},
-	}}
-	lib.destination_names == set() with input as {"sentinel": {"destination": {"fqdn": ""}, "http": {"host": ""}}}
+	}})
+	lib.destination_names == set() with input as with_names({"sentinel": {"destination": {"fqdn": ""}, "http": {"host": ""}}})
 }
 
 test_endpoint if {

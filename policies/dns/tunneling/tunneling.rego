@@ -21,31 +21,58 @@ package sentinel.dns.tunneling
 
 import data.sentinel.lib
 
-# The summary names the domain the long labels sit under, never the labels
-# themselves: they may be the exfiltrated data.
+# Each body leads with the conditions OPA's rule index checks before
+# evaluating it (a DNS request), so other flows cost nothing here. One body
+# per reason keeps a DNS request's path to a couple of number comparisons;
+# the reasons and the zone are computed for the summary only.
 violation contains lib.violation(rego.metadata.chain(), summary) if {
-	lib.is_request
+	input.l7.type == "REQUEST"
 	input.l7.dns
-	count(reasons) > 0
-	not lib.name_in_domains(input.sentinel.dns.query, data.data.dns.allowed_suffixes)
-	summary := sprintf("%s sent DNS queries with %s under %q", [
-		lib.endpoint(input.sentinel.source),
-		concat(" and ", sort(reasons)),
-		zone,
-	])
+	input.sentinel.dns.max_label_length > data.data.dns.max_label_length
+	not allowed_query
 }
 
-reasons contains sprintf("a %d-character label", [input.sentinel.dns.max_label_length]) if {
-	input.sentinel.dns.max_label_length > data.data.dns.max_label_length
+violation contains lib.violation(rego.metadata.chain(), summary) if {
+	input.l7.type == "REQUEST"
+	input.l7.dns
+	input.sentinel.dns.max_label_entropy > data.data.dns.max_label_entropy
+	entropy_exceeded
+	not allowed_query
 }
 
 # The engine reports the entropy of the most random label and the length of
 # the longest one, not the length of the most random one. A label needs more
 # than 16 characters to exceed 4 bits per character, so with the default
 # thresholds the two are the same label in all but rare cases.
-reasons contains sprintf("a label entropy of %.2f bits/char", [input.sentinel.dns.max_label_entropy]) if {
+entropy_exceeded if {
 	input.sentinel.dns.max_label_length >= data.data.dns.entropy_min_label_length
 	input.sentinel.dns.max_label_entropy > data.data.dns.max_label_entropy
+}
+
+# allowed_query holds when the query is one of data.data.dns.allowed_suffixes
+# or under one. The destination's domains hold the query's parent domains,
+# and those of the destination FQDN (the resolver's name), which must not
+# excuse the query: the domain has to be a suffix of the query itself.
+allowed_query if {
+	some domain in input.sentinel.destination.domains
+	domain in data.data.dns.allowed_suffixes
+	lib.name_in_domain(lib.hostname(input.sentinel.dns.query), domain)
+}
+
+# The summary names the domain the long labels sit under, never the labels
+# themselves: they may be the exfiltrated data.
+summary := sprintf("%s sent DNS queries with %s under %q", [
+	lib.endpoint(input.sentinel.source),
+	concat(" and ", sort(reasons)),
+	zone,
+])
+
+reasons contains sprintf("a %d-character label", [input.sentinel.dns.max_label_length]) if {
+	input.sentinel.dns.max_label_length > data.data.dns.max_label_length
+}
+
+reasons contains sprintf("a label entropy of %.2f bits/char", [input.sentinel.dns.max_label_entropy]) if {
+	entropy_exceeded
 }
 
 # zone is the part of the query after its last long label.

@@ -1,6 +1,7 @@
 package sentinel.dns.tunneling_test
 
 import data.sentinel.dns.tunneling
+import data.sentinel.lib_test
 
 dns_data := {
 	"max_label_length": 52,
@@ -11,7 +12,7 @@ dns_data := {
 
 # query builds a DNS request from recommendation to CoreDNS, with the facts
 # the engine would measure for it.
-query(labels, max_len, entropy) := {
+query(labels, max_len, entropy) := lib_test.with_names({
 	"verdict": "FORWARDED",
 	"Type": "L7",
 	"is_reply": false,
@@ -26,7 +27,7 @@ query(labels, max_len, entropy) := {
 		"destination_port": 53,
 		"dns": {"query": concat(".", labels), "labels": labels, "max_label_length": max_len, "max_label_entropy": entropy, "qtypes": ["TXT"]},
 	},
-}
+})
 
 # b32 is a 56-character base32 label as the shopmesh attack sends (35 bytes
 # of encoded data).
@@ -75,6 +76,16 @@ test_no_alert_on_allowed_suffixes if {
 	] {
 		count(tunneling.violation) == 0 with input as query(labels, 56, 4.5) with data.data.dns as dns_data
 	}
+}
+
+# Only the query's own domain is allowlisted, not the name of the resolver
+# it is sent to.
+test_alerts_when_only_the_resolver_is_under_an_allowed_suffix if {
+	count(tunneling.violation) == 1 with input as lib_test.with_names(object.union(
+		shopmesh_attack,
+		{"sentinel": {"destination": {"fqdn": "resolver.eu-west-1.amazonaws.com"}}},
+	))
+		with data.data.dns as dns_data
 }
 
 test_no_alert_on_responses if {

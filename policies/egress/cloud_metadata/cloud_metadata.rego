@@ -20,44 +20,63 @@ package sentinel.egress.cloud_metadata
 
 import data.sentinel.lib
 
+# One body per way of reaching the metadata service, each a plain lookup of
+# the flow's address or names in a data list; the name bodies lead with a
+# condition OPA's rule index checks before evaluating them (names[0] is
+# defined), so flows without a name skip them. The bodies build the same
+# violation, so a flow matching several still yields one.
 violation contains lib.violation(rego.metadata.chain(), summary) if {
+	input.sentinel.destination.ip in data.data.egress.metadata_addresses
 	lib.not_reply
-	count(targets) > 0
 	not exempt_source
-	summary := sprintf("%s contacted the cloud metadata service (%s) on %s port %d", [
-		lib.endpoint(input.sentinel.source),
-		concat(", ", sort(targets)),
-		input.sentinel.protocol,
-		input.sentinel.destination_port,
-	])
 }
 
-# targets are the metadata addresses and names this flow went to.
-targets contains ip if {
-	ip := input.sentinel.destination.ip
-	some address in data.data.egress.metadata_addresses
-	ip == address
+violation contains lib.violation(rego.metadata.chain(), summary) if {
+	input.sentinel.destination.names[0]
+	some name in input.sentinel.destination.names
+	name in data.data.egress.metadata_names
+	lib.not_reply
+	not exempt_source
+}
+
+violation contains lib.violation(rego.metadata.chain(), summary) if {
+	input.sentinel.destination.names[0]
+	some name in input.sentinel.destination.names
+	name in data.data.egress.metadata_addresses
+	lib.not_reply
+	not exempt_source
+}
+
+summary := sprintf("%s contacted the cloud metadata service (%s) on %s port %d", [
+	lib.endpoint(input.sentinel.source),
+	concat(", ", sort(targets)),
+	input.sentinel.protocol,
+	input.sentinel.destination_port,
+])
+
+# targets are the metadata addresses and names this flow went to. Names are
+# the engine's normalised destination names, compared exactly.
+targets contains input.sentinel.destination.ip if {
+	input.sentinel.destination.ip in data.data.egress.metadata_addresses
 }
 
 targets contains name if {
-	some name in lib.destination_names
-	some metadata in data.data.egress.metadata_names
-	name == lib.hostname(metadata)
+	some name in input.sentinel.destination.names
+	name in data.data.egress.metadata_names
 }
 
 targets contains name if {
-	some name in lib.destination_names
-	some address in data.data.egress.metadata_addresses
-	name == address
+	some name in input.sentinel.destination.names
+	name in data.data.egress.metadata_addresses
 }
 
-exempt_source if input.sentinel.source.kind in {kind | some kind in data.data.egress.metadata_exempt_source_kinds}
+exempt_source if input.sentinel.source.kind in data.data.egress.metadata_exempt_source_kinds
 
-exempt_source if lib.workload_key(input.sentinel.source) in {w | some w in data.data.egress.metadata_allowed_workloads}
+exempt_source if lib.workload_key(input.sentinel.source) in data.data.egress.metadata_allowed_workloads
 
 # On GCE the metadata server is also the VPC's DNS resolver: cluster DNS
 # forwards to 169.254.169.254:53.
 exempt_source if {
 	input.sentinel.destination_port == 53
-	lib.workload_key(input.sentinel.source) in {w | some w in data.data.egress.metadata_dns_forwarders}
+	lib.workload_key(input.sentinel.source) in data.data.egress.metadata_dns_forwarders
 }

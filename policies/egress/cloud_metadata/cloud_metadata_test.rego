@@ -1,6 +1,7 @@
 package sentinel.egress.cloud_metadata_test
 
 import data.sentinel.egress.cloud_metadata
+import data.sentinel.lib_test
 
 egress := {
 	"metadata_addresses": ["169.254.169.254", "fd00:ec2::254", "100.100.100.200", "169.254.170.2"],
@@ -12,7 +13,7 @@ egress := {
 
 # catalog_imds mirrors the shopmesh attack: the catalog pod's HTTP request to
 # the AWS metadata service for the node role's credentials.
-catalog_imds := {
+catalog_imds := lib_test.with_names({
 	"verdict": "FORWARDED",
 	"Type": "L7",
 	"is_reply": false,
@@ -32,13 +33,14 @@ catalog_imds := {
 		"destination_port": 80,
 		"http": {"method": "GET", "path": "/latest/meta-data/iam/security-credentials/", "raw_path": "/latest/meta-data/iam/security-credentials/", "query": "", "host": "169.254.169.254"},
 	},
-}
+})
 
-# flow builds a flow from the attack by deep-merging overrides into it.
-flow(overrides) := object.union(catalog_imds, overrides)
+# flow builds a flow from the attack by deep-merging overrides into it, then
+# gives it the destination names and domains the engine would measure.
+flow(overrides) := lib_test.with_names(object.union(catalog_imds, overrides))
 
 # dns_query builds a DNS request for name from the same pod to CoreDNS.
-dns_query(name) := {
+dns_query(name) := lib_test.with_names({
 	"Type": "L7",
 	"is_reply": false,
 	"IP": {"source": "10.0.1.23", "destination": "10.0.2.10"},
@@ -50,7 +52,7 @@ dns_query(name) := {
 		"destination_port": 53,
 		"dns": {"query": name, "labels": split(name, "."), "max_label_length": 8, "max_label_entropy": 2.5, "qtypes": ["A"]},
 	},
-}
+})
 
 test_shopmesh_attack_alerts_with_full_metadata if {
 	cloud_metadata.violation == {{

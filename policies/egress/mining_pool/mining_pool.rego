@@ -18,23 +18,46 @@ package sentinel.egress.mining_pool
 
 import data.sentinel.lib
 
+# One body per kind of indicator, each leading with conditions OPA's rule
+# index checks before evaluating the body: a world destination, a
+# destination with a name (domains[0] is defined). Then the cheap tests:
+# the port, a lookup of the engine's parent domains in the list. Both bodies
+# build the same violation, so a flow matching both still yields one.
 violation contains lib.violation(rego.metadata.chain(), summary) if {
+	input.sentinel.destination.kind == "world"
+	input.sentinel.destination_port in data.data.egress.mining_pool_ports
+	pool_port
 	lib.not_reply
-	count(indicators) > 0
-	summary := sprintf("%s contacted a mining pool: %s", [
-		lib.endpoint(input.sentinel.source),
-		concat(", ", sort(indicators)),
-	])
+}
+
+violation contains lib.violation(rego.metadata.chain(), summary) if {
+	input.sentinel.destination.domains[0]
+	some domain in input.sentinel.destination.domains
+	domain in data.data.egress.mining_pool_domains
+	lib.not_reply
+}
+
+summary := sprintf("%s contacted a mining pool: %s", [
+	lib.endpoint(input.sentinel.source),
+	concat(", ", sort(indicators)),
+])
+
+# pool_port holds for an Internet address on a stratum port: a world
+# destination outside data.data.network.internal_cidrs.
+pool_port if {
+	input.sentinel.destination.kind == "world"
+	input.sentinel.destination_port in data.data.egress.mining_pool_ports
+	not lib.ip_in_cidrs(input.sentinel.destination.ip, data.data.network.internal_cidrs)
 }
 
 # indicators say why this flow looks like mining-pool traffic.
 indicators contains sprintf("%s %s port %d", [input.sentinel.destination.ip, input.sentinel.protocol, input.sentinel.destination_port]) if {
-	input.sentinel.destination.kind == "world"
-	input.sentinel.destination_port in {port | some port in data.data.egress.mining_pool_ports}
-	not lib.ip_in_cidrs(input.sentinel.destination.ip, data.data.network.internal_cidrs)
+	pool_port
 }
 
+# The names under a pool domain, as the engine normalised them.
 indicators contains name if {
-	some name in lib.destination_names
-	lib.name_in_domains(name, data.data.egress.mining_pool_domains)
+	some name in input.sentinel.destination.names
+	some domain in data.data.egress.mining_pool_domains
+	lib.name_in_domain(name, domain)
 }

@@ -1,6 +1,7 @@
 package sentinel.egress.mining_pool_test
 
 import data.sentinel.egress.mining_pool
+import data.sentinel.lib_test
 
 egress := {
 	"mining_pool_ports": [3333, 4444, 5555, 7777, 14433, 14444, 45700],
@@ -11,7 +12,7 @@ network := {"internal_cidrs": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", 
 
 # currency_4444 mirrors the shopmesh attack: the currency pod connects to a
 # public address on a stratum port.
-currency_4444 := {
+currency_4444 := lib_test.with_names({
 	"verdict": "FORWARDED",
 	"Type": "L3_L4",
 	"is_reply": false,
@@ -25,10 +26,11 @@ currency_4444 := {
 		"protocol": "TCP",
 		"destination_port": 4444,
 	},
-}
+})
 
-# flow builds a flow from the attack by deep-merging overrides into it.
-flow(overrides) := object.union(currency_4444, overrides)
+# flow builds a flow from the attack by deep-merging overrides into it, then
+# gives it the destination names and domains the engine would measure.
+flow(overrides) := lib_test.with_names(object.union(currency_4444, overrides))
 
 # dns_query builds a DNS request for name from the currency pod.
 dns_query(name) := flow({

@@ -20,11 +20,16 @@ package sentinel.egress.world_ports
 
 import data.sentinel.lib
 
+# The body leads with the conditions OPA's rule index checks before
+# evaluating it (a TCP or UDP flow to a world destination), so other flows
+# cost nothing here; the cheap port check comes before the reply check, the
+# per-workload lookup and the address ranges.
 violation contains lib.violation(rego.metadata.chain(), summary) if {
-	lib.not_reply
 	input.sentinel.destination.kind == "world"
 	input.sentinel.protocol in {"TCP", "UDP"}
-	not input.sentinel.destination_port in allowed_ports
+	not input.sentinel.destination_port in data.data.egress.world_allowed_ports
+	lib.not_reply
+	not workload_port
 	not lib.ip_in_cidrs(input.sentinel.destination.ip, data.data.network.internal_cidrs)
 	summary := sprintf("%s connected to %s on %s port %d", [
 		lib.endpoint(input.sentinel.source),
@@ -34,10 +39,10 @@ violation contains lib.violation(rego.metadata.chain(), summary) if {
 	])
 }
 
-allowed_ports contains port if some port in data.data.egress.world_allowed_ports
-
-allowed_ports contains port if {
-	some port in object.get(
+# workload_port holds when the source workload may use the port towards the
+# Internet (data.data.egress.world_allowed_ports_by_workload).
+workload_port if {
+	input.sentinel.destination_port in object.get(
 		data.data.egress.world_allowed_ports_by_workload,
 		lib.workload_key(input.sentinel.source),
 		[],

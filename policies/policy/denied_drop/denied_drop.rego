@@ -21,7 +21,7 @@ import data.sentinel.lib
 
 violation contains lib.violation(rego.metadata.chain(), summary) if {
 	input.verdict == "DROPPED"
-	input.drop_reason_desc in {reason | some reason in data.data.network.policy_drop_reasons}
+	input.drop_reason_desc in data.data.network.policy_drop_reasons
 	summary := sprintf("Cilium dropped %s %s from %s to %s port %d (%s)", [
 		object.get(input, "traffic_direction", "TRAFFIC_DIRECTION_UNKNOWN"),
 		input.sentinel.protocol,
