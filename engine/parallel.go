@@ -72,7 +72,16 @@ func (p *Parallel) shard(f *flowpb.Flow) int {
 	return int(h.Sum64() % uint64(len(p.queues)))
 }
 
-// Run runs the workers until ctx ends, then returns nil.
+// Close tells the workers that no more flows will come: Run returns once
+// they have judged what is queued. Handle must not be called after Close.
+func (p *Parallel) Close() {
+	for _, q := range p.queues {
+		close(q)
+	}
+}
+
+// Run runs the workers until ctx ends or, after Close, the queues are
+// drained; then it returns nil.
 func (p *Parallel) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	for _, q := range p.queues {
@@ -81,7 +90,10 @@ func (p *Parallel) Run(ctx context.Context) error {
 				select {
 				case <-ctx.Done():
 					return nil
-				case f := <-q:
+				case f, ok := <-q:
+					if !ok {
+						return nil
+					}
 					if err := p.engine.Process(ctx, f); err != nil && ctx.Err() == nil {
 						return err
 					}

@@ -47,6 +47,19 @@ func TestParallelJudgesEveryFlowOnce(t *testing.T) {
 	require.Equal(t, want, got)
 }
 
+func TestParallelCloseDrains(t *testing.T) {
+	e, err := New(Config{}, bundled(t), &recordingAggregator{}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	require.NoError(t, err)
+	p := NewParallel(e, 2, 500, prometheus.NewRegistry())
+	g := shopmesh.New(shopmesh.Config{Seed: 5})
+	for range 400 {
+		require.NoError(t, p.Handle(context.Background(), g.Next()))
+	}
+	p.Close()
+	require.NoError(t, p.Run(context.Background()), "returns once the queues are drained")
+	require.Equal(t, 400.0, testutil.ToFloat64(e.metrics.flows))
+}
+
 func TestParallelShardsBySource(t *testing.T) {
 	e, err := New(Config{}, bundled(t), &recordingAggregator{}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	require.NoError(t, err)

@@ -61,7 +61,16 @@ func Replay(ctx context.Context, o Options, files []string) (ReplaySummary, erro
 	start := time.Now()
 	obs := hubble.NewFileObserver(files, os.Stdin, o.Logger.With("component", "replay"), reg)
 	client := hubble.NewClient(obs, hubble.ClientConfig{}, o.Logger.With("component", "hubble"), reg)
-	runErr := client.Run(ctx, p.engine.Process)
+	// One worker keeps the capture's order (and so the output) exactly
+	// reproducible, while reading and parsing overlap with judging.
+	worker := engine.NewParallel(p.engine, 1, flowQueue, reg)
+	workerDone := make(chan error, 1)
+	go func() { workerDone <- worker.Run(ctx) }()
+	runErr := client.Run(ctx, worker.Handle)
+	worker.Close()
+	if err := <-workerDone; err != nil && runErr == nil {
+		runErr = err
+	}
 
 	// The sender flushes what is queued when stopped.
 	stopSender()
