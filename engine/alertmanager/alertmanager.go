@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hubble-sentinel/hubble-sentinel/engine/alert"
+	"github.com/hubble-sentinel/hubble-sentinel/engine/backoff"
 )
 
 // Defaults for the zero values of Config.
@@ -426,7 +427,7 @@ func (t *target) deliver(ctx context.Context, batch []*models.PostableAlert) boo
 			t.logger.Warn("giving up on alerts after retries", "alerts", len(batch), "attempts", attempt, "err", err)
 			return true
 		}
-		timer := time.NewTimer(backoff(attempt-1, t.backoffMin, t.backoffMax, rand.Float64()))
+		timer := time.NewTimer(backoff.Delay(attempt-1, t.backoffMin, t.backoffMax, rand.Float64()))
 		select {
 		case <-ctx.Done():
 			timer.Stop()
@@ -513,20 +514,6 @@ func (t *target) markUp() {
 	}
 	t.down = false
 	t.logger.Info("alertmanager reachable again", "down_for", time.Since(t.downSince).Round(time.Millisecond))
-}
-
-// backoff returns the wait before retry number attempt (from 0): min doubled
-// attempt times, capped at max, with "equal jitter" (a random point in the
-// upper half, chosen by jitter in [0,1)) so that senders restarted together
-// do not retry in lockstep, but never below min.
-func backoff(attempt int, minD, maxD time.Duration, jitter float64) time.Duration {
-	d := minD
-	for i := 0; i < attempt && d < maxD; i++ {
-		d *= 2
-	}
-	d = min(d, maxD)
-	d = d/2 + time.Duration(jitter*float64(d/2))
-	return max(d, minD)
 }
 
 // statusKey is the context key under which post asks statusRecorder to

@@ -3,7 +3,6 @@ package alertmanager
 import (
 	"encoding/json"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -145,48 +144,6 @@ func TestPostable(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestBackoff(t *testing.T) {
-	const (
-		minD = 500 * time.Millisecond
-		maxD = 30 * time.Second
-	)
-	for _, tc := range []struct {
-		name       string
-		attempt    int
-		minD, maxD time.Duration
-		jitter     float64
-		want       time.Duration
-	}{
-		{name: "first retry never below min", attempt: 0, minD: minD, maxD: maxD, jitter: 0, want: minD},
-		{name: "first retry at most min", attempt: 0, minD: minD, maxD: maxD, jitter: 0.99, want: minD},
-		{name: "doubles, lower half", attempt: 3, minD: minD, maxD: maxD, jitter: 0, want: 2 * time.Second},
-		{name: "doubles, jittered", attempt: 3, minD: minD, maxD: maxD, jitter: 0.5, want: 3 * time.Second},
-		{name: "doubles, top", attempt: 3, minD: minD, maxD: maxD, jitter: 1, want: 4 * time.Second},
-		{name: "capped, lower half", attempt: 6, minD: minD, maxD: maxD, jitter: 0, want: 15 * time.Second},
-		{name: "capped, top", attempt: 6, minD: minD, maxD: maxD, jitter: 1, want: maxD},
-		{name: "huge attempt does not overflow", attempt: 1 << 20, minD: minD, maxD: maxD, jitter: 1, want: maxD},
-		{name: "min equals max", attempt: 5, minD: time.Second, maxD: time.Second, jitter: 0, want: time.Second},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			require.Equal(t, tc.want, backoff(tc.attempt, tc.minD, tc.maxD, tc.jitter))
-		})
-	}
-
-	t.Run("always within bounds", func(t *testing.T) {
-		prevTop := time.Duration(0)
-		for attempt := range 100 {
-			for range 50 {
-				d := backoff(attempt, minD, maxD, rand.Float64())
-				require.GreaterOrEqual(t, d, minD)
-				require.LessOrEqual(t, d, maxD)
-			}
-			top := backoff(attempt, minD, maxD, 1)
-			require.GreaterOrEqual(t, top, prevTop, "the ceiling never shrinks")
-			prevTop = top
-		}
-	})
 }
 
 func TestSendDropsInvalidAlerts(t *testing.T) {
