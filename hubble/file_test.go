@@ -21,21 +21,9 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/hubble-sentinel/hubble-sentinel/test/captures"
 )
-
-// captureDir holds the shared real captures, outside the repository: the
-// repository's parent directory has shared/.
-var captureDir = filepath.Join("..", "..", "shared", "captures", "gke-2021")
-
-func captures(t *testing.T) []string {
-	t.Helper()
-	paths, err := filepath.Glob(filepath.Join(captureDir, "*.json"))
-	require.NoError(t, err)
-	if len(paths) == 0 {
-		t.Skipf("no real captures in %s (expected next to the repository, in ../shared/captures/gke-2021)", captureDir)
-	}
-	return paths
-}
 
 // nonBlankLines counts the records in a capture independently of the code
 // under test.
@@ -71,7 +59,7 @@ func readAll(t *testing.T, obs observerpb.ObserverClient, req *observerpb.GetFlo
 }
 
 func TestFileObserverReadsRealCaptures(t *testing.T) {
-	for _, path := range captures(t) {
+	for _, path := range captures.Files(t) {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			want := nonBlankLines(t, path)
 			reg := prometheus.NewRegistry()
@@ -93,7 +81,7 @@ func TestFileObserverReadsRealCaptures(t *testing.T) {
 }
 
 func TestFileObserverThroughClient(t *testing.T) {
-	paths := captures(t)
+	paths := captures.Files(t)
 	want := 0
 	for _, p := range paths {
 		want += nonBlankLines(t, p)
@@ -276,7 +264,7 @@ func TestFileObserverLongLines(t *testing.T) {
 }
 
 func TestFileObserverCancel(t *testing.T) {
-	paths := captures(t)
+	paths := captures.Files(t)
 	obs := NewFileObserver(paths, nil, nil, nil)
 	ctx, cancel := context.WithCancel(t.Context())
 	st, err := obs.GetFlows(ctx, &observerpb.GetFlowsRequest{})
