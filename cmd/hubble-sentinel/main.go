@@ -58,6 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		o.Stdout, o.Stderr = stdout, stderr
+		o.Reload = reloadSignals(ctx)
 		return app.Run(ctx, o)
 	case "replay":
 		o, files, err := parse("replay", args, stderr, replayFlags)
@@ -100,6 +101,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown command %q", cmd)
+}
+
+// reloadSignals turns SIGHUP into reload requests, as Prometheus and
+// Alertmanager do.
+func reloadSignals(ctx context.Context) <-chan struct{} {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	out := make(chan struct{}, 1)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				select {
+				case out <- struct{}{}:
+				default: // a reload is already pending
+				}
+			}
+		}
+	}()
+	return out
 }
 
 // parse parses flags and positional arguments in any order.

@@ -37,6 +37,9 @@ type Options struct {
 	ResendInterval   time.Duration
 	ProfilesMax      int
 	Workers          int // engine workers for live streams; 0: one per CPU
+	// Reload receives a value for each request to reload the policies
+	// (the command sends one per SIGHUP); nil never reloads.
+	Reload <-chan struct{}
 
 	Logger *slog.Logger
 	Stdout io.Writer

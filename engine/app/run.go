@@ -18,6 +18,7 @@ import (
 
 	"github.com/hubble-sentinel/hubble-sentinel/engine"
 	"github.com/hubble-sentinel/hubble-sentinel/engine/alert"
+	"github.com/hubble-sentinel/hubble-sentinel/engine/policy"
 	"github.com/hubble-sentinel/hubble-sentinel/hubble"
 )
 
@@ -58,6 +59,13 @@ func Run(ctx context.Context, o Options) error {
 	addContext(ctx, &g, p.aggregator.Run)
 	if p.sender != nil {
 		addContext(ctx, &g, p.sender.Run)
+	}
+	if o.Reload != nil {
+		load := func(ctx context.Context) (*policy.Set, error) {
+			return LoadPolicies(ctx, o.PoliciesDir, o.Logger.With("component", "policy"))
+		}
+		r := NewReloader(o.Reload, load, p.engine.SetPolicies, o.Logger.With("component", "policy"), reg)
+		addContext(ctx, &g, r.Run)
 	}
 	if o.WebListenAddress != "" {
 		web := &Web{Address: o.WebListenAddress, Registry: reg, Ready: client.Ready, Logger: o.Logger.With("component", "web")}

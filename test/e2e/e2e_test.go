@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/hubble-sentinel/hubble-sentinel/hubble/testrelay"
+	"github.com/hubble-sentinel/hubble-sentinel/policies"
 	"github.com/hubble-sentinel/hubble-sentinel/test/amtest"
 )
 
@@ -292,4 +294,45 @@ func TestMutualTLSRelay(t *testing.T) {
 		"--web.listen-address", "",
 	)
 	waitForAlert(t, am, "EgressToCloudMetadata", 60*time.Second)
+}
+
+// TestReloadOnSIGHUP: a broken policy edit followed by SIGHUP leaves the
+// running policies in place, says what is wrong where, and the next good
+// edit is picked up on the next SIGHUP.
+func TestReloadOnSIGHUP(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, policies.WriteTo(dir))
+	relayAddr := freeAddr(t)
+	serveRelay(t, relayAddr, nil, benign())
+	web := freeAddr(t)
+	p := start(t, "run", "--hubble.address", relayAddr, "--policies.dir", dir, "--web.listen-address", web)
+	require.Eventually(t, func() bool { return httpStatus("http://"+web+"/readyz") == http.StatusOK }, 30*time.Second, 100*time.Millisecond)
+
+	broken := filepath.Join(dir, "egress", "world_ports", "world_ports.rego")
+	good, err := os.ReadFile(broken)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(broken, []byte("package sentinel.egress.world_ports\n\nviolation contains x if {\n"), 0o600))
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGHUP))
+	require.Eventually(t, func() bool { return strings.Contains(p.log(), "policy reload failed, keeping the running policies") }, 30*time.Second, 100*time.Millisecond)
+	require.Contains(t, p.log(), "egress/world_ports/world_ports.rego:")
+	require.True(t, p.running())
+	require.Contains(t, metrics(t, web), "hubble_sentinel_policy_last_reload_successful 0")
+
+	require.NoError(t, os.WriteFile(broken, good, 0o600))
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGHUP))
+	require.Eventually(t, func() bool {
+		return strings.Contains(metrics(t, web), "hubble_sentinel_policy_last_reload_successful 1")
+	}, 30*time.Second, 100*time.Millisecond)
+	require.Contains(t, metrics(t, web), `hubble_sentinel_policy_reloads_total{result="success"} 1`)
+	require.True(t, p.running())
+}
+
+func metrics(t *testing.T, web string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + web + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return string(b)
 }
