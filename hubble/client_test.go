@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hubble-sentinel/hubble-sentinel/hubble/testrelay"
+	"github.com/hubble-sentinel/hubble-sentinel/test/logtest"
 )
 
 const testTimeout = 10 * time.Second
@@ -196,14 +197,14 @@ func TestClientReconnectResumesWithoutLossOrDuplicates(t *testing.T) {
 	conn, err := Dial(addr, TLSConfig{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close() })
-	var logs logBuffer
+	var logs logtest.Buffer
 	c := NewClient(observerpb.NewObserverClient(conn), ClientConfig{
 		Follow:     true,
 		Reconnect:  true,
 		BackoffMin: 10 * time.Millisecond,
 		BackoffMax: 50 * time.Millisecond,
 		Address:    addr,
-	}, textLogger(&logs), prometheus.NewRegistry())
+	}, logs.Logger(), prometheus.NewRegistry())
 
 	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
 	defer cancel()
@@ -270,9 +271,9 @@ func TestClientLostEventsAndNodeStatus(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close() })
 
-	var logs logBuffer
+	var logs logtest.Buffer
 	reg := prometheus.NewRegistry()
-	c := NewClient(observerpb.NewObserverClient(conn), ClientConfig{}, textLogger(&logs), reg)
+	c := NewClient(observerpb.NewObserverClient(conn), ClientConfig{}, logs.Logger(), reg)
 	var n int
 	require.NoError(t, c.Run(t.Context(), func(context.Context, *flowpb.Flow) error { n++; return nil }),
 		"a finite stream ends cleanly")
@@ -410,10 +411,10 @@ func TestClientUnreachableRelayKeepsRetrying(t *testing.T) {
 	require.NoError(t, err, "dialling is lazy")
 	t.Cleanup(func() { _ = conn.Close() })
 
-	var logs logBuffer
+	var logs logtest.Buffer
 	c := NewClient(observerpb.NewObserverClient(conn), ClientConfig{
 		Follow: true, Reconnect: true, BackoffMin: time.Millisecond, BackoffMax: 5 * time.Millisecond, Address: addr,
-	}, textLogger(&logs), nil)
+	}, logs.Logger(), nil)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx, func(context.Context, *flowpb.Flow) error { return nil }) }()

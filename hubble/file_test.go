@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hubble-sentinel/hubble-sentinel/test/captures"
+	"github.com/hubble-sentinel/hubble-sentinel/test/logtest"
 )
 
 // nonBlankLines counts the records in a capture independently of the code
@@ -137,9 +138,9 @@ func TestFileObserverSkipsMalformedLines(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "capture.json")
 	require.NoError(t, os.WriteFile(path, []byte(strings.Join(lines, "\n")), 0o644)) // no final newline
 
-	var logs logBuffer
+	var logs logtest.Buffer
 	reg := prometheus.NewRegistry()
-	obs := NewFileObserver([]string{path}, nil, textLogger(&logs), reg)
+	obs := NewFileObserver([]string{path}, nil, logs.Logger(), reg)
 	resps, err := readAll(t, obs, &observerpb.GetFlowsRequest{})
 	require.NoError(t, err)
 

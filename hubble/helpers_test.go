@@ -1,9 +1,7 @@
 package hubble
 
 import (
-	"bytes"
 	"context"
-	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -71,28 +69,6 @@ func startRelay(t *testing.T, lis net.Listener, feed testrelay.Feed, opts ...tes
 func (r *relay) Stop(t *testing.T) {
 	t.Helper()
 	require.NoError(t, r.stop())
-}
-
-// logBuffer collects log output from concurrent goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func textLogger(w io.Writer) *slog.Logger {
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // collect returns a handler that records flows and cancels once it has want

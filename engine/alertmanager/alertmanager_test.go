@@ -178,7 +178,7 @@ func TestSendDropsInvalidAlerts(t *testing.T) {
 				require.Equal(t, wantQueued, h.metric(t, "hubble_sentinel_alertmanager_queue_length",
 					"alertmanager", u.String()), u.String())
 			}
-			require.Equal(t, tc.wantInvalid, len(h.log.lines("dropping invalid alert")) == 1)
+			require.Equal(t, tc.wantInvalid, len(h.log.Lines("dropping invalid alert")) == 1)
 		})
 	}
 }
@@ -234,7 +234,7 @@ func TestQueueOverflowDropsOldest(t *testing.T) {
 			require.Equal(t, tc.wantDropped, h.metric(t, "hubble_sentinel_alertmanager_alerts_dropped_total",
 				"alertmanager", u.String(), "reason", ReasonQueueFull))
 
-			warnings := h.log.lines("level=WARN", "queue full")
+			warnings := h.log.Lines("level=WARN", "queue full")
 			if tc.wantWarning == "" {
 				require.Empty(t, warnings)
 				return
@@ -270,15 +270,15 @@ func TestOverflowWhileUnreachable(t *testing.T) {
 	h.Send(named("a3"), named("a4"), named("a5"), named("a6"), named("a7"))
 	require.Equal(t, 3.0, h.metric(t, "hubble_sentinel_alertmanager_queue_length", label...))
 	require.Equal(t, 2.0, h.metric(t, "hubble_sentinel_alertmanager_alerts_dropped_total", append(label, "reason", ReasonQueueFull)...))
-	require.Len(t, h.log.lines("level=WARN", "queue full", "dropped=2", "url="+u.String()), 1)
+	require.Len(t, h.log.Lines("level=WARN", "queue full", "dropped=2", "url="+u.String()), 1)
 
 	// On shutdown nothing can be delivered: the retried batch and the queue
 	// are dropped and counted, and Run still returns nil promptly.
 	stop()
 	require.Equal(t, 5.0, h.metric(t, "hubble_sentinel_alertmanager_alerts_dropped_total", append(label, "reason", ReasonShutdown)...))
 	require.Zero(t, h.metric(t, "hubble_sentinel_alertmanager_alerts_sent_total", label...))
-	require.Len(t, h.log.lines("alertmanager unreachable, retrying", "url="+u.String()), 1, "one message per outage, not per retry")
-	require.Len(t, h.log.lines("dropping undelivered alerts on shutdown", "alerts=5"), 1)
+	require.Len(t, h.log.Lines("alertmanager unreachable, retrying", "url="+u.String()), 1, "one message per outage, not per retry")
+	require.Len(t, h.log.Lines("dropping undelivered alerts on shutdown", "alerts=5"), 1)
 }
 
 // fakeAM is an httptest Alertmanager API answering with a scripted sequence
@@ -470,7 +470,7 @@ func TestResponseClassification(t *testing.T) {
 				tc.am.mu.Unlock()
 			}
 			for _, want := range tc.wantLogs {
-				require.Len(t, h.log.lines(want), 1, want)
+				require.Len(t, h.log.Lines(want), 1, want)
 			}
 			require.NotContains(t, h.log.String(), "s3cret")
 		})

@@ -151,7 +151,7 @@ func TestDeliversToEveryAlertmanager(t *testing.T) {
 	require.Zero(t, h.metric(t, "hubble_sentinel_alertmanager_errors_total", upLabel...))
 	h.waitMetric(t, 1, "hubble_sentinel_alertmanager_alerts_sent_total", downLabel...)
 
-	require.Len(t, h.log.lines("alertmanager unreachable, retrying", "url="+down.URL.String()), 1,
+	require.Len(t, h.log.Lines("alertmanager unreachable, retrying", "url="+down.URL.String()), 1,
 		"one message per outage, not one per retry")
-	require.Empty(t, h.log.lines("alertmanager unreachable", "url="+up.URL.String()))
+	require.Empty(t, h.log.Lines("alertmanager unreachable", "url="+up.URL.String()))
 }

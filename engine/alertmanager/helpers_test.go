@@ -1,12 +1,10 @@
 package alertmanager
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
 	"net/url"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,52 +13,19 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hubble-sentinel/hubble-sentinel/engine/alert"
+	"github.com/hubble-sentinel/hubble-sentinel/test/logtest"
 )
-
-// syncBuffer is a bytes.Buffer safe for the sender's goroutines to log to
-// while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// lines returns the log lines containing every one of substrs.
-func (b *syncBuffer) lines(substrs ...string) []string {
-	var out []string
-	for line := range strings.Lines(b.String()) {
-		match := true
-		for _, s := range substrs {
-			match = match && strings.Contains(line, s)
-		}
-		if match {
-			out = append(out, line)
-		}
-	}
-	return out
-}
 
 // harness is a Sender under test with its own registry and captured log.
 type harness struct {
 	*Sender
 	reg *prometheus.Registry
-	log *syncBuffer
+	log *logtest.Buffer
 }
 
 func newHarness(t *testing.T, cfg Config) *harness {
 	t.Helper()
-	h := &harness{reg: prometheus.NewRegistry(), log: &syncBuffer{}}
+	h := &harness{reg: prometheus.NewRegistry(), log: &logtest.Buffer{}}
 	logger := slog.New(slog.NewTextHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s, err := New(cfg, logger, h.reg)
 	require.NoError(t, err)

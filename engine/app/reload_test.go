@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
@@ -16,12 +15,13 @@ import (
 
 	"github.com/hubble-sentinel/hubble-sentinel/engine/policy"
 	"github.com/hubble-sentinel/hubble-sentinel/policies"
+	"github.com/hubble-sentinel/hubble-sentinel/test/logtest"
 )
 
 func TestReloaderKeepsTheRunningSetOnFailure(t *testing.T) {
 	dir := t.TempDir()
 	require.NoError(t, policies.WriteTo(dir))
-	var logs syncBuffer
+	var logs logtest.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	initial, err := LoadPolicies(context.Background(), dir, logger)
 	require.NoError(t, err)
@@ -62,22 +62,4 @@ func TestReloaderKeepsTheRunningSetOnFailure(t *testing.T) {
 
 	cancel()
 	require.NoError(t, <-done)
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
