@@ -3,7 +3,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -107,9 +106,6 @@ func (e *Engine) Policies() *policy.Set { return e.policies.Load() }
 
 // Profiles returns the profile store.
 func (e *Engine) Profiles() *profile.Store { return e.profiles }
-
-// ErrMalformedFlow marks a flow the engine cannot judge.
-var ErrMalformedFlow = errors.New("malformed flow")
 
 // Process judges one flow. An evaluation error is logged (at most once a
 // second), counted and swallowed: one bad flow must not stop the stream.

@@ -62,11 +62,6 @@ func Document(f *flowpb.Flow, fa *Facts, p *Profiles) ast.Value {
 	return doc
 }
 
-// FlowValue converts just the flow, in the same shape as Document.
-func FlowValue(f *flowpb.Flow) ast.Value {
-	return messageValue(f.ProtoReflect())
-}
-
 func sentinelValue(fa *Facts, p *Profiles) ast.Object {
 	obj := ast.NewObjectWithCapacity(7)
 	obj.Insert(ast.InternedTerm("source"), ast.NewTerm(endpointValue(&fa.Source, false)))

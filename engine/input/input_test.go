@@ -54,7 +54,7 @@ func TestFlowValueMatchesJSONPB(t *testing.T) {
 			var wantDoc any
 			require.NoError(t, json.Unmarshal(want, &wantDoc))
 
-			got, err := ast.JSON(FlowValue(f))
+			got, err := ast.JSON(messageValue(f.ProtoReflect()))
 			require.NoError(t, err)
 			equalJSONPB(t, wantDoc, got, "input")
 			n++
