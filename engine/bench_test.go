@@ -2,7 +2,9 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"runtime"
 	"testing"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
@@ -65,4 +67,33 @@ func BenchmarkDocument(b *testing.B) {
 			_ = input.Document(f, &fa, &input.Profiles{})
 		}
 	})
+}
+
+// BenchmarkParallel is the daemon's path: flows handed to the workers,
+// with one worker and with one per CPU.
+func BenchmarkParallel(b *testing.B) {
+	flows := benchFlows(b)
+	for _, workers := range []int{1, runtime.GOMAXPROCS(0)} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			agg := alert.NewAggregator(alert.DefaultAggregatorConfig, alert.Notifiers{}, slog.New(slog.DiscardHandler), nil)
+			e, err := New(Config{}, bundled(b), agg, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+			if err != nil {
+				b.Fatal(err)
+			}
+			p := NewParallel(e, workers, 1024, nil)
+			done := make(chan error, 1)
+			go func() { done <- p.Run(context.Background()) }()
+			ctx := context.Background()
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				if err := p.Handle(ctx, flows[i%len(flows)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			p.Close()
+			if err := <-done; err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
 }
