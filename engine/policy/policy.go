@@ -55,8 +55,6 @@ type Violation struct {
 type Set struct {
 	query    rego.PreparedEvalQuery
 	policies []Info
-	modules  map[string]*ast.Module
-	data     map[string]any
 }
 
 // Policies lists the loaded policies sorted by package.
@@ -98,7 +96,7 @@ func skipNonPolicy(abspath string, info fs.FileInfo, depth int) bool {
 }
 
 func compile(ctx context.Context, modules map[string]*ast.Module, data map[string]any) (*Set, error) {
-	s := &Set{modules: modules, data: data}
+	s := &Set{}
 	for file, m := range modules {
 		info, ok := describe(file, m)
 		if !ok {
