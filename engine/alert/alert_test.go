@@ -64,6 +64,24 @@ func TestBuild(t *testing.T) {
 		a.Annotations["hubble_observe"])
 }
 
+func TestDestinationFQDN(t *testing.T) {
+	for _, tc := range []struct{ url, want string }{
+		{"http://metadata.google.internal/x", "metadata.google.internal"},
+		{"http://API.Example.com:8443/x", "api.example.com"},
+		{"http://169.254.169.254/latest", ""},
+		{"http://[fd00:ec2::254]:80/latest", ""},
+		{"http://cafe.bad/", "cafe.bad"},
+		{"/relative/path", ""},
+	} {
+		t.Run(tc.url, func(t *testing.T) {
+			f := podToWorld()
+			f.L7.GetHttp().Url = tc.url
+			fa := input.Measure(f)
+			require.Equal(t, tc.want, Build(policy.Violation{ID: "X", Severity: "info", Policy: "sentinel.x.y"}, f, &fa).Labels[LabelDestinationFQDN])
+		})
+	}
+}
+
 func TestBuildOmitsEmptyLabelsAndReplyPorts(t *testing.T) {
 	f := podToWorld()
 	f.IsReply = wrapperspb.Bool(true)

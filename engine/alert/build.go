@@ -1,6 +1,7 @@
 package alert
 
 import (
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -71,31 +72,20 @@ func Build(v policy.Violation, f *flowpb.Flow, fa *input.Facts) Alert {
 	}
 }
 
+// destinationFQDN is the name the destination was reached by: Hubble's
+// DNS-aware name, else the HTTP host when it is a name, not an address.
 func destinationFQDN(fa *input.Facts) string {
 	if fa.Destination.FQDN != "" {
 		return fa.Destination.FQDN
 	}
-	if fa.HTTP != nil && fa.HTTP.Host != "" {
-		host := fa.HTTP.Host
-		if h, _, ok := strings.Cut(host, ":"); ok && !strings.Contains(host, "]") {
-			host = h
-		}
-		if host != "" && !isIPLiteral(host) {
-			return strings.ToLower(host)
-		}
+	if fa.HTTP == nil {
+		return ""
 	}
-	return ""
-}
-
-func isIPLiteral(h string) bool {
-	h = strings.Trim(h, "[]")
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if !(c >= '0' && c <= '9' || c == '.' || c == ':' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-			return false
-		}
+	host := input.NormaliseHost(fa.HTTP.Host)
+	if _, err := netip.ParseAddr(host); err == nil {
+		return ""
 	}
-	return strings.ContainsAny(h, ".:")
+	return host
 }
 
 // HubbleObserve returns a `hubble observe` command line that shows the same

@@ -110,7 +110,7 @@ func Measure(f *flowpb.Flow) Facts {
 func destinationNames(fa *Facts) []string {
 	var names []string
 	add := func(n string) {
-		n = normaliseHost(n)
+		n = NormaliseHost(n)
 		if n != "" && !slices.Contains(names, n) {
 			names = append(names, n)
 		}
@@ -125,9 +125,9 @@ func destinationNames(fa *Facts) []string {
 	return names
 }
 
-// normaliseHost lower-cases a host name and strips a port, IPv6 brackets
-// and a trailing dot.
-func normaliseHost(h string) string {
+// NormaliseHost lower-cases a host name and strips a port, IPv6 brackets
+// and a trailing dot, so names compare equal however a client wrote them.
+func NormaliseHost(h string) string {
 	if strings.HasPrefix(h, "[") {
 		if end := strings.IndexByte(h, ']'); end > 0 {
 			h = h[1:end]
