@@ -20,14 +20,17 @@ var SensitiveHeaders = []string{
 	"x-xsrf-token", "x-vault-token", "x-goog-iam-authorization-token",
 }
 
-// patterns catch secrets that a policy or a flow field may carry in free
-// text even where the flow did not mark them, such as a token pasted into a
+// These catch secrets that a policy or a flow field may carry in free text
+// even where the flow did not mark them, such as a token pasted into a
 // summary.
-var patterns = []*regexp.Regexp{
-	regexp.MustCompile(`(?i)\b(bearer|basic|token|digest)\s+[A-Za-z0-9._~+/=-]{6,}`),
-	regexp.MustCompile(`(?i)([?&;]|\b)((?:access_|refresh_|id_)?token|password|passwd|pwd|secret|api[_-]?key|apikey|key|auth|session(?:id)?|sig|signature|x-amz-signature|x-amz-credential|code)=[^&\s"']+`),
-	regexp.MustCompile(`://[^/\s:@]+:[^/\s@]+@`),
-}
+var (
+	// authScheme is a credential after its scheme: "Bearer eyJ…".
+	authScheme = regexp.MustCompile(`(?i)\b(bearer|basic|token|digest)\s+[A-Za-z0-9._~+/=-]{6,}`)
+	// secretParam is a secret-named parameter's value: "token=…".
+	secretParam = regexp.MustCompile(`(?i)([?&;]|\b)((?:access_|refresh_|id_)?token|password|passwd|pwd|secret|api[_-]?key|apikey|key|auth|session(?:id)?|sig|signature|x-amz-signature|x-amz-credential|code)=[^&\s"']+`)
+	// urlUserinfo is the credentials part of a URL: "://user:pass@".
+	urlUserinfo = regexp.MustCompile(`://[^/\s:@]+:[^/\s@]+@`)
+)
 
 // Secrets returns the secret strings the flow carries: URL userinfo, every
 // query parameter value, sensitive header values. They are cut out of text
@@ -94,19 +97,12 @@ func String(s string, secrets []string) string {
 			s = strings.ReplaceAll(s, sec, Mask)
 		}
 	}
-	for i, re := range patterns {
-		switch i {
-		case 0:
-			s = re.ReplaceAllString(s, "${1} "+Mask)
-		case 1:
-			s = re.ReplaceAllStringFunc(s, func(m string) string {
-				k, _, _ := strings.Cut(m, "=")
-				return k + "=" + Mask
-			})
-		case 2:
-			s = re.ReplaceAllString(s, "://"+Mask+"@")
-		}
-	}
+	s = authScheme.ReplaceAllString(s, "${1} "+Mask)
+	s = secretParam.ReplaceAllStringFunc(s, func(m string) string {
+		k, _, _ := strings.Cut(m, "=")
+		return k + "=" + Mask
+	})
+	s = urlUserinfo.ReplaceAllString(s, "://"+Mask+"@")
 	return s
 }
 
