@@ -13,6 +13,7 @@ import (
 	"time"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
+	"github.com/oklog/run"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hubble-sentinel/hubble-sentinel/engine"
@@ -129,6 +130,18 @@ func newPipeline(ctx context.Context, o *Options, aggCfg alert.AggregatorConfig,
 		return nil, err
 	}
 	return &pipeline{engine: eng, aggregator: agg, sender: sender}, nil
+}
+
+// follow adds to g what judges a live stream: the client feeding the engine
+// workers, the workers, the aggregator's clock and the Alertmanager sender.
+func (p *pipeline) follow(ctx context.Context, g *run.Group, client *hubble.Client, workers int, reg prometheus.Registerer) {
+	par := engine.NewParallel(p.engine, workerCount(workers), flowQueue, reg)
+	addContext(ctx, g, func(ctx context.Context) error { return client.Run(ctx, par.Handle) })
+	addContext(ctx, g, par.Run)
+	addContext(ctx, g, p.aggregator.Run)
+	if p.sender != nil {
+		addContext(ctx, g, p.sender.Run)
+	}
 }
 
 // isCanceled reports a clean shutdown.

@@ -71,16 +71,9 @@ func Demo(ctx context.Context, d DemoOptions) error {
 		addr, d.Rate, len(p.engine.Policies().Policies()))
 	fmt.Fprintf(o.Stdout, "attacks are mixed into the traffic; alerts print below as they fire (Ctrl-C to stop)\n\n")
 
-	workers := engine.NewParallel(p.engine, workerCount(o.Workers), flowQueue, reg)
-
 	var g run.Group
 	addContext(ctx, &g, func(ctx context.Context) error { return relay.Serve(ctx, lis) })
-	addContext(ctx, &g, func(ctx context.Context) error { return client.Run(ctx, workers.Handle) })
-	addContext(ctx, &g, workers.Run)
-	addContext(ctx, &g, p.aggregator.Run)
-	if p.sender != nil {
-		addContext(ctx, &g, p.sender.Run)
-	}
+	p.follow(ctx, &g, client, o.Workers, reg)
 	start := time.Now()
 	err = g.Run()
 	fmt.Fprintf(o.Stdout, "\ndemo stopped after %s: %d alert(s) fired, %d profiles learned\n",

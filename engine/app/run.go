@@ -51,15 +51,8 @@ func Run(ctx context.Context, o Options) error {
 		Follow: true, Reconnect: true, Allow: o.HubbleAllow, Deny: o.HubbleDeny, Address: o.HubbleAddress,
 	}, o.Logger.With("component", "hubble"), reg)
 
-	workers := engine.NewParallel(p.engine, workerCount(o.Workers), flowQueue, reg)
-
 	var g run.Group
-	addContext(ctx, &g, func(ctx context.Context) error { return client.Run(ctx, workers.Handle) })
-	addContext(ctx, &g, workers.Run)
-	addContext(ctx, &g, p.aggregator.Run)
-	if p.sender != nil {
-		addContext(ctx, &g, p.sender.Run)
-	}
+	p.follow(ctx, &g, client, o.Workers, reg)
 	if o.Reload != nil {
 		load := func(ctx context.Context) (*policy.Set, error) {
 			return LoadPolicies(ctx, o.PoliciesDir, o.Logger.With("component", "policy"))
