@@ -57,9 +57,7 @@ func (b *Builder) Document(f *flowpb.Flow, fa *Facts, p *Profiles) ast.Value {
 // It converts straight from the protobuf to an ast.Value, so evaluation skips
 // OPA's Go-to-AST conversion of the whole document.
 func Document(f *flowpb.Flow, fa *Facts, p *Profiles) ast.Value {
-	doc := messageValue(f.ProtoReflect()).(ast.Object)
-	doc.Insert(ast.InternedTerm(SentinelKey), ast.NewTerm(sentinelValue(fa, p)))
-	return doc
+	return (&Builder{}).Document(f, fa, p) // no cache: every endpoint converted
 }
 
 func sentinelValue(fa *Facts, p *Profiles) ast.Object {
