@@ -63,6 +63,8 @@ type HTTP struct {
 	RawPath string // as sent
 	Query   string
 	Host    string
+	// UserAgent is the User-Agent request header, "" when absent.
+	UserAgent string
 }
 
 // DNS holds what the engine measured of a DNS query name.
@@ -292,21 +294,31 @@ func parseHTTP(h *flowpb.HTTP) *HTTP {
 		// policies, so split it by hand rather than dropping it.
 		path, query, _ := strings.Cut(raw, "?")
 		out.RawPath, out.Path, out.Query = path, path, query
+		out.UserAgent = header(h, "user-agent")
 		return out
 	}
+	out.UserAgent = header(h, "user-agent")
 	out.Host = u.Host
 	out.RawPath = u.EscapedPath()
 	out.Path = u.Path
 	out.Query = u.RawQuery
 	if out.Host == "" {
-		for _, hd := range h.GetHeaders() {
-			if strings.EqualFold(hd.GetKey(), "host") || hd.GetKey() == ":authority" {
-				out.Host = hd.GetValue()
-				break
-			}
-		}
+		out.Host = header(h, "host")
+	}
+	if out.Host == "" {
+		out.Host = header(h, ":authority")
 	}
 	return out
+}
+
+// header is the value of the first header named key, compared without case.
+func header(h *flowpb.HTTP, key string) string {
+	for _, hd := range h.GetHeaders() {
+		if strings.EqualFold(hd.GetKey(), key) {
+			return hd.GetValue()
+		}
+	}
+	return ""
 }
 
 func measureDNS(d *flowpb.DNS) *DNS {

@@ -73,6 +73,7 @@ func sentinelValue(fa *Facts, p *Profiles) ast.Object {
 			ast.Item(ast.InternedTerm("raw_path"), ast.StringTerm(h.RawPath)),
 			ast.Item(ast.InternedTerm("query"), ast.StringTerm(h.Query)),
 			ast.Item(ast.InternedTerm("host"), ast.StringTerm(h.Host)),
+			ast.Item(ast.InternedTerm("user_agent"), ast.StringTerm(h.UserAgent)),
 		))
 	}
 	if d := fa.DNS; d != nil {

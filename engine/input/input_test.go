@@ -130,7 +130,8 @@ func TestDocumentSentinelFacts(t *testing.T) {
 		Destination:      &flowpb.Endpoint{Identity: 2, Labels: []string{"reserved:world"}},
 		IsReply:          wrapperspb.Bool(false),
 		SocketCookie:     1 << 40,
-		L7:               &flowpb.Layer7{Type: flowpb.L7FlowType_REQUEST, Record: &flowpb.Layer7_Http{Http: &flowpb.HTTP{Method: "GET", Url: "http://169.254.169.254/latest/meta-data/?x=1"}}},
+		L7:               &flowpb.Layer7{Type: flowpb.L7FlowType_REQUEST, Record: &flowpb.Layer7_Http{Http: &flowpb.HTTP{Method: "GET", Url: "http://169.254.169.254/latest/meta-data/?x=1",
+			Headers: []*flowpb.HTTPHeader{{Key: "User-Agent", Value: "curl/8.5.0"}}}}},
 		TrafficDirection: flowpb.TrafficDirection_EGRESS,
 	}
 	fa := Measure(f)
@@ -155,7 +156,7 @@ func TestDocumentSentinelFacts(t *testing.T) {
 	require.Equal(t, []any{"169.254.169.254"}, dst["names"])
 	require.Equal(t, []any{"169.254.169.254", "254.169.254", "169.254", "254"}, dst["domains"], "an IP host splits like a name; harmless, policies match names")
 	require.Equal(t, map[string]any{"method": "GET", "path": "/latest/meta-data/", "raw_path": "/latest/meta-data/",
-		"query": "x=1", "host": "169.254.169.254"}, s["http"])
+		"query": "x=1", "host": "169.254.169.254", "user_agent": "curl/8.5.0"}, s["http"])
 	prof := s["profile"].(map[string]any)["source"].(map[string]any)
 	require.Equal(t, json.Number("3"), prof["flows"])
 	require.Equal(t, true, prof["new_peer"])
