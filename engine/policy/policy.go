@@ -53,12 +53,16 @@ type Violation struct {
 // Set is a compiled, ready-to-evaluate set of policies and their data. It is
 // immutable and safe for concurrent use.
 type Set struct {
-	query    rego.PreparedEvalQuery
-	policies []Info
+	query      rego.PreparedEvalQuery
+	policies   []Info
+	exceptions []Exception
 }
 
 // Policies lists the loaded policies sorted by package.
 func (s *Set) Policies() []Info { return s.policies }
+
+// Exceptions lists the exceptions of data.data.exceptions in their order.
+func (s *Set) Exceptions() []Exception { return s.exceptions }
 
 // Severities accepted in policy metadata. They become the alert's severity
 // label, which routes depend on.
@@ -112,6 +116,10 @@ func compile(ctx context.Context, modules map[string]*ast.Module, data map[strin
 	}
 	slices.SortFunc(s.policies, func(a, b Info) int { return strings.Compare(a.Package, b.Package) })
 	if err := uniqueIDs(s.policies); err != nil {
+		return nil, err
+	}
+	var err error
+	if s.exceptions, err = exceptions(data, s.policies); err != nil {
 		return nil, err
 	}
 

@@ -140,6 +140,39 @@ func TestLoadErrors(t *testing.T) {
 		{"duplicate id", map[string]string{
 			"test/dup/dup.rego": "# METADATA\n# title: Dup\n# custom:\n#   id: Dropped\n#   severity: info\npackage sentinel.test.dup\n\nviolation contains \"x\" if false\n",
 		}, []string{"policy id Dropped is used by both"}},
+		{"exceptions not a list", map[string]string{
+			"data/exceptions.yaml": "exceptions: {name: x}\n",
+		}, []string{"data.data.exceptions must be a list"}},
+		{"exception without reason", map[string]string{
+			"data/exceptions.yaml": "exceptions:\n  - name: scanner\n    policies: [BadPort]\n",
+		}, []string{"data.data.exceptions[0]: scanner: reason is required"}},
+		{"exception without name", map[string]string{
+			"data/exceptions.yaml": "exceptions:\n  - reason: because\n",
+		}, []string{"data.data.exceptions[0]: name is required"}},
+		{"exception with a misspelt field", map[string]string{
+			"data/exceptions.yaml": "exceptions:\n  - {name: a, reason: b, source_namespace: [shop]}\n",
+		}, []string{`a: unknown field "source_namespace"`}},
+		{"exception for an unknown policy id", map[string]string{
+			"data/exceptions.yaml": "exceptions:\n  - {name: a, reason: b, policies: [BadPorts]}\n",
+		}, []string{`a: policies: no loaded policy has id "BadPorts"`}},
+		{"exception field not a list", map[string]string{
+			"data/exceptions.yaml": "exceptions:\n  - {name: a, reason: b, destination_ports: 22}\n",
+		}, []string{"a: destination_ports must be a list"}},
+		{"exception with a bad port", map[string]string{
+			"data/exceptions.yaml": "exceptions:\n  - {name: a, reason: b, destination_ports: [\"22\", 70000]}\n",
+		}, []string{"a: destination_ports: 22 is not a port number"}},
+		{"exception with a bad workload", map[string]string{
+			"data/exceptions.yaml": "exceptions:\n  - {name: a, reason: b, source_workloads: [frontend]}\n",
+		}, []string{`a: source_workloads: "frontend" is not namespace/workload`}},
+		{"exception with an unnormalised name", map[string]string{
+			"data/exceptions.yaml": "exceptions:\n  - {name: a, reason: b, destination_names: [Example.com.]}\n",
+		}, []string{`a: destination_names: "Example.com." must be lower case`}},
+		{"exception with a bad cidr", map[string]string{
+			"data/exceptions.yaml": "exceptions:\n  - {name: a, reason: b, destination_cidrs: [10.0.0.0/33]}\n",
+		}, []string{`a: destination_cidrs: "10.0.0.0/33"`}},
+		{"exception with an empty string", map[string]string{
+			"data/exceptions.yaml": "exceptions:\n  - {name: a, reason: b, source_namespaces: [\"\"]}\n",
+		}, []string{"a: source_namespaces:  is not a non-empty string"}},
 		{"corrupt data", map[string]string{
 			"data/test.yaml": "test: [unclosed\n",
 		}, []string{"data/test.yaml"}},
@@ -156,6 +189,28 @@ func TestLoadErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestLoadExceptions(t *testing.T) {
+	files := base()
+	files["data/exceptions.yaml"] = `exceptions:
+  - name: scanner
+    reason: the weekly scan
+    policies: [BadPort, Dropped]
+    source_workloads: [secops/zap]
+    destination_ports: [4444]
+    destination_cidrs: [10.0.0.0/8]
+    destination_names: [example.com]
+  - name: everything from monitoring
+    reason: scrapes
+    source_namespaces: [monitoring]
+`
+	set, err := Load(context.Background(), fsWith(files), ".")
+	require.NoError(t, err)
+	require.Equal(t, []Exception{
+		{Name: "scanner", Reason: "the weekly scan", Policies: []string{"BadPort", "Dropped"}},
+		{Name: "everything from monitoring", Reason: "scrapes"},
+	}, set.Exceptions())
 }
 
 func TestLoadEmpty(t *testing.T) {

@@ -15,22 +15,67 @@ package sentinel.lib
 #   MITRE technique come from the package-scope METADATA block, so a policy
 #   never repeats them. A missing field falls back to a default rather than
 #   making the violation undefined: a policy with incomplete metadata still
-#   alerts instead of going silent.
-violation(chain, summary) := {
-	"id": object.get(custom, "id", policy),
-	"severity": object.get(custom, "severity", "warning"),
-	"title": object.get(annotations, "title", policy),
-	"policy": policy,
-	"summary": summary,
-	"description": object.get(annotations, "description", ""),
-	"mitre": object.get(custom, "mitre", ""),
-} if {
+#   alerts instead of going silent. The violation is undefined when one of
+#   the exceptions in data.data.exceptions covers this flow, so every policy
+#   that reports through this function honours them.
+violation(chain, summary) := v if {
 	some entry in chain
 	entry.annotations.scope == "package"
 	annotations := entry.annotations
 	custom := object.get(annotations, "custom", {})
 	policy := package_path(entry.path)
+	v := {
+		"id": object.get(custom, "id", policy),
+		"severity": object.get(custom, "severity", "warning"),
+		"title": object.get(annotations, "title", policy),
+		"policy": policy,
+		"summary": summary,
+		"description": object.get(annotations, "description", ""),
+		"mitre": object.get(custom, "mitre", ""),
+	}
+	not excepted(v.id)
 }
+
+# METADATA
+# description: >-
+#   excepted holds when an entry of data.data.exceptions covers the current
+#   flow for the policy with this id. As in Falco's exceptions, an entry names
+#   the fields it constrains; every field it sets must match (a list matches
+#   when any element does) and fields it leaves out match anything. An entry
+#   without policies applies to every policy. It is evaluated only for flows
+#   that already violate a policy, so it costs nothing on the others.
+excepted(id) if {
+	some exception in object.get(data.data, "exceptions", [])
+	exception_covers(exception, id)
+}
+
+exception_covers(exception, id) if {
+	matches(exception, "policies", id)
+	matches(exception, "source_namespaces", input.sentinel.source.namespace)
+	matches(exception, "source_workloads", workload_key(input.sentinel.source))
+	matches(exception, "destination_namespaces", input.sentinel.destination.namespace)
+	matches(exception, "destination_workloads", workload_key(input.sentinel.destination))
+	matches(exception, "destination_ports", input.sentinel.destination_port)
+	matches_domain(exception)
+	matches_cidr(exception)
+}
+
+# matches holds when the exception leaves field out (or empty), or lists
+# value in it.
+matches(exception, field, _) if count(object.get(exception, field, [])) == 0
+
+matches(exception, field, value) if value in exception[field]
+
+matches_domain(exception) if count(object.get(exception, "destination_names", [])) == 0
+
+matches_domain(exception) if {
+	some d in input.sentinel.destination.domains
+	d in exception.destination_names
+}
+
+matches_cidr(exception) if count(object.get(exception, "destination_cidrs", [])) == 0
+
+matches_cidr(exception) if ip_in_cidrs(input.sentinel.destination.ip, exception.destination_cidrs)
 
 # package_path is the dotted package name of an annotation path. OPA reports
 # paths without the data root (["sentinel", "egress", "x"]); a leading "data"

@@ -191,3 +191,67 @@ test_workload_key if {
 	lib.workload_key({"namespace": "shop", "workload": "email"}) == "shop/email"
 	lib.workload_key({}) == "/"
 }
+
+# A flow from shop/frontend to shop-data/postgres on 5432, as the exception
+# tests see it.
+exception_input := with_names({"sentinel": {
+	"source": {"kind": "pod", "namespace": "shop", "workload": "frontend", "ip": "10.0.1.5"},
+	"destination": {"kind": "pod", "namespace": "shop-data", "workload": "postgres", "ip": "10.0.2.9", "fqdn": "db.shop.example"},
+	"destination_port": 5432,
+}})
+
+test_violation_without_exceptions_data_alerts if {
+	lib.violation(chain, "s") with data.data as {} with input as exception_input
+}
+
+test_exception_covers_the_flow_when_every_field_it_sets_matches if {
+	every exception in [
+		{"name": "all of it", "policies": ["ExampleID"]},
+		{"name": "by source namespace", "source_namespaces": ["other", "shop"]},
+		{"name": "by source workload", "source_workloads": ["shop/frontend"]},
+		{"name": "by peer namespace", "destination_namespaces": ["shop-data"]},
+		{"name": "by peer workload", "destination_workloads": ["shop-data/postgres"]},
+		{"name": "by port", "destination_ports": [5432]},
+		{"name": "by peer domain", "destination_names": ["shop.example"]},
+		{"name": "by peer cidr", "destination_cidrs": ["10.0.2.0/24"]},
+		{
+			"name": "every field",
+			"policies": ["ExampleID"],
+			"source_namespaces": ["shop"],
+			"source_workloads": ["shop/frontend"],
+			"destination_namespaces": ["shop-data"],
+			"destination_workloads": ["shop-data/postgres"],
+			"destination_ports": [5432],
+			"destination_names": ["db.shop.example"],
+			"destination_cidrs": ["10.0.2.9/32"],
+		},
+		{"name": "empty lists match anything", "policies": [], "destination_ports": []},
+	] {
+		not lib.violation(chain, "s") with data.data.exceptions as [exception] with input as exception_input
+	}
+}
+
+test_exception_that_misses_one_field_does_not_cover_the_flow if {
+	every exception in [
+		{"name": "other policy", "policies": ["OtherID"]},
+		{"name": "other source namespace", "policies": ["ExampleID"], "source_namespaces": ["payments"]},
+		{"name": "other source workload", "source_workloads": ["shop/cart"]},
+		{"name": "other peer namespace", "destination_namespaces": ["shop"]},
+		{"name": "other peer workload", "destination_workloads": ["shop-data/redis"]},
+		{"name": "other port", "destination_ports": [5433]},
+		{"name": "other domain", "destination_names": ["example.org"]},
+		{"name": "a suffix is not a parent domain", "destination_names": ["op.example"]},
+		{"name": "other cidr", "destination_cidrs": ["10.0.3.0/24"]},
+		{"name": "one field of several misses", "source_namespaces": ["shop"], "destination_ports": [22]},
+	] {
+		lib.violation(chain, "s") with data.data.exceptions as [exception] with input as exception_input
+	}
+}
+
+test_any_exception_of_several_covers_the_flow if {
+	not lib.violation(chain, "s") with data.data.exceptions as [
+		{"name": "other", "destination_ports": [22]},
+		{"name": "this one", "source_workloads": ["shop/frontend"]},
+	]
+		with input as exception_input
+}
