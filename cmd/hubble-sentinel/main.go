@@ -190,6 +190,7 @@ func daemonFlags(fs *flag.FlagSet, o *app.Options) {
 	fs.Var((*filterList)(&o.HubbleDeny), "hubble.deny-filter", `server-side deny filter, a FlowFilter as JSON (repeatable)`)
 	fs.StringVar(&o.WebListenAddress, "web.listen-address", ":9966", "address serving /metrics, /healthz and /readyz (empty: off)")
 	fs.DurationVar(&o.ResendInterval, "alerts.resend-interval", time.Minute, "re-send firing alerts this often")
+	fs.BoolVar(&o.WatchPolicies, "policies.watch", true, "reload --policies.dir when its files change (SIGHUP always reloads)")
 	fs.IntVar(&o.Workers, "engine.workers", 0, "flows judged in parallel, each source workload on one worker (0: one per CPU)")
 }
 

@@ -78,6 +78,9 @@ type entry struct {
 	last     time.Time
 	count    uint64
 	lastSent time.Time
+	// held alerts describe a condition rather than violations: they fire
+	// until Release, however long it takes, instead of resolving when quiet.
+	held bool
 }
 
 type aggregatorMetrics struct {
@@ -172,6 +175,49 @@ func (a *Aggregator) firing(e *entry, now time.Time) Alert {
 	return out
 }
 
+// Hold fires al, or updates its annotations if it already fires, and keeps
+// it firing (re-sent every ResendInterval) until Release. It is for the
+// engine's own conditions, such as a policy set that failed to load, which
+// last until something fixes them rather than until flows go quiet.
+func (a *Aggregator) Hold(now time.Time, al Alert) {
+	fp := Fingerprint(al.Labels)
+	a.mu.Lock()
+	e, ok := a.active[fp]
+	if !ok {
+		e = &entry{alert: al, count: 1}
+		a.active[fp] = e
+	}
+	e.held = true
+	e.alert.Annotations = al.Annotations
+	e.last, e.lastSent = now, now
+	out := a.firing(e, now)
+	a.mu.Unlock()
+	if !ok {
+		a.metrics.fired.WithLabelValues(al.Labels[LabelAlertname], al.Labels[LabelSeverity]).Inc()
+	}
+	a.notifier.Send(out)
+}
+
+// Release resolves the alert with these labels if it fires, and reports
+// whether it did.
+func (a *Aggregator) Release(now time.Time, labels map[string]string) bool {
+	fp := Fingerprint(labels)
+	a.mu.Lock()
+	e, ok := a.active[fp]
+	if ok {
+		delete(a.active, fp)
+	}
+	a.mu.Unlock()
+	if !ok {
+		return false
+	}
+	a.metrics.resolved.Inc()
+	r := e.alert
+	r.EndsAt = now
+	a.notifier.Send(r)
+	return true
+}
+
 // Tick resolves alerts quiet for ResolveAfter and re-sends firing ones that
 // are due, as of now. Calling it often is cheap: it scans at most once per
 // second of the caller's clock.
@@ -186,7 +232,7 @@ func (a *Aggregator) Tick(now time.Time) {
 	resolved := 0
 	for fp, e := range a.active {
 		switch {
-		case now.Sub(e.last) >= a.cfg.ResolveAfter:
+		case !e.held && now.Sub(e.last) >= a.cfg.ResolveAfter:
 			delete(a.active, fp)
 			resolved++
 			if a.cfg.SendResolved {

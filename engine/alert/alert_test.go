@@ -161,6 +161,43 @@ func TestAggregatorLifecycle(t *testing.T) {
 	require.Equal(t, t0.Add(time.Hour), got[0].StartsAt)
 }
 
+func TestAggregatorHoldFiresUntilRelease(t *testing.T) {
+	rec := &recorder{}
+	agg := NewAggregator(AggregatorConfig{ResolveAfter: 5 * time.Minute, ResendInterval: time.Minute, SendResolved: true, StampEndsAt: true},
+		rec, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	held := Alert{Labels: map[string]string{"alertname": "SentinelPolicyLoadFailed", "severity": "warning"},
+		Annotations: map[string]string{"summary": "first error"}, StartsAt: t0}
+
+	require.False(t, agg.Release(t0, held.Labels), "nothing to release yet")
+	require.Empty(t, rec.take())
+
+	agg.Hold(t0, held)
+	got := rec.take()
+	require.Len(t, got, 1)
+	require.Equal(t, t0.Add(5*time.Minute), got[0].EndsAt, "endsAt stamped so Alertmanager resolves it if the engine dies")
+
+	second := held
+	second.Annotations = map[string]string{"summary": "second error"}
+	second.StartsAt = t0.Add(time.Minute)
+	agg.Hold(t0.Add(time.Minute), second)
+	got = rec.take()
+	require.Len(t, got, 1, "a new error is sent at once")
+	require.Equal(t, "second error", got[0].Annotations["summary"])
+	require.Equal(t, t0, got[0].StartsAt, "it is the same condition, started at the first failure")
+
+	agg.Tick(t0.Add(time.Hour))
+	got = rec.take()
+	require.Len(t, got, 1, "an hour later it is re-sent, not resolved")
+	require.False(t, got[0].Resolved(t0.Add(time.Hour)))
+	require.Len(t, agg.Active(), 1)
+
+	require.True(t, agg.Release(t0.Add(2*time.Hour), held.Labels))
+	got = rec.take()
+	require.Len(t, got, 1)
+	require.True(t, got[0].Resolved(t0.Add(2*time.Hour)), "released: sent resolved at once")
+	require.Empty(t, agg.Active())
+}
+
 func TestAggregatorReplayMode(t *testing.T) {
 	rec := &recorder{}
 	agg := NewAggregator(AggregatorConfig{ResolveAfter: time.Minute}, rec, slog.New(slog.DiscardHandler), nil)

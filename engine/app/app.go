@@ -33,6 +33,8 @@ type Options struct {
 	HubbleDeny       []*flowpb.FlowFilter
 	AlertmanagerURLs []string
 	PoliciesDir      string // empty: the bundled policies
+	// WatchPolicies reloads PoliciesDir when its files change.
+	WatchPolicies    bool
 	WebListenAddress string
 	ResolveAfter     time.Duration
 	ResendInterval   time.Duration
@@ -60,7 +62,9 @@ func (o *Options) defaults() {
 }
 
 // LoadPolicies loads the policies from dir, or the bundled ones when dir is
-// empty, and logs what was loaded.
+// empty, and logs what was loaded. A directory's Rego tests run too, and a
+// set whose tests fail is refused like one that does not compile: the
+// bundled policies were tested when the binary was built.
 func LoadPolicies(ctx context.Context, dir string, logger *slog.Logger) (*policy.Set, error) {
 	var fsys fs.FS = policies.FS
 	where := "bundled policies"
@@ -74,7 +78,19 @@ func LoadPolicies(ctx context.Context, dir string, logger *slog.Logger) (*policy
 	if err != nil {
 		return nil, fmt.Errorf("loading %s: %w", where, err)
 	}
-	logger.Info("policies loaded", "source", where, "policies", len(set.Policies()))
+	tests := 0
+	if dir != "" {
+		report, err := policy.Test(ctx, fsys, ".", policy.TestOptions{})
+		if err == nil {
+			err = report.Err()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("testing %s: %w", where, err)
+		}
+		tests = len(report.Results)
+	}
+	logger.Info("policies loaded", "source", where, "policies", len(set.Policies()), "tests_passed", tests,
+		"exceptions", len(set.Exceptions()))
 	return set, nil
 }
 

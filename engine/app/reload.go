@@ -2,33 +2,57 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/hubble-sentinel/hubble-sentinel/engine/alert"
 	"github.com/hubble-sentinel/hubble-sentinel/engine/policy"
 )
 
-// Reloader reloads the policies each time it is signalled (SIGHUP). A set
-// that fails to load is reported with its file and line and counted, and
-// the running set stays in place: a broken edit never leaves the engine
-// without policies.
-type Reloader struct {
-	Signals <-chan struct{}
-	Load    func(context.Context) (*policy.Set, error)
-	Apply   func(*policy.Set)
-	Logger  *slog.Logger
+// AlertPolicyLoadFailed is the alert the daemon raises while the policies
+// on disk fail to load (or their tests fail) and an older set keeps
+// running. It resolves when a good set loads.
+const AlertPolicyLoadFailed = "SentinelPolicyLoadFailed"
 
-	reloads *prometheus.CounterVec
-	ok      prometheus.Gauge
+// conditions raises and clears the engine's own alerts; the aggregator
+// implements it.
+type conditions interface {
+	Hold(now time.Time, a alert.Alert)
+	Release(now time.Time, labels map[string]string) bool
 }
 
-// NewReloader registers the reload metrics on reg.
-func NewReloader(signals <-chan struct{}, load func(context.Context) (*policy.Set, error), apply func(*policy.Set), logger *slog.Logger, reg prometheus.Registerer) *Reloader {
+// Reloader replaces the running policies when they change: on a signal
+// (SIGHUP) and, when Changes is set, on every change the policy directory
+// watcher reports. The new set is compiled, checked and tested by Load
+// before Apply swaps it in. A set that fails is reported with its file and
+// line, counted, and raised as SentinelPolicyLoadFailed, and the running
+// set stays: a broken edit never leaves the engine without policies.
+type Reloader struct {
+	Signals <-chan struct{}
+	Changes <-chan struct{}
+	Load    func(context.Context) (*policy.Set, error)
+	Apply   func(*policy.Set)
+	Alerts  conditions // nil: failures are only logged and counted
+	Source  string     // what is reloaded, for messages
+	Logger  *slog.Logger
+
+	reloads  *prometheus.CounterVec
+	ok       prometheus.Gauge
+	lastOK   prometheus.Gauge
+	loadedAt time.Time
+	running  int
+}
+
+// NewReloader registers the reload metrics on reg. running is the number of
+// policies loaded at start.
+func NewReloader(source string, running int, load func(context.Context) (*policy.Set, error), apply func(*policy.Set), logger *slog.Logger, reg prometheus.Registerer) *Reloader {
 	f := promauto.With(reg)
 	r := &Reloader{
-		Signals: signals, Load: load, Apply: apply, Logger: logger,
+		Load: load, Apply: apply, Source: source, Logger: logger,
 		reloads: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "hubble_sentinel", Subsystem: "policy", Name: "reloads_total",
 			Help: "Policy reloads, by result (success or failure).",
@@ -37,31 +61,81 @@ func NewReloader(signals <-chan struct{}, load func(context.Context) (*policy.Se
 			Namespace: "hubble_sentinel", Subsystem: "policy", Name: "last_reload_successful",
 			Help: "Whether the last policy reload succeeded (1) or kept the previous set (0).",
 		}),
+		lastOK: f.NewGauge(prometheus.GaugeOpts{
+			Namespace: "hubble_sentinel", Subsystem: "policy", Name: "last_reload_success_timestamp_seconds",
+			Help: "When the running policy set was loaded, in seconds since the epoch.",
+		}),
+		loadedAt: time.Now(),
+		running:  running,
 	}
 	r.reloads.WithLabelValues("success")
 	r.reloads.WithLabelValues("failure")
 	r.ok.Set(1)
+	r.lastOK.Set(float64(r.loadedAt.Unix()))
 	return r
 }
 
-// Run reloads on every signal until ctx ends.
+// Run reloads on every signal or change until ctx ends.
 func (r *Reloader) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-r.Signals:
-			set, err := r.Load(ctx)
-			if err != nil {
-				r.reloads.WithLabelValues("failure").Inc()
-				r.ok.Set(0)
-				r.Logger.Error("policy reload failed, keeping the running policies", "err", err)
-				continue
-			}
-			r.Apply(set)
-			r.reloads.WithLabelValues("success").Inc()
-			r.ok.Set(1)
-			r.Logger.Info("policies reloaded", "policies", len(set.Policies()))
+			r.reload(ctx, "signal")
+		case <-r.Changes:
+			r.reload(ctx, "change")
 		}
+	}
+}
+
+func (r *Reloader) reload(ctx context.Context, trigger string) {
+	set, err := r.Load(ctx)
+	now := time.Now()
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		r.reloads.WithLabelValues("failure").Inc()
+		r.ok.Set(0)
+		r.Logger.Error("policy reload failed, keeping the running policies", "trigger", trigger, "err", err)
+		if r.Alerts != nil {
+			r.Alerts.Hold(now, r.failedAlert(now, err))
+		}
+		return
+	}
+	r.Apply(set)
+	r.loadedAt, r.running = now, len(set.Policies())
+	r.reloads.WithLabelValues("success").Inc()
+	r.ok.Set(1)
+	r.lastOK.Set(float64(now.Unix()))
+	r.Logger.Info("policies reloaded", "trigger", trigger, "policies", r.running)
+	if r.Alerts != nil && r.Alerts.Release(now, failedLabels) {
+		r.Logger.Info("policy load failure resolved", "alertname", AlertPolicyLoadFailed)
+	}
+}
+
+var failedLabels = map[string]string{
+	alert.LabelAlertname: AlertPolicyLoadFailed,
+	alert.LabelSeverity:  "warning",
+}
+
+// maxErrorText bounds the error carried in the alert: a policy directory
+// with many broken files would otherwise make an oversized annotation.
+const maxErrorText = 4000
+
+func (r *Reloader) failedAlert(now time.Time, err error) alert.Alert {
+	msg := err.Error()
+	if len(msg) > maxErrorText {
+		msg = msg[:maxErrorText] + "\n… (truncated; the full error is in hubble-sentinel's log)"
+	}
+	return alert.Alert{
+		Labels: failedLabels,
+		Annotations: map[string]string{
+			alert.AnnotationSummary: fmt.Sprintf("Policies from %s failed to load; still running the %d policies loaded at %s",
+				r.Source, r.running, r.loadedAt.UTC().Format(time.RFC3339)),
+			alert.AnnotationDescription: msg,
+		},
+		StartsAt: now,
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,12 +15,38 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hubble-sentinel/hubble-sentinel/engine/alert"
 	"github.com/hubble-sentinel/hubble-sentinel/engine/policy"
 	"github.com/hubble-sentinel/hubble-sentinel/policies"
 	"github.com/hubble-sentinel/hubble-sentinel/test/logtest"
 )
 
-func TestReloaderKeepsTheRunningSetOnFailure(t *testing.T) {
+// sent records what the aggregator hands to Alertmanager.
+type sent struct {
+	mu     sync.Mutex
+	alerts []alert.Alert
+}
+
+func (s *sent) Send(as ...alert.Alert) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.alerts = append(s.alerts, as...)
+}
+
+func (s *sent) last() (alert.Alert, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.alerts) == 0 {
+		return alert.Alert{}, false
+	}
+	return s.alerts[len(s.alerts)-1], true
+}
+
+// A broken edit to a watched directory, then an edit whose Rego tests fail,
+// keep the running set and raise SentinelPolicyLoadFailed naming file and
+// line; the fix swaps the new set in and resolves the alert. No signal is
+// sent: the watcher notices the files change.
+func TestReloaderOnFileChanges(t *testing.T) {
 	dir := t.TempDir()
 	require.NoError(t, policies.WriteTo(dir))
 	var logs logtest.Buffer
@@ -28,38 +56,126 @@ func TestReloaderKeepsTheRunningSetOnFailure(t *testing.T) {
 
 	var mu sync.Mutex
 	current := initial
-	signals := make(chan struct{})
-	r := NewReloader(signals, func(ctx context.Context) (*policy.Set, error) {
+	out := &sent{}
+	agg := alert.NewAggregator(alert.DefaultAggregatorConfig, out, logger, prometheus.NewRegistry())
+	w := NewWatcher(dir, logger)
+	w.Debounce = 50 * time.Millisecond
+	r := NewReloader(dir, len(initial.Policies()), func(ctx context.Context) (*policy.Set, error) {
 		return LoadPolicies(ctx, dir, logger)
 	}, func(s *policy.Set) {
 		mu.Lock()
 		defer mu.Unlock()
 		current = s
 	}, logger, prometheus.NewRegistry())
+	r.Changes, r.Alerts = w.Changes(), agg
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
+	done := make(chan error, 2)
+	go func() { done <- w.Run(ctx) }()
 	go func() { done <- r.Run(ctx) }()
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "watching policies for changes") }, 5*time.Second, 10*time.Millisecond)
 
-	broken := filepath.Join(dir, "http", "admin_paths", "admin_paths.rego")
-	require.NoError(t, os.WriteFile(broken, []byte("package sentinel.http.admin_paths\n\nviolation contains x if {\n"), 0o600))
-	signals <- struct{}{}
-	require.Eventually(t, func() bool { return testutil.ToFloat64(r.reloads.WithLabelValues("failure")) == 1 }, 10*time.Second, 10*time.Millisecond)
+	failures := func() float64 { return testutil.ToFloat64(r.reloads.WithLabelValues("failure")) }
+	policyFile := filepath.Join(dir, "http", "admin_paths", "admin_paths.rego")
+	good, err := os.ReadFile(policyFile)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(policyFile, []byte("package sentinel.http.admin_paths\n\nviolation contains x if {\n"), 0o600))
+	require.Eventually(t, func() bool { return failures() == 1 }, 10*time.Second, 10*time.Millisecond)
 	require.Contains(t, logs.String(), "policy reload failed, keeping the running policies")
 	require.Contains(t, logs.String(), "http/admin_paths/admin_paths.rego:")
 	require.Equal(t, 0.0, testutil.ToFloat64(r.ok))
+	a, ok := out.last()
+	require.True(t, ok)
+	require.Equal(t, map[string]string{"alertname": "SentinelPolicyLoadFailed", "severity": "warning"}, a.Labels)
+	require.Contains(t, a.Annotations["description"], "http/admin_paths/admin_paths.rego:4")
+	require.Contains(t, a.Annotations["summary"], "still running the "+itoa(len(initial.Policies()))+" policies loaded at")
+	require.False(t, a.Resolved(time.Now()))
 	mu.Lock()
 	require.Same(t, initial, current, "the running set stays")
 	mu.Unlock()
 
-	require.NoError(t, os.Remove(broken))
-	signals <- struct{}{}
+	// Valid Rego whose tests fail is refused too, before it replaces anything.
+	require.NoError(t, os.WriteFile(policyFile, []byte(strings.Replace(string(good), `input.l7.type == "REQUEST"`, `input.l7.type == "RESPONSE"`, 1)), 0o600))
+	require.Eventually(t, func() bool { return failures() == 2 }, 10*time.Second, 10*time.Millisecond)
+	a, _ = out.last()
+	require.Contains(t, a.Annotations["description"], "policy tests failed")
+	require.Contains(t, a.Annotations["description"], "http/admin_paths/admin_paths_test.rego:")
+	require.Len(t, agg.Active(), 1, "one condition, its description updated")
+	mu.Lock()
+	require.Same(t, initial, current)
+	mu.Unlock()
+
+	// Editor swap files alone do not reload.
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "http", ".admin_paths.rego.swp"), []byte("x"), 0o600))
+	time.Sleep(200 * time.Millisecond)
+	require.Equal(t, 2.0, failures())
+
+	require.NoError(t, os.WriteFile(policyFile, good, 0o600))
 	require.Eventually(t, func() bool { return testutil.ToFloat64(r.reloads.WithLabelValues("success")) == 1 }, 10*time.Second, 10*time.Millisecond)
 	require.Equal(t, 1.0, testutil.ToFloat64(r.ok))
+	a, _ = out.last()
+	require.True(t, a.Resolved(time.Now()), "the good set resolves the alert")
+	require.Empty(t, agg.Active())
 	mu.Lock()
 	require.NotSame(t, initial, current)
-	require.Len(t, current.Policies(), len(initial.Policies())-1, "the removed policy is gone")
+	require.Len(t, current.Policies(), len(initial.Policies()))
 	mu.Unlock()
 
 	cancel()
 	require.NoError(t, <-done)
+	require.NoError(t, <-done)
 }
+
+// A signal reloads too; a new policy in a new directory is picked up.
+func TestReloaderOnSignalAndNewDirectory(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, policies.WriteTo(dir))
+	logger := slog.New(slog.DiscardHandler)
+	initial, err := LoadPolicies(context.Background(), dir, logger)
+	require.NoError(t, err)
+	applied := make(chan *policy.Set, 4)
+	signals := make(chan struct{}, 1)
+	w := NewWatcher(dir, logger)
+	w.Debounce = 50 * time.Millisecond
+	r := NewReloader(dir, len(initial.Policies()), func(ctx context.Context) (*policy.Set, error) {
+		return LoadPolicies(ctx, dir, logger)
+	}, func(s *policy.Set) { applied <- s }, logger, prometheus.NewRegistry())
+	r.Signals, r.Changes = signals, w.Changes()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = w.Run(ctx) }()
+	go func() { _ = r.Run(ctx) }()
+
+	signals <- struct{}{}
+	select {
+	case s := <-applied:
+		require.Len(t, s.Policies(), len(initial.Policies()))
+	case <-time.After(10 * time.Second):
+		t.Fatal("no reload on signal")
+	}
+
+	time.Sleep(100 * time.Millisecond) // let the watcher start
+	newDir := filepath.Join(dir, "custom", "telnet")
+	require.NoError(t, os.MkdirAll(newDir, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(newDir, "telnet.rego"), []byte(`# METADATA
+# title: Telnet
+# description: Telnet is plaintext.
+# custom:
+#   id: CustomTelnet
+#   severity: info
+package sentinel.custom.telnet
+
+import data.sentinel.lib
+
+violation contains lib.violation(rego.metadata.chain(), "telnet") if input.sentinel.destination_port == 23
+`), 0o600))
+	require.Eventually(t, func() bool {
+		select {
+		case s := <-applied:
+			return len(s.Policies()) == len(initial.Policies())+1
+		default:
+			return false
+		}
+	}, 10*time.Second, 20*time.Millisecond, "the policy in the new directory is loaded")
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -53,11 +54,17 @@ func Run(ctx context.Context, o Options) error {
 
 	var g run.Group
 	p.follow(ctx, &g, client, o.Workers, reg)
-	if o.Reload != nil {
-		load := func(ctx context.Context) (*policy.Set, error) {
-			return LoadPolicies(ctx, o.PoliciesDir, o.Logger.With("component", "policy"))
+	if o.Reload != nil || (o.WatchPolicies && o.PoliciesDir != "") {
+		logger := o.Logger.With("component", "policy")
+		load := func(ctx context.Context) (*policy.Set, error) { return LoadPolicies(ctx, o.PoliciesDir, logger) }
+		source := cmp.Or(o.PoliciesDir, "bundled policies")
+		r := NewReloader(source, len(p.engine.Policies().Policies()), load, p.engine.SetPolicies, logger, reg)
+		r.Signals, r.Alerts = o.Reload, p.aggregator
+		if o.WatchPolicies && o.PoliciesDir != "" {
+			w := NewWatcher(o.PoliciesDir, logger)
+			r.Changes = w.Changes()
+			addContext(ctx, &g, w.Run)
 		}
-		r := NewReloader(o.Reload, load, p.engine.SetPolicies, o.Logger.With("component", "policy"), reg)
 		addContext(ctx, &g, r.Run)
 	}
 	if o.WebListenAddress != "" {

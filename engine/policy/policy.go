@@ -77,26 +77,29 @@ func Load(ctx context.Context, fsys fs.FS, root string) (*Set, error) {
 		WithFS(fsys).
 		WithProcessAnnotation(true).
 		WithRegoVersion(ast.RegoV1).
-		Filtered([]string{root}, skipNonPolicy)
+		Filtered([]string{root}, skipFiles(false))
 	if err != nil {
 		return nil, fmt.Errorf("loading policies from %s: %w", root, err)
 	}
 	return compile(ctx, res.ParsedModules(), res.Documents)
 }
 
-// skipNonPolicy keeps .rego modules (without tests) and data documents.
-func skipNonPolicy(abspath string, info fs.FileInfo, depth int) bool {
-	if info.IsDir() {
-		return strings.HasPrefix(info.Name(), ".") && depth > 0
+// skipFiles keeps .rego modules, with or without tests, and data documents,
+// and skips hidden directories.
+func skipFiles(tests bool) loader.Filter {
+	return func(_ string, info fs.FileInfo, depth int) bool {
+		if info.IsDir() {
+			return strings.HasPrefix(info.Name(), ".") && depth > 0
+		}
+		name := info.Name()
+		switch path.Ext(name) {
+		case ".rego":
+			return !tests && strings.HasSuffix(name, "_test.rego")
+		case ".json", ".yaml", ".yml":
+			return false
+		}
+		return true
 	}
-	name := info.Name()
-	switch path.Ext(name) {
-	case ".rego":
-		return strings.HasSuffix(name, "_test.rego")
-	case ".json", ".yaml", ".yml":
-		return false
-	}
-	return true
 }
 
 func compile(ctx context.Context, modules map[string]*ast.Module, data map[string]any) (*Set, error) {

@@ -232,3 +232,59 @@ func TestSandboxDropsNondeterministicBuiltins(t *testing.T) {
 	require.NotNil(t, Sandbox().AllowNet)
 	require.Empty(t, Sandbox().AllowNet)
 }
+
+func TestTestRunsRegoTests(t *testing.T) {
+	files := base()
+	files["test/bad_port/bad_port_test.rego"] = `package sentinel.test.bad_port_test
+
+import data.sentinel.test.bad_port
+
+test_bad_port_alerts if {
+	count(bad_port.violation) == 1 with input as {"sentinel": {"destination_port": 4444}}
+}
+
+test_other_port_is_quiet if {
+	count(bad_port.violation) == 0 with input as {"sentinel": {"destination_port": 443}}
+}
+`
+	report, err := Test(context.Background(), fsWith(files), ".", TestOptions{Coverage: true})
+	require.NoError(t, err)
+	require.NoError(t, report.Err())
+	require.Len(t, report.Results, 2)
+	require.Equal(t, "data.sentinel.test.bad_port_test.test_bad_port_alerts", report.Results[0].Name)
+	require.Equal(t, "test/bad_port/bad_port_test.rego:5", report.Results[0].Location)
+	require.NotNil(t, report.Coverage)
+	require.Equal(t, 100.0, report.Coverage.Files["test/bad_port/bad_port.rego"].Coverage)
+	require.Less(t, report.Coverage.Files["test/dropped/dropped.rego"].Coverage, 100.0, "no test evaluates the dropped policy's body")
+
+	files["test/bad_port/bad_port_test.rego"] += `
+test_wrong_expectation if {
+	count(bad_port.violation) == 0 with input as {"sentinel": {"destination_port": 4444}}
+}
+
+test_errors if {
+	to_number("x") == 1
+}
+`
+	report, err = Test(context.Background(), fsWith(files), ".", TestOptions{})
+	require.NoError(t, err)
+	require.Len(t, report.Failed(), 2)
+	require.Nil(t, report.Coverage)
+	msg := report.Err().Error()
+	require.Contains(t, msg, "2 of 4 policy tests failed")
+	require.Contains(t, msg, "test/bad_port/bad_port_test.rego:13: data.sentinel.test.bad_port_test.test_wrong_expectation failed")
+	require.Contains(t, msg, "test_errors error:")
+
+	report, err = Test(context.Background(), fsWith(files), ".", TestOptions{Run: "other_port"})
+	require.NoError(t, err)
+	require.Len(t, report.Results, 1)
+	require.NoError(t, report.Err())
+}
+
+func TestTestUsesTheSandbox(t *testing.T) {
+	files := base()
+	files["test/bad_port/bad_port_test.rego"] = "package sentinel.test.bad_port_test\n\ntest_clock if time.now_ns() > 0\n"
+	_, err := Test(context.Background(), fsWith(files), ".", TestOptions{})
+	require.ErrorContains(t, err, "test/bad_port/bad_port_test.rego:3")
+	require.ErrorContains(t, err, "undefined function time.now_ns")
+}

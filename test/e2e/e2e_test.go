@@ -296,34 +296,49 @@ func TestMutualTLSRelay(t *testing.T) {
 	waitForAlert(t, am, "EgressToCloudMetadata", 60*time.Second)
 }
 
-// TestReloadOnSIGHUP: a broken policy edit followed by SIGHUP leaves the
-// running policies in place, says what is wrong where, and the next good
-// edit is picked up on the next SIGHUP.
-func TestReloadOnSIGHUP(t *testing.T) {
+// TestPolicyReload: a broken policy edit during run is noticed without a
+// signal, leaves the running policies in place, says what is wrong where and
+// raises SentinelPolicyLoadFailed in a real Alertmanager; the fix resolves
+// it. SIGHUP reloads too.
+func TestPolicyReload(t *testing.T) {
+	am := amtest.Start(t)
 	dir := t.TempDir()
 	require.NoError(t, policies.WriteTo(dir))
 	relayAddr := freeAddr(t)
 	serveRelay(t, relayAddr, nil, benign())
 	web := freeAddr(t)
-	p := start(t, "run", "--hubble.address", relayAddr, "--policies.dir", dir, "--web.listen-address", web)
+	p := start(t, "run", "--hubble.address", relayAddr, "--policies.dir", dir, "--web.listen-address", web,
+		"--alertmanager.url", am.URL.String())
 	require.Eventually(t, func() bool { return httpStatus("http://"+web+"/readyz") == http.StatusOK }, 30*time.Second, 100*time.Millisecond)
+	require.Eventually(t, func() bool { return strings.Contains(p.log(), "watching policies for changes") }, 30*time.Second, 100*time.Millisecond)
 
 	broken := filepath.Join(dir, "egress", "world_ports", "world_ports.rego")
 	good, err := os.ReadFile(broken)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(broken, []byte("package sentinel.egress.world_ports\n\nviolation contains x if {\n"), 0o600))
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGHUP))
-	require.Eventually(t, func() bool { return strings.Contains(p.log(), "policy reload failed, keeping the running policies") }, 30*time.Second, 100*time.Millisecond)
+
+	got := waitForAlert(t, am, "SentinelPolicyLoadFailed", 60*time.Second)
+	require.Equal(t, models.LabelSet{"alertname": "SentinelPolicyLoadFailed", "severity": "warning"}, got.Labels)
+	require.Contains(t, got.Annotations["description"], "egress/world_ports/world_ports.rego:4")
+	require.Contains(t, got.Annotations["summary"], "failed to load; still running the")
+	require.Contains(t, p.log(), "policy reload failed, keeping the running policies")
 	require.Contains(t, p.log(), "egress/world_ports/world_ports.rego:")
 	require.True(t, p.running())
 	require.Contains(t, metrics(t, web), "hubble_sentinel_policy_last_reload_successful 0")
 
 	require.NoError(t, os.WriteFile(broken, good, 0o600))
+	require.Eventually(t, func() bool {
+		alerts, err := am.Alerts(context.Background(), `alertname="SentinelPolicyLoadFailed"`)
+		return err == nil && len(alerts) == 0
+	}, 60*time.Second, 200*time.Millisecond, "the good set resolves SentinelPolicyLoadFailed")
+	require.Contains(t, metrics(t, web), "hubble_sentinel_policy_last_reload_successful 1")
+	require.Contains(t, metrics(t, web), `hubble_sentinel_policy_reloads_total{result="success"} 1`)
+
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGHUP))
 	require.Eventually(t, func() bool {
-		return strings.Contains(metrics(t, web), "hubble_sentinel_policy_last_reload_successful 1")
+		return strings.Contains(metrics(t, web), `hubble_sentinel_policy_reloads_total{result="success"} 2`)
 	}, 30*time.Second, 100*time.Millisecond)
-	require.Contains(t, metrics(t, web), `hubble_sentinel_policy_reloads_total{result="success"} 1`)
+	require.Contains(t, p.log(), "trigger=signal")
 	require.True(t, p.running())
 }
 

@@ -1,0 +1,132 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// Watcher reports changes to a policy directory: its Rego modules and data
+// documents, in every subdirectory, including ones created later. Bursts of
+// events (an editor's save, a git checkout, a ConfigMap update swapping its
+// ..data link) become one change once the directory has been quiet for
+// Debounce.
+type Watcher struct {
+	Dir      string
+	Debounce time.Duration
+	Logger   *slog.Logger
+
+	changes chan struct{}
+}
+
+// DefaultDebounce waits out an editor's or git's burst of writes.
+const DefaultDebounce = 500 * time.Millisecond
+
+// NewWatcher returns a watcher of dir; Run starts watching.
+func NewWatcher(dir string, logger *slog.Logger) *Watcher {
+	return &Watcher{Dir: dir, Debounce: DefaultDebounce, Logger: logger, changes: make(chan struct{}, 1)}
+}
+
+// Changes receives a value after each quiet burst of changes. A change
+// noticed while the previous one is still pending is merged into it.
+func (w *Watcher) Changes() <-chan struct{} { return w.changes }
+
+// Run watches until ctx ends. It fails only if the directory cannot be
+// watched at all.
+func (w *Watcher) Run(ctx context.Context) error {
+	fw, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("watching policies: %w", err)
+	}
+	defer fw.Close()
+	if err := w.addTree(fw, w.Dir); err != nil {
+		return fmt.Errorf("watching policies in %s: %w", w.Dir, err)
+	}
+	w.Logger.Info("watching policies for changes", "dir", w.Dir)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-fw.Events:
+			if !ok {
+				return nil
+			}
+			if !w.relevant(fw, ev) {
+				continue
+			}
+			timer.Reset(w.Debounce)
+		case err, ok := <-fw.Errors:
+			if !ok {
+				return nil
+			}
+			// An overflowing event queue loses events: reload to be sure.
+			w.Logger.Warn("policy watcher error, reloading to be safe", "dir", w.Dir, "err", err)
+			timer.Reset(w.Debounce)
+		case <-timer.C:
+			select {
+			case w.changes <- struct{}{}:
+			default: // a change is already pending
+			}
+		}
+	}
+}
+
+// relevant reports whether ev may change the policy set, and starts
+// watching directories as they appear.
+func (w *Watcher) relevant(fw *fsnotify.Watcher, ev fsnotify.Event) bool {
+	if ev.Op == fsnotify.Chmod {
+		return false
+	}
+	name := filepath.Base(ev.Name)
+	if ev.Has(fsnotify.Create) {
+		if info, err := os.Stat(ev.Name); err == nil && info.IsDir() && !hidden(name) {
+			if err := w.addTree(fw, ev.Name); err != nil {
+				w.Logger.Warn("cannot watch new policy directory", "dir", ev.Name, "err", err)
+			}
+			return true
+		}
+	}
+	switch {
+	case strings.HasPrefix(name, "..data"): // a Kubernetes ConfigMap or Secret volume swapped its content
+		return true
+	case hidden(name), strings.HasSuffix(name, "~"):
+		return false // editor swap and backup files
+	}
+	switch filepath.Ext(name) {
+	case ".rego", ".json", ".yaml", ".yml":
+		return true
+	case "":
+		return ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) // maybe a directory went away
+	}
+	return false
+}
+
+func (w *Watcher) addTree(fw *fsnotify.Watcher, root string) error {
+	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if path != root && errors.Is(err, fs.ErrNotExist) {
+				return nil // removed while walking
+			}
+			return err
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		if path != root && hidden(d.Name()) {
+			return filepath.SkipDir
+		}
+		return fw.Add(path)
+	})
+}
+
+func hidden(name string) bool { return strings.HasPrefix(name, ".") }

@@ -1,0 +1,140 @@
+package policy
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/cover"
+	"github.com/open-policy-agent/opa/v1/loader"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/open-policy-agent/opa/v1/tester"
+)
+
+// TestOptions tune Test.
+type TestOptions struct {
+	// Coverage records which lines of the policies the tests evaluated.
+	Coverage bool
+	// Run keeps only tests whose package-qualified name matches this
+	// regular expression, as `opa test --run` does.
+	Run string
+	// Timeout bounds each test; 0 is OPA's default (5 s).
+	Timeout time.Duration
+}
+
+// TestResult is the outcome of one Rego test.
+type TestResult struct {
+	Name     string // data.<package>.test_…
+	Location string // file:line of the test rule
+	Fail     bool
+	Err      error // the test errored rather than failed
+	Skip     bool  // todo_test_…
+	Duration time.Duration
+	Output   string // what the test printed
+}
+
+// Passed reports whether the test neither failed nor errored.
+func (r TestResult) Passed() bool { return !r.Fail && r.Err == nil }
+
+// TestReport is the outcome of a Test run.
+type TestReport struct {
+	Results []TestResult // sorted by name
+	// Coverage is per-file line coverage when TestOptions.Coverage is set.
+	Coverage *cover.Report
+}
+
+// Failed lists the tests that failed or errored.
+func (r TestReport) Failed() []TestResult {
+	var out []TestResult
+	for _, t := range r.Results {
+		if !t.Passed() {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// Err summarises the failures as one error naming each test and its
+// location, or nil when every test passed.
+func (r TestReport) Err() error {
+	failed := r.Failed()
+	if len(failed) == 0 {
+		return nil
+	}
+	lines := make([]string, 0, len(failed))
+	for _, t := range failed {
+		what := "failed"
+		if t.Err != nil {
+			what = "error: " + t.Err.Error()
+		}
+		lines = append(lines, fmt.Sprintf("%s: %s %s", t.Location, t.Name, what))
+	}
+	return fmt.Errorf("%d of %d policy tests failed:\n%s", len(failed), len(r.Results), strings.Join(lines, "\n"))
+}
+
+// Test runs the Rego tests under root in fsys (test_ rules, usually in
+// _test.rego files beside each policy) the way `opa test root` does, but
+// compiled with the engine's sandbox: a test relying on a builtin the
+// engine refuses fails here too.
+func Test(ctx context.Context, fsys fs.FS, root string, opts TestOptions) (TestReport, error) {
+	res, err := loader.NewFileLoader().
+		WithFS(fsys).
+		WithProcessAnnotation(true).
+		WithRegoVersion(ast.RegoV1).
+		Filtered([]string{root}, skipFiles(true))
+	if err != nil {
+		return TestReport{}, fmt.Errorf("loading policies from %s: %w", root, err)
+	}
+	modules := res.ParsedModules()
+	store := inmem.NewFromObject(res.Documents)
+	compiler := ast.NewCompiler().
+		WithCapabilities(Sandbox()).
+		WithEnablePrintStatements(true).
+		WithDefaultRegoVersion(ast.RegoV1)
+	runner := tester.NewRunner().
+		SetCompiler(compiler).
+		SetStore(store).
+		SetModules(modules).
+		CapturePrintOutput(true).
+		RaiseBuiltinErrors(true).
+		Filter(opts.Run).
+		SetTimeout(cmp.Or(opts.Timeout, 5*time.Second))
+	var cov *cover.Cover
+	if opts.Coverage {
+		cov = cover.New()
+		runner.SetCoverageQueryTracer(cov)
+	}
+	ch, err := runner.RunTests(ctx, nil)
+	if err != nil {
+		return TestReport{}, fmt.Errorf("compiling policy tests: %w", err)
+	}
+	var report TestReport
+	for r := range ch {
+		t := TestResult{
+			Name:     r.Package + "." + r.Name,
+			Fail:     r.Fail,
+			Err:      r.Error,
+			Skip:     r.Skip,
+			Duration: r.Duration,
+			Output:   string(r.Output),
+		}
+		if r.Location != nil {
+			t.Location = fmt.Sprintf("%s:%d", r.Location.File, r.Location.Row)
+		}
+		report.Results = append(report.Results, t)
+	}
+	if err := ctx.Err(); err != nil {
+		return report, err
+	}
+	slices.SortFunc(report.Results, func(a, b TestResult) int { return strings.Compare(a.Name, b.Name) })
+	if cov != nil {
+		rep := cov.Report(modules)
+		report.Coverage = &rep
+	}
+	return report, nil
+}
