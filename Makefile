@@ -23,11 +23,16 @@ test: policy-test go-test
 go-test:
 	$(GO) test -race -timeout 12m $(PKGS)
 
-## policy-test: opa fmt (no diff allowed), opa check --strict, opa test with coverage.
+## policy-test: opa fmt (no diff allowed), opa check --strict, opa test, and
+## at least $(MIN_COVERAGE) % line coverage of every policy package.
+MIN_COVERAGE ?= 90
 policy-test:
 	$(OPA) fmt --diff --fail policies
 	$(OPA) check --strict policies
 	$(OPA) test policies
+	@mkdir -p bin
+	$(OPA) test --coverage --format=json policies > bin/policy-coverage.json
+	$(GO) run ./test/opacover -min $(MIN_COVERAGE) < bin/policy-coverage.json
 
 ## e2e: only the end-to-end test (relay -> hubble-sentinel run -> real Alertmanager).
 e2e:

@@ -27,6 +27,8 @@ Usage:
   hubble-sentinel run [flags]              follow a Hubble Relay, alert to Alertmanager
   hubble-sentinel replay [flags] FILE...   evaluate hubble observe -o jsonpb captures offline ("-" = stdin)
   hubble-sentinel demo [flags]             run against a built-in demo relay streaming a simulated shop
+  hubble-sentinel policy check DIR         compile policies (sandbox, schema, metadata, exceptions), list ids
+  hubble-sentinel policy test DIR          run the Rego tests of a policy directory, like opa test
   hubble-sentinel policy input FILE...     print the policy input document of each flow
   hubble-sentinel version                  print the version
 
@@ -83,15 +85,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		d.Options = o
 		return app.Demo(ctx, d)
 	case "policy":
-		if len(args) == 0 || args[0] != "input" {
-			return errors.New(`usage: hubble-sentinel policy input FILE...`)
-		}
-		o, files, err := parse("policy input", args[1:], stderr, func(*flag.FlagSet, *app.Options) {})
-		if err != nil {
-			return err
-		}
-		o.Stdout, o.Stderr = stdout, stderr
-		return app.PolicyInput(ctx, o, files)
+		return policyCommand(ctx, args, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "hubble-sentinel", version())
 		return nil
@@ -101,6 +95,44 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown command %q", cmd)
+}
+
+const policyUsage = "usage: hubble-sentinel policy check DIR | policy test [flags] DIR | policy input FILE..."
+
+func policyCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New(policyUsage)
+	}
+	sub, args := args[0], args[1:]
+	var to app.PolicyTestOptions
+	define := func(*flag.FlagSet, *app.Options) {}
+	if sub == "test" {
+		define = func(fs *flag.FlagSet, _ *app.Options) {
+			fs.BoolVar(&to.Verbose, "v", false, "list every test and the coverage of every file")
+			fs.StringVar(&to.Run, "run", "", "run only tests whose name matches this regular expression")
+			fs.BoolVar(&to.Coverage, "coverage", false, "report line coverage per file")
+			fs.Float64Var(&to.MinCoverage, "min-coverage", 0, "fail when a policy file's line coverage is below this percentage")
+			fs.DurationVar(&to.Timeout, "timeout", 0, "time limit of each test (default 5s)")
+		}
+	}
+	o, pos, err := parse("policy "+sub, args, stderr, define)
+	if err != nil {
+		return err
+	}
+	o.Stdout, o.Stderr = stdout, stderr
+	switch sub {
+	case "input":
+		return app.PolicyInput(ctx, o, pos)
+	case "check", "test":
+		if len(pos) != 1 {
+			return fmt.Errorf("policy %s: want one policy directory, got %d arguments", sub, len(pos))
+		}
+		if sub == "check" {
+			return app.PolicyCheck(ctx, o, pos[0])
+		}
+		return app.PolicyTest(ctx, o, pos[0], to)
+	}
+	return fmt.Errorf("unknown policy command %q; %s", sub, policyUsage)
 }
 
 // reloadSignals turns SIGHUP into reload requests, as Prometheus and

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/hubble-sentinel/hubble-sentinel/policies"
 )
 
 func TestParseInterleavesFlagsAndFiles(t *testing.T) {
@@ -60,5 +64,60 @@ func TestCommands(t *testing.T) {
 	require.ErrorContains(t, run(context.Background(), []string{"frobnicate"}, &stdout, &stderr), `unknown command "frobnicate"`)
 	require.Error(t, run(context.Background(), nil, &stdout, &stderr))
 	require.ErrorIs(t, run(context.Background(), []string{"run", "-h"}, &stdout, &stderr), flag.ErrHelp)
-	require.ErrorContains(t, run(context.Background(), []string{"policy", "check"}, &stdout, &stderr), "policy input")
+	require.ErrorContains(t, run(context.Background(), []string{"policy"}, &stdout, &stderr), "usage: hubble-sentinel policy check DIR")
+	require.ErrorContains(t, run(context.Background(), []string{"policy", "check"}, &stdout, &stderr), "want one policy directory, got 0 arguments")
+	require.ErrorContains(t, run(context.Background(), []string{"policy", "lint", "x"}, &stdout, &stderr), `unknown policy command "lint"`)
+}
+
+// policy check and policy test work on a policy directory without an OPA
+// binary: a good one passes, a broken one fails naming file and line.
+func TestPolicyCommands(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, policies.WriteTo(dir))
+	ctx := context.Background()
+
+	var stdout, stderr bytes.Buffer
+	require.NoError(t, run(ctx, []string{"policy", "check", dir}, &stdout, &stderr))
+	require.Regexp(t, `(?m)^EgressToCloudMetadata +critical +sentinel\.egress\.cloud_metadata +egress/cloud_metadata/cloud_metadata\.rego$`, stdout.String())
+	require.Contains(t, stdout.String(), "exceptions: OK")
+
+	stdout.Reset()
+	require.NoError(t, run(ctx, []string{"policy", "test", "--min-coverage", "90", dir}, &stdout, &stderr))
+	require.Regexp(t, `PASS: (\d+)/\d+`, stdout.String())
+	require.NotContains(t, stdout.String(), "FAIL")
+
+	stdout.Reset()
+	require.NoError(t, run(ctx, []string{"policy", "test", "-v", "--run", "cloud_metadata", dir}, &stdout, &stderr))
+	require.Contains(t, stdout.String(), "egress/cloud_metadata/cloud_metadata_test.rego:")
+	require.NotContains(t, stdout.String(), "admin_paths_test")
+	require.Contains(t, stdout.String(), "coverage egress/cloud_metadata/cloud_metadata.rego: 100.0%")
+
+	// A test that no longer holds fails the run and is named.
+	testFile := filepath.Join(dir, "egress", "cloud_metadata", "cloud_metadata_test.rego")
+	src, err := os.ReadFile(testFile)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(testFile, append(src, []byte("\ntest_deliberately_wrong if {\n\t1 == 2\n}\n")...), 0o600))
+	stdout.Reset()
+	err = run(ctx, []string{"policy", "test", dir}, &stdout, &stderr)
+	require.ErrorContains(t, err, "1 of")
+	require.Regexp(t, `egress/cloud_metadata/cloud_metadata_test\.rego:\d+: data\.sentinel\.egress\.cloud_metadata_test\.test_deliberately_wrong: FAIL`, stdout.String())
+	require.Contains(t, stdout.String(), "FAIL: 1/")
+
+	// A policy calling http.send is refused, with file and line.
+	sendFile := filepath.Join(dir, "egress", "exfil", "exfil.rego")
+	require.NoError(t, os.MkdirAll(filepath.Dir(sendFile), 0o755))
+	require.NoError(t, os.WriteFile(sendFile, []byte(`# METADATA
+# title: Exfil
+# custom:
+#   id: Exfil
+#   severity: info
+package sentinel.egress.exfil
+
+violation contains "x" if {
+	http.send({"method": "get", "url": "https://example.com"}).status_code == 200
+}
+`), 0o600))
+	err = run(ctx, []string{"policy", "check", dir}, &stdout, &stderr)
+	require.ErrorContains(t, err, "egress/exfil/exfil.rego:9")
+	require.ErrorContains(t, err, "undefined function http.send")
 }

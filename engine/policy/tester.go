@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -137,4 +138,47 @@ func Test(ctx context.Context, fsys fs.FS, root string, opts TestOptions) (TestR
 		report.Coverage = &rep
 	}
 	return report, nil
+}
+
+// CoverageGaps lists, sorted, the policy files (tests excluded) whose line
+// coverage in rep is below min percent, each as "file: N% < min%". Each
+// policy package is one file, so this is the per-package check.
+func CoverageGaps(rep cover.Report, min float64) []string {
+	var gaps []string
+	for _, file := range slices.Sorted(maps.Keys(rep.Files)) {
+		fr := rep.Files[file]
+		if strings.HasSuffix(file, "_test.rego") || fr == nil || fr.CoveredLines+fr.NotCoveredLines == 0 {
+			continue
+		}
+		if fr.Coverage < min {
+			gaps = append(gaps, fmt.Sprintf("%s: %.1f%% < %.0f%% (not covered: %s)", file, fr.Coverage, min, ranges(fr.NotCovered)))
+		}
+	}
+	return gaps
+}
+
+// ranges lists the rows rs cover as "line 4, lines 9-12", merging the
+// overlapping and adjacent ranges OPA reports per expression.
+func ranges(rs []cover.Range) string {
+	rows := map[int]bool{}
+	for _, r := range rs {
+		for row := r.Start.Row; row <= r.End.Row; row++ {
+			rows[row] = true
+		}
+	}
+	sorted := slices.Sorted(maps.Keys(rows))
+	var out []string
+	for i := 0; i < len(sorted); {
+		j := i
+		for j+1 < len(sorted) && sorted[j+1] == sorted[j]+1 {
+			j++
+		}
+		if i == j {
+			out = append(out, fmt.Sprintf("line %d", sorted[i]))
+		} else {
+			out = append(out, fmt.Sprintf("lines %d-%d", sorted[i], sorted[j]))
+		}
+		i = j + 1
+	}
+	return strings.Join(out, ", ")
 }

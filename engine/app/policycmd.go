@@ -1,0 +1,118 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/hubble-sentinel/hubble-sentinel/engine/policy"
+)
+
+// PolicyCheck compiles the policies in dir as the daemon would (sandbox,
+// input schema, metadata and exceptions checks) without running them, and
+// lists their ids and severities: the `policy check` command.
+func PolicyCheck(ctx context.Context, o Options, dir string) error {
+	o.defaults()
+	if _, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("policy check: %w", err)
+	}
+	set, err := policy.Load(ctx, os.DirFS(dir), ".")
+	if err != nil {
+		return fmt.Errorf("policy check %s: %w", dir, err)
+	}
+	tw := tabwriter.NewWriter(o.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSEVERITY\tPACKAGE\tFILE")
+	for _, p := range set.Policies() {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.ID, p.Severity, p.Package, p.File)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, e := range set.Exceptions() {
+		applies := "every policy"
+		if len(e.Policies) > 0 {
+			applies = strings.Join(e.Policies, ", ")
+		}
+		fmt.Fprintf(o.Stdout, "exception %q (%s): %s\n", e.Name, applies, e.Reason)
+	}
+	fmt.Fprintf(o.Stdout, "%d policies, %d exceptions: OK\n", len(set.Policies()), len(set.Exceptions()))
+	return nil
+}
+
+// PolicyTestOptions are the settings of the `policy test` command.
+type PolicyTestOptions struct {
+	policy.TestOptions
+	Verbose bool
+	// MinCoverage fails the run when a policy file's line coverage is
+	// below this percentage (0: no check). It implies Coverage.
+	MinCoverage float64
+}
+
+// PolicyTest runs the Rego tests in dir as `opa test` does, with the
+// engine's sandbox, and reports like it: the `policy test` command.
+func PolicyTest(ctx context.Context, o Options, dir string, to PolicyTestOptions) error {
+	o.defaults()
+	if _, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("policy test: %w", err)
+	}
+	to.Coverage = to.Coverage || to.MinCoverage > 0
+	report, err := policy.Test(ctx, os.DirFS(dir), ".", to.TestOptions)
+	if err != nil {
+		return fmt.Errorf("policy test %s: %w", dir, err)
+	}
+	if len(report.Results) == 0 {
+		return fmt.Errorf("policy test %s: no tests found", dir)
+	}
+	for _, r := range report.Results {
+		status := "PASS"
+		switch {
+		case r.Err != nil:
+			status = "ERROR: " + r.Err.Error()
+		case r.Fail:
+			status = "FAIL"
+		case r.Skip:
+			status = "SKIPPED"
+		}
+		if to.Verbose || !r.Passed() {
+			fmt.Fprintf(o.Stdout, "%s: %s: %s (%s)\n", r.Location, r.Name, status, r.Duration)
+			if r.Output != "" && !r.Passed() {
+				fmt.Fprint(o.Stdout, indent(r.Output))
+			}
+		}
+	}
+	failed := len(report.Failed())
+	if failed > 0 {
+		fmt.Fprintf(o.Stdout, "FAIL: %d/%d\n", failed, len(report.Results))
+	} else {
+		fmt.Fprintf(o.Stdout, "PASS: %d/%d\n", len(report.Results), len(report.Results))
+	}
+	if report.Coverage != nil {
+		if to.Verbose || to.MinCoverage == 0 {
+			for _, file := range slices.Sorted(maps.Keys(report.Coverage.Files)) {
+				fmt.Fprintf(o.Stdout, "coverage %s: %.1f%%\n", file, report.Coverage.Files[file].Coverage)
+			}
+		}
+		fmt.Fprintf(o.Stdout, "coverage: %.1f%%\n", report.Coverage.Coverage)
+	}
+	if failed > 0 {
+		return fmt.Errorf("policy test %s: %d of %d tests failed", dir, failed, len(report.Results))
+	}
+	if to.MinCoverage > 0 {
+		if gaps := policy.CoverageGaps(*report.Coverage, to.MinCoverage); len(gaps) > 0 {
+			for _, g := range gaps {
+				fmt.Fprintln(o.Stdout, g)
+			}
+			return fmt.Errorf("policy test %s: %d policy files below %.0f%% line coverage", dir, len(gaps), to.MinCoverage)
+		}
+	}
+	return nil
+}
+
+func indent(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return "    " + strings.Join(lines, "\n    ") + "\n"
+}
