@@ -3,14 +3,20 @@ package policies_test
 import (
 	"bufio"
 	"context"
+	"fmt"
+	"io/fs"
+	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 	observerpb "github.com/cilium/cilium/api/v1/observer"
+	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -109,4 +115,87 @@ func TestCapturesDoNotAlert(t *testing.T) {
 		require.NoError(t, file.Close())
 	}
 	require.Greater(t, n, 1000)
+}
+
+// Every bundled policy reports through sentinel.lib.violation, which is
+// where the exceptions of data.data.exceptions apply: a policy building its
+// violation objects by hand would ignore them.
+func TestEveryPolicyReportsThroughLibViolation(t *testing.T) {
+	libViolation := ast.MustParseRef("data.sentinel.lib.violation")
+	n := 0
+	require.NoError(t, fs.WalkDir(policies.FS, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || path.Ext(p) != ".rego" || strings.HasSuffix(p, "_test.rego") {
+			return err
+		}
+		src, err := fs.ReadFile(policies.FS, p)
+		require.NoError(t, err)
+		m, err := ast.ParseModuleWithOpts(p, string(src), ast.ParserOptions{RegoVersion: ast.RegoV1})
+		require.NoError(t, err)
+		imports := map[string]ast.Ref{}
+		for _, imp := range m.Imports {
+			ref := imp.Path.Value.(ast.Ref)
+			imports[string(ref[len(ref)-1].Value.(ast.String))] = ref
+		}
+		for _, r := range m.Rules {
+			if r.Head.Ref().String() != "violation" || len(r.Head.Args) > 0 {
+				continue
+			}
+			n++
+			call, ok := r.Head.Key.Value.(ast.Call)
+			require.True(t, ok, "%s:%d: a violation must be lib.violation(rego.metadata.chain(), summary)", p, r.Location.Row)
+			fn := call[0].Value.(ast.Ref)
+			if head, ok := imports[string(fn[0].Value.(ast.Var))]; ok {
+				fn = head.Concat(fn[1:])
+			}
+			require.True(t, fn.Equal(libViolation), "%s:%d: violation built by %s, not lib.violation", p, r.Location.Row, fn)
+		}
+		return nil
+	}))
+	require.GreaterOrEqual(t, n, 6)
+}
+
+// An exception naming an attack's source workload and policies silences
+// every alert of that attack, whichever policy raised it.
+func TestExceptionsSilenceEveryAttack(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, policies.WriteTo(dir))
+	g := shopmesh.New(shopmesh.Config{Seed: 3, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Attacks: true})
+	attackers := map[shopmesh.Attack]map[string]bool{}
+	var flows []*flowpb.Flow
+	for range 4000 {
+		f := g.Next()
+		a := shopmesh.Classify(f)
+		if a == shopmesh.AttackNone || f.GetIsReply().GetValue() {
+			continue
+		}
+		fa := input.Measure(f)
+		if attackers[a] == nil {
+			attackers[a] = map[string]bool{}
+		}
+		// An attack from outside the cluster is excepted by its target.
+		if fa.Source.Workload != "" {
+			attackers[a]["source_workloads: ["+fa.Source.Namespace+"/"+fa.Source.Workload+"]"] = true
+		} else {
+			attackers[a]["destination_workloads: ["+fa.Destination.Namespace+"/"+fa.Destination.Workload+"]"] = true
+		}
+		flows = append(flows, f)
+	}
+	var b strings.Builder
+	b.WriteString("exceptions:\n")
+	entries := 0
+	for _, a := range shopmesh.AllAttacks() {
+		require.NotEmpty(t, attackers[a], "%s never ran", a)
+		for _, match := range slices.Sorted(maps.Keys(attackers[a])) {
+			fmt.Fprintf(&b, "  - name: %s\n    reason: test\n    policies: [%s]\n    %s\n", a, strings.Join(a.Policies(), ", "), match)
+			entries++
+		}
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "data", "exceptions.yaml"), []byte(b.String()), 0o600))
+
+	set, err := policy.Load(context.Background(), os.DirFS(dir), ".")
+	require.NoError(t, err)
+	require.Len(t, set.Exceptions(), entries)
+	for i, f := range flows {
+		require.Empty(t, alerts(t, set, f), "attack flow %d (%s) alerted despite its exception", i, shopmesh.Classify(f))
+	}
 }
