@@ -5,12 +5,14 @@ GO       ?= go
 BIN      := bin/hubble-sentinel
 PKGS     := ./...
 OPA      := $(GO) tool opa
+# The JSON Schema of the policy input, schema.input in policies' METADATA.
+SCHEMAS  := policies/schemas
 # The real captures the tests replay, read-only, when they are present
 # (tests that need them say so and skip otherwise).
 HUBBLE_SENTINEL_CAPTURES ?= $(wildcard $(abspath ../shared/captures/gke-2021))
 export HUBBLE_SENTINEL_CAPTURES
 
-.PHONY: all build test go-test policy-test e2e demo bench fmt lint tools clean
+.PHONY: all build test go-test policy-test schema e2e demo bench fmt lint tools clean
 
 all: build
 
@@ -23,16 +25,20 @@ test: policy-test go-test
 go-test:
 	$(GO) test -race -timeout 12m $(PKGS)
 
-## policy-test: opa fmt (no diff allowed), opa check --strict, opa test, and
+## policy-test: opa fmt (no diff allowed), opa check --strict against the input schema, opa test, and
 ## at least $(MIN_COVERAGE) % line coverage of every policy package.
 MIN_COVERAGE ?= 90
 policy-test:
 	$(OPA) fmt --diff --fail policies
-	$(OPA) check --strict policies
+	$(OPA) check --strict --schema $(SCHEMAS) policies
 	$(OPA) test policies
 	@mkdir -p bin
 	$(OPA) test --coverage --format=json policies > bin/policy-coverage.json
 	$(GO) run ./test/opacover -min $(MIN_COVERAGE) < bin/policy-coverage.json
+
+## schema: regenerate the policy input schema, policies/schemas/input.jsonschema, from engine/input.
+schema:
+	$(GO) generate ./engine/schema
 
 ## e2e: only the end-to-end test (relay -> hubble-sentinel run -> real Alertmanager).
 e2e:
@@ -53,7 +59,7 @@ fmt:
 lint:
 	$(GO) vet $(PKGS)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(OPA) check --strict policies
+	$(OPA) check --strict --schema $(SCHEMAS) policies
 
 ## tools: build the pinned tools ahead of time.
 tools:

@@ -138,6 +138,7 @@ func compile(ctx context.Context, modules map[string]*ast.Module, data map[strin
 		rego.Store(inmem.NewFromObjectWithOpts(data, inmem.OptReturnASTValuesOnRead(true))),
 		rego.StoreReadAST(true),
 		rego.Capabilities(Sandbox()),
+		typeCheckInput(),
 		rego.SetRegoVersion(ast.RegoV1),
 		rego.ParsedModule(agg),
 	}

@@ -80,8 +80,8 @@ func (r TestReport) Err() error {
 
 // Test runs the Rego tests under root in fsys (test_ rules, usually in
 // _test.rego files beside each policy) the way `opa test root` does, but
-// compiled with the engine's sandbox: a test relying on a builtin the
-// engine refuses fails here too.
+// compiled with the engine's sandbox and input schema: a test relying on a
+// builtin the engine refuses, or misspelling an input field, fails here too.
 func Test(ctx context.Context, fsys fs.FS, root string, opts TestOptions) (TestReport, error) {
 	res, err := loader.NewFileLoader().
 		WithFS(fsys).
@@ -96,13 +96,15 @@ func Test(ctx context.Context, fsys fs.FS, root string, opts TestOptions) (TestR
 	compiler := ast.NewCompiler().
 		WithCapabilities(Sandbox()).
 		WithEnablePrintStatements(true).
-		WithDefaultRegoVersion(ast.RegoV1)
+		WithDefaultRegoVersion(ast.RegoV1).
+		WithSchemas(inputSchemas()).
+		WithUseTypeCheckAnnotations(true)
 	runner := tester.NewRunner().
 		SetCompiler(compiler).
 		SetStore(store).
 		SetModules(modules).
 		CapturePrintOutput(true).
-		RaiseBuiltinErrors(true).
+		RaiseBuiltinErrors(false). // as the engine evaluates: a builtin error makes the expression undefined
 		Filter(opts.Run).
 		SetTimeout(cmp.Or(opts.Timeout, 5*time.Second))
 	var cov *cover.Cover
