@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"testing/fstest"
 
@@ -287,4 +288,34 @@ func TestTestUsesTheSandbox(t *testing.T) {
 	_, err := Test(context.Background(), fsWith(files), ".", TestOptions{})
 	require.ErrorContains(t, err, "test/bad_port/bad_port_test.rego:3")
 	require.ErrorContains(t, err, "undefined function time.now_ns")
+}
+
+// Each builtin with side effects or non-deterministic results is refused at
+// load, naming file and line; deterministic builtins stay available.
+func TestLoadRefusesEveryUnsandboxedBuiltin(t *testing.T) {
+	for _, tc := range []struct {
+		builtin, expr string
+		allowed       bool
+	}{
+		{"http.send", `http.send({"method": "get", "url": "http://169.254.169.254/"}).status_code == 200`, false},
+		{"net.lookup_ip_addr", `count(net.lookup_ip_addr("example.com")) > 0`, false},
+		{"opa.runtime", `opa.runtime().env.HOME != ""`, false},
+		{"time.now_ns", `time.now_ns() > 0`, false},
+		{"rand.intn", `rand.intn("x", 10) == 3`, false},
+		{"uuid.rfc4122", `uuid.rfc4122("x") != ""`, false},
+		{"regex.match", `regex.match("^a", "abc")`, true},
+		{"net.cidr_contains", `net.cidr_contains("10.0.0.0/8", "10.1.2.3")`, true},
+	} {
+		t.Run(tc.builtin, func(t *testing.T) {
+			files := base()
+			files["test/side/side.rego"] = "# METADATA\n# title: Side\n# custom:\n#   id: Side\n#   severity: info\npackage sentinel.test.side\n\nviolation contains \"x\" if {\n\t" + tc.expr + "\n}\n"
+			_, err := Load(context.Background(), fsWith(files), ".")
+			if tc.allowed {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorContains(t, err, "test/side/side.rego:9")
+			require.ErrorContains(t, err, "undefined function "+tc.builtin)
+		})
+	}
 }
