@@ -2,7 +2,6 @@ package policy
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"testing/fstest"
 
