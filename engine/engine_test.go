@@ -72,7 +72,7 @@ func TestProcessRaisesAlertsForAttacks(t *testing.T) {
 	require.Len(t, rec.ticks, 2500, "the flow clock ticks once per flow")
 	require.Equal(t, last.GetTime().AsTime(), rec.ticks[len(rec.ticks)-1])
 	require.Equal(t, 2500.0, testutil.ToFloat64(e.metrics.flows))
-	require.Equal(t, 14, e.Profiles().Len(), "profiles are per workload, not per pod: 13 workloads and the world")
+	require.Equal(t, 21, e.Profiles().Len(), "profiles are per workload, not per pod: 16 workloads and 5 reserved kinds (world, host, remote-node, health, kube-apiserver)")
 }
 
 func TestProcessSurvivesEvaluationErrors(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/hubble-sentinel/hubble-sentinel/engine/app"
+	"github.com/hubble-sentinel/hubble-sentinel/hubble/shopmesh"
 )
 
 const usage = `hubble-sentinel: detective controls for Cilium service meshes.
@@ -27,6 +28,7 @@ Usage:
   hubble-sentinel run [flags]              follow a Hubble Relay, alert to Alertmanager
   hubble-sentinel replay [flags] FILE...   evaluate hubble observe -o jsonpb captures offline ("-" = stdin)
   hubble-sentinel demo [flags]             run against a built-in demo relay streaming a simulated shop
+  hubble-sentinel simulate [flags]         write the simulated shop's flows as a hubble observe -o jsonpb capture
   hubble-sentinel policy check DIR         compile policies (sandbox, schema, metadata, exceptions), list ids
   hubble-sentinel policy test DIR          run the Rego tests of a policy directory, like opa test
   hubble-sentinel policy input FILE...     print the policy input document of each flow
@@ -86,6 +88,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return app.Demo(ctx, d)
 	case "policy":
 		return policyCommand(ctx, args, stdout, stderr)
+	case "simulate":
+		var cfg shopmesh.Config
+		var n int
+		var start string
+		o, _, err := parse("simulate", args, stderr, func(fs *flag.FlagSet, _ *app.Options) {
+			fs.IntVar(&n, "simulate.flows", 10000, "flows to write")
+			fs.Int64Var(&cfg.Seed, "simulate.seed", 1, "seed of the simulated traffic")
+			fs.BoolVar(&cfg.Attacks, "simulate.attacks", false, "mix the demo's attacks in")
+			fs.StringVar(&start, "simulate.start", "2026-01-01T00:00:00Z", "time of the first flow (RFC 3339)")
+		})
+		if err != nil {
+			return err
+		}
+		if cfg.Start, err = time.Parse(time.RFC3339, start); err != nil {
+			return fmt.Errorf("--simulate.start: %w", err)
+		}
+		o.Stdout, o.Stderr = stdout, stderr
+		return app.Simulate(o, cfg, n)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "hubble-sentinel", version())
 		return nil

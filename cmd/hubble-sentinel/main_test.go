@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -69,6 +71,34 @@ func TestCommands(t *testing.T) {
 	require.ErrorContains(t, run(context.Background(), []string{"policy", "lint", "x"}, &stdout, &stderr), `unknown policy command "lint"`)
 }
 
+// simulate writes a capture that replay reads back: with attacks it alerts,
+// without it does not.
+func TestSimulateThenReplay(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		attacks bool
+		alerts  bool
+	}{{false, false}, {true, true}} {
+		var capture, stderr bytes.Buffer
+		args := []string{"simulate", "--simulate.flows", "1500", "--simulate.seed", "4"}
+		if tc.attacks {
+			args = append(args, "--simulate.attacks")
+		}
+		require.NoError(t, run(ctx, args, &capture, &stderr))
+		require.Equal(t, 1500, bytes.Count(capture.Bytes(), []byte("\n")))
+		path := filepath.Join(dir, fmt.Sprintf("capture-%v.json", tc.attacks))
+		require.NoError(t, os.WriteFile(path, capture.Bytes(), 0o600))
+
+		var alerts bytes.Buffer
+		require.NoError(t, run(ctx, []string{"replay", path}, &alerts, &stderr))
+		require.Equal(t, tc.alerts, alerts.Len() > 0, "attacks %v: %s", tc.attacks, alerts.String())
+	}
+	var stderr bytes.Buffer
+	require.ErrorContains(t, run(ctx, []string{"simulate", "--simulate.start", "yesterday"}, io.Discard, &stderr), "--simulate.start")
+	require.ErrorContains(t, run(ctx, []string{"simulate", "--simulate.flows", "0"}, io.Discard, &stderr), "must be positive")
+}
+
 // policy check and policy test work on a policy directory without an OPA
 // binary: a good one passes, a broken one fails naming file and line.
 func TestPolicyCommands(t *testing.T) {
@@ -87,9 +117,9 @@ func TestPolicyCommands(t *testing.T) {
 	require.NotContains(t, stdout.String(), "FAIL")
 
 	stdout.Reset()
-	require.NoError(t, run(ctx, []string{"policy", "test", "-v", "--run", "cloud_metadata", dir}, &stdout, &stderr))
+	require.NoError(t, run(ctx, []string{"policy", "test", "-v", "--coverage", "--run", "cloud_metadata", dir}, &stdout, &stderr))
 	require.Contains(t, stdout.String(), "egress/cloud_metadata/cloud_metadata_test.rego:")
-	require.NotContains(t, stdout.String(), "admin_paths_test")
+	require.NotContains(t, stdout.String(), "admin_paths_test.test_", "--run keeps only the matching tests")
 	require.Contains(t, stdout.String(), "coverage egress/cloud_metadata/cloud_metadata.rego: 100.0%")
 
 	// A test that no longer holds fails the run and is named.

@@ -153,3 +153,14 @@ func describeSides(l map[string]string) string {
 	}
 	return side(alert.LabelSourceNamespace, alert.LabelSourcePod, alert.LabelSourceIP, "") + " -> " + dst
 }
+
+// Simulate writes n flows of the simulated shop as a `hubble observe -o
+// jsonpb` capture to o.Stdout: the demo's traffic, for replay and for
+// tuning policies offline. The same configuration gives the same bytes.
+func Simulate(o Options, cfg shopmesh.Config, n int) error {
+	o.defaults()
+	if n <= 0 {
+		return fmt.Errorf("simulate: --simulate.flows must be positive, got %d", n)
+	}
+	return shopmesh.WriteCapture(o.Stdout, cfg, n)
+}

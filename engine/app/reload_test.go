@@ -79,7 +79,7 @@ func TestReloaderOnFileChanges(t *testing.T) {
 	good, err := os.ReadFile(policyFile)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(policyFile, []byte("package sentinel.http.admin_paths\n\nviolation contains x if {\n"), 0o600))
-	require.Eventually(t, func() bool { return failures() == 1 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return failures() == 1 }, 60*time.Second, 10*time.Millisecond)
 	require.Contains(t, logs.String(), "policy reload failed, keeping the running policies")
 	require.Contains(t, logs.String(), "http/admin_paths/admin_paths.rego:")
 	require.Equal(t, 0.0, testutil.ToFloat64(r.ok))
@@ -95,7 +95,7 @@ func TestReloaderOnFileChanges(t *testing.T) {
 
 	// Valid Rego whose tests fail is refused too, before it replaces anything.
 	require.NoError(t, os.WriteFile(policyFile, []byte(strings.Replace(string(good), `input.l7.type == "REQUEST"`, `input.l7.type == "RESPONSE"`, 1)), 0o600))
-	require.Eventually(t, func() bool { return failures() == 2 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return failures() == 2 }, 60*time.Second, 10*time.Millisecond)
 	a, _ = out.last()
 	require.Contains(t, a.Annotations["description"], "policy tests failed")
 	require.Contains(t, a.Annotations["description"], "http/admin_paths/admin_paths_test.rego:")
@@ -110,7 +110,7 @@ func TestReloaderOnFileChanges(t *testing.T) {
 	require.Equal(t, 2.0, failures())
 
 	require.NoError(t, os.WriteFile(policyFile, good, 0o600))
-	require.Eventually(t, func() bool { return testutil.ToFloat64(r.reloads.WithLabelValues("success")) == 1 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return testutil.ToFloat64(r.reloads.WithLabelValues("success")) == 1 }, 60*time.Second, 10*time.Millisecond)
 	require.Equal(t, 1.0, testutil.ToFloat64(r.ok))
 	a, _ = out.last()
 	require.True(t, a.Resolved(time.Now()), "the good set resolves the alert")
@@ -149,7 +149,7 @@ func TestReloaderOnSignalAndNewDirectory(t *testing.T) {
 	select {
 	case s := <-applied:
 		require.Len(t, s.Policies(), len(initial.Policies()))
-	case <-time.After(10 * time.Second):
+	case <-time.After(60 * time.Second):
 		t.Fatal("no reload on signal")
 	}
 
@@ -175,7 +175,7 @@ violation contains lib.violation(rego.metadata.chain(), "telnet") if input.senti
 		default:
 			return false
 		}
-	}, 10*time.Second, 20*time.Millisecond, "the policy in the new directory is loaded")
+	}, 60*time.Second, 20*time.Millisecond, "the policy in the new directory is loaded")
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

@@ -2,7 +2,6 @@ package shopmesh
 
 import (
 	"encoding/base32"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -21,10 +20,12 @@ const (
 	// service for the node role's credentials (EgressToCloudMetadata).
 	AttackCloudMetadata Attack = "cloud-metadata"
 	// AttackAdminEndpoint: a scanner on the Internet asks the frontend for
-	// Spring Boot Actuator endpoints (HTTPAdminEndpointAccess).
+	// Spring Boot Actuator endpoints (HTTPAdminEndpointAccess, and
+	// HTTPScannerUserAgent for its zgrab User-Agent).
 	AttackAdminEndpoint Attack = "admin-endpoint"
 	// AttackDNSTunnel: the recommendation pod exfiltrates data as base32
-	// labels of DNS queries under a made-up domain (DNSTunnelingSuspected).
+	// labels of TXT queries under a made-up domain (DNSTunnelingSuspected,
+	// and DNSUnusualQueryType for the record type).
 	AttackDNSTunnel Attack = "dns-tunnel"
 	// AttackDeniedDatabase: the ad pod tries the orders database and the
 	// database's ingress policy drops it (PolicyDeniedDrop).
@@ -37,11 +38,11 @@ const (
 
 // Addresses and names the attacks use; no benign flow uses them.
 const (
-	metadataIP    = "169.254.169.254"
-	minerIP       = "198.51.100.23"
-	minerPort     = 4444
-	exfilDomain   = "t.exfil-relay.example."
-	scannerIPBase = "203.0.113."
+	metadataIP  = "169.254.169.254"
+	minerIP     = "198.51.100.23"
+	minerPort   = 4444
+	exfilDomain = "t.exfil-relay.example."
+	scannerIP   = "203.0.113.77"
 )
 
 // attackRotation is the order a Generator mixes attacks in.
@@ -59,9 +60,9 @@ func (a Attack) Policies() []string {
 	case AttackCloudMetadata:
 		return []string{"EgressToCloudMetadata"}
 	case AttackAdminEndpoint:
-		return []string{"HTTPAdminEndpointAccess"}
+		return []string{"HTTPAdminEndpointAccess", "HTTPScannerUserAgent"}
 	case AttackDNSTunnel:
-		return []string{"DNSTunnelingSuspected"}
+		return []string{"DNSTunnelingSuspected", "DNSUnusualQueryType"}
 	case AttackDeniedDatabase:
 		return []string{"PolicyDeniedDrop"}
 	case AttackMiningPool:
@@ -80,15 +81,13 @@ func Classify(f *flowpb.Flow) Attack {
 		return AttackCloudMetadata
 	case slices.Contains(ips, minerIP):
 		return AttackMiningPool
+	case slices.Contains(ips, scannerIP):
+		// The shop's own Actuator paths (health, metrics) are benign.
+		return AttackAdminEndpoint
 	case f.GetVerdict() == flowpb.Verdict_DROPPED && f.GetDropReasonDesc() == flowpb.DropReason_POLICY_DENIED:
 		return AttackDeniedDatabase
 	case strings.HasSuffix(f.GetL7().GetDns().GetQuery(), "."+exfilDomain):
 		return AttackDNSTunnel
-	}
-	if h := f.GetL7().GetHttp(); h != nil {
-		if u, err := url.Parse(h.GetUrl()); err == nil && strings.HasPrefix(u.Path, "/actuator") {
-			return AttackAdminEndpoint
-		}
 	}
 	return AttackNone
 }
@@ -132,7 +131,7 @@ func (g *Generator) stealCredentials() {
 // scanActuator: an Internet scanner probes the frontend for Actuator.
 func (g *Generator) scanActuator() {
 	fe := g.pod("frontend")
-	scanner := worldPeer(scannerIPBase + "77")
+	scanner := worldPeer(scannerIP)
 	for _, path := range []string{"/actuator/env", "/actuator/heapdump"} {
 		e := &exchange{
 			conn:     conn{client: scanner, server: podPeer(fe), sport: g.ephemeralPort(), dport: fe.w.port},

@@ -39,9 +39,12 @@ type Generator struct {
 	nextAttack int // emitted count at which the next attack starts
 	attacks    int // attacks started so far, for the rotation
 
-	// open connections a client pod keeps to a server (connection pools),
-	// by client pod name and server workload.
-	pools map[string]uint32
+	// open connections a client pod keeps to a server (connection pools).
+	pools map[poolKey]uint32
+	// jobs are the periodic traffic (infra.go).
+	jobs []*job
+	// trace is the W3C trace ID of the scene's request, "" outside one.
+	trace string
 }
 
 // New returns a Generator for cfg.
@@ -51,9 +54,10 @@ func New(cfg Config) *Generator {
 		rng:   rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5e471e1)),
 		mesh:  newMesh(),
 		now:   cfg.Start,
-		pools: map[string]uint32{},
+		pools: map[poolKey]uint32{},
 	}
 	g.nextAttack = firstAttackMin + g.rng.IntN(firstAttackMax-firstAttackMin)
+	g.scheduleInfra()
 	return g
 }
 
@@ -71,13 +75,21 @@ func (g *Generator) Next() *flowpb.Flow {
 
 // scene queues the flows of the next thing that happens in the shop.
 func (g *Generator) scene() {
-	// Scenes start a few milliseconds apart: ~100 flows per simulated second.
+	// Scenes start a few milliseconds apart: 150 to 200 flows per
+	// simulated second. Attacks come first, then periodic traffic that is
+	// due, then the shop's own.
 	g.idle(time.Duration(g.rng.ExpFloat64() * float64(6*time.Millisecond)))
+	g.trace = ""
 	if g.cfg.Attacks && g.emitted >= g.nextAttack {
 		attack := attackRotation[g.attacks%len(attackRotation)]
 		g.attacks++
 		g.nextAttack = g.emitted + attackEveryMin + g.rng.IntN(attackEverySpread)
 		g.runAttack(attack)
+		return
+	}
+	if j := g.dueJob(); j != nil {
+		j.due = j.due.Add(j.every)
+		j.run()
 		return
 	}
 	g.benign()
@@ -133,6 +145,9 @@ func (g *Generator) uuid() string {
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
+
+// hex returns n random lower-case hexadecimal digits.
+func (g *Generator) hex(n int) string { return g.token("0123456789abcdef", n) }
 
 // token returns n random characters of alphabet.
 func (g *Generator) token(alphabet string, n int) string {

@@ -155,3 +155,62 @@ endpoint(side) := sprintf("%s/%s", [side.namespace, side.workload]) if {
 
 # workload_key is the "namespace/workload" key that per-workload tunables use.
 workload_key(side) := sprintf("%s/%s", [object.get(side, "namespace", ""), object.get(side, "workload", "")])
+
+# METADATA
+# description: >-
+#   initiated holds for a flow in the initiating direction. Cilium says so
+#   with is_reply (or the deprecated reply of older agents) on most trace
+#   points, but not on all: older agents leave both out on overlay and stack
+#   trace points, and the GKE sample captures hold replies such as a pod's
+#   SYN-ACK from port 9080 to a remote node's port 58950 with no direction.
+#   When Cilium does not say, the packet decides: a TCP SYN without ACK is
+#   an initiation, a SYN-ACK a reply, an ICMP echo reply a reply, and
+#   otherwise a flow from a lower port to a higher one is a server
+#   answering a client's ephemeral port. The last guess can take a
+#   client's data packet to a service on a high port for a reply; the
+#   connection's SYN is still seen as an initiation.
+initiated if input.is_reply == false
+
+initiated if {
+	not direction_known
+	not looks_like_reply
+}
+
+# direction_known holds when Cilium said which way the flow goes. The
+# deprecated reply field is left out when false, so only true says anything.
+direction_known if is_boolean(input.is_reply)
+
+direction_known if input.reply == true
+
+looks_like_reply if {
+	input.l4.TCP.flags.SYN
+	input.l4.TCP.flags.ACK
+}
+
+looks_like_reply if {
+	not input.l4.TCP.flags.SYN
+	source_port < input.sentinel.destination_port
+}
+
+looks_like_reply if input.l4.ICMPv4.type == 0 # echo reply
+
+looks_like_reply if input.l4.ICMPv6.type == 129 # echo reply
+
+source_port := input.l4.TCP.source_port
+
+source_port := input.l4.UDP.source_port
+
+source_port := input.l4.SCTP.source_port
+
+# listed holds when side (input.sentinel.source or .destination) is named in
+# keys by its namespace ("kube-system") or as a workload ("shop/cart").
+# Sides without a namespace (the node, the Internet) are never listed.
+listed(side, keys) if {
+	side.namespace != ""
+	side.namespace in keys
+}
+
+listed(side, keys) if {
+	side.namespace != ""
+	workload_key(side) in keys
+}

@@ -255,3 +255,67 @@ test_any_exception_of_several_covers_the_flow if {
 	]
 		with input as exception_input
 }
+
+# tcp builds a TCP packet from sport to dport with the given flags, in no
+# direction Cilium told.
+tcp(sport, dport, flags) := {
+	"l4": {"TCP": {"source_port": sport, "destination_port": dport, "flags": flags}},
+	"sentinel": {"protocol": "TCP", "destination_port": dport},
+}
+
+udp(sport, dport) := {
+	"l4": {"UDP": {"source_port": sport, "destination_port": dport}},
+	"sentinel": {"protocol": "UDP", "destination_port": dport},
+}
+
+test_cilium_says_which_way if {
+	lib.initiated with input as object.union(tcp(9080, 58950, {"ACK": true}), {"is_reply": false})
+	not lib.initiated with input as object.union(tcp(51000, 443, {"SYN": true}), {"is_reply": true})
+	not lib.initiated with input as object.union(tcp(51000, 443, {"SYN": true}), {"reply": true})
+}
+
+test_a_syn_is_an_initiation_and_a_syn_ack_a_reply if {
+	lib.initiated with input as tcp(40000, 50051, {"SYN": true})
+	not lib.initiated with input as tcp(9080, 58950, {"SYN": true, "ACK": true})
+}
+
+# The GKE sample captures: a pod's FIN from 9080 to a remote node's 58634,
+# in no direction.
+test_a_server_port_answering_an_ephemeral_port_is_a_reply if {
+	not lib.initiated with input as tcp(9080, 58634, {"ACK": true, "FIN": true})
+	not lib.initiated with input as udp(53, 40001)
+	lib.initiated with input as tcp(45000, 10250, {"ACK": true, "PSH": true})
+	lib.initiated with input as udp(40001, 53)
+	lib.initiated with input as {
+		"l4": {"SCTP": {"source_port": 40001, "destination_port": 3868}},
+		"sentinel": {"protocol": "SCTP", "destination_port": 3868},
+	}
+	not lib.initiated with input as {
+		"l4": {"SCTP": {"source_port": 3868, "destination_port": 40001}},
+		"sentinel": {"protocol": "SCTP", "destination_port": 40001},
+	}
+}
+
+test_icmp_echo_replies_are_replies if {
+	not lib.initiated with input as {"l4": {"ICMPv4": {"type": 0}}, "sentinel": {"protocol": "ICMPv4", "destination_port": 0}}
+	not lib.initiated with input as {"l4": {"ICMPv6": {"type": 129}}, "sentinel": {"protocol": "ICMPv6", "destination_port": 0}}
+	lib.initiated with input as {"l4": {"ICMPv4": {"type": 8}}, "sentinel": {"protocol": "ICMPv4", "destination_port": 0}}
+	lib.initiated with input as {"l4": {"ICMPv6": {"type": 128}}, "sentinel": {"protocol": "ICMPv6", "destination_port": 0}}
+}
+
+# A drop carries no direction and often no flags worth reading: with a
+# source port above the destination port it counts as an initiation.
+test_without_ports_or_flags_the_source_initiated if {
+	lib.initiated with input as {"sentinel": {"protocol": "", "destination_port": 0}}
+}
+
+test_listed_by_namespace_or_workload if {
+	lib.listed({"namespace": "monitoring", "workload": "prometheus"}, ["monitoring"])
+	lib.listed({"namespace": "istio-system", "workload": "prometheus"}, ["istio-system/prometheus"])
+	not lib.listed({"namespace": "istio-system", "workload": "istiod"}, ["istio-system/prometheus"])
+	not lib.listed({"namespace": "shop", "workload": "cart"}, [])
+}
+
+test_sides_without_a_namespace_are_never_listed if {
+	not lib.listed({"kind": "host", "namespace": "", "workload": ""}, ["", "/"])
+}

@@ -19,6 +19,7 @@
 #   tags: [dns, command-and-control, exfiltration]
 package sentinel.dns.tunneling
 
+import data.sentinel.dns.names
 import data.sentinel.lib
 
 # Each body leads with the conditions OPA's rule index checks before
@@ -50,14 +51,8 @@ entropy_exceeded if {
 }
 
 # allowed_query holds when the query is one of data.data.dns.allowed_suffixes
-# or under one. The destination's domains hold the query's parent domains,
-# and those of the destination FQDN (the resolver's name), which must not
-# excuse the query: the domain has to be a suffix of the query itself.
-allowed_query if {
-	some domain in input.sentinel.destination.domains
-	domain in data.data.dns.allowed_suffixes
-	lib.name_in_domain(lib.hostname(input.sentinel.dns.query), domain)
-}
+# or under one (the resolver's own name does not count).
+allowed_query if names.under(data.data.dns.allowed_suffixes)
 
 # The summary names the domain the long labels sit under, never the labels
 # themselves: they may be the exfiltrated data.

@@ -154,3 +154,30 @@ test_no_alert_on_names_that_only_contain_metadata if {
 	count(cloud_metadata.violation) == 0 with input as dns_query("metadata.shop.svc.cluster.local") with data.data.egress as egress
 	count(cloud_metadata.violation) == 0 with input as dns_query("metadata-api.example.com") with data.data.egress as egress
 }
+
+# The four endpoints every cloud-metadata detection must know, each reached
+# by address and asked for by name (an HTTP host or a DNS query).
+test_alerts_on_the_main_metadata_endpoints_by_address_and_by_name if {
+	every address in ["169.254.169.254", "fd00:ec2::254", "100.100.100.200"] {
+		count(cloud_metadata.violation) == 1 with input as flow({
+			"IP": {"destination": address},
+			"sentinel": {"destination": {"ip": address}, "http": {"host": ""}},
+		})
+			with data.data.egress as egress
+	}
+	every host in ["169.254.169.254", "[fd00:ec2::254]", "100.100.100.200:80", "metadata.google.internal"] {
+		count(cloud_metadata.violation) == 1 with input as flow({
+			"IP": {"destination": "10.0.3.4"},
+			"sentinel": {"destination": {"kind": "pod", "ip": "10.0.3.4"}, "http": {"host": host}},
+		})
+			with data.data.egress as egress
+	}
+	count(cloud_metadata.violation) == 1 with input as dns_query("metadata.google.internal") with data.data.egress as egress
+}
+
+test_shipped_data_covers_the_main_metadata_endpoints if {
+	every address in ["169.254.169.254", "fd00:ec2::254", "100.100.100.200"] {
+		address in data.data.egress.metadata_addresses
+	}
+	"metadata.google.internal" in data.data.egress.metadata_names
+}

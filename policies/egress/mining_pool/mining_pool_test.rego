@@ -98,3 +98,19 @@ test_no_alert_on_other_ports_and_names if {
 	count(mining_pool.violation) == 0 with input as dns_query("notnanopool.org")
 		with data.data.egress as egress with data.data.network as network
 }
+
+# Stratum ports of the big Monero and Ethereum-era pools, and the pools
+# themselves, are in the shipped data.
+test_shipped_data_covers_common_pools if {
+	every port in [3333, 4444, 5555, 7777, 14433, 14444] {
+		port in data.data.egress.mining_pool_ports
+	}
+	every domain in ["supportxmr.com", "nanopool.org", "moneroocean.stream", "c3pool.com", "2miners.com", "xmrig.com"] {
+		domain in data.data.egress.mining_pool_domains
+	}
+}
+
+test_alerts_on_xmrig_donation_pool_with_shipped_data if {
+	count(mining_pool.violation) == 1 with input as dns_query("donate.v2.xmrig.com")
+		with data.data.network as network
+}

@@ -83,3 +83,21 @@ test_no_alert_without_http if {
 	count(admin_paths.violation) == 0 with input as object.union(object.remove(world_actuator, ["l7"]), {"l7": {"type": "REQUEST", "dns": {"query": "admin."}}})
 		with data.data.http as http_data
 }
+
+test_alerts_on_dot_segments_that_hide_the_prefix if {
+	every path in ["/./actuator/env", "/.//admin"] {
+		count(admin_paths.violation) == 1 with input as request(path) with data.data.http as http_data
+	}
+}
+
+test_the_shipped_prefixes_cover_common_probes if {
+	every path in ["/wp-login.php", "/server-status", "/.git/config", "/.env", "/debug/pprof/goroutine", "/manager/html", "/jolokia/list", "/phpinfo.php", "/.aws/credentials"] {
+		count(admin_paths.violation) == 1 with input as request(path)
+	}
+}
+
+test_the_shipped_exceptions_cover_probes_and_scrapes if {
+	every path in ["/actuator/health/readiness", "/actuator/prometheus", "/healthz", "/metrics"] {
+		count(admin_paths.violation) == 0 with input as request(path)
+	}
+}
