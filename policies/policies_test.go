@@ -19,6 +19,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/encoding/protojson"
+	"sigs.k8s.io/yaml"
 
 	"github.com/hubble-sentinel/hubble-sentinel/engine/input"
 	"github.com/hubble-sentinel/hubble-sentinel/engine/policy"
@@ -198,4 +199,31 @@ func TestExceptionsSilenceEveryAttack(t *testing.T) {
 	for i, f := range flows {
 		require.Empty(t, alerts(t, set, f), "attack flow %d (%s) alerted despite its exception", i, shopmesh.Classify(f))
 	}
+}
+
+// The shipped lateral-movement defaults keep the system namespaces that run
+// controllers and node agents, or those policies alert on every cluster.
+// This is a Go test, not a Rego one: users are meant to edit the data, and
+// the daemon refuses a policy directory whose Rego tests fail.
+func TestShippedLateralDefaultsAllowSystemNamespaces(t *testing.T) {
+	raw, err := fs.ReadFile(policies.FS, "data/lateral.yaml")
+	require.NoError(t, err)
+	var doc struct {
+		Lateral struct {
+			APIServerAllowedSources []string       `json:"apiserver_allowed_sources"`
+			NodeAllowedSources      []string       `json:"node_allowed_sources"`
+			IsolationInfraSources   []string       `json:"isolation_infra_sources"`
+			NamespaceIsolation      map[string]any `json:"namespace_isolation"`
+		} `json:"lateral"`
+	}
+	require.NoError(t, yaml.Unmarshal(raw, &doc))
+	l := doc.Lateral
+	for _, ns := range []string{"kube-system", "cilium", "monitoring", "cert-manager", "gke-system", "gmp-system"} {
+		require.Contains(t, l.APIServerAllowedSources, ns)
+	}
+	for _, ns := range []string{"kube-system", "cilium", "monitoring"} {
+		require.Contains(t, l.NodeAllowedSources, ns)
+		require.Contains(t, l.IsolationInfraSources, ns)
+	}
+	require.Empty(t, l.NamespaceIsolation, "namespace isolation is opt-in")
 }

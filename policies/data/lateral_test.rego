@@ -82,19 +82,6 @@ test_node_ports if {
 	}
 }
 
-# The defaults must keep the system namespaces that run controllers and
-# node agents, or the policies alert on every cluster.
-test_defaults_allow_the_system_namespaces if {
-	every ns in ["kube-system", "cilium", "monitoring", "cert-manager", "gke-system", "gmp-system"] {
-		ns in data.data.lateral.apiserver_allowed_sources
-	}
-	every ns in ["kube-system", "cilium", "monitoring"] {
-		ns in data.data.lateral.node_allowed_sources
-		ns in data.data.lateral.isolation_infra_sources
-	}
-	count(data.data.lateral.namespace_isolation) == 0
-}
-
 test_badly_written_entries_are_caught if {
 	not valid_source("Kube-System")
 	not valid_source("shop/")
