@@ -56,6 +56,7 @@ test_word_lists_are_lower_case_and_not_empty if {
 		http.sqli_keywords, http.xss_keywords, http.cmdi_keywords, http.ssrf_keywords,
 		http.traversal_files, http.scanner_user_agents, http.secret_query_params,
 		http.secret_query_placeholder_values, http.secret_query_exempt_params,
+		http.secret_query_exempt_param_prefixes,
 		http.webshell_path_suffixes, http.webshell_script_extensions,
 		http.webshell_command_params, http.ssrf_exempt_params,
 	] {
@@ -69,7 +70,7 @@ test_word_lists_are_lower_case_and_not_empty if {
 
 test_file_and_path_lists_are_shaped_as_compared if {
 	every file in http.traversal_files {
-		not startswith(file, "/")
+		regex.match(`^[/\\]`, file)
 	}
 	every suffix in http.webshell_path_suffixes {
 		startswith(suffix, "/")
@@ -117,5 +118,8 @@ test_secret_thresholds_are_sane if {
 	http.secret_query_min_value_length >= 1
 	every name in http.secret_query_exempt_params {
 		not name in http.secret_query_params
+	}
+	every name in http.secret_query_params {
+		not strings.any_prefix_match(name, http.secret_query_exempt_param_prefixes)
 	}
 }

@@ -35,8 +35,8 @@ violation contains lib.violation(rego.metadata.chain(), summary) if {
 	traversal
 }
 
-# A plain path that asks for a system file: GET /etc/passwd. One suffix
-# match against the shared normalised path.
+# A path that asks for a system file: GET /etc/passwd. One suffix match
+# against the shared normalised path.
 violation contains lib.violation(rego.metadata.chain(), summary) if {
 	input.l7.type == "REQUEST"
 	input.l7.http
@@ -55,6 +55,8 @@ traversal if {
 	regex.match(data.data.http.traversal_encodings, request.text)
 }
 
+# Every listed file starts with a separator, so a query without one, raw or
+# escaped, is not decoded and split.
 traversal if {
 	input.sentinel.http.query != ""
 	regex.match(`(?i)[/\\]|%2f|%5c`, input.sentinel.http.query)
@@ -71,10 +73,12 @@ dot_dot_segments if {
 	regex.match(pattern, request.query_text)
 }
 
-queried_file if {
-	some file in data.data.http.traversal_files
-	contains(request.query_text, file)
-}
+# queried_file holds when a query parameter ends with one of the files
+# (?file=/etc/passwd, ?page=php://filter/resource=/proc/self/environ),
+# in any of its decoded forms: one suffix match of the parameters, in Go.
+queried_file if strings.any_suffix_match(query_parts, data.data.http.traversal_files)
+
+query_parts := split(replace(request.query_text, "\n", "&"), "&")
 
 summary := sprintf("%s sent %s to %s with path traversal: %s", [
 	lib.endpoint(input.sentinel.source),
@@ -97,7 +101,8 @@ findings contains "traversal encoding" if regex.match(data.data.http.traversal_e
 
 findings contains file if {
 	some file in data.data.http.traversal_files
-	contains(request.query_text, file)
+	some part in query_parts
+	endswith(part, file)
 }
 
 findings contains file if {

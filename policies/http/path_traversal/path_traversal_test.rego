@@ -14,7 +14,7 @@ test_dot_segments_in_the_path_alert if {
 		"severity": "warning",
 		"title": "Path traversal or file inclusion attempt in an HTTP request",
 		"policy": "sentinel.http.path_traversal",
-		"summary": "world 203.0.113.77 sent HTTP GET /static/../../etc/passwd to shop/frontend with path traversal: dot_segment in the path, etc/passwd",
+		"summary": "world 203.0.113.77 sent HTTP GET /static/../../etc/passwd to shop/frontend with path traversal: /etc/passwd, dot_segment in the path",
 		"description": path_traversal.violation[_].description,
 		"mitre": "T1190",
 	}} with input as get("/static/../../etc/passwd")
@@ -100,7 +100,7 @@ test_a_single_dot_segment_in_the_query_is_tunable if {
 		with data.data.http.traversal_query_patterns as {"dot_segment": `\.\./`}
 }
 
-test_files_need_a_path_in_the_query if {
+test_a_bare_file_name_is_not_a_path if {
 	count(path_traversal.violation) == 0 with input as get("/search?q=win.ini")
 }
 

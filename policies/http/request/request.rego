@@ -31,7 +31,7 @@ suspicious if regex.match(`[^0-9A-Za-z/._~-]|\.\.`, input.sentinel.http.raw_path
 
 # path_text is the path as sent, lower case; for a path with escapes, also
 # decoded once and decoded twice (double encoding such as %252e), one form
-# per line. "+" is a plus sign in a path.
+# per line. Decoding reads "+" as a space, in a path too: some servers do.
 path_text := lower(input.sentinel.http.raw_path) if {
 	not contains(input.sentinel.http.raw_path, "%")
 } else := decoded(lower(input.sentinel.http.raw_path))
@@ -119,5 +119,10 @@ places(patterns) := concat(" and ", sort(found)) if {
 } else := "request"
 
 # line describes the request for a summary: its method and decoded path,
-# cut to 200 characters, never the query (it may carry secrets).
-line := sprintf("HTTP %s %s", [input.sentinel.http.method, substring(input.sentinel.http.path, 0, 200)])
+# cut to 32 and 200 characters, never the query (it may carry secrets).
+# Line breaks and tabs an attacker decoded into the path (%0a) are written
+# as escapes, so the summary stays one line.
+line := sprintf("HTTP %s %s", [
+	substring(input.sentinel.http.method, 0, 32),
+	substring(strings.replace_n({"\n": "\\n", "\r": "\\r", "\t": "\\t"}, input.sentinel.http.path), 0, 200),
+])

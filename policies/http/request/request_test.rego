@@ -167,6 +167,10 @@ test_line_names_method_and_decoded_path_never_the_query if {
 	request.line == "HTTP POST /a b" with input as call("POST", "/a%20b?token=s3cr3t")
 }
 
+test_line_keeps_to_one_line if {
+	request.line == "HTTP GET /a\\nb\\r\\tc" with input as get("/a%0Ab%0D%09c")
+}
+
 test_line_cuts_long_paths if {
 	long := concat("", ["/", concat("", ["a" | some _ in numbers.range(1, 300)])])
 	count(request.line) == count("HTTP GET ") + 200 with input as get(long)

@@ -28,19 +28,32 @@ import data.sentinel.http.request
 import data.sentinel.lib
 
 # The body leads with the conditions OPA's rule index checks (an HTTP
-# request); requests without a query stop at the next line.
+# request); requests without a query stop at the next line, ordinary
+# queries at the candidate check; only candidates are parsed.
 violation contains lib.violation(rego.metadata.chain(), summary) if {
 	input.l7.type == "REQUEST"
 	input.l7.http
 	input.sentinel.http.query != ""
+	candidate
 	count(findings) > 0
+}
+
+# candidate holds when the raw query may carry a credential: a parameter
+# starting with one of the names (one prefix match of the lower-case
+# "name=value" parts, in Go), or a value matching one of the credential
+# patterns anywhere (they are URL-safe, and each starts with a literal the
+# regex engine skips to).
+candidate if strings.any_prefix_match(split(lower(input.sentinel.http.query), "&"), data.data.http.secret_query_params)
+
+candidate if {
+	some pattern in data.data.http.secret_query_value_patterns
+	regex.match(pattern, input.sentinel.http.query)
 }
 
 # findings are the parameters that carry a credential: "name" for a
 # credential's name with a real value, "name (pattern)" for a value shaped
 # like a credential under another name. Names are cut to 64 characters;
-# values never appear. The set is built on every request with a query: it
-# is the one pass over the parameters the policy needs.
+# values never appear.
 findings contains substring(name, 0, 64) if {
 	some name, values in request.query_object
 	lower(name) in data.data.http.secret_query_params
@@ -48,21 +61,27 @@ findings contains substring(name, 0, 64) if {
 	count(value) >= data.data.http.secret_query_min_value_length
 	not lower(value) in data.data.http.secret_query_placeholder_values
 	not exempt(lower(name))
+	not allowed_here(lower(name))
 }
 
 findings contains sprintf("%s (%s)", [substring(name, 0, 64), kind]) if {
 	some name, values in request.query_object
 	not lower(name) in data.data.http.secret_query_params
+	not exempt(lower(name))
 	some value in values
 	count(value) >= 16
 	some kind, pattern in data.data.http.secret_query_value_patterns
 	regex.match(pattern, value)
-	not exempt(lower(name))
+	not allowed_here(lower(name))
 }
 
+# exempt holds for the parameters of presigned URLs.
 exempt(name) if name in data.data.http.secret_query_exempt_params
 
-exempt(name) if name in object.get(
+exempt(name) if strings.any_prefix_match(name, data.data.http.secret_query_exempt_param_prefixes)
+
+# allowed_here holds for the parameters the destination takes by design.
+allowed_here(name) if name in object.get(
 	data.data.http.secret_query_allowed_params_by_workload,
 	lib.workload_key(input.sentinel.destination),
 	[],

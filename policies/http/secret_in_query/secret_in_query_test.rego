@@ -10,7 +10,8 @@ http_data := object.union(data.data.http, {
 	"secret_query_params": ["token", "access_token", "password", "auth", "session"],
 	"secret_query_min_value_length": 8,
 	"secret_query_placeholder_values": ["hubble_redacted", "[redacted]", "true", "false"],
-	"secret_query_exempt_params": ["x-amz-credential", "x-amz-signature", "sig"],
+	"secret_query_exempt_params": ["sig"],
+	"secret_query_exempt_param_prefixes": ["x-amz-"],
 	"secret_query_allowed_params_by_workload": {"monitoring/grafana": ["auth_token"]},
 })
 
