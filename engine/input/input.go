@@ -74,6 +74,7 @@ func sentinelValue(fa *Facts, p *Profiles) ast.Object {
 			ast.Item(ast.InternedTerm("query"), ast.StringTerm(h.Query)),
 			ast.Item(ast.InternedTerm("host"), ast.StringTerm(h.Host)),
 			ast.Item(ast.InternedTerm("user_agent"), ast.StringTerm(h.UserAgent)),
+			ast.Item(ast.InternedTerm("plain"), ast.InternedTerm(h.Plain)),
 		))
 	}
 	if d := fa.DNS; d != nil {

@@ -156,7 +156,7 @@ func TestDocumentSentinelFacts(t *testing.T) {
 	require.Equal(t, []any{"169.254.169.254"}, dst["names"])
 	require.Equal(t, []any{"169.254.169.254", "254.169.254", "169.254", "254"}, dst["domains"], "an IP host splits like a name; harmless, policies match names")
 	require.Equal(t, map[string]any{"method": "GET", "path": "/latest/meta-data/", "raw_path": "/latest/meta-data/",
-		"query": "x=1", "host": "169.254.169.254", "user_agent": "curl/8.5.0"}, s["http"])
+		"query": "x=1", "host": "169.254.169.254", "user_agent": "curl/8.5.0", "plain": false}, s["http"])
 	prof := s["profile"].(map[string]any)["source"].(map[string]any)
 	require.Equal(t, json.Number("3"), prof["flows"])
 	require.Equal(t, true, prof["new_peer"])
@@ -270,5 +270,27 @@ func TestBuilderNeverServesAnotherEndpoint(t *testing.T) {
 			fa := Measure(f)
 			require.Equal(t, 0, Document(f, &fa, nil).Compare(b.Document(f, &fa, nil)), "%v", ep)
 		}
+	}
+}
+
+func TestHTTPPlain(t *testing.T) {
+	for _, tc := range []struct {
+		url   string
+		plain bool
+	}{
+		{"http://shop/api/v1/products/OLJCESPC7Z", true},
+		{"/hipstershop.CartService/GetCart", true},
+		{"/static/app.min.js", true},
+		{"/~user/file_1-2.txt", true},
+		{"/search?q=shoes", false},
+		{"/a/../etc/passwd", false},
+		{"/a%2e%2e/etc", false},
+		{"/name'--", false},
+		{"/a b", false},
+		{"/%zz?x", false}, // malformed: split by hand
+		{"/%zz", false},
+	} {
+		h := parseHTTP(&flowpb.HTTP{Method: "GET", Url: tc.url})
+		require.Equal(t, tc.plain, h.Plain, tc.url)
 	}
 }

@@ -414,5 +414,5 @@ violation contains "y" if input.sentinel.http.pathh == "/admin"
 	} {
 		require.Contains(t, out, want)
 	}
-	require.Contains(t, out, `want (one of): ["host" "method" "path" "query" "raw_path" "user_agent"]`)
+	require.Contains(t, out, `want (one of): ["host" "method" "path" "plain" "query" "raw_path" "user_agent"]`)
 }

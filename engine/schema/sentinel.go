@@ -62,6 +62,8 @@ func sentinel() map[string]any {
 			field{name: "query", schema: typed("string", `The raw query string, without "?"; "" when none. May hold secrets: never put it in a summary.`)},
 			field{name: "host", schema: typed("string", `The URL's host (with its port, if any), else the Host or :authority header; "" when none.`)},
 			field{name: "user_agent", schema: typed("string", `The User-Agent request header; "" when absent.`)},
+			field{name: "plain", schema: typed("boolean", `True when the request has nothing a payload could hide in: no query, `+
+				`and a raw path of letters, digits and "/._~-" only, without "..". Policies looking for payloads lead with plain == false.`)},
 		)},
 		field{name: "dns", optional: true, schema: object("Present for DNS flows (l7.dns): the query name measured.",
 			field{name: "query", schema: typed("string", `The query name without its trailing dot; "" when none.`)},

@@ -27,12 +27,12 @@ import data.sentinel.http.request
 import data.sentinel.lib
 
 # The body leads with the conditions OPA's rule index checks (an HTTP
-# request). Plain requests stop at request.suspicious, ordinary queries at
-# the trigger check; the patterns run only on what is left.
+# request that is not sentinel.http.plain), so plain requests never enter;
+# ordinary queries stop at the trigger check; the patterns run only on what is left.
 violation contains lib.violation(rego.metadata.chain(), summary) if {
 	input.l7.type == "REQUEST"
 	input.l7.http
-	request.suspicious
+	input.sentinel.http.plain == false
 	triggered
 	injected
 }

@@ -26,12 +26,12 @@ import data.sentinel.http.request
 import data.sentinel.lib
 
 # In the URL, decoded once and twice. The body leads with the conditions
-# OPA's rule index checks (an HTTP request); plain requests stop at
-# request.suspicious, others at the "$" every lookup starts with.
+# OPA's rule index checks (an HTTP request that is not
+# sentinel.http.plain), others stop at the "$" every lookup starts with.
 violation contains lib.violation(rego.metadata.chain(), summary) if {
 	input.l7.type == "REQUEST"
 	input.l7.http
-	request.suspicious
+	input.sentinel.http.plain == false
 	contains(request.specials, "$")
 	regex.match(data.data.http.log4shell_pattern, request.text)
 }

@@ -27,11 +27,11 @@ import data.sentinel.lib
 
 # Paths and queries with escapes or dot-dots. The body leads with the
 # conditions OPA's rule index checks (an HTTP request); plain requests stop
-# at request.suspicious.
+# at sentinel.http.plain (OPA's index skips them).
 violation contains lib.violation(rego.metadata.chain(), summary) if {
 	input.l7.type == "REQUEST"
 	input.l7.http
-	request.suspicious
+	input.sentinel.http.plain == false
 	traversal
 }
 

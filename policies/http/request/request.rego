@@ -19,16 +19,6 @@ path := regex.replace(lower(input.sentinel.http.path), `/(?:\.?/)+`, "/") if {
 	contains(input.sentinel.http.path, "/./")
 } else := lower(input.sentinel.http.path)
 
-# suspicious holds for requests an injection payload could hide in: those
-# with a query string, or whose path as sent has a character outside the
-# plain set of letters, digits and "/._~-" (an escape, a quote, a space, a
-# bracket), or a dot-dot. Ordinary service-to-service calls (gRPC, REST
-# resources, probes, metric scrapes) are plain, and the injection policies
-# stop at this cached check.
-suspicious if input.sentinel.http.query != ""
-
-suspicious if regex.match(`[^0-9A-Za-z/._~-]|\.\.`, input.sentinel.http.raw_path)
-
 # path_text is the path as sent, lower case; for a path with escapes, also
 # decoded once and decoded twice (double encoding such as %252e), one form
 # per line. Decoding reads "+" as a space, in a path too: some servers do.
