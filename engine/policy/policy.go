@@ -126,6 +126,9 @@ func compile(ctx context.Context, modules map[string]*ast.Module, data map[strin
 		return nil, err
 	}
 
+	if err := inlineData(modules, data); err != nil {
+		return nil, err
+	}
 	agg, err := ast.ParseModuleWithOpts("hubble-sentinel/aggregate.rego", aggregateModule(s.policies),
 		ast.ParserOptions{RegoVersion: ast.RegoV1})
 	if err != nil {
