@@ -1,16 +1,12 @@
 package input
 
 import (
-	"bufio"
 	"encoding/json"
-	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
-	observerpb "github.com/cilium/cilium/api/v1/observer"
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -20,47 +16,22 @@ import (
 	"github.com/hubble-sentinel/hubble-sentinel/test/captures"
 )
 
-func readCapture(t *testing.T, path string) []*flowpb.Flow {
-	t.Helper()
-	fh, err := os.Open(path)
-	require.NoError(t, err)
-	defer fh.Close()
-	var flows []*flowpb.Flow
-	sc := bufio.NewScanner(fh)
-	sc.Buffer(nil, 1<<24)
-	for sc.Scan() {
-		if strings.TrimSpace(sc.Text()) == "" {
-			continue
-		}
-		var resp observerpb.GetFlowsResponse
-		require.NoError(t, protojson.Unmarshal(sc.Bytes(), &resp))
-		if f := resp.GetFlow(); f != nil {
-			flows = append(flows, f)
-		}
-	}
-	require.NoError(t, sc.Err())
-	return flows
-}
-
 // TestFlowValueMatchesJSONPB checks the contract on every real flow: the
 // input is what `hubble observe -o jsonpb` prints, except that 64-bit
 // integers are numbers.
 func TestFlowValueMatchesJSONPB(t *testing.T) {
-	n := 0
-	for _, path := range captures.Files(t) {
-		for _, f := range readCapture(t, path) {
-			want, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(f)
-			require.NoError(t, err)
-			var wantDoc any
-			require.NoError(t, json.Unmarshal(want, &wantDoc))
+	flows := captures.Flows(t)
+	for _, f := range flows {
+		want, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(f.Flow)
+		require.NoError(t, err)
+		var wantDoc any
+		require.NoError(t, json.Unmarshal(want, &wantDoc))
 
-			got, err := ast.JSON(messageValue(f.ProtoReflect()))
-			require.NoError(t, err)
-			equalJSONPB(t, wantDoc, got, "input")
-			n++
-		}
+		got, err := ast.JSON(messageValue(f.ProtoReflect()))
+		require.NoError(t, err)
+		equalJSONPB(t, wantDoc, got, f.Where())
 	}
-	require.Greater(t, n, 1000)
+	require.Greater(t, len(flows), 1000)
 }
 
 // equalJSONPB compares a protojson document with ours, allowing only the
@@ -241,15 +212,13 @@ func TestMeasureDNS(t *testing.T) {
 // uncached document for every real flow, seen once or many times.
 func TestBuilderMatchesDocument(t *testing.T) {
 	b := NewBuilder(8) // small, so entries are evicted and refilled
-	for _, path := range captures.Files(t) {
-		flows := readCapture(t, path)
-		for range 2 {
-			for _, f := range flows {
-				fa := Measure(f)
-				want := Document(f, &fa, nil)
-				got := b.Document(f, &fa, nil)
-				require.Equal(t, 0, want.Compare(got), "flow %s", f.GetSummary())
-			}
+	flows := captures.Flows(t)
+	for range 2 {
+		for _, f := range flows {
+			fa := Measure(f.Flow)
+			want := Document(f.Flow, &fa, nil)
+			got := b.Document(f.Flow, &fa, nil)
+			require.Equal(t, 0, want.Compare(got), f.Where())
 		}
 	}
 }

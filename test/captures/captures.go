@@ -2,9 +2,16 @@
 package captures
 
 import (
+	"bufio"
+	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+
+	flowpb "github.com/cilium/cilium/api/v1/flow"
+	observerpb "github.com/cilium/cilium/api/v1/observer"
+	"google.golang.org/protobuf/encoding/protojson"
 )
 
 // EnvDir overrides where the captures are looked for.
@@ -47,4 +54,46 @@ func Files(t testing.TB) []string {
 		t.Skipf("no captures in %s", Dir(t))
 	}
 	return files
+}
+
+// Flow is one flow of a capture and where it was read.
+type Flow struct {
+	*flowpb.Flow
+	File string // base name of the capture
+	Line int
+}
+
+// Where is "file:line", for failure messages.
+func (f Flow) Where() string { return fmt.Sprintf("%s:%d", f.File, f.Line) }
+
+// Flows reads every flow of every capture (the GetFlowsResponse lines that
+// hold one), failing the test on a line that does not parse.
+func Flows(t testing.TB) []Flow {
+	t.Helper()
+	var out []Flow
+	for _, path := range Files(t) {
+		file, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(file)
+		sc.Buffer(make([]byte, 0, 1<<20), 1<<24)
+		for line := 1; sc.Scan(); line++ {
+			if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+				continue
+			}
+			var resp observerpb.GetFlowsResponse
+			if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(sc.Bytes(), &resp); err != nil {
+				t.Fatalf("%s:%d: %v", filepath.Base(path), line, err)
+			}
+			if f := resp.GetFlow(); f != nil {
+				out = append(out, Flow{Flow: f, File: filepath.Base(path), Line: line})
+			}
+		}
+		if err := sc.Err(); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		_ = file.Close()
+	}
+	return out
 }
