@@ -179,3 +179,23 @@ violation contains lib.violation(rego.metadata.chain(), "telnet") if input.senti
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// A directory that cannot be watched is reported once and does not stop the
+// daemon: Run returns only when ctx ends.
+func TestWatcherCannotWatch(t *testing.T) {
+	var logs logtest.Buffer
+	w := NewWatcher(filepath.Join(t.TempDir(), "missing"), slog.New(slog.NewTextHandler(&logs, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	require.Eventually(t, func() bool {
+		return strings.Contains(logs.String(), "cannot watch the policy directory; reload with SIGHUP")
+	}, 10*time.Second, 10*time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("Run returned before ctx ended: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	cancel()
+	require.NoError(t, <-done)
+}

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -39,16 +38,19 @@ func NewWatcher(dir string, logger *slog.Logger) *Watcher {
 // noticed while the previous one is still pending is merged into it.
 func (w *Watcher) Changes() <-chan struct{} { return w.changes }
 
-// Run watches until ctx ends. It fails only if the directory cannot be
-// watched at all.
+// Run watches until ctx ends. A directory that cannot be watched (inotify
+// limits, permissions) is logged once and leaves SIGHUP as the way to
+// reload: the daemon keeps running on the policies it has.
 func (w *Watcher) Run(ctx context.Context) error {
 	fw, err := fsnotify.NewWatcher()
-	if err != nil {
-		return fmt.Errorf("watching policies: %w", err)
+	if err == nil {
+		defer fw.Close()
+		err = w.addTree(fw, w.Dir)
 	}
-	defer fw.Close()
-	if err := w.addTree(fw, w.Dir); err != nil {
-		return fmt.Errorf("watching policies in %s: %w", w.Dir, err)
+	if err != nil {
+		w.Logger.Error("cannot watch the policy directory; reload with SIGHUP", "dir", w.Dir, "err", err)
+		<-ctx.Done()
+		return nil
 	}
 	w.Logger.Info("watching policies for changes", "dir", w.Dir)
 	timer := time.NewTimer(time.Hour)
