@@ -73,15 +73,25 @@ var Severities = []string{"critical", "warning", "info"}
 // checks them against the sandbox and compiles them into one prepared query.
 // Errors name the file and line.
 func Load(ctx context.Context, fsys fs.FS, root string) (*Set, error) {
+	res, err := readDir(fsys, root, false)
+	if err != nil {
+		return nil, err
+	}
+	return compile(ctx, res.ParsedModules(), res.Documents)
+}
+
+// readDir parses the modules (with their _test.rego files when tests is
+// set) and data documents under root in fsys, as `opa test root` does.
+func readDir(fsys fs.FS, root string, tests bool) (*loader.Result, error) {
 	res, err := loader.NewFileLoader().
 		WithFS(fsys).
 		WithProcessAnnotation(true).
 		WithRegoVersion(ast.RegoV1).
-		Filtered([]string{root}, skipFiles(false))
+		Filtered([]string{root}, skipFiles(tests))
 	if err != nil {
 		return nil, fmt.Errorf("loading policies from %s: %w", root, err)
 	}
-	return compile(ctx, res.ParsedModules(), res.Documents)
+	return res, nil
 }
 
 // skipFiles keeps .rego modules, with or without tests, and data documents,

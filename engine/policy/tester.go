@@ -12,7 +12,6 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/cover"
-	"github.com/open-policy-agent/opa/v1/loader"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/tester"
 )
@@ -83,13 +82,9 @@ func (r TestReport) Err() error {
 // compiled with the engine's sandbox and input schema: a test relying on a
 // builtin the engine refuses, or misspelling an input field, fails here too.
 func Test(ctx context.Context, fsys fs.FS, root string, opts TestOptions) (TestReport, error) {
-	res, err := loader.NewFileLoader().
-		WithFS(fsys).
-		WithProcessAnnotation(true).
-		WithRegoVersion(ast.RegoV1).
-		Filtered([]string{root}, skipFiles(true))
+	res, err := readDir(fsys, root, true)
 	if err != nil {
-		return TestReport{}, fmt.Errorf("loading policies from %s: %w", root, err)
+		return TestReport{}, err
 	}
 	modules := res.ParsedModules()
 	store := inmem.NewFromObject(res.Documents)
