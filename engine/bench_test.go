@@ -11,8 +11,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hubble-sentinel/hubble-sentinel/engine/alert"
+	"github.com/hubble-sentinel/hubble-sentinel/engine/facts"
 	"github.com/hubble-sentinel/hubble-sentinel/engine/input"
-	"github.com/hubble-sentinel/hubble-sentinel/hubble/shopmesh"
+	"github.com/hubble-sentinel/hubble-sentinel/engine/profile"
+	"github.com/hubble-sentinel/hubble-sentinel/test/shopmesh"
 )
 
 // benchFlows is a realistic mix: the simulated shop's HTTP, gRPC, DNS, TCP
@@ -55,16 +57,16 @@ func BenchmarkDocument(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
 			f := flows[i%len(flows)]
-			fa := input.Measure(f)
-			_ = builder.Document(f, &fa, &input.Profiles{})
+			fa := facts.Measure(f)
+			_ = builder.Document(f, &fa, &profile.Views{})
 		}
 	})
 	b.Run("uncached", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
 			f := flows[i%len(flows)]
-			fa := input.Measure(f)
-			_ = input.Document(f, &fa, &input.Profiles{})
+			fa := facts.Measure(f)
+			_ = input.Document(f, &fa, &profile.Views{})
 		}
 	})
 }

@@ -11,7 +11,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/open-policy-agent/opa/v1/ast"
+
 	"github.com/hubble-sentinel/hubble-sentinel/engine/alert"
+	"github.com/hubble-sentinel/hubble-sentinel/engine/facts"
 	"github.com/hubble-sentinel/hubble-sentinel/engine/input"
 	"github.com/hubble-sentinel/hubble-sentinel/engine/policy"
 	"github.com/hubble-sentinel/hubble-sentinel/engine/profile"
@@ -116,13 +119,11 @@ func (e *Engine) Process(ctx context.Context, f *flowpb.Flow) error {
 		return nil
 	}
 	start := time.Now()
-	now := start
-	if ts := f.GetTime(); ts != nil && ts.IsValid() {
-		now = ts.AsTime()
+	fa, doc := e.Input(f, start)
+	now := fa.Time
+	if now.IsZero() {
+		now = start
 	}
-	facts := input.Measure(f)
-	profiles := e.profiles.Observe(now, &facts)
-	doc := e.inputs.Document(f, &facts, &profiles)
 
 	violations, err := e.policies.Load().Eval(ctx, doc)
 	e.metrics.flows.Inc()
@@ -135,13 +136,31 @@ func (e *Engine) Process(ctx context.Context, f *flowpb.Flow) error {
 	}
 	for _, v := range violations {
 		e.metrics.violations.WithLabelValues(v.ID, v.Severity).Inc()
-		e.aggregator.Observe(now, alert.Build(v, f, &facts))
+		a := alert.Build(alert.Violation(v), &fa)
+		if a.StartsAt.IsZero() {
+			a.StartsAt = now
+		}
+		e.aggregator.Observe(now, a)
 	}
 	if e.cfg.FlowClock {
 		e.aggregator.Tick(now)
 	}
 	e.metrics.evalTime.Observe(time.Since(start).Seconds())
 	return nil
+}
+
+// Input is the first half of the per-flow path, the only one: it measures
+// f, records it in the profiles and builds the policy input document.
+// Process judges that document; `policy input` prints it. A flow without a
+// valid time is profiled at now.
+func (e *Engine) Input(f *flowpb.Flow, now time.Time) (facts.Flow, ast.Value) {
+	fa := facts.Measure(f)
+	at := fa.Time
+	if at.IsZero() {
+		at = now
+	}
+	views := e.profiles.Observe(at, &fa)
+	return fa, e.inputs.Document(f, &fa, &views)
 }
 
 func (e *Engine) logRateLimited(msg string, args ...any) {

@@ -16,8 +16,8 @@ import (
 
 	"github.com/hubble-sentinel/hubble-sentinel/engine/alert"
 	"github.com/hubble-sentinel/hubble-sentinel/engine/policy"
-	"github.com/hubble-sentinel/hubble-sentinel/hubble/shopmesh"
 	"github.com/hubble-sentinel/hubble-sentinel/policies"
+	"github.com/hubble-sentinel/hubble-sentinel/test/shopmesh"
 )
 
 type recordingAggregator struct {

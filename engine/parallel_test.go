@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hubble-sentinel/hubble-sentinel/engine/alert"
-	"github.com/hubble-sentinel/hubble-sentinel/hubble/shopmesh"
+	"github.com/hubble-sentinel/hubble-sentinel/test/shopmesh"
 )
 
 func TestParallelJudgesEveryFlowOnce(t *testing.T) {

@@ -3,7 +3,7 @@ package hubble
 import (
 	"time"
 
-	"github.com/hubble-sentinel/hubble-sentinel/engine/backoff"
+	"github.com/hubble-sentinel/hubble-sentinel/hubble/backoff"
 )
 
 // Default reconnect delays: quick enough to recover from a relay restart,

@@ -20,8 +20,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/hubble-sentinel/hubble-sentinel/hubble/testrelay"
 	"github.com/hubble-sentinel/hubble-sentinel/test/logtest"
+	"github.com/hubble-sentinel/hubble-sentinel/test/testrelay"
 )
 
 const testTimeout = 10 * time.Second

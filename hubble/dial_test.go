@@ -8,7 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/hubble-sentinel/hubble-sentinel/hubble/testrelay"
+	"github.com/hubble-sentinel/hubble-sentinel/test/testrelay"
 )
 
 func TestTLSConfig(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/hubble-sentinel/hubble-sentinel/hubble/testrelay"
+	"github.com/hubble-sentinel/hubble-sentinel/test/testrelay"
 )
 
 // at returns a fixed test time sec seconds after a base.

@@ -18,11 +18,12 @@ import (
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
 
+	"github.com/hubble-sentinel/hubble-sentinel/engine/facts"
 	"github.com/hubble-sentinel/hubble-sentinel/engine/input"
 	"github.com/hubble-sentinel/hubble-sentinel/engine/policy"
-	"github.com/hubble-sentinel/hubble-sentinel/hubble/shopmesh"
 	"github.com/hubble-sentinel/hubble-sentinel/policies"
 	"github.com/hubble-sentinel/hubble-sentinel/test/captures"
+	"github.com/hubble-sentinel/hubble-sentinel/test/shopmesh"
 )
 
 // These tests run the bundled policies the way the engine does (its input
@@ -39,7 +40,7 @@ func load(t *testing.T) *policy.Set {
 // alerts returns the ids of the policies f violates.
 func alerts(t *testing.T, set *policy.Set, f *flowpb.Flow) []string {
 	t.Helper()
-	fa := input.Measure(f)
+	fa := facts.Measure(f)
 	vs, err := set.Eval(context.Background(), input.Document(f, &fa, nil))
 	require.NoError(t, err)
 	ids := make([]string, 0, len(vs))
@@ -150,7 +151,7 @@ func TestExceptionsSilenceEveryAttack(t *testing.T) {
 		if a == shopmesh.AttackNone || f.GetIsReply().GetValue() {
 			continue
 		}
-		fa := input.Measure(f)
+		fa := facts.Measure(f)
 		if attackers[a] == nil {
 			attackers[a] = map[string]bool{}
 		}

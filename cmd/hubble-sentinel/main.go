@@ -18,8 +18,8 @@ import (
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/hubble-sentinel/hubble-sentinel/engine/app"
-	"github.com/hubble-sentinel/hubble-sentinel/hubble/shopmesh"
+	"github.com/hubble-sentinel/hubble-sentinel/cmd/hubble-sentinel/internal/app"
+	"github.com/hubble-sentinel/hubble-sentinel/test/shopmesh"
 )
 
 const usage = `hubble-sentinel: detective controls for Cilium service meshes.

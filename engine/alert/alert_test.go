@@ -12,8 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	"github.com/hubble-sentinel/hubble-sentinel/engine/input"
-	"github.com/hubble-sentinel/hubble-sentinel/engine/policy"
+	"github.com/hubble-sentinel/hubble-sentinel/engine/facts"
 )
 
 var t0 = time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
@@ -36,13 +35,13 @@ func podToWorld() *flowpb.Flow {
 
 func TestBuild(t *testing.T) {
 	f := podToWorld()
-	fa := input.Measure(f)
-	v := policy.Violation{
+	fa := facts.Measure(f)
+	v := Violation{
 		ID: "EgressToCloudMetadata", Severity: "critical", Policy: "sentinel.egress.cloud_metadata",
 		Title: "Egress to a cloud metadata endpoint", Summary: "shop/catalog fetched http://metadata.google.internal/?token=t0k3nvalue with Bearer sup3rs3cr3t",
 		Description: "desc", MITRE: "T1552.005",
 	}
-	a := Build(v, f, &fa)
+	a := Build(v, &fa)
 	require.Equal(t, map[string]string{
 		"alertname":        "EgressToCloudMetadata",
 		"severity":         "critical",
@@ -76,8 +75,8 @@ func TestDestinationFQDN(t *testing.T) {
 		t.Run(tc.url, func(t *testing.T) {
 			f := podToWorld()
 			f.L7.GetHttp().Url = tc.url
-			fa := input.Measure(f)
-			require.Equal(t, tc.want, Build(policy.Violation{ID: "X", Severity: "info", Policy: "sentinel.x.y"}, f, &fa).Labels[LabelDestinationFQDN])
+			fa := facts.Measure(f)
+			require.Equal(t, tc.want, Build(Violation{ID: "X", Severity: "info", Policy: "sentinel.x.y"}, &fa).Labels[LabelDestinationFQDN])
 		})
 	}
 }
@@ -88,8 +87,8 @@ func TestBuildOmitsEmptyLabelsAndReplyPorts(t *testing.T) {
 	f.Verdict = flowpb.Verdict_DROPPED
 	f.L7 = nil
 	f.Source = &flowpb.Endpoint{Identity: 2, Labels: []string{"reserved:world"}}
-	fa := input.Measure(f)
-	a := Build(policy.Violation{ID: "X", Severity: "info", Policy: "sentinel.x.y"}, f, &fa)
+	fa := facts.Measure(f)
+	a := Build(Violation{ID: "X", Severity: "info", Policy: "sentinel.x.y"}, &fa)
 	require.Equal(t, map[string]string{
 		"alertname": "X", "severity": "info", "policy": "sentinel.x.y",
 		"source_ip": "10.0.1.5", "destination_ip": "169.254.169.254", "protocol": "tcp",

@@ -25,7 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hubble-sentinel/hubble-sentinel/engine/alert"
-	"github.com/hubble-sentinel/hubble-sentinel/engine/backoff"
+	"github.com/hubble-sentinel/hubble-sentinel/hubble/backoff"
 )
 
 // Defaults for the zero values of Config.

@@ -7,25 +7,14 @@ import (
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/hubble-sentinel/hubble-sentinel/engine/facts"
+	"github.com/hubble-sentinel/hubble-sentinel/engine/profile"
 )
 
 // SentinelKey is the top-level input key under which the engine puts what it
 // measured. No Flow field has this name, so it never shadows Hubble's data.
 const SentinelKey = "sentinel"
-
-// Profile is what an identity's profile knew before the flow being judged.
-type Profile struct {
-	Flows     uint64
-	FirstSeen time.Time
-	Peers     int
-	NewPeer   bool
-	NewPort   bool
-}
-
-// Profiles are the profiles of both sides of a flow.
-type Profiles struct {
-	Source, Destination Profile
-}
 
 // Builder builds input documents, reusing the converted values of
 // endpoints it has seen recently. It is safe for concurrent use.
@@ -46,7 +35,7 @@ func NewBuilder(size int) *Builder {
 }
 
 // Document is the package-level Document with the Builder's cache.
-func (b *Builder) Document(f *flowpb.Flow, fa *Facts, p *Profiles) ast.Value {
+func (b *Builder) Document(f *flowpb.Flow, fa *facts.Flow, p *profile.Views) ast.Value {
 	doc := messageValueCached(f.ProtoReflect(), b.endpoints).(ast.Object)
 	doc.Insert(ast.InternedTerm(SentinelKey), ast.NewTerm(sentinelValue(fa, p)))
 	return doc
@@ -56,16 +45,22 @@ func (b *Builder) Document(f *flowpb.Flow, fa *Facts, p *Profiles) ast.Value {
 // jsonpb` prints it, with the engine's facts and profiles under SentinelKey.
 // It converts straight from the protobuf to an ast.Value, so evaluation skips
 // OPA's Go-to-AST conversion of the whole document.
-func Document(f *flowpb.Flow, fa *Facts, p *Profiles) ast.Value {
+func Document(f *flowpb.Flow, fa *facts.Flow, p *profile.Views) ast.Value {
 	return (&Builder{}).Document(f, fa, p) // no cache: every endpoint converted
 }
 
-func sentinelValue(fa *Facts, p *Profiles) ast.Object {
-	obj := ast.NewObjectWithCapacity(7)
+func sentinelValue(fa *facts.Flow, p *profile.Views) ast.Object {
+	obj := ast.NewObjectWithCapacity(10)
 	obj.Insert(ast.InternedTerm("source"), ast.NewTerm(endpointValue(&fa.Source, false)))
 	obj.Insert(ast.InternedTerm("destination"), ast.NewTerm(endpointValue(&fa.Destination, true)))
 	obj.Insert(ast.InternedTerm("protocol"), ast.InternedTerm(fa.Protocol))
 	obj.Insert(ast.InternedTerm("destination_port"), ast.InternedTerm(fa.DestinationPort))
+	obj.Insert(ast.InternedTerm("initiated"), ast.InternedTerm(fa.Direction.Initiated))
+	obj.Insert(ast.InternedTerm("direction"), ast.ObjectTerm(
+		ast.Item(ast.InternedTerm("initiator"), ast.InternedTerm(fa.Direction.Initiator())),
+		ast.Item(ast.InternedTerm("rule"), ast.InternedTerm(fa.Direction.Rule)),
+	))
+	obj.Insert(ast.InternedTerm("service_port"), ast.InternedTerm(fa.ServicePort()))
 	if h := fa.HTTP; h != nil {
 		obj.Insert(ast.InternedTerm("http"), ast.ObjectTerm(
 			ast.Item(ast.InternedTerm("method"), ast.InternedTerm(h.Method)),
@@ -88,6 +83,7 @@ func sentinelValue(fa *Facts, p *Profiles) ast.Object {
 		}
 		obj.Insert(ast.InternedTerm("dns"), ast.ObjectTerm(
 			ast.Item(ast.InternedTerm("query"), ast.StringTerm(d.Query)),
+			ast.Item(ast.InternedTerm("domains"), stringArray(d.Domains)),
 			ast.Item(ast.InternedTerm("labels"), ast.ArrayTerm(labels...)),
 			ast.Item(ast.InternedTerm("max_label_length"), ast.InternedTerm(d.MaxLabelLength)),
 			ast.Item(ast.InternedTerm("max_label_entropy"), ast.NewTerm(ast.Number(strconv.FormatFloat(d.MaxLabelEntropy, 'f', 3, 64)))),
@@ -103,7 +99,7 @@ func sentinelValue(fa *Facts, p *Profiles) ast.Object {
 	return obj
 }
 
-func endpointValue(e *Endpoint, withFQDN bool) ast.Object {
+func endpointValue(e *facts.Endpoint, withFQDN bool) ast.Object {
 	obj := ast.NewObjectWithCapacity(7)
 	obj.Insert(ast.InternedTerm("kind"), ast.InternedTerm(e.Kind))
 	obj.Insert(ast.InternedTerm("namespace"), ast.InternedTerm(e.Namespace))
@@ -127,7 +123,7 @@ func stringArray(ss []string) *ast.Term {
 	return ast.ArrayTerm(terms...)
 }
 
-func profileValue(p *Profile) ast.Object {
+func profileValue(p *profile.View) ast.Object {
 	first := ""
 	if !p.FirstSeen.IsZero() {
 		first = p.FirstSeen.UTC().Format(time.RFC3339Nano)

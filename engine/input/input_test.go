@@ -13,6 +13,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/hubble-sentinel/hubble-sentinel/engine/facts"
+	"github.com/hubble-sentinel/hubble-sentinel/engine/profile"
 	"github.com/hubble-sentinel/hubble-sentinel/test/captures"
 )
 
@@ -105,8 +107,8 @@ func TestDocumentSentinelFacts(t *testing.T) {
 			Headers: []*flowpb.HTTPHeader{{Key: "User-Agent", Value: "curl/8.5.0"}}}}},
 		TrafficDirection: flowpb.TrafficDirection_EGRESS,
 	}
-	fa := Measure(f)
-	p := Profiles{Source: Profile{Flows: 3, NewPeer: true}}
+	fa := facts.Measure(f)
+	p := profile.Views{Source: profile.View{Flows: 3, NewPeer: true}}
 	got, err := ast.JSON(Document(f, &fa, &p))
 	require.NoError(t, err)
 	doc := got.(map[string]any)
@@ -133,81 +135,6 @@ func TestDocumentSentinelFacts(t *testing.T) {
 	require.Equal(t, true, prof["new_peer"])
 }
 
-func TestDestinationNames(t *testing.T) {
-	for _, tc := range []struct {
-		name           string
-		f              *flowpb.Flow
-		names, domains []string
-	}{
-		{"fqdn, host with port, same name once", &flowpb.Flow{
-			DestinationNames: []string{"API.Stripe.com."},
-			L7:               &flowpb.Layer7{Record: &flowpb.Layer7_Http{Http: &flowpb.HTTP{Url: "https://api.stripe.com:443/v1/charges"}}},
-		}, []string{"api.stripe.com"}, []string{"api.stripe.com", "stripe.com", "com"}},
-		{"dns query", &flowpb.Flow{
-			L7: &flowpb.Layer7{Record: &flowpb.Layer7_Dns{Dns: &flowpb.DNS{Query: "pool.minexmr.com."}}},
-		}, []string{"pool.minexmr.com"}, []string{"pool.minexmr.com", "minexmr.com", "com"}},
-		{"ipv6 host", &flowpb.Flow{
-			L7: &flowpb.Layer7{Record: &flowpb.Layer7_Http{Http: &flowpb.HTTP{Url: "http://[fd00:ec2::254]:80/latest"}}},
-		}, []string{"fd00:ec2::254"}, []string{"fd00:ec2::254"}},
-		{"nothing", &flowpb.Flow{}, nil, nil},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			fa := Measure(tc.f)
-			require.Equal(t, tc.names, fa.Destination.Names)
-			require.Equal(t, tc.domains, fa.Destination.Domains)
-		})
-	}
-}
-
-func TestWorkloadFromPod(t *testing.T) {
-	for _, tc := range []struct{ pod, want string }{
-		{"prometheus-6655946b9f-6xcpf", "prometheus"},
-		{"kube-dns-b4f5c58c7-7qmtw", "kube-dns"},
-		{"node-local-dns-88zrp", "node-local-dns"},
-		{"postgres-0", "postgres"},
-		{"etcd-main-12", "etcd-main"},
-		{"standalone", "standalone"},
-		{"my-pod-name", "my-pod-name"},
-		{"istiod-istio-1611-5d4c9f7b8-abcde", "istiod-istio-1611-5d4c9f7b8-abcde"},
-		{"istiod-istio-1611-5d4c9f7b8-bcdfg", "istiod-istio-1611"},
-	} {
-		t.Run(tc.pod, func(t *testing.T) {
-			require.Equal(t, tc.want, WorkloadFromPod(tc.pod))
-		})
-	}
-}
-
-func TestEndpointKind(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		ep   *flowpb.Endpoint
-		want string
-	}{
-		{"world label", &flowpb.Endpoint{Identity: 2, Labels: []string{"reserved:world"}}, KindWorld},
-		{"world-ipv4 label", &flowpb.Endpoint{Identity: 9, Labels: []string{"reserved:world-ipv4"}}, KindWorld},
-		{"apiserver beats host", &flowpb.Endpoint{Identity: 7, Labels: []string{"reserved:host", "reserved:kube-apiserver"}}, KindKubeAPIServer},
-		{"gke world with pod name", &flowpb.Endpoint{Identity: 2, Namespace: "kube-system", PodName: "kube-dns-1", Labels: []string{"reserved:world"}}, KindWorld},
-		{"pod", &flowpb.Endpoint{Identity: 4242, Namespace: "shop", PodName: "cart-1"}, KindPod},
-		{"identity only", &flowpb.Endpoint{Identity: 6}, KindRemoteNode},
-		{"nothing", nil, KindUnknown},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			require.Equal(t, tc.want, endpoint(tc.ep, "").Kind)
-		})
-	}
-}
-
-func TestMeasureDNS(t *testing.T) {
-	f := &flowpb.Flow{L7: &flowpb.Layer7{Record: &flowpb.Layer7_Dns{Dns: &flowpb.DNS{
-		Query: "mzxw6ytboi2dkmzxgq3tsnbrgqydambqgu4tembr.t.exfil.example.", Qtypes: []string{"TXT"}}}}}
-	fa := Measure(f)
-	require.Equal(t, "mzxw6ytboi2dkmzxgq3tsnbrgqydambqgu4tembr.t.exfil.example", fa.DNS.Query)
-	require.Equal(t, 40, fa.DNS.MaxLabelLength)
-	require.Greater(t, fa.DNS.MaxLabelEntropy, 3.5)
-	require.Less(t, Entropy("aaaaaaaa"), 0.01)
-	require.InDelta(t, 2.0, Entropy("abcd"), 1e-9)
-}
-
 // TestBuilderMatchesDocument: the cached builder gives exactly the
 // uncached document for every real flow, seen once or many times.
 func TestBuilderMatchesDocument(t *testing.T) {
@@ -215,7 +142,7 @@ func TestBuilderMatchesDocument(t *testing.T) {
 	flows := captures.Flows(t)
 	for range 2 {
 		for _, f := range flows {
-			fa := Measure(f.Flow)
+			fa := facts.Measure(f.Flow)
 			want := Document(f.Flow, &fa, nil)
 			got := b.Document(f.Flow, &fa, nil)
 			require.Equal(t, 0, want.Compare(got), f.Where())
@@ -236,30 +163,8 @@ func TestBuilderNeverServesAnotherEndpoint(t *testing.T) {
 	for range 2 {
 		for _, ep := range variants {
 			f := &flowpb.Flow{Source: ep}
-			fa := Measure(f)
+			fa := facts.Measure(f)
 			require.Equal(t, 0, Document(f, &fa, nil).Compare(b.Document(f, &fa, nil)), "%v", ep)
 		}
-	}
-}
-
-func TestHTTPPlain(t *testing.T) {
-	for _, tc := range []struct {
-		url   string
-		plain bool
-	}{
-		{"http://shop/api/v1/products/OLJCESPC7Z", true},
-		{"/hipstershop.CartService/GetCart", true},
-		{"/static/app.min.js", true},
-		{"/~user/file_1-2.txt", true},
-		{"/search?q=shoes", false},
-		{"/a/../etc/passwd", false},
-		{"/a%2e%2e/etc", false},
-		{"/name'--", false},
-		{"/a b", false},
-		{"/%zz?x", false}, // malformed: split by hand
-		{"/%zz", false},
-	} {
-		h := parseHTTP(&flowpb.HTTP{Method: "GET", Url: tc.url})
-		require.Equal(t, tc.plain, h.Plain, tc.url)
 	}
 }

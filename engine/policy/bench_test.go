@@ -14,9 +14,11 @@ import (
 	"github.com/open-policy-agent/opa/v1/rego"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/hubble-sentinel/hubble-sentinel/engine/facts"
 	"github.com/hubble-sentinel/hubble-sentinel/engine/input"
-	"github.com/hubble-sentinel/hubble-sentinel/hubble/shopmesh"
+	"github.com/hubble-sentinel/hubble-sentinel/engine/profile"
 	"github.com/hubble-sentinel/hubble-sentinel/policies"
+	"github.com/hubble-sentinel/hubble-sentinel/test/shopmesh"
 )
 
 // benchDocs are input documents of a realistic mix of flows: the simulated
@@ -27,8 +29,8 @@ func benchDocs(b *testing.B) []ast.Value {
 	docs := make([]ast.Value, 4096)
 	for i := range docs {
 		f := g.Next()
-		fa := input.Measure(f)
-		docs[i] = input.Document(f, &fa, &input.Profiles{})
+		fa := facts.Measure(f)
+		docs[i] = input.Document(f, &fa, &profile.Views{})
 	}
 	return docs
 }
@@ -105,8 +107,8 @@ func BenchmarkEval(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
 			f := flows[i%len(flows)]
-			fa := input.Measure(f)
-			if _, err := set.Eval(ctx, input.Document(f, &fa, &input.Profiles{})); err != nil {
+			fa := facts.Measure(f)
+			if _, err := set.Eval(ctx, input.Document(f, &fa, &profile.Views{})); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -115,7 +117,7 @@ func BenchmarkEval(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
 			f := flows[i%len(flows)]
-			fa := input.Measure(f)
+			fa := facts.Measure(f)
 			js, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(f)
 			if err != nil {
 				b.Fatal(err)
@@ -124,11 +126,11 @@ func BenchmarkEval(b *testing.B) {
 			if err := json.Unmarshal(js, &doc); err != nil {
 				b.Fatal(err)
 			}
-			facts, err := ast.JSON(input.Document(&flowpb.Flow{}, &fa, &input.Profiles{}))
+			sentinel, err := ast.JSON(input.Document(&flowpb.Flow{}, &fa, &profile.Views{}))
 			if err != nil {
 				b.Fatal(err)
 			}
-			doc[input.SentinelKey] = facts.(map[string]any)[input.SentinelKey]
+			doc[input.SentinelKey] = sentinel.(map[string]any)[input.SentinelKey]
 			if _, err := set.query.Eval(ctx, rego.EvalInput(doc)); err != nil {
 				b.Fatal(err)
 			}

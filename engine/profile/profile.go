@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
-	"github.com/hubble-sentinel/hubble-sentinel/engine/input"
+	"github.com/hubble-sentinel/hubble-sentinel/engine/facts"
 )
 
 // Limits bound the memory profiles may use. A profile that reaches a limit
@@ -35,6 +35,20 @@ type Profile struct {
 	peersIn   map[string]struct{}
 	portsOut  map[uint32]struct{}
 	portsIn   map[uint32]struct{}
+}
+
+// View is what an identity's profile knew before the flow being judged.
+type View struct {
+	Flows     uint64
+	FirstSeen time.Time
+	Peers     int
+	NewPeer   bool
+	NewPort   bool
+}
+
+// Views are the profiles of both sides of a flow.
+type Views struct {
+	Source, Destination View
 }
 
 // Store holds the profiles of all identities in an LRU cache.
@@ -89,14 +103,21 @@ func NewStore(limits Limits, reg prometheus.Registerer) (*Store, error) {
 func (s *Store) Len() int { return s.cache.Len() }
 
 // Observe records a flow in both sides' profiles and returns what each
-// profile knew before it, for the policy input. Replies teach nothing about
-// who initiates what, so they only count.
-func (s *Store) Observe(at time.Time, fa *input.Facts) input.Profiles {
-	srcKey, dstKey := fa.Source.Key(), fa.Destination.Key()
-	var out input.Profiles
-	out.Source = s.get(srcKey).observe(at, dstKey, fa.DestinationPort, fa.Reply, true, s)
-	out.Destination = s.get(dstKey).observe(at, srcKey, fa.DestinationPort, fa.Reply, false, s)
-	return out
+// profile knew before it, for the policy input. Profiles learn edges from
+// the client's side (facts.Flow.Direction): a reply teaches the same edge
+// as its request, client to server on the service port, so a server's
+// answer never makes the client a new peer of the server's outgoing
+// profile.
+func (s *Store) Observe(at time.Time, fa *facts.Flow) Views {
+	client, server := fa.Client(), fa.Server()
+	clientKey, serverKey := client.Key(), server.Key()
+	port := fa.ServicePort()
+	c := s.get(clientKey).observe(at, serverKey, port, true, s)
+	sv := s.get(serverKey).observe(at, clientKey, port, false, s)
+	if fa.Direction.Initiated {
+		return Views{Source: c, Destination: sv}
+	}
+	return Views{Source: sv, Destination: c}
 }
 
 func (s *Store) get(key string) *Profile {
@@ -110,18 +131,16 @@ func (s *Store) get(key string) *Profile {
 	return p
 }
 
-func (p *Profile) observe(at time.Time, peer string, port uint32, reply, outgoing bool, s *Store) input.Profile {
+func (p *Profile) observe(at time.Time, peer string, port uint32, outgoing bool, s *Store) View {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	peers, ports := &p.peersIn, &p.portsIn
 	if outgoing {
 		peers, ports = &p.peersOut, &p.portsOut
 	}
-	known := input.Profile{Flows: p.flows, FirstSeen: p.firstSeen, Peers: len(*peers)}
-	if !reply {
-		known.NewPeer = learn(peers, peer, s.limits.Peers, s)
-		known.NewPort = port != 0 && learn(ports, port, s.limits.Ports, s)
-	}
+	known := View{Flows: p.flows, FirstSeen: p.firstSeen, Peers: len(*peers)}
+	known.NewPeer = learn(peers, peer, s.limits.Peers, s)
+	known.NewPort = port != 0 && learn(ports, port, s.limits.Ports, s)
 	p.flows++
 	if p.firstSeen.IsZero() || at.Before(p.firstSeen) {
 		p.firstSeen = at

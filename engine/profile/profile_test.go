@@ -8,16 +8,23 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hubble-sentinel/hubble-sentinel/engine/input"
+	"github.com/hubble-sentinel/hubble-sentinel/engine/facts"
 )
 
-func facts(src, dst string, port uint32, reply bool) *input.Facts {
-	return &input.Facts{
-		Source:          input.Endpoint{Kind: input.KindPod, Namespace: "shop", Workload: src},
-		Destination:     input.Endpoint{Kind: input.KindPod, Namespace: "shop", Workload: dst},
+// flow is src talking to dst's port; a reply carries it back, from
+// that port to an ephemeral one.
+func flow(src, dst string, port uint32, reply bool) *facts.Flow {
+	fa := &facts.Flow{
+		Source:          facts.Endpoint{Kind: facts.KindPod, Namespace: "shop", Workload: src},
+		Destination:     facts.Endpoint{Kind: facts.KindPod, Namespace: "shop", Workload: dst},
+		SourcePort:      41234,
 		DestinationPort: port,
-		Reply:           reply,
+		Direction:       facts.Direction{Initiated: !reply, Rule: facts.RuleIsReply},
 	}
+	if reply {
+		fa.SourcePort, fa.DestinationPort = port, 41234
+	}
+	return fa
 }
 
 func TestObserveLearnsPeersAndPorts(t *testing.T) {
@@ -25,22 +32,33 @@ func TestObserveLearnsPeersAndPorts(t *testing.T) {
 	require.NoError(t, err)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-	p := s.Observe(t0, facts("frontend", "cart", 8080, false))
-	require.Equal(t, input.Profile{NewPeer: true, NewPort: true}, p.Source, "first flow: everything new")
-	require.Equal(t, input.Profile{NewPeer: true, NewPort: true}, p.Destination)
+	p := s.Observe(t0, flow("frontend", "cart", 8080, false))
+	require.Equal(t, View{NewPeer: true, NewPort: true}, p.Source, "first flow: everything new")
+	require.Equal(t, View{NewPeer: true, NewPort: true}, p.Destination)
 
-	p = s.Observe(t0.Add(time.Second), facts("frontend", "cart", 8080, false))
-	require.Equal(t, input.Profile{Flows: 1, FirstSeen: t0, Peers: 1}, p.Source, "second flow: known")
+	p = s.Observe(t0.Add(time.Second), flow("frontend", "cart", 8080, false))
+	require.Equal(t, View{Flows: 1, FirstSeen: t0, Peers: 1}, p.Source, "second flow: known")
 
-	p = s.Observe(t0.Add(2*time.Second), facts("frontend", "cart", 9090, false))
+	p = s.Observe(t0.Add(2*time.Second), flow("frontend", "cart", 9090, false))
 	require.False(t, p.Source.NewPeer)
 	require.True(t, p.Source.NewPort)
 
-	p = s.Observe(t0.Add(3*time.Second), facts("cart", "frontend", 41234, true))
-	require.False(t, p.Source.NewPeer, "replies teach nothing")
+	p = s.Observe(t0.Add(3*time.Second), flow("cart", "frontend", 8080, true))
+	require.False(t, p.Source.NewPeer, "a reply is the known edge frontend -> cart:8080, seen from the client")
 	require.False(t, p.Source.NewPort)
-	require.Equal(t, uint64(3), p.Source.Flows)
+	require.False(t, p.Destination.NewPeer)
+	require.False(t, p.Destination.NewPort, "the client's ephemeral port is never learned")
+	require.Equal(t, uint64(3), p.Source.Flows, "the source of a reply is the server, cart")
 	require.Equal(t, 2, s.Len())
+
+	// A reply whose request was never seen (the connection predates the
+	// sentinel) teaches the edge the right way round, once.
+	p = s.Observe(t0.Add(4*time.Second), flow("cart", "checkout", 8080, true))
+	require.True(t, p.Destination.NewPeer, "checkout -> cart is new to the client, checkout")
+	require.True(t, p.Destination.NewPort)
+	p = s.Observe(t0.Add(5*time.Second), flow("checkout", "cart", 8080, false))
+	require.False(t, p.Source.NewPeer, "the request after the reply is known")
+	require.False(t, p.Source.NewPort)
 }
 
 func TestLimits(t *testing.T) {
@@ -49,9 +67,9 @@ func TestLimits(t *testing.T) {
 	require.NoError(t, err)
 	now := time.Now()
 
-	s.Observe(now, facts("a", "b", 1, false))
-	s.Observe(now, facts("a", "c", 2, false)) // port 2 cannot be learned
-	p := s.Observe(now, facts("a", "d", 3, false))
+	s.Observe(now, flow("a", "b", 1, false))
+	s.Observe(now, flow("a", "c", 2, false)) // port 2 cannot be learned
+	p := s.Observe(now, flow("a", "d", 3, false))
 	require.False(t, p.Source.NewPeer, "a saturated profile calls nothing new")
 	require.Equal(t, 2, p.Source.Peers)
 	require.Equal(t, 2, s.Len(), "the LRU holds at most 2 profiles")

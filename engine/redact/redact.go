@@ -36,7 +36,12 @@ var (
 // query parameter value, sensitive header values. They are cut out of text
 // wherever they appear, whatever the text's format.
 func Secrets(f *flowpb.Flow) []string {
-	h := f.GetL7().GetHttp()
+	return HTTPSecrets(f.GetL7().GetHttp())
+}
+
+// HTTPSecrets returns the secret strings of an HTTP record, as Secrets does
+// for a flow; nil for a nil record.
+func HTTPSecrets(h *flowpb.HTTP) []string {
 	if h == nil {
 		return nil
 	}

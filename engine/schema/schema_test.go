@@ -21,12 +21,13 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/hubble-sentinel/hubble-sentinel/engine/facts"
 	"github.com/hubble-sentinel/hubble-sentinel/engine/input"
 	"github.com/hubble-sentinel/hubble-sentinel/engine/profile"
 	"github.com/hubble-sentinel/hubble-sentinel/engine/schema"
-	"github.com/hubble-sentinel/hubble-sentinel/hubble/shopmesh"
 	"github.com/hubble-sentinel/hubble-sentinel/policies"
 	"github.com/hubble-sentinel/hubble-sentinel/test/captures"
+	"github.com/hubble-sentinel/hubble-sentinel/test/shopmesh"
 )
 
 func TestShippedSchemaIsCurrent(t *testing.T) {
@@ -103,8 +104,8 @@ func (v *validator) check(t testing.TB, doc ast.Value, where string) {
 func TestValidatorRejectsMismatches(t *testing.T) {
 	v := newValidator(t)
 	f := shopmesh.New(shopmesh.Config{Seed: 1}).Next()
-	fa := input.Measure(f)
-	good := input.Document(f, &fa, &input.Profiles{})
+	fa := facts.Measure(f)
+	good := input.Document(f, &fa, &profile.Views{})
 	v.check(t, good, "a shopmesh flow")
 	for _, tc := range []struct {
 		name, path string
@@ -160,10 +161,10 @@ func TestEveryFieldMatches(t *testing.T) {
 	for variant := range 8 {
 		f := &flowpb.Flow{}
 		populate(f.ProtoReflect(), variant, 0)
-		fa := input.Measure(f)
-		profiles := &input.Profiles{
-			Source:      input.Profile{Flows: 1 << 63, FirstSeen: first, Peers: 3, NewPeer: true, NewPort: true},
-			Destination: input.Profile{},
+		fa := facts.Measure(f)
+		profiles := &profile.Views{
+			Source:      profile.View{Flows: 1 << 63, FirstSeen: first, Peers: 3, NewPeer: true, NewPort: true},
+			Destination: profile.View{},
 		}
 		doc := input.NewBuilder(0).Document(f, &fa, profiles)
 		v.check(t, doc, fmt.Sprintf("variant %d", variant))
@@ -329,7 +330,7 @@ func newDocuments(t testing.TB) *documents {
 }
 
 func (d *documents) of(f *flowpb.Flow) ast.Value {
-	fa := input.Measure(f)
+	fa := facts.Measure(f)
 	p := d.profiles.Observe(f.GetTime().AsTime(), &fa)
 	return d.builder.Document(f, &fa, &p)
 }

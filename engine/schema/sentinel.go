@@ -1,7 +1,7 @@
 package schema
 
 import (
-	"github.com/hubble-sentinel/hubble-sentinel/engine/input"
+	"github.com/hubble-sentinel/hubble-sentinel/engine/facts"
 )
 
 // The schema of what input.Builder.Document adds under input.SentinelKey.
@@ -55,6 +55,23 @@ func sentinel() map[string]any {
 				`(TCP, UDP, SCTP, ICMPv4, ICMPv6, VRRP, IGMP); "" when the flow has no l4.`,
 		}},
 		field{name: "destination_port", schema: port("The layer-4 destination port; 0 when the protocol has none.")},
+		field{name: "initiated", schema: typed("boolean", "True when the flow goes from the side that opened the connection "+
+			"or sent the request (the client) to the other (the server): the one notion of direction that policies, profiles "+
+			"and alerts share. direction.rule says what decided it. Connection and request policies lead with "+
+			"input.sentinel.initiated == true; a policy on answers (DNS responses, HTTP responses) reads the client "+
+			"from the side direction.initiator does not name.")},
+		field{name: "direction", schema: object("How the engine decided initiated.",
+			field{name: "initiator", schema: map[string]any{"type": "string", "enum": []string{"source", "destination"},
+				"description": `The side that initiated: "source" when initiated is true, else "destination".`}},
+			field{name: "rule", schema: map[string]any{"type": "string",
+				"enum": []string{facts.RuleIsReply, facts.RuleReply, facts.RuleL7Type, facts.RuleTCPFlags, facts.RuleICMP, facts.RulePorts, facts.RuleDefault},
+				"description": "What decided, in this order: is_reply (Cilium said so), reply (the deprecated field said reply), " +
+					"l7_type (REQUEST or RESPONSE), tcp_flags (SYN opens, SYN-ACK answers), icmp (echo request or reply), " +
+					"ports (an ephemeral port, 32768 and up, facing a lower one is the client's; else the lower port is the server's), " +
+					"default (nothing said: the source initiated)."}},
+		)},
+		field{name: "service_port", schema: port("The server's port: destination_port when initiated, else the source port; " +
+			"0 when the protocol has none. A reply's destination_port is the client's ephemeral port.")},
 		field{name: "http", optional: true, schema: object("Present for HTTP flows (l7.http): the request's URL taken apart.",
 			field{name: "method", schema: typed("string", "The HTTP method as Hubble reported it (GET).")},
 			field{name: "path", schema: typed("string", "The URL path, percent-decoded.")},
@@ -67,6 +84,9 @@ func sentinel() map[string]any {
 		)},
 		field{name: "dns", optional: true, schema: object("Present for DNS flows (l7.dns): the query name measured.",
 			field{name: "query", schema: typed("string", `The query name without its trailing dot; "" when none.`)},
+			field{name: "domains", schema: stringArray("The query name normalised (lower case) and each of its parent domains " +
+				"(a.pool.example.com, pool.example.com, example.com, com), each once; empty when there is no query. " +
+				"Match a domain list with `some d in input.sentinel.dns.domains; d in list`.")},
 			field{name: "labels", schema: stringArray("The labels of the query name, in order; empty when there is no query. They may be exfiltrated data: never put them in a summary.")},
 			field{name: "max_label_length", schema: map[string]any{"type": "integer", "minimum": 0,
 				"description": "The length in bytes of the longest label."}},
@@ -89,8 +109,8 @@ func endpoint(description string, destination bool) map[string]any {
 		{name: "kind", schema: map[string]any{
 			"type": "string",
 			"enum": []string{
-				input.KindPod, input.KindWorld, input.KindHost, input.KindRemoteNode, input.KindKubeAPIServer,
-				input.KindHealth, input.KindInit, input.KindIngress, input.KindUnmanaged, input.KindUnknown,
+				facts.KindPod, facts.KindWorld, facts.KindHost, facts.KindRemoteNode, facts.KindKubeAPIServer,
+				facts.KindHealth, facts.KindInit, facts.KindIngress, facts.KindUnmanaged, facts.KindUnknown,
 			},
 			"description": "What the endpoint is: from its reserved: labels (kube-apiserver winning over host), else pod " +
 				"when it has a namespace or pod name, else from its reserved numeric identity; unknown when nothing says.",
@@ -105,7 +125,7 @@ func endpoint(description string, destination bool) map[string]any {
 	}
 	if destination {
 		fields = append(fields,
-			field{name: "fqdn", schema: typed("string", `The first of destination_names (DNS-aware egress), without its trailing dot; "" when none.`)},
+			field{name: "fqdn", schema: typed("string", `The first of destination_names (DNS-aware egress), normalised (lower case, no trailing dot); "" when none.`)},
 			field{name: "names", schema: stringArray("The names the destination is known by, normalised (lower case, no port, " +
 				"brackets or trailing dot), each once: fqdn, the HTTP host, the DNS query.")},
 			field{name: "domains", schema: stringArray("Every name in names and each of its parent domains " +
@@ -124,12 +144,13 @@ func profile(description string) map[string]any {
 		field{name: "first_seen", schema: map[string]any{"type": "string", "pattern": `^$|^[0-9]{4}-[0-9]{2}-[0-9]{2}T`,
 			"description": `When the identity was first seen, RFC 3339 in UTC; "" for an identity never seen before.`}},
 		field{name: "peers", schema: map[string]any{"type": "integer", "minimum": 0,
-			"description": "Distinct peers the identity had in this flow's direction (the source's destinations, " +
-				"the destination's sources), up to the profile's limit."}},
+			"description": "Distinct peers the identity had in its role on this flow (the client's servers, " +
+				"the server's clients; see initiated), up to the profile's limit."}},
 		field{name: "new_peer", schema: typed("boolean", "The other side was not yet among those peers. "+
-			"False for replies and once the profile is full.")},
-		field{name: "new_port", schema: typed("boolean", "The destination port (not 0) was not yet among the identity's ports "+
-			"in this direction. False for replies and once the profile is full.")},
+			"Profiles learn each edge from the client's side, so a reply teaches the same edge as its request. "+
+			"False once the profile is full.")},
+		field{name: "new_port", schema: typed("boolean", "The service port (service_port, not 0) was not yet among the identity's "+
+			"ports in its role. False once the profile is full.")},
 	)
 }
 

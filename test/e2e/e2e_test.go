@@ -24,9 +24,9 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	"github.com/hubble-sentinel/hubble-sentinel/hubble/testrelay"
 	"github.com/hubble-sentinel/hubble-sentinel/policies"
 	"github.com/hubble-sentinel/hubble-sentinel/test/amtest"
+	"github.com/hubble-sentinel/hubble-sentinel/test/testrelay"
 )
 
 var (

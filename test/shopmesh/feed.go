@@ -8,7 +8,7 @@ import (
 	observerpb "github.com/cilium/cilium/api/v1/observer"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/hubble-sentinel/hubble-sentinel/hubble/testrelay"
+	"github.com/hubble-sentinel/hubble-sentinel/test/testrelay"
 )
 
 // HistorySize is how many past flows a non-follow request gets before the

@@ -17,8 +17,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/hubble-sentinel/hubble-sentinel/hubble/shopmesh"
 	"github.com/hubble-sentinel/hubble-sentinel/test/captures"
+	"github.com/hubble-sentinel/hubble-sentinel/test/shopmesh"
 )
 
 // writeShopCapture writes n simulated flows, attacks included, as

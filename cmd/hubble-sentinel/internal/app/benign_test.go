@@ -1,7 +1,4 @@
-// Package benign replays a long capture of the simulated shop's ordinary
-// traffic through the bundled policies: a detective policy that alerts on
-// it would page someone for nothing.
-package benign
+package app_test
 
 import (
 	"bufio"
@@ -17,8 +14,8 @@ import (
 	"github.com/prometheus/alertmanager/api/v2/models"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hubble-sentinel/hubble-sentinel/engine/app"
-	"github.com/hubble-sentinel/hubble-sentinel/hubble/shopmesh"
+	"github.com/hubble-sentinel/hubble-sentinel/cmd/hubble-sentinel/internal/app"
+	"github.com/hubble-sentinel/hubble-sentinel/test/shopmesh"
 )
 
 // captureFlows is how long the capture is: about a minute and a half of
@@ -28,6 +25,9 @@ import (
 // It runs the whole replay path, which costs about a millisecond a flow.
 const captureFlows = 20000
 
+// TestLongBenignCaptureRaisesNoAlert replays a long capture of the
+// simulated shop's ordinary traffic through the bundled policies: a
+// detective policy that alerts on it would page someone for nothing.
 func TestLongBenignCaptureRaisesNoAlert(t *testing.T) {
 	if testing.Short() {
 		t.Skip("replays a long capture")

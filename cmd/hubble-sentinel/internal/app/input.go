@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"os"
 
+	"time"
+
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 	"github.com/open-policy-agent/opa/v1/ast"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/hubble-sentinel/hubble-sentinel/engine/input"
+	"github.com/hubble-sentinel/hubble-sentinel/engine"
 	"github.com/hubble-sentinel/hubble-sentinel/engine/profile"
 	"github.com/hubble-sentinel/hubble-sentinel/engine/redact"
 	"github.com/hubble-sentinel/hubble-sentinel/hubble"
@@ -18,14 +20,16 @@ import (
 
 // PolicyInput prints, one JSON line per flow, the input document the engine
 // gives policies for each flow of the captures: what a test fixture should
-// look like. Profiles evolve as they would in replay. Credentials in HTTP
-// flows are masked: fixtures end up in git.
+// look like. It runs the engine's own per-flow path (Engine.Input), so
+// profiles evolve as they would in replay. Credentials in HTTP flows are
+// masked before measuring: fixtures end up in git.
 func PolicyInput(ctx context.Context, o Options, files []string) error {
 	o.defaults()
 	if len(files) == 0 {
 		return fmt.Errorf("policy input: no capture files given (use - for stdin)")
 	}
-	profiles, err := profile.NewStore(profile.Limits{Profiles: o.ProfilesMax}, nil)
+	// No policies and no aggregator: Input judges nothing.
+	eng, err := engine.New(engine.Config{Profiles: profile.Limits{Profiles: o.ProfilesMax}}, nil, nil, o.Logger, nil)
 	if err != nil {
 		return err
 	}
@@ -37,9 +41,8 @@ func PolicyInput(ctx context.Context, o Options, files []string) error {
 		// facts are the real ones with the query values masked.
 		masked := proto.Clone(f).(*flowpb.Flow)
 		redact.Flow(masked)
-		facts := input.Measure(masked)
-		p := profiles.Observe(f.GetTime().AsTime(), &facts)
-		doc, err := ast.JSON(input.Document(masked, &facts, &p))
+		_, value := eng.Input(masked, time.Now())
+		doc, err := ast.JSON(value)
 		if err != nil {
 			return err
 		}

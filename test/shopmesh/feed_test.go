@@ -15,8 +15,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
-	"github.com/hubble-sentinel/hubble-sentinel/hubble/shopmesh"
-	"github.com/hubble-sentinel/hubble-sentinel/hubble/testrelay"
+	"github.com/hubble-sentinel/hubble-sentinel/test/shopmesh"
+	"github.com/hubble-sentinel/hubble-sentinel/test/testrelay"
 )
 
 // relay serves feed on loopback for the test's lifetime.

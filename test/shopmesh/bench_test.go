@@ -3,7 +3,7 @@ package shopmesh_test
 import (
 	"testing"
 
-	"github.com/hubble-sentinel/hubble-sentinel/hubble/shopmesh"
+	"github.com/hubble-sentinel/hubble-sentinel/test/shopmesh"
 )
 
 // BenchmarkNext measures the cost of one simulated flow, which the engine

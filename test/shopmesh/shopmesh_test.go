@@ -11,7 +11,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/hubble-sentinel/hubble-sentinel/hubble/shopmesh"
+	"github.com/hubble-sentinel/hubble-sentinel/test/shopmesh"
 )
 
 var start = time.Date(2026, 3, 14, 9, 26, 53, 0, time.UTC)

@@ -11,7 +11,7 @@ import (
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hubble-sentinel/hubble-sentinel/hubble/shopmesh"
+	"github.com/hubble-sentinel/hubble-sentinel/test/shopmesh"
 )
 
 // benignFlows is a long capture of ordinary traffic, shared by the tests

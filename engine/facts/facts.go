@@ -1,12 +1,16 @@
-package input
+// Package facts measures a Hubble flow once, in pure Go, into the facts that policies, profiles and alerts all read: who talked, which way, with what names and what L7 content.
+package facts
 
 import (
 	"math"
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
+
+	"github.com/hubble-sentinel/hubble-sentinel/engine/redact"
 )
 
 // Endpoint kinds, from Cilium's reserved identities.
@@ -65,6 +69,10 @@ type HTTP struct {
 	Host    string
 	// UserAgent is the User-Agent request header, "" when absent.
 	UserAgent string
+	// Secrets are the credentials the request carries (URL userinfo, query
+	// values, sensitive headers), longest first: whatever quotes this
+	// request in a log line or an alert cuts them out (redact.String).
+	Secrets []string
 	// Plain holds when the request has nothing an injection payload could
 	// hide in: no query, and a raw path of letters, digits and "/._~-"
 	// only, without "..". Most service-to-service calls are plain, and
@@ -75,34 +83,73 @@ type HTTP struct {
 
 // DNS holds what the engine measured of a DNS query name.
 type DNS struct {
-	Query           string // without the trailing dot
+	Query string // without the trailing dot
+	// Domains are the normalised query name and each of its parent
+	// domains, as Domains computes them.
+	Domains         []string
 	Labels          []string
 	MaxLabelLength  int
 	MaxLabelEntropy float64
 	Qtypes          []string
 }
 
-// Facts are what Go measures about a flow before Rego judges it.
-type Facts struct {
+// Flow is what Go measures about a flow before Rego judges it: the one
+// answer that policies (input.sentinel), profiles and alerts all read.
+type Flow struct {
+	// Time is the flow's own timestamp; zero when the flow has none or an
+	// invalid one.
+	Time                time.Time
+	Verdict             string
 	Source, Destination Endpoint
 	Protocol            string
+	SourcePort          uint32
 	DestinationPort     uint32
-	Reply               bool
+	Direction           Direction
 	HTTP                *HTTP
 	DNS                 *DNS
 }
 
+// Client is the side that opened the connection or sent the request.
+func (fa *Flow) Client() *Endpoint {
+	if fa.Direction.Initiated {
+		return &fa.Source
+	}
+	return &fa.Destination
+}
+
+// Server is the side that accepted the connection or answers the request.
+func (fa *Flow) Server() *Endpoint {
+	if fa.Direction.Initiated {
+		return &fa.Destination
+	}
+	return &fa.Source
+}
+
+// ServicePort is the server's port: the destination port of an initiating
+// flow, the source port of a reply. A reply's destination port is the
+// client's ephemeral port, which names nothing.
+func (fa *Flow) ServicePort() uint32 {
+	if fa.Direction.Initiated {
+		return fa.DestinationPort
+	}
+	return fa.SourcePort
+}
+
 // Measure derives the facts of a flow. It never fails: missing parts of a
 // flow leave the corresponding facts empty.
-func Measure(f *flowpb.Flow) Facts {
-	var fa Facts
+func Measure(f *flowpb.Flow) Flow {
+	var fa Flow
+	if ts := f.GetTime(); ts != nil && ts.IsValid() {
+		fa.Time = ts.AsTime()
+	}
+	fa.Verdict = f.GetVerdict().String()
 	fa.Source = endpoint(f.GetSource(), f.GetIP().GetSource())
 	fa.Destination = endpoint(f.GetDestination(), f.GetIP().GetDestination())
 	if names := f.GetDestinationNames(); len(names) > 0 {
-		fa.Destination.FQDN = strings.TrimSuffix(names[0], ".")
+		fa.Destination.FQDN = NormaliseHost(names[0])
 	}
-	fa.Protocol, fa.DestinationPort = layer4(f.GetL4())
-	fa.Reply = f.GetIsReply().GetValue()
+	fa.Protocol, fa.SourcePort, fa.DestinationPort = layer4(f.GetL4())
+	fa.Direction = direction(f, fa.SourcePort, fa.DestinationPort)
 	if h := f.GetL7().GetHttp(); h != nil {
 		fa.HTTP = parseHTTP(h)
 	}
@@ -110,12 +157,12 @@ func Measure(f *flowpb.Flow) Facts {
 		fa.DNS = measureDNS(d)
 	}
 	fa.Destination.Names = destinationNames(&fa)
-	fa.Destination.Domains = domains(fa.Destination.Names)
+	fa.Destination.Domains = Domains(fa.Destination.Names)
 	return fa
 }
 
 // destinationNames collects and normalises the names of the destination.
-func destinationNames(fa *Facts) []string {
+func destinationNames(fa *Flow) []string {
 	var names []string
 	add := func(n string) {
 		n = NormaliseHost(n)
@@ -146,7 +193,10 @@ func NormaliseHost(h string) string {
 	return strings.ToLower(strings.TrimSuffix(h, "."))
 }
 
-func domains(names []string) []string {
+// Domains returns every name in names and each of its parent domains
+// ("a.b.example.com", "b.example.com", "example.com", "com"), each once, so
+// a policy matches a domain list with set lookups instead of suffix scans.
+func Domains(names []string) []string {
 	var out []string
 	for _, n := range names {
 		for d := n; d != ""; {
@@ -271,28 +321,28 @@ func isRandSuffix(s string) bool {
 	return true
 }
 
-func layer4(l4 *flowpb.Layer4) (string, uint32) {
+func layer4(l4 *flowpb.Layer4) (proto string, src, dst uint32) {
 	switch p := l4.GetProtocol().(type) {
 	case *flowpb.Layer4_TCP:
-		return "TCP", p.TCP.GetDestinationPort()
+		return "TCP", p.TCP.GetSourcePort(), p.TCP.GetDestinationPort()
 	case *flowpb.Layer4_UDP:
-		return "UDP", p.UDP.GetDestinationPort()
+		return "UDP", p.UDP.GetSourcePort(), p.UDP.GetDestinationPort()
 	case *flowpb.Layer4_SCTP:
-		return "SCTP", p.SCTP.GetDestinationPort()
+		return "SCTP", p.SCTP.GetSourcePort(), p.SCTP.GetDestinationPort()
 	case *flowpb.Layer4_ICMPv4:
-		return "ICMPv4", 0
+		return "ICMPv4", 0, 0
 	case *flowpb.Layer4_ICMPv6:
-		return "ICMPv6", 0
+		return "ICMPv6", 0, 0
 	case *flowpb.Layer4_VRRP:
-		return "VRRP", 0
+		return "VRRP", 0, 0
 	case *flowpb.Layer4_IGMP:
-		return "IGMP", 0
+		return "IGMP", 0, 0
 	}
-	return "", 0
+	return "", 0, 0
 }
 
 func parseHTTP(h *flowpb.HTTP) *HTTP {
-	out := &HTTP{Method: h.GetMethod()}
+	out := &HTTP{Method: h.GetMethod(), Secrets: redact.HTTPSecrets(h)}
 	raw := h.GetUrl()
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -350,6 +400,7 @@ func measureDNS(d *flowpb.DNS) *DNS {
 	if q == "" {
 		return out
 	}
+	out.Domains = Domains([]string{NormaliseHost(q)})
 	out.Labels = strings.Split(q, ".")
 	for _, l := range out.Labels {
 		out.MaxLabelLength = max(out.MaxLabelLength, len(l))

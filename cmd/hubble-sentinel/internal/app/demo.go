@@ -17,8 +17,8 @@ import (
 	"github.com/hubble-sentinel/hubble-sentinel/engine"
 	"github.com/hubble-sentinel/hubble-sentinel/engine/alert"
 	"github.com/hubble-sentinel/hubble-sentinel/hubble"
-	"github.com/hubble-sentinel/hubble-sentinel/hubble/shopmesh"
-	"github.com/hubble-sentinel/hubble-sentinel/hubble/testrelay"
+	"github.com/hubble-sentinel/hubble-sentinel/test/shopmesh"
+	"github.com/hubble-sentinel/hubble-sentinel/test/testrelay"
 )
 
 // DemoOptions configure the demo.
