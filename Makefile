@@ -12,7 +12,7 @@ SCHEMAS  := policies/schemas
 HUBBLE_SENTINEL_CAPTURES ?= $(wildcard $(abspath ../shared/captures/gke-2021))
 export HUBBLE_SENTINEL_CAPTURES
 
-.PHONY: all build test go-test policy-test schema e2e demo bench fmt lint tools clean
+.PHONY: all build test go-test policy-test fixtures schema e2e demo bench fmt lint tools clean
 
 all: build
 
@@ -35,6 +35,11 @@ policy-test:
 	@mkdir -p bin
 	$(OPA) test --coverage --format=json policies > bin/policy-coverage.json
 	$(GO) run ./test/opacover -min $(MIN_COVERAGE) < bin/policy-coverage.json
+
+## fixtures: regenerate the Rego tests' input documents (testdata/inputs.json beside every
+## testdata/flows.jsonl under policies/) with the engine's own per-flow path.
+fixtures:
+	$(GO) run ./cmd/hubble-sentinel policy fixtures policies
 
 ## schema: regenerate the policy input schema, policies/schemas/input.jsonschema, from engine/input.
 schema:

@@ -32,6 +32,7 @@ Usage:
   hubble-sentinel policy check DIR         compile policies (sandbox, schema, metadata, exceptions), list ids
   hubble-sentinel policy test DIR          run the Rego tests of a policy directory, like opa test
   hubble-sentinel policy input FILE...     print the policy input document of each flow
+  hubble-sentinel policy fixtures DIR      write testdata/inputs.json beside every testdata/flows.jsonl under DIR
   hubble-sentinel version                  print the version
 
 Run "hubble-sentinel COMMAND -h" for the flags of a command.
@@ -117,7 +118,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return fmt.Errorf("unknown command %q", cmd)
 }
 
-const policyUsage = "usage: hubble-sentinel policy check DIR | policy test [flags] DIR | policy input FILE..."
+const policyUsage = "usage: hubble-sentinel policy check DIR | policy test [flags] DIR | policy input FILE... | policy fixtures [--check] DIR"
 
 func policyCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -125,7 +126,13 @@ func policyCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	sub, args := args[0], args[1:]
 	var to app.PolicyTestOptions
+	var check bool
 	define := func(*flag.FlagSet, *app.Options) {}
+	if sub == "fixtures" {
+		define = func(fs *flag.FlagSet, _ *app.Options) {
+			fs.BoolVar(&check, "check", false, "write nothing; fail when a fixture file is stale")
+		}
+	}
 	if sub == "test" {
 		define = func(fs *flag.FlagSet, _ *app.Options) {
 			fs.BoolVar(&to.Verbose, "v", false, "list every test and the coverage of every file")
@@ -143,12 +150,15 @@ func policyCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	switch sub {
 	case "input":
 		return app.PolicyInput(ctx, o, pos)
-	case "check", "test":
+	case "check", "test", "fixtures":
 		if len(pos) != 1 {
 			return fmt.Errorf("policy %s: want one policy directory, got %d arguments", sub, len(pos))
 		}
-		if sub == "check" {
+		switch sub {
+		case "check":
 			return app.PolicyCheck(ctx, o, pos[0])
+		case "fixtures":
+			return app.PolicyFixtures(ctx, o, pos[0], check)
 		}
 		return app.PolicyTest(ctx, o, pos[0], to)
 	}

@@ -95,11 +95,12 @@ func readDir(fsys fs.FS, root string, tests bool) (*loader.Result, error) {
 }
 
 // skipFiles keeps .rego modules, with or without tests, and data documents,
-// and skips hidden directories.
+// and skips hidden directories. Without tests it skips testdata directories
+// too: their documents are the tests' fixtures, not policy data.
 func skipFiles(tests bool) loader.Filter {
 	return func(_ string, info fs.FileInfo, depth int) bool {
 		if info.IsDir() {
-			return strings.HasPrefix(info.Name(), ".") && depth > 0
+			return depth > 0 && (strings.HasPrefix(info.Name(), ".") || !tests && info.Name() == "testdata")
 		}
 		name := info.Name()
 		switch path.Ext(name) {
