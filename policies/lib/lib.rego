@@ -214,3 +214,16 @@ listed(side, keys) if {
 	side.namespace != ""
 	workload_key(side) in keys
 }
+
+# client is the side of the flow that opened the connection or sent the
+# request, as the engine measured it (input.sentinel.initiated): the source
+# of a request, the destination of a reply. Policies that judge answers
+# (DNS responses, HTTP responses) name and except the client through it.
+client := input.sentinel.source if input.sentinel.initiated == true
+
+client := input.sentinel.destination if input.sentinel.initiated == false
+
+# server is the side that accepted the connection or answers the request.
+server := input.sentinel.destination if input.sentinel.initiated == true
+
+server := input.sentinel.source if input.sentinel.initiated == false
