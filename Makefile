@@ -20,15 +20,17 @@ build:
 	$(GO) build -o $(BIN) ./cmd/hubble-sentinel
 
 ## test: every test: Go (race detector, end-to-end with a real Alertmanager included) and Rego.
-test: policy-test go-test
+## The pinned tools and the binary the end-to-end tests run are built first, so that no
+## test's timeout includes a compile.
+test: tools build policy-test go-test
 
-go-test:
-	$(GO) test -race -timeout 12m $(PKGS)
+go-test: tools build
+	HUBBLE_SENTINEL_BIN=$(abspath $(BIN)) $(GO) test -race -timeout 12m $(PKGS)
 
 ## policy-test: opa fmt (no diff allowed), opa check --strict against the input schema, opa test, and
 ## at least $(MIN_COVERAGE) % line coverage of every policy package.
 MIN_COVERAGE ?= 90
-policy-test:
+policy-test: tools
 	$(OPA) fmt --diff --fail policies
 	$(OPA) check --strict --schema $(SCHEMAS) policies
 	$(OPA) test policies
@@ -46,8 +48,8 @@ schema:
 	$(GO) generate ./engine/schema
 
 ## e2e: only the end-to-end test (relay -> hubble-sentinel run -> real Alertmanager).
-e2e:
-	$(GO) test -race -count=1 -v ./test/e2e/...
+e2e: tools build
+	HUBBLE_SENTINEL_BIN=$(abspath $(BIN)) $(GO) test -race -count=1 -v ./test/e2e/...
 
 ## demo: the embedded default: a built-in demo relay streaming a simulated shop with attacks.
 demo:
@@ -66,7 +68,8 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(OPA) check --strict --schema $(SCHEMAS) policies
 
-## tools: build the pinned tools ahead of time.
+## tools: build the pinned tools (OPA CLI, Alertmanager) ahead of time; later `go tool` calls
+## find them in the build cache.
 tools:
 	$(OPA) version >/dev/null
 	$(GO) tool -n alertmanager >/dev/null

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hubble-sentinel/hubble-sentinel/engine/facts"
+	"github.com/hubble-sentinel/hubble-sentinel/test/captures"
 )
 
 // flow is src talking to dst's port; a reply carries it back, from
@@ -75,4 +76,37 @@ func TestLimits(t *testing.T) {
 	require.Equal(t, 2, s.Len(), "the LRU holds at most 2 profiles")
 	require.Greater(t, testutil.ToFloat64(s.metrics.evictions), 0.0)
 	require.Equal(t, 3.0, testutil.ToFloat64(s.metrics.saturated)) // port 2, port 3, peer d
+}
+
+// TestRealCapturesLearnNoReplyAsPeer replays the real GKE captures, whose
+// older agent leaves is_reply out on some trace points: a server's answer
+// to a client (a SYN-ACK from bookinfo/ratings:9080 to a node's port 58950)
+// must not make the client a destination the server calls.
+func TestRealCapturesLearnNoReplyAsPeer(t *testing.T) {
+	s, err := NewStore(Limits{}, prometheus.NewRegistry())
+	require.NoError(t, err)
+	type edge struct{ client, server string }
+	initiated := map[edge]bool{}
+	var replies []edge
+	for _, f := range captures.Flows(t) {
+		fa := facts.Measure(f.Flow)
+		s.Observe(fa.Time, &fa)
+		e := edge{fa.Client().Key(), fa.Server().Key()}
+		if fa.Direction.Initiated {
+			initiated[e] = true
+		} else if fa.Direction.Rule != facts.RuleIsReply {
+			replies = append(replies, e)
+		}
+	}
+	require.NotEmpty(t, replies, "the captures hold unmarked replies")
+	for _, r := range replies {
+		server, ok := s.cache.Peek(r.server)
+		require.True(t, ok)
+		_, calls := server.peersOut[r.client]
+		require.Equal(t, initiated[edge{r.server, r.client}], calls,
+			"%s answered %s; it calls it only if it also initiated to it", r.server, r.client)
+		client, ok := s.cache.Peek(r.client)
+		require.True(t, ok)
+		require.Contains(t, client.peersOut, r.server, "the reply teaches the edge from the client's side")
+	}
 }

@@ -5,9 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -354,47 +351,4 @@ func TestShopmeshMatches(t *testing.T) {
 	for i := range 3000 {
 		v.check(t, docs.of(g.Next()), fmt.Sprintf("shopmesh flow %d", i))
 	}
-}
-
-// The OPA CLI refuses the same mistakes as the engine when given the
-// schema directory, `opa check --strict --schema policies/schemas policies`
-// (make policy-test), and accepts the bundled policies.
-func TestOPACheckCatchesTypos(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs go tool opa")
-	}
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command to run the OPA CLI with")
-	}
-	check := func(dir string) (string, error) {
-		cmd := exec.Command(gobin, "tool", "opa", "check", "--strict",
-			"--schema", filepath.Join(dir, filepath.Dir(schema.File)), dir)
-		cmd.Dir = filepath.Join("..", "..") // the module, whose go.mod pins OPA
-		out, err := cmd.CombinedOutput()
-		return string(out), err
-	}
-
-	dir := t.TempDir()
-	require.NoError(t, policies.WriteTo(dir))
-	out, err := check(dir)
-	require.NoError(t, err, out)
-
-	policy := filepath.Join(dir, "test", "typo", "typo.rego")
-	require.NoError(t, os.MkdirAll(filepath.Dir(policy), 0o755))
-	require.NoError(t, os.WriteFile(policy, []byte(`package sentinel.test.typo
-
-violation contains "x" if input.destinaton.namespace == "kube-system"
-
-violation contains "y" if input.sentinel.http.pathh == "/admin"
-`), 0o644))
-	out, err = check(dir)
-	require.Error(t, err)
-	for _, want := range []string{
-		policy + ":3: rego_type_error: undefined ref: input.destinaton.namespace",
-		policy + ":5: rego_type_error: undefined ref: input.sentinel.http.pathh",
-	} {
-		require.Contains(t, out, want)
-	}
-	require.Contains(t, out, `want (one of): ["host" "method" "path" "plain" "query" "raw_path" "user_agent"]`)
 }

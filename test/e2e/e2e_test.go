@@ -35,9 +35,17 @@ var (
 	buildErr  error
 )
 
-// binary builds cmd/hubble-sentinel once per test run.
+// EnvBinary names a hubble-sentinel binary built ahead of the tests (make
+// test builds it before any test timeout starts).
+const EnvBinary = "HUBBLE_SENTINEL_BIN"
+
+// binary returns $HUBBLE_SENTINEL_BIN, else builds cmd/hubble-sentinel
+// once per test run.
 func binary(t *testing.T) string {
 	t.Helper()
+	if bin := os.Getenv(EnvBinary); bin != "" {
+		return bin
+	}
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "hubble-sentinel-e2e")
 		if err != nil {

@@ -1,20 +1,74 @@
-package alertmanager
+// Package delivery delivers alerts to real Alertmanager processes over real
+// HTTP with the engine's sender.
+package delivery
 
 import (
 	"context"
+	"log/slog"
 	"net/url"
 	"testing"
 	"time"
 
 	"github.com/prometheus/alertmanager/api/v2/models"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hubble-sentinel/hubble-sentinel/engine/alert"
+	"github.com/hubble-sentinel/hubble-sentinel/engine/alertmanager"
 	"github.com/hubble-sentinel/hubble-sentinel/test/amtest"
+	"github.com/hubble-sentinel/hubble-sentinel/test/logtest"
+	"github.com/hubble-sentinel/hubble-sentinel/test/promtest"
 )
 
-// These tests deliver to real Alertmanager processes over real HTTP.
+// harness is a sender with its own registry and captured log.
+type harness struct {
+	*alertmanager.Sender
+	reg *prometheus.Registry
+	log *logtest.Buffer
+}
+
+// start runs a sender for cfg until the test ends.
+func start(t *testing.T, cfg alertmanager.Config) *harness {
+	t.Helper()
+	h := &harness{reg: prometheus.NewRegistry(), log: &logtest.Buffer{}}
+	s, err := alertmanager.New(cfg, slog.New(slog.NewTextHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug})), h.reg)
+	require.NoError(t, err)
+	h.Sender = s
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+		if t.Failed() {
+			t.Logf("sender log:\n%s", h.log)
+		}
+	})
+	return h
+}
+
+func (h *harness) metric(t *testing.T, name string, labels ...string) float64 {
+	t.Helper()
+	return promtest.Value(t, h.reg, name, labels...)
+}
+
+// waitMetric waits for metric to reach want: Alertmanager shows an alert as
+// soon as it has handled the POST, a moment before the sender counts it.
+func (h *harness) waitMetric(t *testing.T, want float64, name string, labels ...string) {
+	t.Helper()
+	require.Eventually(t, func() bool { return h.metric(t, name, labels...) == want },
+		5*time.Second, 5*time.Millisecond, "%s%v = %v, want %v", name, labels, h.metric(t, name, labels...), want)
+}
+
+// named returns a firing alert with the given alertname that started a
+// minute ago, on a whole millisecond as Alertmanager's API reports times.
+func named(name string) alert.Alert {
+	return alert.Alert{
+		Labels:   map[string]string{alert.LabelAlertname: name, alert.LabelSeverity: "warning"},
+		StartsAt: time.Now().Add(-time.Minute).Truncate(time.Millisecond),
+	}
+}
 
 // waitAlerts polls am until the alerts matching filter are exactly want (by
 // alertname) and returns them by alertname.
@@ -39,10 +93,9 @@ func waitAlerts(t *testing.T, am *amtest.Alertmanager, within time.Duration, fil
 
 func TestDeliversToAlertmanager(t *testing.T) {
 	am := amtest.Start(t)
-	h := newHarness(t, Config{URLs: []*url.URL{am.URL}})
-	h.run(t)
+	h := start(t, alertmanager.Config{URLs: []*url.URL{am.URL}})
 
-	start := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
+	startsAt := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
 	cases := []struct {
 		name  string
 		alert alert.Alert
@@ -60,7 +113,7 @@ func TestDeliversToAlertmanager(t *testing.T) {
 					alert.AnnotationSummary:       "shop/cart talked to evil.example:443",
 					alert.AnnotationHubbleObserve: "hubble observe --from-pod shop/cart",
 				},
-				StartsAt:     start,
+				StartsAt:     startsAt,
 				GeneratorURL: "http://sentinel.example/policies/egress",
 			},
 		},
@@ -68,7 +121,7 @@ func TestDeliversToAlertmanager(t *testing.T) {
 			name: "labels only",
 			alert: alert.Alert{
 				Labels:   map[string]string{alert.LabelAlertname: "DeliveredBare"},
-				StartsAt: start.Add(time.Second),
+				StartsAt: startsAt.Add(time.Second),
 			},
 		},
 	}
@@ -102,8 +155,7 @@ func TestDeliversToAlertmanager(t *testing.T) {
 
 func TestResolvedAlertIsNoLongerActive(t *testing.T) {
 	am := amtest.Start(t)
-	h := newHarness(t, Config{URLs: []*url.URL{am.URL}})
-	h.run(t)
+	h := start(t, alertmanager.Config{URLs: []*url.URL{am.URL}})
 
 	firing := named("ResolvedLater")
 	h.Send(firing)
@@ -119,13 +171,12 @@ func TestResolvedAlertIsNoLongerActive(t *testing.T) {
 
 func TestDeliversToEveryAlertmanager(t *testing.T) {
 	up, down := amtest.Start(t), amtest.Start(t)
-	h := newHarness(t, Config{
+	h := start(t, alertmanager.Config{
 		URLs:        []*url.URL{up.URL, down.URL},
 		BackoffMin:  100 * time.Millisecond,
 		BackoffMax:  400 * time.Millisecond,
 		MaxAttempts: 1 << 20,
 	})
-	h.run(t)
 	upLabel := []string{"alertmanager", up.URL.String()}
 	downLabel := []string{"alertmanager", down.URL.String()}
 
