@@ -2,12 +2,22 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
+	"testing/fstest"
+	"time"
 
+	flowpb "github.com/cilium/cilium/api/v1/flow"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hubble-sentinel/hubble-sentinel/engine"
+	"github.com/hubble-sentinel/hubble-sentinel/engine/alert"
+	"github.com/hubble-sentinel/hubble-sentinel/engine/facts"
+	"github.com/hubble-sentinel/hubble-sentinel/engine/policy"
 )
 
 // TestBundledFixturesAreCurrent: the input documents the bundled policies'
@@ -62,4 +72,63 @@ func TestPolicyFixtures(t *testing.T) {
 		o, _, _ := quietOptions()
 		require.ErrorContains(t, PolicyFixtures(ctx, o, t.TempDir(), false), "no testdata/flows.jsonl")
 	})
+}
+
+// echoPolicy reports every flow with its whole input document as the
+// summary, so a test can read back what Process evaluated.
+const echoPolicy = `# METADATA
+# title: Echo
+# custom:
+#   id: EchoInput
+#   severity: info
+package sentinel.test.echo
+
+violation contains {"id": "EchoInput", "severity": "info", "title": "Echo", "policy": "sentinel.test.echo",
+	"summary": json.marshal(input), "description": "", "mitre": ""}
+`
+
+// recorder is an engine.Aggregator that keeps every alert it is given.
+type recorder struct{ alerts []alert.Alert }
+
+func (r *recorder) Observe(_ time.Time, a alert.Alert) { r.alerts = append(r.alerts, a) }
+func (r *recorder) Tick(time.Time)                     {}
+
+// TestPolicyInputIsWhatProcessEvaluates feeds the same flows through
+// `policy input` and through Process, and compares the documents: there is
+// one per-flow path, so a fixture shows exactly what a policy will see.
+func TestPolicyInputIsWhatProcessEvaluates(t *testing.T) {
+	ctx := context.Background()
+	set, err := policy.Load(ctx, fstest.MapFS{"echo/echo.rego": {Data: []byte(echoPolicy)}}, ".")
+	require.NoError(t, err)
+	rec := &recorder{}
+	eng, err := engine.New(engine.Config{}, set, rec, slog.New(slog.DiscardHandler), nil)
+	require.NoError(t, err)
+
+	// Flows without credentials: policy input masks them in the flow,
+	// Process in the alert's text, so only those two documents differ.
+	path := writeShopCapture(t, 600, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	o, _, _ := quietOptions()
+	inputs := map[int]any{}
+	n := 0
+	_, err = eachInput(ctx, o, []string{path}, func(f *flowpb.Flow, doc any) error {
+		require.NoError(t, eng.Process(ctx, f))
+		n++
+		if fa := facts.Measure(f); fa.HTTP != nil && len(fa.HTTP.Secrets) > 0 {
+			return nil
+		}
+		raw, err := json.Marshal(doc)
+		require.NoError(t, err)
+		var want any
+		require.NoError(t, json.Unmarshal(raw, &want))
+		inputs[n-1] = want
+		return nil
+	})
+	require.NoError(t, err)
+	require.Greater(t, len(inputs), 300)
+	require.Len(t, rec.alerts, n, "the echo policy reports every flow once")
+	for i, want := range inputs {
+		var got any
+		require.NoError(t, json.Unmarshal([]byte(rec.alerts[i].Annotations[alert.AnnotationSummary]), &got))
+		require.Equal(t, want, got, "flow %d", i)
+	}
 }
