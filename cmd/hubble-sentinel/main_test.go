@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -150,4 +152,29 @@ violation contains "x" if {
 	err = run(ctx, []string{"policy", "check", dir}, &stdout, &stderr)
 	require.ErrorContains(t, err, "egress/exfil/exfil.rego:9")
 	require.ErrorContains(t, err, "undefined function http.send")
+}
+
+// TestEveryFlagIsDocumented: the README's flag table is the flag contract,
+// so every flag of every command is in it.
+func TestEveryFlagIsDocumented(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	require.NoError(t, err)
+	flagLine := regexp.MustCompile(`^\s+-([a-z][a-z0-9.-]*)`)
+	for _, cmd := range [][]string{{"run"}, {"replay"}, {"demo"}, {"simulate"}, {"policy", "check"}, {"policy", "test"}, {"policy", "input"}, {"policy", "fixtures"}} {
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), append(cmd, "-h"), &stdout, &stderr)
+		require.ErrorIs(t, err, flag.ErrHelp, "%v", cmd)
+		n := 0
+		for _, line := range strings.Split(stderr.String(), "\n") {
+			m := flagLine.FindStringSubmatch(line)
+			if m == nil {
+				continue
+			}
+			n++
+			name := m[1]
+			require.True(t, bytes.Contains(readme, []byte("`--"+name+"`")) || bytes.Contains(readme, []byte("`-"+name+"`")),
+				"%v: flag -%s is not in the README's flag table", cmd, name)
+		}
+		require.Positive(t, n, "%v -h lists its flags:\n%s", cmd, stderr.String())
+	}
 }
