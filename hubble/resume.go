@@ -48,13 +48,15 @@ func (r *resumeState) beginStream(resuming bool) {
 }
 
 // admit reports whether f should be delivered and, if so, records it.
-// Flows without a timestamp cannot be placed in time and are always
-// delivered.
+// Flows without a usable timestamp (none, out of range, or the zero time
+// 0001-01-01T00:00:00Z) cannot be placed in time and are always delivered;
+// they never move the high-water mark.
 func (r *resumeState) admit(f *flowpb.Flow) bool {
-	if f.GetTime() == nil {
+	ts := f.GetTime()
+	if ts == nil || ts.CheckValid() != nil || ts.AsTime().IsZero() {
 		return true
 	}
-	t := f.GetTime().AsTime()
+	t := ts.AsTime()
 	var id string
 	if r.filterStream {
 		if t.Before(r.boundary) {
@@ -81,6 +83,9 @@ func (r *resumeState) admit(f *flowpb.Flow) bool {
 	case t.Equal(r.last):
 		if id == "" {
 			id = flowIdentity(f)
+		}
+		if r.atLast == nil {
+			r.atLast = make(map[string]struct{})
 		}
 		r.atLast[id] = struct{}{}
 	}

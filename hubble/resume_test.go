@@ -2,9 +2,11 @@ package hubble
 
 import (
 	"testing"
+	"time"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 func TestResumeState(t *testing.T) {
@@ -80,4 +82,37 @@ func TestFlowIdentity(t *testing.T) {
 	require.Equal(t, "uuid:x", flowIdentity(newFlow(at(1), "x", 80)))
 	require.Equal(t, flowIdentity(newFlow(at(1), "", 80)), flowIdentity(newFlow(at(1), "", 80)))
 	require.NotEqual(t, flowIdentity(newFlow(at(1), "", 80)), flowIdentity(newFlow(at(1), "", 81)))
+}
+
+// TestResumeStateUnusableTimes: a zero or out-of-range time neither panics
+// nor moves the high-water mark; such flows are always delivered.
+func TestResumeStateUnusableTimes(t *testing.T) {
+	zero := newFlow(at(0), "zero", 80)
+	zero.Time = timestamppb.New(time.Time{})
+	invalid := newFlow(at(0), "invalid", 80)
+	invalid.Time = &timestamppb.Timestamp{Seconds: 1, Nanos: -5}
+	for _, first := range []*flowpb.Flow{zero, invalid} {
+		var r resumeState
+		r.beginStream(false)
+		require.True(t, r.admit(first))
+		require.True(t, r.admit(first), "delivered again: it cannot be placed in time")
+		require.True(t, r.since().IsZero())
+		r.beginStream(true)
+		require.True(t, r.admit(first))
+	}
+}
+
+func FuzzResumeAdmit(f *testing.F) {
+	f.Add(int64(0), int32(0), "a", int64(-62135596800), int32(0), "b", true)
+	f.Add(int64(1), int32(5), "", int64(1), int32(5), "", false)
+	f.Fuzz(func(t *testing.T, s1 int64, n1 int32, u1 string, s2 int64, n2 int32, u2 string, resume bool) {
+		var r resumeState
+		r.beginStream(false)
+		a := &flowpb.Flow{Uuid: u1, Time: &timestamppb.Timestamp{Seconds: s1, Nanos: n1}}
+		b := &flowpb.Flow{Uuid: u2, Time: &timestamppb.Timestamp{Seconds: s2, Nanos: n2}}
+		r.admit(a)
+		r.beginStream(resume)
+		r.admit(b)
+		r.admit(a)
+	})
 }
