@@ -29,7 +29,7 @@ type Violation struct {
 // Build turns a violation of a flow with measured facts fa into an alert.
 // Labels come from what Go measured, never from the policy's free text, so
 // they stay bounded and routable; free text is scrubbed of the secrets the
-// flow carries, which Measure collected once.
+// flow carries, found once per flow by its facts.
 func Build(v Violation, fa *facts.Flow) Alert {
 	labels := make(map[string]string, 12)
 	set := func(k, v string) {
@@ -64,7 +64,7 @@ func Build(v Violation, fa *facts.Flow) Alert {
 
 	var secrets []string
 	if fa.HTTP != nil {
-		secrets = fa.HTTP.Secrets
+		secrets = fa.HTTP.Secrets()
 	}
 	summary := v.Summary
 	if summary == "" {

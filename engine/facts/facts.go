@@ -69,10 +69,9 @@ type HTTP struct {
 	Host    string
 	// UserAgent is the User-Agent request header, "" when absent.
 	UserAgent string
-	// Secrets are the credentials the request carries (URL userinfo, query
-	// values, sensitive headers), longest first: whatever quotes this
-	// request in a log line or an alert cuts them out (redact.String).
-	Secrets []string
+	// record is the flow's HTTP record, kept for Secrets.
+	record  *flowpb.HTTP
+	secrets *[]string
 	// Plain holds when the request has nothing an injection payload could
 	// hide in: no query, and a raw path of letters, digits and "/._~-"
 	// only, without "..". Most service-to-service calls are plain, and
@@ -341,8 +340,21 @@ func layer4(l4 *flowpb.Layer4) (proto string, src, dst uint32) {
 	return "", 0, 0
 }
 
+// Secrets are the credentials the request carries (URL userinfo, query
+// values, sensitive headers), longest first: whatever quotes this request in
+// a log line or an alert cuts them out (redact.String). They are found on
+// first use, once per flow: most flows never need them. Not safe for
+// concurrent use, like the rest of a flow's facts.
+func (h *HTTP) Secrets() []string {
+	if h.secrets == nil {
+		s := redact.HTTPSecrets(h.record)
+		h.secrets = &s
+	}
+	return *h.secrets
+}
+
 func parseHTTP(h *flowpb.HTTP) *HTTP {
-	out := &HTTP{Method: h.GetMethod(), Secrets: redact.HTTPSecrets(h)}
+	out := &HTTP{Method: h.GetMethod(), record: h}
 	raw := h.GetUrl()
 	u, err := url.Parse(raw)
 	if err != nil {

@@ -56,10 +56,7 @@ func sentinelValue(fa *facts.Flow, p *profile.Views) ast.Object {
 	obj.Insert(ast.InternedTerm("protocol"), ast.InternedTerm(fa.Protocol))
 	obj.Insert(ast.InternedTerm("destination_port"), ast.InternedTerm(fa.DestinationPort))
 	obj.Insert(ast.InternedTerm("initiated"), ast.InternedTerm(fa.Direction.Initiated))
-	obj.Insert(ast.InternedTerm("direction"), ast.ObjectTerm(
-		ast.Item(ast.InternedTerm("initiator"), ast.InternedTerm(fa.Direction.Initiator())),
-		ast.Item(ast.InternedTerm("rule"), ast.InternedTerm(fa.Direction.Rule)),
-	))
+	obj.Insert(ast.InternedTerm("direction"), directionTerm(fa.Direction))
 	obj.Insert(ast.InternedTerm("service_port"), ast.InternedTerm(fa.ServicePort()))
 	if h := fa.HTTP; h != nil {
 		obj.Insert(ast.InternedTerm("http"), ast.ObjectTerm(
@@ -97,6 +94,33 @@ func sentinelValue(fa *facts.Flow, p *profile.Views) ast.Object {
 		))
 	}
 	return obj
+}
+
+// directions are the input values of every direction Measure reports,
+// built once: AST values are never mutated by evaluation.
+var directions = func() map[facts.Direction]*ast.Term {
+	m := map[facts.Direction]*ast.Term{}
+	for _, rule := range []string{facts.RuleIsReply, facts.RuleReply, facts.RuleL7Type, facts.RuleTCPFlags, facts.RuleICMP, facts.RulePorts, facts.RuleDefault} {
+		for _, initiated := range []bool{true, false} {
+			d := facts.Direction{Initiated: initiated, Rule: rule}
+			m[d] = newDirectionTerm(d)
+		}
+	}
+	return m
+}()
+
+func directionTerm(d facts.Direction) *ast.Term {
+	if t, ok := directions[d]; ok {
+		return t
+	}
+	return newDirectionTerm(d)
+}
+
+func newDirectionTerm(d facts.Direction) *ast.Term {
+	return ast.ObjectTerm(
+		ast.Item(ast.InternedTerm("initiator"), ast.InternedTerm(d.Initiator())),
+		ast.Item(ast.InternedTerm("rule"), ast.InternedTerm(d.Rule)),
+	)
 }
 
 func endpointValue(e *facts.Endpoint, withFQDN bool) ast.Object {

@@ -113,7 +113,7 @@ func TestPolicyInputIsWhatProcessEvaluates(t *testing.T) {
 	_, err = eachInput(ctx, o, []string{path}, func(f *flowpb.Flow, doc any) error {
 		require.NoError(t, eng.Process(ctx, f))
 		n++
-		if fa := facts.Measure(f); fa.HTTP != nil && len(fa.HTTP.Secrets) > 0 {
+		if fa := facts.Measure(f); fa.HTTP != nil && len(fa.HTTP.Secrets()) > 0 {
 			return nil
 		}
 		raw, err := json.Marshal(doc)
