@@ -35,7 +35,7 @@ type Config struct {
 	// two-hour capture behaves as it did live, in seconds.
 	FlowClock bool
 	// Profiles bounds the profile caches.
-	Profiles profile.Limits
+	Profiles profile.Config
 }
 
 // Engine evaluates flows. Process is safe for concurrent use; policies can

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
+	"golang.org/x/net/publicsuffix"
 
 	"github.com/hubble-sentinel/hubble-sentinel/engine/redact"
 )
@@ -37,6 +38,9 @@ type Endpoint struct {
 	IP        string
 	FQDN      string
 	Identity  uint32
+	// Labels are the endpoint's security labels as Hubble reports them
+	// ("k8s:app=cart"); they select its pods in exported policies.
+	Labels []string
 	// Names are the names the destination is known by, normalised (lower
 	// case, no port, no trailing dot): the DNS-aware egress name, the
 	// HTTP host and the DNS query. Set on the destination only.
@@ -62,7 +66,13 @@ func (e Endpoint) Key() string {
 
 // HTTP holds what the engine parsed from an HTTP flow's URL.
 type HTTP struct {
-	Method  string
+	Method string
+	// Code is the response status; 0 on requests.
+	Code uint32
+	// Endpoint names what the request addresses: the method and the path
+	// template (PathTemplate), "GET /product/{id}". gRPC calls are
+	// "POST /package.Service/Method".
+	Endpoint string
 	Path    string // percent-decoded
 	RawPath string // as sent
 	Query   string
@@ -85,7 +95,13 @@ type DNS struct {
 	Query string // without the trailing dot
 	// Domains are the normalised query name and each of its parent
 	// domains, as Domains computes them.
-	Domains         []string
+	Domains []string
+	// Registered is the registrable domain of the query (eTLD+1 by the
+	// public suffix list: "exfil.example.co.uk" for "a.b.exfil.example.co.uk");
+	// the query itself when it has no public suffix.
+	Registered string
+	// Rcode is the response code (3 is NXDOMAIN); 0 on queries.
+	Rcode           uint32
 	Labels          []string
 	MaxLabelLength  int
 	MaxLabelEntropy float64
@@ -104,9 +120,20 @@ type Flow struct {
 	SourcePort          uint32
 	DestinationPort     uint32
 	Direction           Direction
-	HTTP                *HTTP
-	DNS                 *DNS
+	// TCPFlags are the flow's TCP flags; nil for other protocols.
+	TCPFlags *flowpb.TCPFlags
+	// DropReason is the drop reason's name (POLICY_DENIED, …) on drops.
+	DropReason string
+	// L7Type is REQUEST, RESPONSE or SAMPLE for L7 flows, "" otherwise.
+	L7Type string
+	// Latency is the L7 response's latency, 0 when Hubble gave none.
+	Latency time.Duration
+	HTTP    *HTTP
+	DNS     *DNS
 }
+
+// Dropped reports whether the datapath dropped the flow.
+func (fa *Flow) Dropped() bool { return fa.Verdict == flowpb.Verdict_DROPPED.String() }
 
 // Client is the side that opened the connection or sent the request.
 func (fa *Flow) Client() *Endpoint {
@@ -149,6 +176,16 @@ func Measure(f *flowpb.Flow) Flow {
 	}
 	fa.Protocol, fa.SourcePort, fa.DestinationPort = layer4(f.GetL4())
 	fa.Direction = direction(f, fa.SourcePort, fa.DestinationPort)
+	fa.TCPFlags = f.GetL4().GetTCP().GetFlags()
+	if f.GetVerdict() == flowpb.Verdict_DROPPED {
+		fa.DropReason = f.GetDropReasonDesc().String()
+	}
+	if l7 := f.GetL7(); l7 != nil {
+		if l7.GetType() != flowpb.L7FlowType_UNKNOWN_L7_TYPE {
+			fa.L7Type = l7.GetType().String()
+		}
+		fa.Latency = time.Duration(min(l7.GetLatencyNs(), uint64(1<<62)))
+	}
 	if h := f.GetL7().GetHttp(); h != nil {
 		fa.HTTP = parseHTTP(h)
 	}
@@ -239,6 +276,7 @@ func endpoint(ep *flowpb.Endpoint, ip string) Endpoint {
 		Pod:       ep.GetPodName(),
 		IP:        ip,
 		Identity:  ep.GetIdentity(),
+		Labels:    ep.GetLabels(),
 	}
 	e.Kind = endpointKind(ep)
 	if ws := ep.GetWorkloads(); len(ws) > 0 && ws[0].GetName() != "" {
@@ -354,7 +392,8 @@ func (h *HTTP) Secrets() []string {
 }
 
 func parseHTTP(h *flowpb.HTTP) *HTTP {
-	out := &HTTP{Method: h.GetMethod(), record: h}
+	out := &HTTP{Method: h.GetMethod(), Code: h.GetCode(), record: h}
+	defer func() { out.Endpoint = out.Method + " " + PathTemplate(out.Path) }()
 	raw := h.GetUrl()
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -408,11 +447,16 @@ func header(h *flowpb.HTTP, key string) string {
 
 func measureDNS(d *flowpb.DNS) *DNS {
 	q := strings.TrimSuffix(d.GetQuery(), ".")
-	out := &DNS{Query: q, Qtypes: d.GetQtypes()}
+	out := &DNS{Query: q, Qtypes: d.GetQtypes(), Rcode: d.GetRcode()}
 	if q == "" {
 		return out
 	}
-	out.Domains = Domains([]string{NormaliseHost(q)})
+	name := NormaliseHost(q)
+	out.Domains = Domains([]string{name})
+	out.Registered = name
+	if r, err := publicsuffix.EffectiveTLDPlusOne(name); err == nil {
+		out.Registered = r
+	}
 	out.Labels = strings.Split(q, ".")
 	for _, l := range out.Labels {
 		out.MaxLabelLength = max(out.MaxLabelLength, len(l))

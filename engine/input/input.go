@@ -92,6 +92,7 @@ func sentinelValue(fa *facts.Flow, p *profile.Views) ast.Object {
 			ast.Item(ast.InternedTerm("source"), ast.NewTerm(profileValue(&p.Source))),
 			ast.Item(ast.InternedTerm("destination"), ast.NewTerm(profileValue(&p.Destination))),
 		))
+		obj.Insert(ast.InternedTerm("baseline"), ast.NewTerm(baselineValue(&p.Baseline)))
 	}
 	return obj
 }
@@ -145,6 +146,48 @@ func stringArray(ss []string) *ast.Term {
 		terms[i] = ast.StringTerm(s)
 	}
 	return ast.ArrayTerm(terms...)
+}
+
+// num is a measured quantity, to two decimals: finer differences mean
+// nothing to a threshold and only make inputs differ.
+func num(f float64) *ast.Term {
+	if f != f || f > 1e15 || f < -1e15 { // NaN or absurd: say nothing
+		f = 0
+	}
+	return ast.NewTerm(ast.Number(strconv.FormatFloat(f, 'f', 2, 64)))
+}
+
+func item(k string, v *ast.Term) [2]*ast.Term { return ast.Item(ast.InternedTerm(k), v) }
+
+func baselineValue(b *profile.Baseline) ast.Object {
+	return ast.NewObject(
+		item("learning", ast.InternedTerm(b.Learning)),
+		item("known_edge", ast.InternedTerm(b.KnownEdge)),
+		item("learned_edge", ast.InternedTerm(b.LearnedEdge)),
+		item("new_peer", ast.InternedTerm(b.NewPeer)),
+		item("new_port", ast.InternedTerm(b.NewPort)),
+		item("new_endpoint", ast.InternedTerm(b.NewEndpoint)),
+		item("new_domain", ast.InternedTerm(b.NewDomain)),
+		item("peer", ast.StringTerm(b.Peer)),
+		item("endpoint", ast.StringTerm(b.Endpoint)),
+		item("latency", ast.ObjectTerm(
+			item("ms", num(b.LatencyMs)), item("baseline_ms", num(b.BaselineLatencyMs)),
+			item("ratio", num(b.LatencyRatio)), item("samples", ast.InternedTerm(int(b.LatencySamples))))),
+		item("errors", ast.ObjectTerm(
+			item("ratio", num(b.ErrorRatio)), item("baseline_ratio", num(b.BaselineErrorRatio)),
+			item("client_ratio", num(b.ClientErrorRatio)), item("baseline_client_ratio", num(b.BaselineClientErrorRatio)),
+			item("responses", num(b.Responses)))),
+		item("rate", ast.ObjectTerm(item("per_min", num(b.RatePerMin)), item("baseline_per_min", num(b.BaselineRatePerMin)))),
+		item("fanout", ast.ObjectTerm(
+			item("ips", num(b.FanoutIPs)), item("ports", num(b.FanoutPorts)),
+			item("baseline_ips", num(b.BaselineFanoutIPs)), item("baseline_ports", num(b.BaselineFanoutPorts)),
+			item("refused_ratio", num(b.RefusedRatio)), item("dropped_ratio", num(b.DroppedRatio)))),
+		item("auth_failures", ast.ObjectTerm(
+			item("per_min", num(b.AuthFailuresPerMin)), item("baseline_per_min", num(b.BaselineAuthFailuresPerMin)),
+			item("sources", num(b.AuthFailureSources)))),
+		item("drops", ast.ObjectTerm(item("per_min", num(b.DropsPerMin)), item("baseline_per_min", num(b.BaselineDropsPerMin)))),
+		item("dns", ast.ObjectTerm(item("nxdomain_ratio", num(b.NXDomainRatio)), item("baseline_nxdomain_ratio", num(b.BaselineNXDomainRatio)))),
+	)
 }
 
 func profileValue(p *profile.View) ast.Object {

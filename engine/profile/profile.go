@@ -1,7 +1,10 @@
-// Package profile keeps bounded per-identity connection profiles of what each workload talks to.
+// Package profile keeps bounded per-workload profiles of what each workload talks to and learns its normal behaviour from them: peers, ports, endpoints, names, latencies, error and request rates, fan-out.
 package profile
 
 import (
+	"net/netip"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,31 +16,61 @@ import (
 )
 
 // Limits bound the memory profiles may use. A profile that reaches a limit
-// stops learning new peers or ports and reports itself saturated rather than
-// growing without bound under a scan.
+// stops learning new things of that kind and reports itself saturated
+// rather than growing without bound under a scan; what it cannot hold is
+// never called new.
 type Limits struct {
-	Profiles int // identities kept, least recently seen evicted first
-	Peers    int // distinct peers remembered per identity
-	Ports    int // distinct ports remembered per identity
+	Profiles  int // workloads kept, least recently seen evicted first
+	Peers     int // distinct edges (peer, port, protocol) per workload
+	Ports     int // distinct ports per workload and direction
+	Endpoints int // distinct L7 endpoints per edge
+	Domains   int // distinct registered domains per workload
+	Fanout    int // distinct addresses and ports tracked per minute for fan-out
 }
 
 // DefaultLimits suit a cluster of tens of thousands of workloads in a few
 // hundred MiB.
-var DefaultLimits = Limits{Profiles: 50000, Peers: 1024, Ports: 256}
+var DefaultLimits = Limits{Profiles: 50000, Peers: 1024, Ports: 256, Endpoints: 256, Domains: 512, Fanout: 1024}
 
-// Profile is what hubble-sentinel learned about one identity.
-type Profile struct {
-	mu        sync.Mutex
-	firstSeen time.Time
-	lastSeen  time.Time
-	flows     uint64
-	peersOut  map[string]struct{}
-	peersIn   map[string]struct{}
-	portsOut  map[uint32]struct{}
-	portsIn   map[uint32]struct{}
+// Config tunes the store.
+type Config struct {
+	Limits
+	// LearningPeriod is how long, in event time, a namespace's workloads
+	// learn before their baselines judge (default 24h). A workload first
+	// seen after its namespace's period gets a period of its own.
+	LearningPeriod time.Duration
+	// WorldPrefixV4 and WorldPrefixV6 bucket Internet peers without a name
+	// by prefix (default 32 and 64: one address, one IPv6 host).
+	WorldPrefixV4, WorldPrefixV6 int
 }
 
-// View is what an identity's profile knew before the flow being judged.
+// DefaultLearningPeriod is a day of event time: a day's cycle of jobs and
+// traffic.
+const DefaultLearningPeriod = 24 * time.Hour
+
+func (c *Config) defaults() {
+	d := DefaultLimits
+	for _, f := range []struct {
+		v   *int
+		def int
+	}{{&c.Profiles, d.Profiles}, {&c.Peers, d.Peers}, {&c.Ports, d.Ports}, {&c.Endpoints, d.Endpoints}, {&c.Domains, d.Domains}, {&c.Fanout, d.Fanout}} {
+		if *f.v <= 0 {
+			*f.v = f.def
+		}
+	}
+	if c.LearningPeriod <= 0 {
+		c.LearningPeriod = DefaultLearningPeriod
+	}
+	if c.WorldPrefixV4 <= 0 || c.WorldPrefixV4 > 32 {
+		c.WorldPrefixV4 = 32
+	}
+	if c.WorldPrefixV6 <= 0 || c.WorldPrefixV6 > 128 {
+		c.WorldPrefixV6 = 64
+	}
+}
+
+// View is what a workload's profile knew before the flow being judged: the
+// input's sentinel.profile.
 type View struct {
 	Flows     uint64
 	FirstSeen time.Time
@@ -49,49 +82,93 @@ type View struct {
 // Views are the profiles of both sides of a flow.
 type Views struct {
 	Source, Destination View
+	// Baseline is what the client's learned baseline says of this flow.
+	Baseline Baseline
 }
 
-// Store holds the profiles of all identities in an LRU cache.
+// Baseline is what the learned baselines say of one flow, from the
+// client's side (the side that initiated): the input's sentinel.baseline.
+// Go measures; the policies in policies/baseline decide what is an alert.
+type Baseline struct {
+	// Learning holds while the client's workload is in its learning
+	// period: baselines record, they do not judge.
+	Learning bool
+	// KnownEdge: the client had this edge (peer, port, protocol) before.
+	KnownEdge bool
+	// LearnedEdge: the edge was learned during the learning period, or has
+	// been seen for a whole period since.
+	LearnedEdge bool
+	// NewPeer, NewPort, NewEndpoint, NewDomain are set only after
+	// learning: a peer never contacted, a new port on a known peer, an L7
+	// endpoint never called on this edge, a registered domain never looked
+	// up.
+	NewPeer, NewPort, NewEndpoint, NewDomain bool
+	// Peer is the edge's peer key: namespace/workload, fqdn:name,
+	// ip:prefix or reserved:kind.
+	Peer string
+	// Endpoint is the L7 endpoint on the edge, after learned placeholders.
+	Endpoint string
+
+	LatencyMs, BaselineLatencyMs, LatencyRatio float64
+	LatencySamples                             uint32
+
+	ErrorRatio, BaselineErrorRatio             float64
+	ClientErrorRatio, BaselineClientErrorRatio float64
+	Responses                                  float64
+
+	RatePerMin, BaselineRatePerMin float64
+
+	FanoutIPs, FanoutPorts, BaselineFanoutIPs, BaselineFanoutPorts float64
+	RefusedRatio, DroppedRatio                                     float64
+
+	AuthFailuresPerMin, BaselineAuthFailuresPerMin, AuthFailureSources float64
+
+	DropsPerMin, BaselineDropsPerMin float64
+
+	NXDomainRatio, BaselineNXDomainRatio float64
+}
+
+// Store holds the profiles of all workloads in an LRU cache.
 type Store struct {
-	limits  Limits
-	cache   *lru.Cache[string, *Profile]
-	metrics *metrics
+	cfg        Config
+	cache      *lru.Cache[string, *Profile]
+	namespaces *lru.Cache[string, time.Time]
+	metrics    *metrics
 }
 
 type metrics struct {
 	evictions prometheus.Counter
 	size      prometheus.GaugeFunc
-	saturated prometheus.Counter
+	saturated *prometheus.CounterVec
+	learning  prometheus.GaugeFunc
 }
 
-// NewStore returns a store bounded by limits; zero fields take DefaultLimits.
-func NewStore(limits Limits, reg prometheus.Registerer) (*Store, error) {
-	if limits.Profiles <= 0 {
-		limits.Profiles = DefaultLimits.Profiles
-	}
-	if limits.Peers <= 0 {
-		limits.Peers = DefaultLimits.Peers
-	}
-	if limits.Ports <= 0 {
-		limits.Ports = DefaultLimits.Ports
-	}
-	s := &Store{limits: limits}
+// NewStore returns a store bounded by limits; zero fields take defaults.
+func NewStore(cfg Config, reg prometheus.Registerer) (*Store, error) {
+	cfg.defaults()
+	s := &Store{cfg: cfg}
 	f := promauto.With(reg)
 	s.metrics = &metrics{
 		evictions: f.NewCounter(prometheus.CounterOpts{
 			Namespace: "hubble_sentinel", Subsystem: "profiles", Name: "evictions_total",
 			Help: "Profiles evicted from the LRU cache because it was full.",
 		}),
-		saturated: f.NewCounter(prometheus.CounterOpts{
+		saturated: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "hubble_sentinel", Subsystem: "profiles", Name: "saturated_total",
-			Help: "Peers or ports not learned because a profile reached its limit.",
-		}),
+			Help: "Things not learned because a profile reached its limit, by kind.",
+		}, []string{"kind"}),
 	}
-	cache, err := lru.NewWithEvict(limits.Profiles, func(string, *Profile) { s.metrics.evictions.Inc() })
+	for _, k := range []string{"peer", "port", "endpoint", "domain", "fanout"} {
+		s.metrics.saturated.WithLabelValues(k)
+	}
+	cache, err := lru.NewWithEvict(cfg.Profiles, func(string, *Profile) { s.metrics.evictions.Inc() })
 	if err != nil {
 		return nil, err
 	}
 	s.cache = cache
+	if s.namespaces, err = lru.New[string, time.Time](cfg.Profiles); err != nil {
+		return nil, err
+	}
 	s.metrics.size = f.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "hubble_sentinel", Subsystem: "profiles", Name: "entries",
 		Help: "Profiles currently held.",
@@ -102,69 +179,478 @@ func NewStore(limits Limits, reg prometheus.Registerer) (*Store, error) {
 // Len is the number of profiles held.
 func (s *Store) Len() int { return s.cache.Len() }
 
+// Config is the store's configuration, defaults filled in.
+func (s *Store) Config() Config { return s.cfg }
+
+func (s *Store) saturated(kind string) { s.metrics.saturated.WithLabelValues(kind).Inc() }
+
 // Observe records a flow in both sides' profiles and returns what each
-// profile knew before it, for the policy input. Profiles learn edges from
-// the client's side (facts.Flow.Direction): a reply teaches the same edge
-// as its request, client to server on the service port, so a server's
-// answer never makes the client a new peer of the server's outgoing
-// profile.
+// knew before it and what the client's baseline says of it. Profiles learn
+// edges from the client's side (facts.Flow.Direction): a reply teaches the
+// same edge as its request, client to server on the service port, so a
+// server's answer never makes the client a peer the server calls.
 func (s *Store) Observe(at time.Time, fa *facts.Flow) Views {
 	client, server := fa.Client(), fa.Server()
 	clientKey, serverKey := client.Key(), server.Key()
 	port := fa.ServicePort()
-	c := s.get(clientKey).observe(at, serverKey, port, true, s)
-	sv := s.get(serverKey).observe(at, clientKey, port, false, s)
+
+	cp := s.get(clientKey, client, at)
+	var b Baseline
+	c := cp.observeClient(at, s, fa, s.peerKey(server), port, &b)
+	sp := s.get(serverKey, server, at)
+	sv := sp.observeServer(at, s, fa, clientKey, port, &b)
 	if fa.Direction.Initiated {
-		return Views{Source: c, Destination: sv}
+		return Views{Source: c, Destination: sv, Baseline: b}
 	}
-	return Views{Source: sv, Destination: c}
+	return Views{Source: sv, Destination: c, Baseline: b}
 }
 
-func (s *Store) get(key string) *Profile {
+// peerKey names the server as a peer of its client: its workload key, and
+// for the Internet the name Hubble knows it by, else its address bucketed
+// by prefix, so that "a new external address" can be learned without one
+// profile per address.
+func (s *Store) peerKey(e *facts.Endpoint) string {
+	if e.Kind != facts.KindWorld {
+		return e.Key()
+	}
+	if e.FQDN != "" {
+		return "fqdn:" + e.FQDN
+	}
+	addr, err := netip.ParseAddr(e.IP)
+	if err != nil {
+		return e.Key()
+	}
+	bits := s.cfg.WorldPrefixV6
+	if addr.Is4() || addr.Is4In6() {
+		addr, bits = addr.Unmap(), s.cfg.WorldPrefixV4
+	}
+	p, err := addr.Prefix(bits)
+	if err != nil {
+		return e.Key()
+	}
+	return "ip:" + p.String()
+}
+
+func (s *Store) get(key string, e *facts.Endpoint, at time.Time) *Profile {
 	if p, ok := s.cache.Get(key); ok {
 		return p
 	}
-	p := &Profile{}
+	p := &Profile{state: state{FirstSeen: at, Namespace: e.Namespace, Workload: e.Workload, Kind: e.Kind, Labels: podLabels(e)}}
+	p.state.LearnUntil = s.learnUntil(e.Namespace, at)
 	if prev, ok, _ := s.cache.PeekOrAdd(key, p); ok {
 		return prev
 	}
 	return p
 }
 
-func (p *Profile) observe(at time.Time, peer string, port uint32, outgoing bool, s *Store) View {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	peers, ports := &p.peersIn, &p.portsIn
-	if outgoing {
-		peers, ports = &p.peersOut, &p.portsOut
+// learnUntil is when a workload of namespace first seen at at stops
+// learning: with its namespace, or a period of its own when it came after.
+func (s *Store) learnUntil(namespace string, at time.Time) time.Time {
+	first, ok, _ := s.namespaces.PeekOrAdd(namespace, at)
+	if !ok {
+		first = at
 	}
-	known := View{Flows: p.flows, FirstSeen: p.firstSeen, Peers: len(*peers)}
-	known.NewPeer = learn(peers, peer, s.limits.Peers, s)
-	known.NewPort = port != 0 && learn(ports, port, s.limits.Ports, s)
-	p.flows++
-	if p.firstSeen.IsZero() || at.Before(p.firstSeen) {
-		p.firstSeen = at
+	if end := first.Add(s.cfg.LearningPeriod); at.Before(end) {
+		return end
 	}
-	if at.After(p.lastSeen) {
-		p.lastSeen = at
-	}
-	return known
+	return at.Add(s.cfg.LearningPeriod)
 }
 
-// learn adds k to the set and reports whether it was new. A full set learns
-// nothing more, and a key it cannot hold is not called new: a saturated
-// profile must not turn every later peer into an anomaly.
-func learn[K comparable](set *map[K]struct{}, k K, limit int, s *Store) bool {
-	if *set == nil {
-		*set = make(map[K]struct{})
+// podLabels keeps the labels that select a workload's pods (for exported
+// policies), without the ones that change per rollout.
+func podLabels(e *facts.Endpoint) []string {
+	var out []string
+	for _, l := range e.Labels {
+		if strings.HasPrefix(l, "k8s:") && !strings.Contains(l, "pod-template-hash") &&
+			!strings.Contains(l, "io.cilium.k8s") && !strings.Contains(l, "controller-revision-hash") {
+			out = append(out, l)
+		}
 	}
-	if _, ok := (*set)[k]; ok {
+	return out
+}
+
+// Profile is what hubble-sentinel learned about one workload.
+type Profile struct {
+	mu    sync.Mutex
+	state state
+}
+
+// state is a profile's serialisable content (see snapshot.go).
+type state struct {
+	Namespace  string    `json:"ns,omitempty"`
+	Workload   string    `json:"wl,omitempty"`
+	Kind       string    `json:"kind,omitempty"`
+	Labels     []string  `json:"labels,omitempty"`
+	FirstSeen  time.Time `json:"first"`
+	LastSeen   time.Time `json:"last"`
+	LearnUntil time.Time `json:"learn_until"`
+	Flows      uint64    `json:"flows"`
+
+	// Client role: what this workload calls.
+	Edges    map[string]*edge `json:"edges,omitempty"`    // peer|proto/port
+	PortsOut map[uint32]bool  `json:"ports_out,omitempty"` // service ports called
+	Domains  map[string]bool  `json:"domains,omitempty"`   // registered domains looked up
+	Fanout   fanout           `json:"fanout"`
+	Drops    Rate             `json:"drops"`
+	NXDomain Ratio            `json:"nxdomain"`
+
+	// Server role: who calls this workload.
+	Clients map[string]bool        `json:"clients,omitempty"`
+	PortsIn map[uint32]bool        `json:"ports_in,omitempty"`
+	Auth    map[string]*authFailure `json:"auth,omitempty"` // by endpoint
+}
+
+// edge is one (peer, port, protocol) the workload calls.
+type edge struct {
+	FirstSeen time.Time             `json:"first"`
+	Learned   bool                  `json:"learned,omitempty"`
+	Endpoints map[string]*endpoint  `json:"endpoints,omitempty"`
+	Shapes    map[string]*pathShape `json:"shapes,omitempty"`
+}
+
+// endpoint is one L7 endpoint on an edge.
+type endpoint struct {
+	FirstSeen time.Time `json:"first"`
+	Requests  Rate      `json:"requests"`
+	Errors    Ratio     `json:"errors"`  // 5xx
+	Client    Ratio     `json:"client"`  // 4xx
+	Latency   Latency   `json:"latency"` // response latency
+}
+
+// authFailure counts 401/403 answers of one endpoint, all clients
+// together, with the distinct clients of the current minute.
+type authFailure struct {
+	Rate    Rate            `json:"rate"`
+	Sources map[string]bool `json:"sources,omitempty"`
+	Minute  int64           `json:"minute"`
+}
+
+// fanout is what the workload reached in the current minute.
+type fanout struct {
+	Minute   int64                      `json:"m"`
+	IPs      map[string]map[uint32]bool `json:"ips,omitempty"`
+	MaxPorts int                        `json:"max_ports"`
+	IPRate   Rate                       `json:"ip_rate"`   // distinct addresses per minute
+	PortRate Rate                       `json:"port_rate"` // most ports on one address per minute
+	Refused  Ratio                      `json:"refused"`   // attempts answered with RST
+	Dropped  Ratio                      `json:"dropped"`   // attempts dropped
+}
+
+// learningAt reports whether the profile is learning at t. Callers hold mu.
+func (st *state) learningAt(t time.Time) bool { return t.Before(st.LearnUntil) }
+
+func (st *state) touch(at time.Time) View {
+	v := View{Flows: st.Flows}
+	if st.Flows > 0 {
+		v.FirstSeen = st.FirstSeen
+	}
+	st.Flows++
+	if at.Before(st.FirstSeen) {
+		st.FirstSeen = at
+	}
+	if at.After(st.LastSeen) {
+		st.LastSeen = at
+	}
+	return v
+}
+
+// observeClient updates the client's side and fills b.
+func (p *Profile) observeClient(at time.Time, s *Store, fa *facts.Flow, peer string, port uint32, b *Baseline) View {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := &p.state
+	v := st.touch(at)
+	learning := st.learningAt(at)
+	b.Learning = learning
+	b.Peer = peer
+
+	edgeKey := peer + "|" + strings.ToLower(fa.Protocol) + "/" + strconv.FormatUint(uint64(port), 10)
+	e, known := st.Edges[edgeKey]
+	peerKnown := known || st.knowsPeer(peer)
+	v.Peers = len(st.Edges)
+	if !known {
+		if st.Edges == nil {
+			st.Edges = map[string]*edge{}
+		}
+		if len(st.Edges) < s.cfg.Peers {
+			e = &edge{FirstSeen: at, Learned: learning}
+			st.Edges[edgeKey] = e
+			v.NewPeer = !peerKnown
+			v.NewPort = port != 0 && learnSet(&st.PortsOut, port, s.cfg.Ports, s, "port")
+			if !learning {
+				b.NewPeer = !peerKnown
+				b.NewPort = peerKnown
+			}
+		} else {
+			s.saturated("peer")
+		}
+	}
+	if e != nil {
+		b.KnownEdge = known
+		if !e.Learned && !at.Before(e.FirstSeen.Add(s.cfg.LearningPeriod)) {
+			e.Learned = true // seen for a whole period: normal now
+		}
+		b.LearnedEdge = known && e.Learned
+	}
+
+	// L7 on the edge.
+	if h := fa.HTTP; h != nil && e != nil {
+		name := e.endpointName(h, s)
+		b.Endpoint = name
+		ep, seen := e.Endpoints[name]
+		if !seen {
+			if len(e.Endpoints) < s.cfg.Endpoints {
+				ep = &endpoint{FirstSeen: at}
+				if e.Endpoints == nil {
+					e.Endpoints = map[string]*endpoint{}
+				}
+				e.Endpoints[name] = ep
+				b.NewEndpoint = !learning && known
+			} else {
+				s.saturated("endpoint")
+			}
+		}
+		if ep != nil {
+			ep.observe(at, fa, learning, b)
+		}
+	}
+
+	// DNS names the client looks up, and what its resolver answers.
+	if d := fa.DNS; d != nil && d.Registered != "" {
+		if fa.Direction.Initiated {
+			if !st.Domains[d.Registered] {
+				if learnSet(&st.Domains, d.Registered, s.cfg.Domains, s, "domain") {
+					b.NewDomain = !learning
+				}
+			}
+		} else {
+			st.NXDomain.Add(at, d.Rcode == 3, learning)
+		}
+	}
+	b.NXDomainRatio, _ = st.NXDomain.Value(at)
+	b.BaselineNXDomainRatio = st.NXDomain.Baseline
+
+	st.Fanout.observe(at, fa, s, learning, b)
+	if fa.Dropped() && fa.Direction.Initiated {
+		st.Drops.Add(at, 1, learning)
+	} else {
+		st.Drops.roll(at, learning)
+	}
+	b.DropsPerMin, b.BaselineDropsPerMin = st.Drops.PerMinute(at), st.Drops.Baseline
+	return v
+}
+
+// knowsPeer reports whether any edge of st goes to peer.
+func (st *state) knowsPeer(peer string) bool {
+	prefix := peer + "|"
+	for k := range st.Edges {
+		if strings.HasPrefix(k, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// observe updates an endpoint's windows with a request or a response.
+func (ep *endpoint) observe(at time.Time, fa *facts.Flow, learning bool, b *Baseline) {
+	h := fa.HTTP
+	switch {
+	case fa.L7Type == "RESPONSE" || h.Code != 0:
+		ep.Errors.Add(at, h.Code >= 500, learning)
+		ep.Client.Add(at, h.Code >= 400 && h.Code < 500, learning)
+		if fa.Latency > 0 {
+			ep.Latency.Add(fa.Latency, learning)
+		}
+		ep.Requests.roll(at, learning)
+	default:
+		ep.Requests.Add(at, 1, learning)
+		ep.Errors.roll(at, learning)
+		ep.Client.roll(at, learning)
+	}
+	b.RatePerMin, b.BaselineRatePerMin = ep.Requests.PerMinute(at), ep.Requests.Baseline
+	b.ErrorRatio, b.Responses = ep.Errors.Value(at)
+	b.BaselineErrorRatio = ep.Errors.Baseline
+	b.ClientErrorRatio, _ = ep.Client.Value(at)
+	b.BaselineClientErrorRatio = ep.Client.Baseline
+	b.LatencyMs, b.BaselineLatencyMs = ep.Latency.Millis()
+	if b.BaselineLatencyMs > 0 {
+		b.LatencyRatio = b.LatencyMs / b.BaselineLatencyMs
+	}
+	b.LatencySamples = ep.Latency.Samples
+}
+
+// observe counts the client's reach in the current minute: distinct
+// addresses, ports per address, and how its attempts were answered.
+func (f *fanout) observe(at time.Time, fa *facts.Flow, s *Store, learning bool, b *Baseline) {
+	m := minuteOf(at)
+	if m > f.Minute {
+		if f.Minute != 0 {
+			f.IPRate.Add(time.Unix(f.Minute*60, 0), float64(len(f.IPs)), learning)
+			f.PortRate.Add(time.Unix(f.Minute*60, 0), float64(f.MaxPorts), learning)
+		}
+		f.IPRate.roll(at, learning)
+		f.PortRate.roll(at, learning)
+		f.Minute, f.IPs, f.MaxPorts = m, nil, 0
+	}
+	server := fa.Server()
+	attempt := fa.Direction.Initiated && (fa.TCPFlags == nil || fa.TCPFlags.GetSYN() || fa.Dropped())
+	if attempt && server.IP != "" {
+		ports, ok := f.IPs[server.IP]
+		if !ok {
+			if len(f.IPs) < s.cfg.Fanout {
+				if f.IPs == nil {
+					f.IPs = map[string]map[uint32]bool{}
+				}
+				ports = map[uint32]bool{}
+				f.IPs[server.IP] = ports
+			} else {
+				s.saturated("fanout")
+			}
+		}
+		if ports != nil && len(ports) < s.cfg.Fanout {
+			ports[fa.ServicePort()] = true
+			f.MaxPorts = max(f.MaxPorts, len(ports))
+		}
+		f.Dropped.Add(at, fa.Dropped(), learning)
+	}
+	// A connection attempt is a SYN; a refused one is answered with RST.
+	switch flags := fa.TCPFlags; {
+	case flags == nil:
+	case fa.Direction.Initiated && flags.GetSYN() && !flags.GetACK():
+		f.Refused.Add(at, false, learning)
+	case !fa.Direction.Initiated && flags.GetRST():
+		f.Refused.Add(at, true, learning)
+	}
+	b.FanoutIPs, b.FanoutPorts = float64(len(f.IPs)), float64(f.MaxPorts)
+	b.BaselineFanoutIPs, b.BaselineFanoutPorts = f.IPRate.Baseline, f.PortRate.Baseline
+	b.RefusedRatio, _ = f.Refused.Value(at)
+	b.DroppedRatio, _ = f.Dropped.Value(at)
+}
+
+// observeServer updates the server's side: its clients, its ports and the
+// authentication failures it answers, all clients together.
+func (p *Profile) observeServer(at time.Time, s *Store, fa *facts.Flow, client string, port uint32, b *Baseline) View {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := &p.state
+	v := st.touch(at)
+	v.Peers = len(st.Clients)
+	v.NewPeer = learnSet(&st.Clients, client, s.cfg.Peers, s, "peer")
+	v.NewPort = port != 0 && learnSet(&st.PortsIn, port, s.cfg.Ports, s, "port")
+
+	if h := fa.HTTP; h != nil && b.Endpoint != "" && (h.Code == 401 || h.Code == 403 || fa.L7Type == "RESPONSE") {
+		learning := st.learningAt(at)
+		a, ok := st.Auth[b.Endpoint]
+		if !ok && len(st.Auth) < s.cfg.Endpoints {
+			a = &authFailure{}
+			if st.Auth == nil {
+				st.Auth = map[string]*authFailure{}
+			}
+			st.Auth[b.Endpoint] = a
+		}
+		if a != nil {
+			a.observe(at, h.Code == 401 || h.Code == 403, fa.Client(), s, learning, b)
+		}
+	}
+	return v
+}
+
+func (a *authFailure) observe(at time.Time, failed bool, client *facts.Endpoint, s *Store, learning bool, b *Baseline) {
+	if m := minuteOf(at); m != a.Minute {
+		a.Minute, a.Sources = m, nil
+	}
+	if failed {
+		a.Rate.Add(at, 1, learning)
+		id := client.Key()
+		if client.Kind != facts.KindPod {
+			id = client.IP
+		}
+		learnSet(&a.Sources, id, s.cfg.Fanout, s, "fanout")
+	} else {
+		a.Rate.roll(at, learning)
+	}
+	b.AuthFailuresPerMin, b.BaselineAuthFailuresPerMin = a.Rate.PerMinute(at), a.Rate.Baseline
+	b.AuthFailureSources = float64(len(a.Sources))
+}
+
+// endpointName is the request's endpoint with the positions this edge
+// learned to be high-cardinality replaced by {var}.
+func (e *edge) endpointName(h *facts.HTTP, s *Store) string {
+	method, template, _ := strings.Cut(h.Endpoint, " ")
+	segs := strings.Split(strings.TrimPrefix(template, "/"), "/")
+	prefix := method
+	for i, seg := range segs {
+		key := prefix + "/" + strconv.Itoa(i)
+		prefix += "/" + seg
+		if seg == "" || strings.HasPrefix(seg, "{") || seg == "…" {
+			continue
+		}
+		if e.Shapes == nil {
+			e.Shapes = map[string]*pathShape{}
+		}
+		shape, ok := e.Shapes[key]
+		if !ok {
+			if len(e.Shapes) >= maxShapes {
+				continue
+			}
+			shape = &pathShape{}
+			e.Shapes[key] = shape
+		}
+		if shape.observe(seg) {
+			segs[i] = "{var}"
+			prefix = strings.TrimSuffix(prefix, seg) + "{var}"
+		}
+	}
+	return method + " /" + strings.Join(segs, "/")
+}
+
+// A position of a path whose segment took more than varThreshold distinct
+// values on one edge is variable (user names, slugs); maxShapes bounds the
+// positions tracked per edge.
+const (
+	varThreshold = 16
+	maxShapes    = 64
+)
+
+// pathShape is what one path position of an edge took.
+type pathShape struct {
+	Variable bool            `json:"var,omitempty"`
+	Values   map[string]bool `json:"values,omitempty"`
+}
+
+// observe records seg and reports whether the position is variable.
+func (ps *pathShape) observe(seg string) bool {
+	if ps.Variable {
+		return true
+	}
+	if ps.Values[seg] {
+		return false
+	}
+	if ps.Values == nil {
+		ps.Values = map[string]bool{}
+	}
+	ps.Values[seg] = true
+	if len(ps.Values) > varThreshold {
+		ps.Variable, ps.Values = true, nil
+		return true
+	}
+	return false
+}
+
+// learnSet adds k to the set and reports whether it was new. A full set
+// learns nothing more, and a key it cannot hold is not called new: a
+// saturated profile must not turn every later peer into an anomaly.
+func learnSet[K comparable](set *map[K]bool, k K, limit int, s *Store, kind string) bool {
+	if (*set)[k] {
 		return false
 	}
 	if len(*set) >= limit {
-		s.metrics.saturated.Inc()
+		s.saturated(kind)
 		return false
 	}
-	(*set)[k] = struct{}{}
+	if *set == nil {
+		*set = make(map[K]bool)
+	}
+	(*set)[k] = true
 	return true
 }

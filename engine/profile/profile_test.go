@@ -29,7 +29,7 @@ func flow(src, dst string, port uint32, reply bool) *facts.Flow {
 }
 
 func TestObserveLearnsPeersAndPorts(t *testing.T) {
-	s, err := NewStore(Limits{}, prometheus.NewRegistry())
+	s, err := NewStore(Config{}, prometheus.NewRegistry())
 	require.NoError(t, err)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
@@ -64,7 +64,7 @@ func TestObserveLearnsPeersAndPorts(t *testing.T) {
 
 func TestLimits(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	s, err := NewStore(Limits{Profiles: 2, Peers: 2, Ports: 1}, reg)
+	s, err := NewStore(Config{Limits: Limits{Profiles: 2, Peers: 2, Ports: 1}}, reg)
 	require.NoError(t, err)
 	now := time.Now()
 
@@ -75,7 +75,8 @@ func TestLimits(t *testing.T) {
 	require.Equal(t, 2, p.Source.Peers)
 	require.Equal(t, 2, s.Len(), "the LRU holds at most 2 profiles")
 	require.Greater(t, testutil.ToFloat64(s.metrics.evictions), 0.0)
-	require.Equal(t, 3.0, testutil.ToFloat64(s.metrics.saturated)) // port 2, port 3, peer d
+	require.Equal(t, 1.0, testutil.ToFloat64(s.metrics.saturated.WithLabelValues("port")), "port 2")
+	require.Equal(t, 1.0, testutil.ToFloat64(s.metrics.saturated.WithLabelValues("peer")), "the edge to d")
 }
 
 // TestRealCapturesLearnNoReplyAsPeer replays the real GKE captures, whose
@@ -83,17 +84,19 @@ func TestLimits(t *testing.T) {
 // to a client (a SYN-ACK from bookinfo/ratings:9080 to a node's port 58950)
 // must not make the client a destination the server calls.
 func TestRealCapturesLearnNoReplyAsPeer(t *testing.T) {
-	s, err := NewStore(Limits{}, prometheus.NewRegistry())
+	s, err := NewStore(Config{}, prometheus.NewRegistry())
 	require.NoError(t, err)
-	type edge struct{ client, server string }
-	initiated := map[edge]bool{}
+	// Profiles are keyed by workload; peers by workload, or for the
+	// Internet by name or address.
+	type edge struct{ client, server, clientPeer, serverPeer string }
+	initiated := map[[2]string]bool{}
 	var replies []edge
 	for _, f := range captures.Flows(t) {
 		fa := facts.Measure(f.Flow)
 		s.Observe(fa.Time, &fa)
-		e := edge{fa.Client().Key(), fa.Server().Key()}
+		e := edge{fa.Client().Key(), fa.Server().Key(), s.peerKey(fa.Client()), s.peerKey(fa.Server())}
 		if fa.Direction.Initiated {
-			initiated[e] = true
+			initiated[[2]string{e.client, e.server}] = true
 		} else if fa.Direction.Rule != facts.RuleIsReply {
 			replies = append(replies, e)
 		}
@@ -102,11 +105,11 @@ func TestRealCapturesLearnNoReplyAsPeer(t *testing.T) {
 	for _, r := range replies {
 		server, ok := s.cache.Peek(r.server)
 		require.True(t, ok)
-		_, calls := server.peersOut[r.client]
-		require.Equal(t, initiated[edge{r.server, r.client}], calls,
+		calls := server.state.knowsPeer(r.clientPeer)
+		require.Equal(t, initiated[[2]string{r.server, r.client}], calls,
 			"%s answered %s; it calls it only if it also initiated to it", r.server, r.client)
 		client, ok := s.cache.Peek(r.client)
 		require.True(t, ok)
-		require.Contains(t, client.peersOut, r.server, "the reply teaches the edge from the client's side")
+		require.True(t, client.state.knowsPeer(r.serverPeer), "the reply teaches the edge from the client's side")
 	}
 }

@@ -321,7 +321,7 @@ type documents struct {
 
 func newDocuments(t testing.TB) *documents {
 	t.Helper()
-	s, err := profile.NewStore(profile.Limits{}, nil)
+	s, err := profile.NewStore(profile.Config{}, nil)
 	require.NoError(t, err)
 	return &documents{profiles: s, builder: input.NewBuilder(0)}
 }

@@ -95,6 +95,7 @@ func sentinel() map[string]any {
 					"Base32/base64-encoded data scores near 4 to 5, words near 3."}},
 			field{name: "qtypes", schema: stringArray("The query types (A, AAAA, TXT…), as in l7.dns.qtypes.")},
 		)},
+		field{name: "baseline", optional: true, schema: baseline()},
 		field{name: "profile", optional: true, schema: object("What the engine's profiles knew about each side before this flow. "+
 			"The engine always sets it; hand-written test inputs may leave it out.",
 			field{name: "source", schema: profile("The source's profile.")},
@@ -134,6 +135,68 @@ func endpoint(description string, destination bool) map[string]any {
 		)
 	}
 	return object(description, fields...)
+}
+
+func number(description string) map[string]any {
+	return map[string]any{"type": "number", "minimum": 0, "description": description}
+}
+
+// baseline mirrors input.baselineValue.
+func baseline() map[string]any {
+	return object("What the learned baselines say of this flow, from the client's side (the side that initiated; see initiated). "+
+		"Go measures over sliding minutes of event time; the policies in policies/baseline judge, with thresholds in data. "+
+		"The engine always sets it; hand-written test inputs may leave it out.",
+		field{name: "learning", schema: typed("boolean", "The client's workload is in its learning period (--baseline.learning-period "+
+			"from its namespace's first flow, or from its own when it came later): baselines record, they do not judge, and the new_* facts stay false.")},
+		field{name: "known_edge", schema: typed("boolean", "The client had this edge (peer, protocol, service port) before this flow.")},
+		field{name: "learned_edge", schema: typed("boolean", "The edge was learned during the learning period, or has been seen for a whole period since: "+
+			"a learnable policy does not alert on it.")},
+		field{name: "new_peer", schema: typed("boolean", "After learning: the client never contacted this peer before.")},
+		field{name: "new_port", schema: typed("boolean", "After learning: a known peer, on a protocol and port never used before.")},
+		field{name: "new_endpoint", schema: typed("boolean", "After learning: on a known edge, an L7 endpoint (method and path template) never called before.")},
+		field{name: "new_domain", schema: typed("boolean", "After learning: a DNS query for a registered domain (eTLD+1) the client never looked up.")},
+		field{name: "peer", schema: typed("string", "The edge's peer: namespace/workload, fqdn:<name> or ip:<prefix> for the Internet, reserved:<kind>.")},
+		field{name: "endpoint", schema: typed("string", `The L7 endpoint on the edge, "GET /product/{id}": identifiers and positions learned `+
+			`to be high-cardinality are placeholders ({num}, {uuid}, {hex}, {id}, {var}); "" for non-HTTP flows.`)},
+		field{name: "latency", schema: object("Response latency of the endpoint (from L7 responses).",
+			field{name: "ms", schema: number("Recent latency, a short average of the last few responses, in ms.")},
+			field{name: "baseline_ms", schema: number("Learned latency in ms (a long average of log latency that spikes do not teach).")},
+			field{name: "ratio", schema: number("ms / baseline_ms; 0 without a baseline.")},
+			field{name: "samples", schema: map[string]any{"type": "integer", "minimum": 0, "description": "Responses the baseline learned from."}},
+		)},
+		field{name: "errors", schema: object("Error shares of the endpoint's responses over the sliding minute.",
+			field{name: "ratio", schema: number("Share of 5xx responses.")},
+			field{name: "baseline_ratio", schema: number("Learned share of 5xx responses.")},
+			field{name: "client_ratio", schema: number("Share of 4xx responses.")},
+			field{name: "baseline_client_ratio", schema: number("Learned share of 4xx responses.")},
+			field{name: "responses", schema: number("Responses in the sliding minute.")},
+		)},
+		field{name: "rate", schema: object("Requests of this client to the endpoint.",
+			field{name: "per_min", schema: number("Requests over the sliding minute.")},
+			field{name: "baseline_per_min", schema: number("Learned requests per minute.")},
+		)},
+		field{name: "fanout", schema: object("What the client reached in the current minute.",
+			field{name: "ips", schema: number("Distinct addresses it tried to reach.")},
+			field{name: "ports", schema: number("The most distinct ports it tried on one address.")},
+			field{name: "baseline_ips", schema: number("Learned distinct addresses per minute.")},
+			field{name: "baseline_ports", schema: number("Learned most ports on one address per minute.")},
+			field{name: "refused_ratio", schema: number("Share of its connection attempts answered with RST over the sliding minute.")},
+			field{name: "dropped_ratio", schema: number("Share of its attempts dropped over the sliding minute.")},
+		)},
+		field{name: "auth_failures", schema: object("401 and 403 answers of the server's endpoint, every client together (world included).",
+			field{name: "per_min", schema: number("Over the sliding minute.")},
+			field{name: "baseline_per_min", schema: number("Learned per minute.")},
+			field{name: "sources", schema: number("Distinct clients (workloads, or addresses for the Internet) that failed this minute.")},
+		)},
+		field{name: "drops", schema: object("The client's dropped attempts.",
+			field{name: "per_min", schema: number("Over the sliding minute.")},
+			field{name: "baseline_per_min", schema: number("Learned per minute.")},
+		)},
+		field{name: "dns", schema: object("What the client's resolvers answered.",
+			field{name: "nxdomain_ratio", schema: number("Share of NXDOMAIN answers over the sliding minute.")},
+			field{name: "baseline_nxdomain_ratio", schema: number("Learned share of NXDOMAIN answers.")},
+		)},
+	)
 }
 
 // profile mirrors input.profileValue.

@@ -140,7 +140,7 @@ func newPipeline(ctx context.Context, o *Options, aggCfg alert.AggregatorConfig,
 		aggCfg.ResendInterval = o.ResendInterval
 	}
 	agg := alert.NewAggregator(aggCfg, ns, o.Logger.With("component", "alerts"), reg)
-	engCfg.Profiles = profile.Limits{Profiles: o.ProfilesMax}
+	engCfg.Profiles = profile.Config{Limits: profile.Limits{Profiles: o.ProfilesMax}}
 	eng, err := engine.New(engCfg, set, agg, o.Logger.With("component", "engine"), reg)
 	if err != nil {
 		return nil, err

@@ -41,7 +41,7 @@ func PolicyInput(ctx context.Context, o Options, files []string) error {
 // It returns the number of malformed lines it skipped.
 func eachInput(ctx context.Context, o Options, files []string, fn func(f *flowpb.Flow, doc any) error) (malformed int, err error) {
 	// No policies and no aggregator: Input judges nothing.
-	eng, err := engine.New(engine.Config{Profiles: profile.Limits{Profiles: o.ProfilesMax}}, nil, nil, o.Logger, nil)
+	eng, err := engine.New(engine.Config{Profiles: profile.Config{Limits: profile.Limits{Profiles: o.ProfilesMax}}}, nil, nil, o.Logger, nil)
 	if err != nil {
 		return 0, err
 	}
