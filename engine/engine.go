@@ -58,6 +58,7 @@ type metrics struct {
 	evalErrors prometheus.Counter
 	malformed  prometheus.Counter
 	evalTime   prometheus.Histogram
+	learned    *prometheus.CounterVec
 }
 
 // New returns an engine evaluating flows against set.
@@ -90,6 +91,10 @@ func New(cfg Config, set *policy.Set, agg Aggregator, logger *slog.Logger, reg p
 				Namespace: "hubble_sentinel", Subsystem: "engine", Name: "malformed_flows_total",
 				Help: "Flows skipped because they lack what evaluation needs.",
 			}),
+			learned: f.NewCounterVec(prometheus.CounterOpts{
+				Namespace: "hubble_sentinel", Subsystem: "engine", Name: "violations_learned_total",
+				Help: "Violations of learnable policies not alerted because the client was learning or the baseline learned the edge, by policy id.",
+			}, []string{"policy"}),
 			evalTime: f.NewHistogram(prometheus.HistogramOpts{
 				Namespace: "hubble_sentinel", Subsystem: "engine", Name: "evaluation_duration_seconds",
 				Help:    "Time to judge one flow: measure, profile, evaluate, alert.",
@@ -118,14 +123,21 @@ func (e *Engine) Process(ctx context.Context, f *flowpb.Flow) error {
 		e.metrics.malformed.Inc()
 		return nil
 	}
+	fa := facts.Measure(f)
+	return e.process(ctx, f, &fa)
+}
+
+// process judges f, whose facts are measured.
+func (e *Engine) process(ctx context.Context, f *flowpb.Flow, fa *facts.Flow) error {
 	start := time.Now()
-	fa, doc := e.Input(f, start)
 	now := fa.Time
 	if now.IsZero() {
 		now = start
 	}
+	views, doc := e.input(f, fa, now)
+	set := e.policies.Load()
 
-	violations, err := e.policies.Load().Eval(ctx, doc)
+	violations, err := set.Eval(ctx, doc)
 	e.metrics.flows.Inc()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -136,7 +148,12 @@ func (e *Engine) Process(ctx context.Context, f *flowpb.Flow) error {
 	}
 	for _, v := range violations {
 		e.metrics.violations.WithLabelValues(v.ID, v.Severity).Inc()
-		a := alert.Build(alert.Violation(v), &fa)
+		if set.Learnable(v.ID) && (views.Baseline.Learning || views.Baseline.LearnedEdge) {
+			// Behaviour a team may have on purpose: learned, not alerted.
+			e.metrics.learned.WithLabelValues(v.ID).Inc()
+			continue
+		}
+		a := alert.Build(alert.Violation(v), fa)
 		if a.StartsAt.IsZero() {
 			a.StartsAt = now
 		}
@@ -159,8 +176,13 @@ func (e *Engine) Input(f *flowpb.Flow, now time.Time) (facts.Flow, ast.Value) {
 	if at.IsZero() {
 		at = now
 	}
-	views := e.profiles.Observe(at, &fa)
-	return fa, e.inputs.Document(f, &fa, &views)
+	_, doc := e.input(f, &fa, at)
+	return fa, doc
+}
+
+func (e *Engine) input(f *flowpb.Flow, fa *facts.Flow, at time.Time) (profile.Views, ast.Value) {
+	views := e.profiles.Observe(at, fa)
+	return views, e.inputs.Document(f, fa, &views)
 }
 
 func (e *Engine) logRateLimited(msg string, args ...any) {

@@ -5,20 +5,23 @@ import (
 	"hash/maphash"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
+
+	"github.com/hubble-sentinel/hubble-sentinel/engine/facts"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"golang.org/x/sync/errgroup"
 )
 
-// Parallel spreads flows over several workers running the engine. Flows of
-// one source endpoint always go to the same worker, so each workload's
-// flows are judged in the order the relay sent them (profiles and alert
-// start times depend on it). A full queue blocks the stream rather than
+// Parallel spreads flows over several workers running the engine. Flows
+// are measured as they arrive, and every flow of one client workload (the
+// side that initiated, whose profile holds the edge's windows) goes to the
+// same worker, so each workload's statistics are updated in the order the
+// relay sent them. A full queue blocks the stream rather than
 // dropping flows: the relay's own buffer then overflows and reports
 // LostEvents, which the hubble client counts, so the blind spot is visible.
 type Parallel struct {
 	engine *Engine
-	queues []chan *flowpb.Flow
+	queues []chan measured
 	seed   maphash.Seed
 	depth  prometheus.GaugeFunc
 }
@@ -28,9 +31,9 @@ type Parallel struct {
 func NewParallel(e *Engine, workers, queue int, reg prometheus.Registerer) *Parallel {
 	workers = max(workers, 1)
 	queue = max(queue, 1)
-	p := &Parallel{engine: e, queues: make([]chan *flowpb.Flow, workers), seed: maphash.MakeSeed()}
+	p := &Parallel{engine: e, queues: make([]chan measured, workers), seed: maphash.MakeSeed()}
 	for i := range p.queues {
-		p.queues[i] = make(chan *flowpb.Flow, queue)
+		p.queues[i] = make(chan measured, queue)
 	}
 	p.depth = promauto.With(reg).NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "hubble_sentinel", Subsystem: "engine", Name: "queued_flows",
@@ -45,31 +48,34 @@ func NewParallel(e *Engine, workers, queue int, reg prometheus.Registerer) *Para
 	return p
 }
 
-// Handle queues a flow for its source's worker. It has the signature of a
-// hubble.Client handler.
+// measured is a flow with its facts.
+type measured struct {
+	flow  *flowpb.Flow
+	facts *facts.Flow
+}
+
+// Handle measures a flow and queues it for its client's worker. It has
+// the signature of a hubble.Client handler.
 func (p *Parallel) Handle(ctx context.Context, f *flowpb.Flow) error {
-	q := p.queues[p.shard(f)]
+	m := measured{flow: f}
+	if f != nil {
+		fa := facts.Measure(f)
+		m.facts = &fa
+	}
+	q := p.queues[p.shard(m.facts)]
 	select {
-	case q <- f:
+	case q <- m:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
-func (p *Parallel) shard(f *flowpb.Flow) int {
-	if len(p.queues) == 1 {
+func (p *Parallel) shard(fa *facts.Flow) int {
+	if len(p.queues) == 1 || fa == nil {
 		return 0
 	}
-	var h maphash.Hash
-	h.SetSeed(p.seed)
-	src := f.GetSource()
-	h.WriteString(src.GetNamespace())
-	h.WriteString(src.GetPodName())
-	if src.GetPodName() == "" {
-		h.WriteString(f.GetIP().GetSource())
-	}
-	return int(h.Sum64() % uint64(len(p.queues)))
+	return int(maphash.String(p.seed, fa.Client().Key()) % uint64(len(p.queues)))
 }
 
 // Close tells the workers that no more flows will come: Run returns once
@@ -90,11 +96,17 @@ func (p *Parallel) Run(ctx context.Context) error {
 				select {
 				case <-ctx.Done():
 					return nil
-				case f, ok := <-q:
+				case m, ok := <-q:
 					if !ok {
 						return nil
 					}
-					if err := p.engine.Process(ctx, f); err != nil && ctx.Err() == nil {
+					var err error
+					if m.facts == nil {
+						err = p.engine.Process(ctx, m.flow)
+					} else {
+						err = p.engine.process(ctx, m.flow, m.facts)
+					}
+					if err != nil && ctx.Err() == nil {
 						return err
 					}
 				}

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"github.com/hubble-sentinel/hubble-sentinel/engine/facts"
+
 	"context"
 	"log/slog"
 	"testing"
@@ -60,7 +62,7 @@ func TestParallelCloseDrains(t *testing.T) {
 	require.Equal(t, 400.0, testutil.ToFloat64(e.metrics.flows))
 }
 
-func TestParallelShardsBySource(t *testing.T) {
+func TestParallelShardsByClientWorkload(t *testing.T) {
 	e, err := New(Config{}, bundled(t), &recordingAggregator{}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	require.NoError(t, err)
 	p := NewParallel(e, 4, 1, prometheus.NewRegistry())
@@ -68,16 +70,16 @@ func TestParallelShardsBySource(t *testing.T) {
 	shardOf := map[string]int{}
 	used := map[int]bool{}
 	for range 2000 {
-		f := g.Next()
-		key := f.GetSource().GetNamespace() + "/" + f.GetSource().GetPodName() + "/" + f.GetIP().GetSource()
-		s := p.shard(f)
+		fa := facts.Measure(g.Next())
+		key := fa.Client().Key()
+		s := p.shard(&fa)
 		if prev, ok := shardOf[key]; ok {
-			require.Equal(t, prev, s, "one source, one worker")
+			require.Equal(t, prev, s, "one client workload, requests and replies alike, one worker")
 		}
 		shardOf[key] = s
 		used[s] = true
 	}
-	require.Greater(t, len(used), 1, "sources spread over workers")
+	require.Greater(t, len(used), 1, "workloads spread over workers")
 }
 
 func TestParallelHandleRespectsCancel(t *testing.T) {

@@ -235,7 +235,10 @@ func replayFlags(fs *flag.FlagSet, o *app.Options) {
 	fs.Var((*stringList)(&o.AlertmanagerURLs), "alertmanager.url", "Alertmanager URL to send alerts to (repeatable; every Alertmanager gets every alert)")
 	fs.StringVar(&o.PoliciesDir, "policies.dir", "", "directory of Rego policies and data (default: the bundled policies)")
 	fs.DurationVar(&o.ResolveAfter, "alerts.resolve-after", 5*time.Minute, "resolve an alert after this long without a violating flow")
-	fs.IntVar(&o.ProfilesMax, "profiles.max", 50000, "identities whose connection profiles are kept (LRU)")
+	fs.IntVar(&o.ProfilesMax, "profiles.max", 50000, "workloads whose profiles and baselines are kept (LRU)")
+	fs.DurationVar(&o.BaselineLearning, "baseline.learning-period", 24*time.Hour, "event time a namespace's workloads learn before their baselines judge (a workload first seen later gets its own)")
+	fs.StringVar(&o.BaselinePath, "baseline.path", "", "file the baselines are restored from at start and snapshotted to (empty: in memory only)")
+	fs.DurationVar(&o.BaselineSnapshotInterval, "baseline.snapshot-interval", 5*time.Minute, "how often baselines are snapshotted to --baseline.path (and at shutdown)")
 }
 
 // daemonFlags are the flags of the run command.

@@ -37,6 +37,11 @@ type Info struct {
 	Title    string
 	Package  string // e.g. sentinel.egress.cloud_metadata
 	File     string
+	// Learnable policies judge behaviour a team may legitimately have
+	// (METADATA custom.learnable: true): while the client learns, their
+	// violations are recorded, not alerted, and afterwards an edge the
+	// baseline learned does not alert.
+	Learnable bool
 }
 
 // Violation is one violation a policy found in a flow.
@@ -55,11 +60,16 @@ type Violation struct {
 type Set struct {
 	query      rego.PreparedEvalQuery
 	policies   []Info
+	learnable  map[string]bool
 	exceptions []Exception
 }
 
 // Policies lists the loaded policies sorted by package.
 func (s *Set) Policies() []Info { return s.policies }
+
+// Learnable reports whether the policy with this id is learnable (see
+// Info.Learnable). A nil set has none.
+func (s *Set) Learnable(id string) bool { return s != nil && s.learnable[id] }
 
 // Exceptions lists the exceptions of data.data.exceptions in their order.
 func (s *Set) Exceptions() []Exception { return s.exceptions }
@@ -124,6 +134,12 @@ func compile(ctx context.Context, modules map[string]*ast.Module, data map[strin
 			return nil, err
 		}
 		s.policies = append(s.policies, info)
+		if info.Learnable {
+			if s.learnable == nil {
+				s.learnable = map[string]bool{}
+			}
+			s.learnable[info.ID] = true
+		}
 	}
 	if len(s.policies) == 0 {
 		return nil, ErrNoPolicies
@@ -196,6 +212,9 @@ func describe(file string, m *ast.Module) (Info, bool) {
 		}
 		if sev, ok := a.Custom["severity"].(string); ok {
 			info.Severity = sev
+		}
+		if l, ok := a.Custom["learnable"].(bool); ok {
+			info.Learnable = l
 		}
 	}
 	return info, true

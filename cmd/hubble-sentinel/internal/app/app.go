@@ -15,6 +15,7 @@ import (
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 	"github.com/oklog/run"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/hubble-sentinel/hubble-sentinel/engine"
 	"github.com/hubble-sentinel/hubble-sentinel/engine/alert"
@@ -39,6 +40,13 @@ type Options struct {
 	ResolveAfter     time.Duration
 	ResendInterval   time.Duration
 	ProfilesMax      int
+	// BaselineLearning is the learning period in event time (0: the
+	// default, a day); BaselinePath, when set, is where baselines are
+	// restored from at start and snapshotted to every
+	// BaselineSnapshotInterval and at the end.
+	BaselineLearning         time.Duration
+	BaselinePath             string
+	BaselineSnapshotInterval time.Duration
 	Workers          int // engine workers for live streams; 0: one per CPU
 	// Reload receives a value for each request to reload the policies
 	// (the command sends one per SIGHUP); nil never reloads.
@@ -115,6 +123,7 @@ type pipeline struct {
 	engine     *engine.Engine
 	aggregator *alert.Aggregator
 	sender     *alertmanager.Sender
+	snapshots  *profile.Snapshotter // nil without --baseline.path
 }
 
 func newPipeline(ctx context.Context, o *Options, aggCfg alert.AggregatorConfig, engCfg engine.Config, extra alert.Notifier, reg prometheus.Registerer) (*pipeline, error) {
@@ -140,13 +149,45 @@ func newPipeline(ctx context.Context, o *Options, aggCfg alert.AggregatorConfig,
 		aggCfg.ResendInterval = o.ResendInterval
 	}
 	agg := alert.NewAggregator(aggCfg, ns, o.Logger.With("component", "alerts"), reg)
-	engCfg.Profiles = profile.Config{Limits: profile.Limits{Profiles: o.ProfilesMax}}
+	engCfg.Profiles = profile.Config{Limits: profile.Limits{Profiles: o.ProfilesMax}, LearningPeriod: o.BaselineLearning}
 	eng, err := engine.New(engCfg, set, agg, o.Logger.With("component", "engine"), reg)
 	if err != nil {
 		return nil, err
 	}
-	return &pipeline{engine: eng, aggregator: agg, sender: sender}, nil
+	p := &pipeline{engine: eng, aggregator: agg, sender: sender}
+	if o.BaselinePath != "" {
+		p.snapshots = restoreBaselines(eng.Profiles(), o, reg)
+	}
+	return p, nil
 }
+
+// restoreBaselines loads the baseline snapshot, if any, and returns what
+// saves it. An unusable snapshot is logged, counted and moved aside, and
+// learning starts afresh: it never stops the daemon.
+func restoreBaselines(store *profile.Store, o *Options, reg prometheus.Registerer) *profile.Snapshotter {
+	logger := o.Logger.With("component", "baseline")
+	n, err := store.LoadFile(o.BaselinePath)
+	switch {
+	case err != nil:
+		logger.Error("baseline snapshot unusable; learning starts afresh", "err", err)
+		promauto.With(reg).NewCounter(prometheus.CounterOpts{
+			Namespace: "hubble_sentinel", Subsystem: "baseline", Name: "restore_failures_total",
+			Help: "Baseline snapshots found unusable at start (moved aside).",
+		}).Inc()
+	case n > 0:
+		logger.Info("baselines restored", "path", o.BaselinePath, "profiles", n)
+	default:
+		logger.Info("no baseline snapshot yet; learning", "path", o.BaselinePath)
+	}
+	interval := o.BaselineSnapshotInterval
+	if interval <= 0 {
+		interval = DefaultSnapshotInterval
+	}
+	return profile.NewSnapshotter(store, o.BaselinePath, interval, logger, reg)
+}
+
+// DefaultSnapshotInterval bounds what a kill -9 loses of the baselines.
+const DefaultSnapshotInterval = 5 * time.Minute
 
 // follow adds to g what judges a live stream: the client feeding the engine
 // workers, the workers, the aggregator's clock and the Alertmanager sender.
@@ -157,6 +198,9 @@ func (p *pipeline) follow(ctx context.Context, g *run.Group, client *hubble.Clie
 	addContext(ctx, g, p.aggregator.Run)
 	if p.sender != nil {
 		addContext(ctx, g, p.sender.Run)
+	}
+	if p.snapshots != nil {
+		addContext(ctx, g, p.snapshots.Run)
 	}
 }
 

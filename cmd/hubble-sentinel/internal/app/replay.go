@@ -72,6 +72,13 @@ func Replay(ctx context.Context, o Options, files []string) (ReplaySummary, erro
 		runErr = err
 	}
 
+	if p.snapshots != nil {
+		// Learned once, judged later: `replay --baseline.path` on a
+		// capture, then `run` or another replay with the same path.
+		if err := p.snapshots.Save(); err != nil && runErr == nil {
+			runErr = err
+		}
+	}
 	// The sender flushes what is queued when stopped.
 	stopSender()
 	if err := <-senderDone; err != nil && runErr == nil {

@@ -1,0 +1,264 @@
+package profile
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// A snapshot file is one JSON header line, then the gzipped body: one JSON
+// line per namespace's first sighting and per workload profile, keyed, so
+// that a later multi-replica mode can hand workloads between replicas. The
+// header carries the format version and the body's SHA-256; a snapshot
+// whose checksum, version or content does not match is never half-loaded.
+const (
+	snapshotFormat  = "hubble-sentinel-baseline"
+	snapshotVersion = 1
+)
+
+// ErrSnapshot marks a snapshot that could not be used: corrupt, truncated
+// or of another version.
+var ErrSnapshot = errors.New("unusable baseline snapshot")
+
+type snapshotHeader struct {
+	Format   string    `json:"format"`
+	Version  int       `json:"version"`
+	SHA256   string    `json:"sha256"`
+	Profiles int       `json:"profiles"`
+	Written  time.Time `json:"written"`
+}
+
+type snapshotLine struct {
+	Namespace *namespaceLine `json:"namespace,omitempty"`
+	Key       string         `json:"key,omitempty"`
+	Profile   *state         `json:"profile,omitempty"`
+}
+
+type namespaceLine struct {
+	Name  string    `json:"name"`
+	First time.Time `json:"first"`
+}
+
+// WriteSnapshot writes every profile to w.
+func (s *Store) WriteSnapshot(w io.Writer) (int, error) {
+	var body bytes.Buffer
+	zw := gzip.NewWriter(&body)
+	enc := json.NewEncoder(zw)
+	for _, ns := range s.namespaces.Keys() {
+		if first, ok := s.namespaces.Peek(ns); ok {
+			if err := enc.Encode(snapshotLine{Namespace: &namespaceLine{Name: ns, First: first}}); err != nil {
+				return 0, err
+			}
+		}
+	}
+	n := 0
+	// Oldest first, so that restoring into the LRU keeps its order.
+	for _, key := range s.cache.Keys() {
+		p, ok := s.cache.Peek(key)
+		if !ok {
+			continue
+		}
+		p.mu.Lock()
+		err := enc.Encode(snapshotLine{Key: key, Profile: &p.state})
+		p.mu.Unlock()
+		if err != nil {
+			return 0, fmt.Errorf("encoding profile %s: %w", key, err)
+		}
+		n++
+	}
+	if err := zw.Close(); err != nil {
+		return 0, err
+	}
+	sum := sha256.Sum256(body.Bytes())
+	h := snapshotHeader{Format: snapshotFormat, Version: snapshotVersion, SHA256: hex.EncodeToString(sum[:]), Profiles: n, Written: time.Now().UTC()}
+	if err := json.NewEncoder(w).Encode(h); err != nil {
+		return 0, err
+	}
+	_, err := w.Write(body.Bytes())
+	return n, err
+}
+
+// ReadSnapshot restores profiles from r into the store. It checks the
+// whole snapshot before it changes the store, so a bad one leaves the
+// store as it was; its errors wrap ErrSnapshot.
+func (s *Store) ReadSnapshot(r io.Reader) (int, error) {
+	br := bufio.NewReader(r)
+	line, err := br.ReadBytes('\n')
+	if err != nil {
+		return 0, fmt.Errorf("%w: reading header: %v", ErrSnapshot, err)
+	}
+	var h snapshotHeader
+	if err := json.Unmarshal(line, &h); err != nil || h.Format != snapshotFormat {
+		return 0, fmt.Errorf("%w: not a %s file", ErrSnapshot, snapshotFormat)
+	}
+	if h.Version != snapshotVersion {
+		return 0, fmt.Errorf("%w: version %d, this build reads version %d", ErrSnapshot, h.Version, snapshotVersion)
+	}
+	body, err := io.ReadAll(br)
+	if err != nil {
+		return 0, fmt.Errorf("%w: reading body: %v", ErrSnapshot, err)
+	}
+	if sum := sha256.Sum256(body); hex.EncodeToString(sum[:]) != h.SHA256 {
+		return 0, fmt.Errorf("%w: checksum mismatch (truncated or altered)", ErrSnapshot)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(body))
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrSnapshot, err)
+	}
+	dec := json.NewDecoder(zr)
+	var lines []snapshotLine
+	for {
+		var l snapshotLine
+		if err := dec.Decode(&l); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return 0, fmt.Errorf("%w: line %d: %v", ErrSnapshot, len(lines)+1, err)
+		}
+		if l.Namespace == nil && (l.Key == "" || l.Profile == nil) {
+			return 0, fmt.Errorf("%w: line %d is neither a namespace nor a profile", ErrSnapshot, len(lines)+1)
+		}
+		lines = append(lines, l)
+	}
+	n := 0
+	for _, l := range lines {
+		if l.Namespace != nil {
+			s.namespaces.Add(l.Namespace.Name, l.Namespace.First)
+			continue
+		}
+		s.cache.Add(l.Key, &Profile{state: *l.Profile})
+		n++
+	}
+	return n, nil
+}
+
+// SaveFile writes a snapshot to path atomically: a temporary file beside
+// it, fsync, rename, fsync of the directory. A crash at any moment leaves
+// the previous snapshot or the new one, never a mix.
+func (s *Store) SaveFile(path string) (int, error) {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return 0, fmt.Errorf("baseline snapshot: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename, a no-op
+	w := bufio.NewWriterSize(tmp, 1<<16)
+	n, err := s.WriteSnapshot(w)
+	if err == nil {
+		err = w.Flush()
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("baseline snapshot %s: %w", path, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+	return n, nil
+}
+
+// LoadFile restores the snapshot at path. A missing file is no error (a
+// first start). An unusable one is moved aside to path.corrupt-<time>,
+// so that it can be examined and the next save does not overwrite it, and
+// the error says where it went; the store then starts learning afresh.
+func (s *Store) LoadFile(path string) (int, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("baseline snapshot: %w", err)
+	}
+	n, err := s.ReadSnapshot(f)
+	_ = f.Close()
+	if err != nil {
+		aside := fmt.Sprintf("%s.corrupt-%d", path, time.Now().Unix())
+		if rerr := os.Rename(path, aside); rerr != nil {
+			return 0, fmt.Errorf("baseline snapshot %s: %w (and moving it aside failed: %v)", path, err, rerr)
+		}
+		return 0, fmt.Errorf("baseline snapshot %s, moved to %s: %w", path, aside, err)
+	}
+	return n, nil
+}
+
+// Snapshotter saves a store to a file periodically and when it stops.
+type Snapshotter struct {
+	store    *Store
+	path     string
+	interval time.Duration
+	logger   *slog.Logger
+	saves    *prometheus.CounterVec
+	last     prometheus.Gauge
+}
+
+// NewSnapshotter returns a Snapshotter saving store to path every
+// interval.
+func NewSnapshotter(store *Store, path string, interval time.Duration, logger *slog.Logger, reg prometheus.Registerer) *Snapshotter {
+	f := promauto.With(reg)
+	sn := &Snapshotter{
+		store: store, path: path, interval: interval, logger: logger,
+		saves: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "hubble_sentinel", Subsystem: "baseline", Name: "snapshots_total",
+			Help: "Baseline snapshots written, by result.",
+		}, []string{"result"}),
+		last: f.NewGauge(prometheus.GaugeOpts{
+			Namespace: "hubble_sentinel", Subsystem: "baseline", Name: "last_snapshot_timestamp_seconds",
+			Help: "When the last baseline snapshot was written.",
+		}),
+	}
+	sn.saves.WithLabelValues("success")
+	sn.saves.WithLabelValues("failure")
+	return sn
+}
+
+// Save writes one snapshot now.
+func (sn *Snapshotter) Save() error {
+	start := time.Now()
+	n, err := sn.store.SaveFile(sn.path)
+	if err != nil {
+		sn.saves.WithLabelValues("failure").Inc()
+		sn.logger.Error("baseline snapshot failed; the previous one stays", "path", sn.path, "err", err)
+		return err
+	}
+	sn.saves.WithLabelValues("success").Inc()
+	sn.last.SetToCurrentTime()
+	sn.logger.Debug("baseline snapshot written", "path", sn.path, "profiles", n, "took", time.Since(start))
+	return nil
+}
+
+// Run saves every interval until ctx ends, then once more.
+func (sn *Snapshotter) Run(ctx context.Context) error {
+	t := time.NewTicker(sn.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			_ = sn.Save()
+			return nil
+		case <-t.C:
+			_ = sn.Save()
+		}
+	}
+}
