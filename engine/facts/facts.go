@@ -73,10 +73,10 @@ type HTTP struct {
 	// template (PathTemplate), "GET /product/{id}". gRPC calls are
 	// "POST /package.Service/Method".
 	Endpoint string
-	Path    string // percent-decoded
-	RawPath string // as sent
-	Query   string
-	Host    string
+	Path     string // percent-decoded
+	RawPath  string // as sent
+	Query    string
+	Host     string
 	// UserAgent is the User-Agent request header, "" when absent.
 	UserAgent string
 	// record is the flow's HTTP record, kept for Secrets.

@@ -287,7 +287,7 @@ type state struct {
 	Flows      uint64    `json:"flows"`
 
 	// Client role: what this workload calls.
-	Edges    map[string]*edge `json:"edges,omitempty"`    // peer|proto/port
+	Edges    map[string]*edge `json:"edges,omitempty"`     // peer|proto/port
 	PortsOut map[uint32]bool  `json:"ports_out,omitempty"` // service ports called
 	Domains  map[string]bool  `json:"domains,omitempty"`   // registered domains looked up
 	Fanout   fanout           `json:"fanout"`
@@ -295,8 +295,8 @@ type state struct {
 	NXDomain Ratio            `json:"nxdomain"`
 
 	// Server role: who calls this workload.
-	Clients map[string]bool        `json:"clients,omitempty"`
-	PortsIn map[uint32]bool        `json:"ports_in,omitempty"`
+	Clients map[string]bool         `json:"clients,omitempty"`
+	PortsIn map[uint32]bool         `json:"ports_in,omitempty"`
 	Auth    map[string]*authFailure `json:"auth,omitempty"` // by endpoint
 }
 

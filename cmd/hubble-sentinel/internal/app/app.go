@@ -47,7 +47,7 @@ type Options struct {
 	BaselineLearning         time.Duration
 	BaselinePath             string
 	BaselineSnapshotInterval time.Duration
-	Workers          int // engine workers for live streams; 0: one per CPU
+	Workers                  int // engine workers for live streams; 0: one per CPU
 	// Reload receives a value for each request to reload the policies
 	// (the command sends one per SIGHUP); nil never reloads.
 	Reload <-chan struct{}
