@@ -137,10 +137,10 @@ type Store struct {
 }
 
 type metrics struct {
-	evictions prometheus.Counter
-	size      prometheus.GaugeFunc
-	saturated *prometheus.CounterVec
-	learning  prometheus.GaugeFunc
+	evictions  prometheus.Counter
+	size       prometheus.GaugeFunc
+	saturated  *prometheus.CounterVec
+	relearning prometheus.Counter
 }
 
 // NewStore returns a store bounded by limits; zero fields take defaults.
@@ -157,6 +157,10 @@ func NewStore(cfg Config, reg prometheus.Registerer) (*Store, error) {
 			Namespace: "hubble_sentinel", Subsystem: "profiles", Name: "saturated_total",
 			Help: "Things not learned because a profile reached its limit, by kind.",
 		}, []string{"kind"}),
+		relearning: f.NewCounter(prometheus.CounterOpts{
+			Namespace: "hubble_sentinel", Subsystem: "profiles", Name: "relearning_total",
+			Help: "Workloads that came back after a silence longer than the learning period and learn again.",
+		}),
 	}
 	for _, k := range []string{"peer", "port", "endpoint", "domain", "fanout"} {
 		s.metrics.saturated.WithLabelValues(k)
@@ -210,6 +214,11 @@ func (s *Store) Observe(at time.Time, fa *facts.Flow) Views {
 // by prefix, so that "a new external address" can be learned without one
 // profile per address.
 func (s *Store) peerKey(e *facts.Endpoint) string {
+	if e.Kind == facts.KindPod && e.Namespace != "" {
+		if app := appLabel(e.Labels); app != "" {
+			return e.Namespace + "/" + app
+		}
+	}
 	if e.Kind != facts.KindWorld {
 		return e.Key()
 	}
@@ -233,6 +242,14 @@ func (s *Store) peerKey(e *facts.Endpoint) string {
 
 func (s *Store) get(key string, e *facts.Endpoint, at time.Time) *Profile {
 	if p, ok := s.cache.Get(key); ok {
+		p.mu.Lock()
+		// A workload silent for longer than a learning period comes back
+		// with a stale baseline: it learns again, keeping what it knew.
+		if st := &p.state; st.Flows > 0 && at.Sub(st.LastSeen) > s.cfg.LearningPeriod {
+			st.LearnUntil = at.Add(s.cfg.LearningPeriod)
+			s.metrics.relearning.Inc()
+		}
+		p.mu.Unlock()
 		return p
 	}
 	p := &Profile{state: state{FirstSeen: at, Namespace: e.Namespace, Workload: e.Workload, Kind: e.Kind, Labels: podLabels(e)}}
@@ -254,6 +271,22 @@ func (s *Store) learnUntil(namespace string, at time.Time) time.Time {
 		return end
 	}
 	return at.Add(s.cfg.LearningPeriod)
+}
+
+// appLabel is the service a pod belongs to across its versions and
+// rollouts: app.kubernetes.io/name, else app. reviews-v1, -v2 and -v3 of
+// one "reviews" are one peer to their callers; a canary is not a new peer.
+func appLabel(labels []string) string {
+	app := ""
+	for _, l := range labels {
+		if v, ok := strings.CutPrefix(l, "k8s:app.kubernetes.io/name="); ok {
+			return v
+		}
+		if v, ok := strings.CutPrefix(l, "k8s:app="); ok {
+			app = v
+		}
+	}
+	return app
 }
 
 // podLabels keeps the labels that select a workload's pods (for exported

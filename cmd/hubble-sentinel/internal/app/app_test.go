@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -114,6 +115,31 @@ func TestReplayRealCapturesQuiet(t *testing.T) {
 	require.Equal(t, 1116, sum.Flows)
 	require.Zero(t, sum.Malformed)
 	require.Empty(t, decodeAlerts(t, stdout))
+}
+
+// TestRealCapturesQuietAfterLearningTheirFirstHalf: each real capture,
+// replayed with a learning period of half its span, so that its second
+// half is judged against baselines learned from its first, raises no
+// alert, baseline policies included.
+func TestRealCapturesQuietAfterLearningTheirFirstHalf(t *testing.T) {
+	byFile := map[string][]time.Time{}
+	for _, f := range captures.Flows(t) {
+		byFile[f.File] = append(byFile[f.File], f.GetTime().AsTime())
+	}
+	for _, path := range captures.Files(t) {
+		times := byFile[filepath.Base(path)]
+		first, last := slices.MinFunc(times, time.Time.Compare), slices.MaxFunc(times, time.Time.Compare)
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			o, stdout, stderr := quietOptions()
+			o.BaselineLearning = max(last.Sub(first)/2, time.Millisecond)
+			sum, err := Replay(context.Background(), o, []string{path})
+			require.NoError(t, err, stderr.String())
+			require.Equal(t, len(times), sum.Flows)
+			for _, a := range decodeAlerts(t, stdout) {
+				t.Errorf("%s: %s", a.Labels["alertname"], a.Annotations["summary"])
+			}
+		})
+	}
 }
 
 func TestReplayMalformedLineKeepsGoing(t *testing.T) {
