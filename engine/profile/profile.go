@@ -44,6 +44,10 @@ type Config struct {
 	WorldPrefixV4, WorldPrefixV6 int
 }
 
+// StaleAfter is the silence after which a workload's baseline is stale
+// and it learns again (or after its learning period, if longer).
+const StaleAfter = 7 * 24 * time.Hour
+
 // DefaultLearningPeriod is a day of event time: a day's cycle of jobs and
 // traffic.
 const DefaultLearningPeriod = 24 * time.Hour
@@ -243,9 +247,10 @@ func (s *Store) peerKey(e *facts.Endpoint) string {
 func (s *Store) get(key string, e *facts.Endpoint, at time.Time) *Profile {
 	if p, ok := s.cache.Get(key); ok {
 		p.mu.Lock()
-		// A workload silent for longer than a learning period comes back
-		// with a stale baseline: it learns again, keeping what it knew.
-		if st := &p.state; st.Flows > 0 && at.Sub(st.LastSeen) > s.cfg.LearningPeriod {
+		// A workload silent for a week (or a learning period, if longer)
+		// comes back with a stale baseline: it learns again, keeping what
+		// it knew.
+		if st := &p.state; st.Flows > 0 && at.Sub(st.LastSeen) > max(s.cfg.LearningPeriod, StaleAfter) {
 			st.LearnUntil = at.Add(s.cfg.LearningPeriod)
 			s.metrics.relearning.Inc()
 		}
