@@ -184,6 +184,13 @@ func (s *Store) SaveFile(path string) (int, error) {
 // so that it can be examined and the next save does not overwrite it, and
 // the error says where it went; the store then starts learning afresh.
 func (s *Store) LoadFile(path string) (int, error) {
+	// A process killed while writing leaves its temporary file: the
+	// snapshot it was replacing is still whole, the leftover is not.
+	if leftovers, err := filepath.Glob(path + ".tmp-*"); err == nil {
+		for _, l := range leftovers {
+			_ = os.Remove(l)
+		}
+	}
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, nil

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/hubble-sentinel/hubble-sentinel/engine/profile"
 	"github.com/hubble-sentinel/hubble-sentinel/policies"
 	"github.com/hubble-sentinel/hubble-sentinel/test/amtest"
 	"github.com/hubble-sentinel/hubble-sentinel/test/testrelay"
@@ -358,4 +359,55 @@ func metrics(t *testing.T, web string) string {
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	return string(b)
+}
+
+// crowd returns n flows from n distinct workloads, so that a baseline
+// snapshot is large enough to take a while to write.
+func crowd(n int) []*flowpb.Flow {
+	out := make([]*flowpb.Flow, n)
+	for i := range out {
+		f := benign()
+		f.Uuid = fmt.Sprintf("6c1d1e9e-2222-4a43-9d0e-%012d", i)
+		f.Time = timestamppb.New(flowTime.Add(time.Duration(i) * time.Millisecond))
+		f.Source = &flowpb.Endpoint{Identity: uint32(50000 + i), Namespace: "load", PodName: fmt.Sprintf("wl-%d-0", i),
+			Labels: []string{fmt.Sprintf("k8s:app=wl-%d", i)}}
+		out[i] = f
+	}
+	return out
+}
+
+// TestBaselineSurvivesKill9: hubble-sentinel snapshots its baselines every
+// 20 ms while a relay streams; it is killed with SIGKILL at random moments,
+// many of them during a write, and each time the snapshot on disk loads
+// whole, and the restarted process restores it.
+func TestBaselineSurvivesKill9(t *testing.T) {
+	relayAddr := freeAddr(t)
+	serveRelay(t, relayAddr, nil, crowd(20000)...)
+	path := filepath.Join(t.TempDir(), "baseline.snap")
+	args := []string{"run", "--hubble.address", relayAddr, "--web.listen-address", "",
+		"--baseline.path", path, "--baseline.snapshot-interval", "20ms", "--engine.workers", "1"}
+
+	p := start(t, args...)
+	require.Eventually(t, func() bool { _, err := os.Stat(path); return err == nil }, 30*time.Second, 20*time.Millisecond,
+		"the first snapshot is written")
+	midWrite := 0
+	defer func() { t.Logf("%d of 8 kills landed while a snapshot was being written", midWrite) }()
+	for i := range 8 {
+		time.Sleep(time.Duration(5+i*7) * time.Millisecond)
+		require.NoError(t, p.cmd.Process.Kill())
+		<-p.done
+		if tmp, _ := filepath.Glob(path + ".tmp-*"); len(tmp) > 0 {
+			midWrite++
+		}
+		s, err := profile.NewStore(profile.Config{}, nil)
+		require.NoError(t, err)
+		n, err := s.LoadFile(path)
+		require.NoError(t, err, "kill %d: the snapshot on disk is whole", i)
+		require.Positive(t, n)
+		corrupt, _ := filepath.Glob(path + ".corrupt-*")
+		require.Empty(t, corrupt)
+		p = start(t, args...)
+		require.Eventually(t, func() bool { return strings.Contains(p.log(), "baselines restored") }, 10*time.Second, 10*time.Millisecond,
+			"restart %d restores the baselines", i)
+	}
 }
