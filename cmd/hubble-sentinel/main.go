@@ -33,6 +33,8 @@ Usage:
   hubble-sentinel policy test DIR          run the Rego tests of a policy directory, like opa test
   hubble-sentinel policy input FILE...     print the policy input document of each flow
   hubble-sentinel policy fixtures DIR      write testdata/inputs.json beside every testdata/flows.jsonl under DIR
+  hubble-sentinel baseline show [WORKLOAD...]     what the baselines in --baseline.path learned
+  hubble-sentinel baseline export --namespace NS  the learned egress of NS's workloads as CiliumNetworkPolicy YAML
   hubble-sentinel version                  print the version
 
 Run "hubble-sentinel COMMAND -h" for the flags of a command.
@@ -89,6 +91,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return app.Demo(ctx, d)
 	case "policy":
 		return policyCommand(ctx, args, stdout, stderr)
+	case "baseline":
+		return baselineCommand(args, stdout, stderr)
 	case "simulate":
 		var cfg shopmesh.Config
 		var n int
@@ -163,6 +167,33 @@ func policyCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return app.PolicyTest(ctx, o, pos[0], to)
 	}
 	return fmt.Errorf("unknown policy command %q; %s", sub, policyUsage)
+}
+
+const baselineUsage = "usage: hubble-sentinel baseline show --baseline.path FILE [WORKLOAD...] | baseline export --baseline.path FILE --namespace NS"
+
+func baselineCommand(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New(baselineUsage)
+	}
+	sub, args := args[0], args[1:]
+	var namespace string
+	o, pos, err := parse("baseline "+sub, args, stderr, func(fs *flag.FlagSet, o *app.Options) {
+		fs.StringVar(&o.BaselinePath, "baseline.path", "", "the baseline snapshot to read (as written by run or replay)")
+		if sub == "export" {
+			fs.StringVar(&namespace, "namespace", "", "the namespace whose workloads' learned egress to export")
+		}
+	})
+	if err != nil {
+		return err
+	}
+	o.Stdout, o.Stderr = stdout, stderr
+	switch sub {
+	case "show":
+		return app.BaselineShow(o, o.BaselinePath, pos)
+	case "export":
+		return app.BaselineExport(o, o.BaselinePath, namespace)
+	}
+	return fmt.Errorf("unknown baseline command %q; %s", sub, baselineUsage)
 }
 
 // reloadSignals turns SIGHUP into reload requests, as Prometheus and

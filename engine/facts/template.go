@@ -42,8 +42,29 @@ func PathTemplate(path string) string {
 	return b.String()
 }
 
-// TemplateSegment is one path segment as PathTemplate writes it.
+// TemplateSegment is one path segment as PathTemplate writes it. A file
+// extension is kept: /img/OLJCESPC7Z.jpg is /img/{id}.jpg.
 func TemplateSegment(seg string) string {
+	if i := strings.LastIndexByte(seg, '.'); i > 0 && len(seg)-i <= 6 && isAlnum(seg[i+1:]) {
+		if base := templateSegment(seg[:i]); base != seg[:i] {
+			return base + seg[i:]
+		}
+		return seg
+	}
+	return templateSegment(seg)
+}
+
+func isAlnum(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func templateSegment(seg string) string {
 	switch {
 	case seg == "":
 		return ""

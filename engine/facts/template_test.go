@@ -20,6 +20,8 @@ func TestPathTemplate(t *testing.T) {
 		{"/oauth2-callback", "/oauth2-callback"},
 		{"/checkout2/confirm", "/checkout2/confirm"},
 		{"/static/app.min.js", "/static/app.min.js"},
+		{"/product-images/0PUK6V6EV0.jpg", "/product-images/{id}.jpg"},
+		{"/report/2026.csv", "/report/{num}.csv"},
 		{"/actuator/env", "/actuator/env"},
 		{"/deadbeef", "/deadbeef"},
 		{"/a//b/", "/a//b/"},

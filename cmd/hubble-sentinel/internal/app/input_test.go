@@ -7,12 +7,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 	"github.com/stretchr/testify/require"
+	"sigs.k8s.io/yaml"
 
 	"github.com/hubble-sentinel/hubble-sentinel/engine"
 	"github.com/hubble-sentinel/hubble-sentinel/engine/alert"
@@ -131,4 +133,46 @@ func TestPolicyInputIsWhatProcessEvaluates(t *testing.T) {
 		require.NoError(t, json.Unmarshal([]byte(rec.alerts[i].Annotations[alert.AnnotationSummary]), &got))
 		require.Equal(t, want, got, "flow %d", i)
 	}
+}
+
+// TestBaselineShowAndExport: a replay learns the shop and saves its
+// baselines; show prints a workload's learned peers and endpoints, export
+// proposes a CiliumNetworkPolicy per workload with exactly those peers.
+func TestBaselineShowAndExport(t *testing.T) {
+	path := writeShopCapture(t, 3000, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	snap := filepath.Join(t.TempDir(), "baseline.snap")
+	o, _, stderr := quietOptions()
+	o.BaselinePath = snap
+	_, err := Replay(context.Background(), o, []string{path})
+	require.NoError(t, err, stderr.String())
+
+	o, stdout, _ := quietOptions()
+	require.NoError(t, BaselineShow(o, snap, []string{"shop/frontend"}))
+	require.Contains(t, stdout.String(), "shop/frontend")
+	require.Contains(t, stdout.String(), "shop/cart")
+	require.Contains(t, stdout.String(), "POST /hipstershop.CartService/GetCart")
+	require.NotRegexp(t, `(?m)^shop/checkout`, stdout.String(), "only the workload asked for")
+	require.ErrorContains(t, BaselineShow(o, snap, []string{"nope/nothing"}), "no profile matches")
+
+	o, stdout, _ = quietOptions()
+	require.NoError(t, BaselineExport(o, snap, "shop"))
+	var frontend *cnp
+	for _, doc := range strings.Split(stdout.String(), "---\n")[1:] {
+		var p cnp
+		require.NoError(t, yaml.UnmarshalStrict([]byte(doc), &p), doc)
+		require.Equal(t, "cilium.io/v2", p.APIVersion)
+		require.Equal(t, "shop", p.Metadata.Namespace)
+		require.NotEmpty(t, p.Spec.EndpointSelector.MatchLabels)
+		if p.Metadata.Name == "frontend-learned-egress" {
+			frontend = &p
+		}
+	}
+	require.NotNil(t, frontend)
+	require.Equal(t, map[string]string{"app": "frontend"}, frontend.Spec.EndpointSelector.MatchLabels)
+	require.Contains(t, frontend.Spec.Egress, cnpRule{
+		ToEndpoints: []selector{{MatchLabels: map[string]string{namespaceLabel: "shop", "app": "cart"}}},
+		ToPorts:     []portRule{{Ports: []port{{Port: "7070", Protocol: "TCP"}}}},
+	})
+	require.ErrorContains(t, BaselineExport(o, snap, "no-such-namespace"), "no workload")
+	require.ErrorContains(t, BaselineExport(o, filepath.Join(t.TempDir(), "none"), "shop"), "baseline snapshot")
 }
