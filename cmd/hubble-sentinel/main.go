@@ -79,6 +79,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		var d app.DemoOptions
 		o, _, err := parse("demo", args, stderr, func(fs *flag.FlagSet, o *app.Options) {
 			replayFlags(fs, o)
+			// The demo learns for two minutes, then judges baselines too.
+			learning := fs.Lookup("baseline.learning-period")
+			learning.DefValue = app.DemoLearningPeriod.String()
+			_ = learning.Value.Set(learning.DefValue)
 			fs.DurationVar(&d.Duration, "demo.duration", 0, "stop after this long (0: until interrupted)")
 			fs.Float64Var(&d.Rate, "demo.rate", 200, "simulated flows per second")
 			fs.Int64Var(&d.Seed, "demo.seed", 1, "seed of the simulated traffic")

@@ -172,7 +172,7 @@ func baselineValue(b *profile.Baseline) ast.Object {
 		item("endpoint", ast.StringTerm(b.Endpoint)),
 		item("latency", ast.ObjectTerm(
 			item("ms", num(b.LatencyMs)), item("baseline_ms", num(b.BaselineLatencyMs)),
-			item("ratio", num(b.LatencyRatio)), item("samples", ast.InternedTerm(int(b.LatencySamples))))),
+			item("ratio", num(b.LatencyRatio)), item("deviations", num(b.LatencyDeviations)), item("samples", ast.InternedTerm(int(b.LatencySamples))))),
 		item("errors", ast.ObjectTerm(
 			item("ratio", num(b.ErrorRatio)), item("baseline_ratio", num(b.BaselineErrorRatio)),
 			item("client_ratio", num(b.ClientErrorRatio)), item("baseline_client_ratio", num(b.BaselineClientErrorRatio)),

@@ -113,7 +113,7 @@ type Baseline struct {
 	// Endpoint is the L7 endpoint on the edge, after learned placeholders.
 	Endpoint string
 
-	LatencyMs, BaselineLatencyMs, LatencyRatio float64
+	LatencyMs, BaselineLatencyMs, LatencyRatio, LatencyDeviations float64
 	LatencySamples                             uint32
 
 	ErrorRatio, BaselineErrorRatio             float64
@@ -515,6 +515,7 @@ func (ep *endpoint) observe(at time.Time, fa *facts.Flow, learning bool, b *Base
 		b.LatencyRatio = b.LatencyMs / b.BaselineLatencyMs
 	}
 	b.LatencySamples = ep.Latency.Samples
+	b.LatencyDeviations = ep.Latency.Deviations()
 }
 
 // observe counts the client's reach in the current minute: distinct

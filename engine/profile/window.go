@@ -224,6 +224,17 @@ func (l *Latency) Add(d time.Duration, learning bool) {
 	l.Samples++
 }
 
+// Deviations is how far the recent log latency lies above the baseline,
+// in mean absolute deviations of the baseline: a spike on a steady
+// endpoint is many deviations, the same ratio on an endpoint whose latency
+// always varies a lot is few.
+func (l *Latency) Deviations() float64 {
+	if l.Samples == 0 {
+		return 0
+	}
+	return max(l.Short-l.Long, 0) / max(l.MAD, 0.05)
+}
+
 // Millis are the recent and the baseline latency in milliseconds.
 func (l *Latency) Millis() (recent, baseline float64) {
 	if l.Samples == 0 {

@@ -23,6 +23,7 @@ violation contains lib.violation(rego.metadata.chain(), summary) if {
 	latency.ratio >= data.data.baseline.latency_ratio
 	latency.ms >= data.data.baseline.latency_min_ms
 	latency.samples >= data.data.baseline.latency_min_samples
+	latency.deviations >= data.data.baseline.latency_min_deviations
 	summary := sprintf("%s -> %s %s: latency %v ms, %vx the learned %v ms", [
 		lib.endpoint(lib.client), lib.endpoint(lib.server), input.sentinel.baseline.endpoint,
 		round(latency.ms), round(latency.ratio * 10) / 10, round(latency.baseline_ms),

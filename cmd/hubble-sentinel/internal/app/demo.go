@@ -29,6 +29,10 @@ type DemoOptions struct {
 	Seed     int64
 }
 
+// DemoLearningPeriod is the demo's default --baseline.learning-period: long
+// enough to learn the shop's regular traffic, short enough to watch.
+const DemoLearningPeriod = 2 * time.Minute
+
 // Demo starts the built-in test relay on loopback, streaming a simulated
 // shop mesh with attacks mixed in, and runs the real pipeline against it
 // over gRPC, printing alerts as they fire (and sending them to
@@ -73,6 +77,19 @@ func Demo(ctx context.Context, d DemoOptions) error {
 
 	var g run.Group
 	addContext(ctx, &g, func(ctx context.Context) error { return relay.Serve(ctx, lis) })
+	if o.BaselineLearning > 0 {
+		fmt.Fprintf(o.Stdout, "baselines learn for %s, then judge too\n", o.BaselineLearning)
+		addContext(ctx, &g, func(ctx context.Context) error {
+			select {
+			case <-time.After(o.BaselineLearning):
+				fmt.Fprintf(o.Stdout, "\nbaselines learned (%d workloads): new peers, endpoints, spikes, scans and stuffing now alert\n\n",
+					p.engine.Profiles().Len())
+			case <-ctx.Done():
+			}
+			<-ctx.Done()
+			return nil
+		})
+	}
 	p.follow(ctx, &g, client, o.Workers, reg)
 	start := time.Now()
 	err = g.Run()
