@@ -114,7 +114,7 @@ type Baseline struct {
 	Endpoint string
 
 	LatencyMs, BaselineLatencyMs, LatencyRatio, LatencyDeviations float64
-	LatencySamples                             uint32
+	LatencySamples                                                uint32
 
 	ErrorRatio, BaselineErrorRatio             float64
 	ClientErrorRatio, BaselineClientErrorRatio float64

@@ -162,7 +162,7 @@ func baseline() map[string]any {
 			field{name: "ms", schema: number("Recent latency, a short average of the last few responses, in ms.")},
 			field{name: "baseline_ms", schema: number("Learned latency in ms (a long average of log latency that spikes do not teach).")},
 			field{name: "ratio", schema: number("ms / baseline_ms; 0 without a baseline.")},
-			field{name: "deviations", schema: number("How far the recent log latency lies above the learned one, in mean absolute "+
+			field{name: "deviations", schema: number("How far the recent log latency lies above the learned one, in mean absolute " +
 				"deviations of it: a spike on a steady path is many, the same ratio on a path that always varies is few.")},
 			field{name: "samples", schema: map[string]any{"type": "integer", "minimum": 0, "description": "Responses the baseline learned from."}},
 		)},
