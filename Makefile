@@ -12,7 +12,7 @@ SCHEMAS  := policies/schemas
 HUBBLE_SENTINEL_CAPTURES ?= $(wildcard $(abspath ../shared/captures/gke-2021))
 export HUBBLE_SENTINEL_CAPTURES
 
-.PHONY: all build test go-test policy-test fixtures schema e2e demo bench fmt lint tools clean
+.PHONY: all build test go-test test-cilium policy-test fixtures schema e2e demo bench fmt lint tools clean
 
 all: build
 
@@ -22,10 +22,15 @@ build:
 ## test: every test: Go (race detector, end-to-end with a real Alertmanager included) and Rego.
 ## The pinned tools and the binary the end-to-end tests run are built first, so that no
 ## test's timeout includes a compile.
-test: tools build policy-test go-test
+test: tools build policy-test go-test test-cilium
 
 go-test: tools build
 	HUBBLE_SENTINEL_BIN=$(abspath $(BIN)) $(GO) test -race -timeout 12m $(PKGS)
+
+## test-cilium: checks against Cilium's own code (CiliumNetworkPolicy parsing), in a module of
+## its own under test/cilium so the product module does not link Cilium's agent packages.
+test-cilium: build
+	cd test/cilium && HUBBLE_SENTINEL_BIN=$(abspath $(BIN)) $(GO) test -race -timeout 10m ./...
 
 ## policy-test: opa fmt (no diff allowed), opa check --strict against the input schema, opa test, and
 ## at least $(MIN_COVERAGE) % line coverage of every policy package.
