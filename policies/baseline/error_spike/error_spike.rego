@@ -18,6 +18,7 @@ package sentinel.baseline.error_spike
 import data.sentinel.lib
 
 violation contains lib.violation(rego.metadata.chain(), summary) if {
+	input.l7.type == "RESPONSE"
 	input.sentinel.baseline.learning == false
 	errors := input.sentinel.baseline.errors
 	errors.responses >= data.data.baseline.error_min_responses

@@ -25,3 +25,8 @@ test_silent_on_few_responses_or_a_usual_share if {
 test_silent_while_learning if {
 	count(error_spike.violation) == 0 with input as fixture_test.learning("catalog_product_response", failing)
 }
+
+# One incident, judged once per exchange: on the responses, which carry it.
+test_judges_only_the_responses if {
+	count(error_spike.violation) == 0 with input as fixture_test.judged("frontend_get_product", failing)
+}

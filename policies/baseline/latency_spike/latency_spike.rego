@@ -18,6 +18,7 @@ package sentinel.baseline.latency_spike
 import data.sentinel.lib
 
 violation contains lib.violation(rego.metadata.chain(), summary) if {
+	input.l7.type == "RESPONSE"
 	input.sentinel.baseline.learning == false
 	latency := input.sentinel.baseline.latency
 	latency.ratio >= data.data.baseline.latency_ratio

@@ -30,3 +30,8 @@ test_silent_on_a_path_whose_latency_always_varies if {
 test_silent_while_learning if {
 	count(latency_spike.violation) == 0 with input as fixture_test.learning("catalog_product_response", slow)
 }
+
+# One incident, judged once per exchange: on the responses, which carry it.
+test_judges_only_the_responses if {
+	count(latency_spike.violation) == 0 with input as fixture_test.judged("frontend_get_product", slow)
+}

@@ -17,6 +17,7 @@ package sentinel.baseline.rate_spike
 import data.sentinel.lib
 
 violation contains lib.violation(rego.metadata.chain(), summary) if {
+	input.l7.type == "REQUEST"
 	input.sentinel.baseline.learning == false
 	rate := input.sentinel.baseline.rate
 	rate.per_min >= data.data.baseline.rate_min_per_min

@@ -28,3 +28,8 @@ test_silent_within_the_usual_rate if {
 test_silent_while_learning if {
 	count(rate_spike.violation) == 0 with input as fixture_test.learning("frontend_get_product", flood)
 }
+
+# One incident, judged once per exchange: on the requests, which carry it.
+test_judges_only_the_requests if {
+	count(rate_spike.violation) == 0 with input as fixture_test.judged("catalog_product_response", flood)
+}
