@@ -18,15 +18,15 @@
 #   tags: [dns, command-and-control, initial-access, exfiltration]
 package sentinel.dns.deny_list
 
-import data.sentinel.dns.names
 import data.sentinel.lib
 
+# The query's parent domains (input.sentinel.dns.domains) are looked up in
+# the deny list; the resolver's own name is not among them.
 violation contains lib.violation(rego.metadata.chain(), summary) if {
 	input.l7.type == "REQUEST"
 	input.l7.dns
-	some domain in input.sentinel.destination.domains
+	some domain in input.sentinel.dns.domains
 	data.data.dns.deny_domains[domain]
-	lib.name_in_domain(names.query, domain)
 }
 
 # The summary names the listed domain, never the query: payloads put the
@@ -37,7 +37,6 @@ summary := sprintf("%s looked up a name under the deny-listed %s", [
 ])
 
 matched contains domain if {
-	some domain in input.sentinel.destination.domains
+	some domain in input.sentinel.dns.domains
 	data.data.dns.deny_domains[domain]
-	lib.name_in_domain(names.query, domain)
 }

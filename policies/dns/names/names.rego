@@ -9,22 +9,18 @@
 #   DNS policies.
 package sentinel.dns.names
 
-import data.sentinel.lib
-
 # query is the flow's DNS query, lower case, without the trailing dot. The
 # engine keeps the case the client sent (resolvers randomise it, 0x20
-# encoding); its parent domains (input.sentinel.destination.domains) are
-# lower case.
+# encoding); its parent domains (input.sentinel.dns.domains) are lower case.
 query := lower(input.sentinel.dns.query)
 
-# under(zones) holds when the query is one of zones or a subdomain of one.
-# The destination's domains hold the query's parent domains, and also those
-# of the destination FQDN (the resolver's own name), which must not count:
-# the domain has to be a suffix of the query itself.
+# under(zones) holds when the query is one of zones or a subdomain of one:
+# one set lookup per parent domain the engine measured of the query
+# (input.sentinel.dns.domains). The destination's domains would not do: they
+# also hold the resolver's own name (its FQDN), which must not count.
 under(zones) if {
-	some domain in input.sentinel.destination.domains
+	some domain in input.sentinel.dns.domains
 	domain in zones
-	lib.name_in_domain(query, domain)
 }
 
 # in_internal_zones holds for queries under data.data.dns.internal_zones: answered by
@@ -38,9 +34,8 @@ labels := split(query, ".")
 # top-level domain.
 suffix_labels := n if {
 	n := max({count(split(domain, ".")) |
-		some domain in input.sentinel.destination.domains
+		some domain in input.sentinel.dns.domains
 		domain in data.data.dns.public_suffixes
-		lib.name_in_domain(query, domain)
 	})
 } else := 1
 

@@ -22,8 +22,8 @@ import data.sentinel.dns.names
 import data.sentinel.lib
 
 # The answer, not the query, says the domain does not exist: this rule sees
-# the response, which goes from the server (source) to the client
-# (destination).
+# the response, which goes from the server to the client (lib.server and
+# lib.client, as the engine measured the flow's direction).
 violation contains lib.violation(rego.metadata.chain(), summary) if {
 	input.l7.type == "RESPONSE"
 	input.l7.dns.rcode == 3
@@ -41,7 +41,7 @@ allowed_label if {
 # The summary names the registrable domain, not the query: its other labels
 # may be data.
 summary := sprintf("%s was told by %s that a name under %q does not exist (NXDOMAIN)", [
-	lib.endpoint(input.sentinel.destination),
-	lib.endpoint(input.sentinel.source),
+	lib.endpoint(lib.client),
+	lib.endpoint(lib.server),
 	names.registrable_domain,
 ])

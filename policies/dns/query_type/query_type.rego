@@ -38,9 +38,8 @@ allowed(qtype) if qtype in object.get(data.data.dns.query_type_allowed_sources, 
 allowed(qtype) if qtype in object.get(data.data.dns.query_type_allowed_first_labels, names.labels[0], [])
 
 allowed(qtype) if {
-	some domain in input.sentinel.destination.domains
+	some domain in input.sentinel.dns.domains
 	qtype in object.get(data.data.dns.query_type_allowed_domains, domain, [])
-	lib.name_in_domain(names.query, domain)
 }
 
 # The summary names the registrable domain, not the query: its other labels

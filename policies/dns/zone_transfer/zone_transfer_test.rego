@@ -1,16 +1,16 @@
 package sentinel.dns.zone_transfer_test
 
-import data.sentinel.dns.names_test
+import data.dns.zone_transfer.testdata
 import data.sentinel.dns.zone_transfer
+
+# The flows are DNS requests to CoreDNS, of shop/recommendation unless named
+# otherwise, as the engine measured them (testdata/flows.jsonl, `make
+# fixtures`).
 
 dns_data := {"zone_transfer_allowed_sources": ["dns-secondary", "infra/bind-secondary"]}
 
-# axfr is a compromised pod asking CoreDNS for every record of the cluster
-# domain.
-axfr := names_test.request("Cluster.Local", ["AXFR"])
-
-secondary(namespace, workload) := {"kind": "pod", "namespace": namespace, "workload": workload, "pod": concat("-", [workload, "0"]), "ip": "10.0.3.40", "identity": 51234}
-
+# axfr_of_the_cluster_domain is a compromised pod asking CoreDNS for every
+# record of the cluster domain.
 test_axfr_of_the_cluster_domain_alerts if {
 	zone_transfer.violation == {{
 		"id": "DNSZoneTransferAttempt",
@@ -20,32 +20,33 @@ test_axfr_of_the_cluster_domain_alerts if {
 		"summary": `shop/recommendation asked kube-system/coredns for a zone transfer (AXFR) of "cluster.local"`,
 		"description": zone_transfer.violation[_].description,
 		"mitre": "T1018",
-	}} with input as axfr with data.data.dns as dns_data
+	}} with input as testdata.axfr_of_the_cluster_domain with data.data.dns as dns_data
 }
 
 test_ixfr_alerts if {
-	some v in zone_transfer.violation with input as names_test.request("corp.example.com", ["IXFR"]) with data.data.dns as dns_data
+	some v in zone_transfer.violation with input as testdata.ixfr with data.data.dns as dns_data
 	v.summary == `shop/recommendation asked kube-system/coredns for a zone transfer (IXFR) of "corp.example.com"`
 }
 
+# The same AXFR from dns-secondary/nsd, infra/bind-secondary and infra/bind.
 test_allowed_sources if {
-	count(zone_transfer.violation) == 0 with input as names_test.with_source(axfr, secondary("dns-secondary", "nsd")) with data.data.dns as dns_data
-	count(zone_transfer.violation) == 0 with input as names_test.with_source(axfr, secondary("infra", "bind-secondary")) with data.data.dns as dns_data
-	count(zone_transfer.violation) == 1 with input as names_test.with_source(axfr, secondary("infra", "bind")) with data.data.dns as dns_data
+	count(zone_transfer.violation) == 0 with input as testdata.axfr_from_dns_secondary_namespace with data.data.dns as dns_data
+	count(zone_transfer.violation) == 0 with input as testdata.axfr_from_bind_secondary with data.data.dns as dns_data
+	count(zone_transfer.violation) == 1 with input as testdata.axfr_from_infra_bind with data.data.dns as dns_data
 }
 
 test_both_types_make_one_violation if {
-	count(zone_transfer.violation) == 1 with input as names_test.request("cluster.local", ["AXFR", "IXFR"]) with data.data.dns as dns_data
-	some v in zone_transfer.violation with input as names_test.request("cluster.local", ["AXFR", "IXFR"]) with data.data.dns as dns_data
+	count(zone_transfer.violation) == 1 with input as testdata.axfr_and_ixfr with data.data.dns as dns_data
+	some v in zone_transfer.violation with input as testdata.axfr_and_ixfr with data.data.dns as dns_data
 	contains(v.summary, "zone transfer (AXFR, IXFR)")
 }
 
 test_no_alert_on_other_types if {
-	every qtype in ["A", "SOA", "NS", "TXT"] {
-		count(zone_transfer.violation) == 0 with input as names_test.request("cluster.local", [qtype]) with data.data.dns as dns_data
+	every name in ["cluster_local_a", "cluster_local_soa", "cluster_local_ns", "cluster_local_txt"] {
+		count(zone_transfer.violation) == 0 with input as testdata[name] with data.data.dns as dns_data
 	}
 }
 
 test_no_alert_on_responses if {
-	count(zone_transfer.violation) == 0 with input as names_test.response("cluster.local", ["AXFR"], 5) with data.data.dns as dns_data
+	count(zone_transfer.violation) == 0 with input as testdata.axfr_refused with data.data.dns as dns_data
 }

@@ -1,9 +1,11 @@
 package sentinel.http.method_not_allowed_test
 
+import data.http.method_not_allowed.testdata
 import data.sentinel.http.method_not_allowed
-import data.sentinel.http.request_test.call
-import data.sentinel.http.request_test.from_pod
-import data.sentinel.http.request_test.response
+
+# The flows are HTTP requests to the frontend, from the Internet unless named
+# otherwise, as the engine measured them (testdata/flows.jsonl, `make
+# fixtures`).
 
 http_data := {"allowed_methods": {"shop/frontend": ["GET", "HEAD", "POST"]}}
 
@@ -16,35 +18,36 @@ test_delete_to_a_listed_service_alerts if {
 		"summary": "shop/ad sent HTTP DELETE /cart to shop/frontend, which accepts only GET, HEAD, POST",
 		"description": method_not_allowed.violation[_].description,
 		"mitre": "T1190",
-	}} with input as from_pod(call("DELETE", "/cart"))
+	}} with input as testdata.delete_cart_from_pod
 		with data.data.http as http_data
 }
 
 test_listed_methods_do_not_alert if {
-	every method in ["GET", "HEAD", "POST"] {
-		count(method_not_allowed.violation) == 0 with input as call(method, "/cart")
+	every name in ["get_cart", "head_cart", "post_cart"] {
+		count(method_not_allowed.violation) == 0 with input as testdata[name]
 			with data.data.http as http_data
 	}
 }
 
 test_methods_compare_as_sent if {
-	count(method_not_allowed.violation) == 1 with input as call("get", "/cart")
+	count(method_not_allowed.violation) == 1 with input as testdata.lower_case_get_cart
 		with data.data.http as http_data
 }
 
 test_services_not_listed_are_not_checked if {
-	count(method_not_allowed.violation) == 0 with input as object.union(call("DELETE", "/x"), {"sentinel": {"destination": {"workload": "catalog"}}})
+	count(method_not_allowed.violation) == 0 with input as testdata.delete_to_catalog
 		with data.data.http as http_data
-	count(method_not_allowed.violation) == 0 with input as call("DELETE", "/cart")
+	count(method_not_allowed.violation) == 0 with input as testdata.delete_cart
 }
 
 test_destinations_outside_pods_are_not_checked if {
-	world := object.union(call("DELETE", "/cart"), {"sentinel": {"destination": {"kind": "world", "namespace": "", "workload": ""}}})
-	count(method_not_allowed.violation) == 0 with input as world
+	count(method_not_allowed.violation) == 0 with input as testdata.delete_to_the_internet
 		with data.data.http as {"allowed_methods": {"/": ["GET"]}}
 }
 
+# The frontend's answer to shop/ad goes to a pod too, and shop/ad does not
+# take DELETE; the answer is still not judged.
 test_no_alert_on_the_response if {
-	count(method_not_allowed.violation) == 0 with input as response(call("DELETE", "/cart"))
-		with data.data.http as http_data
+	count(method_not_allowed.violation) == 0 with input as testdata.delete_cart_response
+		with data.data.http as {"allowed_methods": {"shop/frontend": ["GET", "HEAD", "POST"], "shop/ad": ["GET"]}}
 }

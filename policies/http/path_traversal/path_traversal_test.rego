@@ -1,12 +1,15 @@
 package sentinel.http.path_traversal_test
 
+import data.http.path_traversal.testdata
 import data.sentinel.http.path_traversal
-import data.sentinel.http.request_test.get
-import data.sentinel.http.request_test.response
+import data.sentinel.http.request_test.with_query
 
 # The detection cases run against the shipped patterns and file list in
 # policies/data/http.yaml: they are what is under test. Cases that test the
-# policy's logic set their own data.
+# policy's logic set their own data. The flows are HTTP requests from the
+# Internet to the frontend, as the engine measured them
+# (testdata/flows.jsonl, `make fixtures`); a case with a query states it
+# (request_test.with_query).
 
 test_dot_segments_in_the_path_alert if {
 	path_traversal.violation == {{
@@ -17,93 +20,89 @@ test_dot_segments_in_the_path_alert if {
 		"summary": "world 203.0.113.77 sent HTTP GET /static/../../etc/passwd to shop/frontend with path traversal: /etc/passwd, dot_segment in the path",
 		"description": path_traversal.violation[_].description,
 		"mitre": "T1190",
-	}} with input as get("/static/../../etc/passwd")
+	}} with input as testdata.dot_segments_to_passwd
 }
 
 test_encoded_dot_segments_alert if {
-	every target in [
-		"/static/..%2f..%2fetc%2fpasswd",
-		"/static/%2e%2e/%2e%2e/etc/passwd",
-		"/static/%252e%252e%252f%252e%252e%252fetc/passwd",
-		"/static/..%5c..%5cwindows%5cwin.ini",
-		"/static/..\\..\\windows\\win.ini",
-		"/cgi-bin/.%2e/.%2e/.%2e/.%2e/bin/sh",
-		"/app/..;/manager/html",
-		"/app/..",
+	every name in [
+		"encoded_slashes", # /static/..%2f..%2fetc%2fpasswd
+		"encoded_dots", # /static/%2e%2e/%2e%2e/etc/passwd
+		"double_encoded_dot_segments", # /static/%252e%252e%252f%252e%252e%252fetc/passwd
+		"encoded_backslashes", # /static/..%5c..%5cwindows%5cwin.ini
+		"backslashes", # /static/..\..\windows\win.ini, which the engine escapes
+		"cgi_half_encoded_dots", # /cgi-bin/.%2e/.%2e/.%2e/.%2e/bin/sh
+		"tomcat_path_parameter", # /app/..;/manager/html
+		"trailing_dot_segment", # /app/..
 	] {
-		count(path_traversal.violation) == 1 with input as get(target)
+		count(path_traversal.violation) == 1 with input as testdata[name]
 	}
 }
 
 test_overlong_and_unicode_encodings_alert if {
-	every target in [
-		"/static/%c0%ae%c0%ae/%c0%ae%c0%ae/etc/passwd",
-		"/static/..%c0%af..%c0%afetc/passwd",
-		"/static/%u002e%u002e/x",
-		"/static/%25c0%25ae%25c0%25ae/x",
-	] {
-		some v in path_traversal.violation with input as get(target)
+	every name in ["overlong_dots", "overlong_slashes", "unicode_dots", "overlong_dots_double_encoded"] {
+		flow := testdata[name]
+		some v in path_traversal.violation with input as flow
 		contains(v.summary, "traversal encoding")
 	}
 }
 
 test_traversal_chains_in_the_query_alert if {
-	every target in [
-		"/download?file=../../../../etc/passwd",
-		"/download?file=....//....//....//x",
-		"/download?file=..%2f..%2fx",
-		"/download?file=%252e%252e%252f%252e%252e%252fx",
-		"/download?file=..\\..\\boot.ini",
+	every query in [
+		"file=../../../../etc/passwd",
+		"file=....//....//....//x",
+		"file=..%2f..%2fx",
+		"file=%252e%252e%252f%252e%252e%252fx",
+		"file=..\\..\\boot.ini",
 	] {
-		count(path_traversal.violation) == 1 with input as get(target)
+		count(path_traversal.violation) == 1 with input as with_query(testdata.download_with_query, query)
 	}
 }
 
 test_system_files_in_the_query_alert if {
-	every target in [
-		"/download?file=/etc/passwd",
-		"/download?file=c:\\windows\\win.ini",
-		"/download?page=php://filter/convert.base64-encode/resource=/proc/self/environ",
-		"/download?f=/var/run/secrets/kubernetes.io/serviceaccount/token",
+	every query in [
+		"file=/etc/passwd",
+		"file=c:\\windows\\win.ini",
+		"page=php://filter/convert.base64-encode/resource=/proc/self/environ",
+		"f=/var/run/secrets/kubernetes.io/serviceaccount/token",
 	] {
-		count(path_traversal.violation) == 1 with input as get(target)
+		count(path_traversal.violation) == 1 with input as with_query(testdata.download_with_query, query)
 	}
 }
 
 test_system_files_as_plain_paths_alert if {
-	every target in ["/etc/passwd", "//etc/passwd", "/proc/self/environ", "/WEB-INF/web.xml"] {
-		some v in path_traversal.violation with input as get(target)
+	every name in ["etc_passwd", "etc_passwd_repeated_slash", "proc_self_environ", "web_inf"] {
+		flow := testdata[name]
+		some v in path_traversal.violation with input as flow
 		not contains(v.summary, " in the ")
 	}
 }
 
 test_benign_look_alikes_do_not_alert if {
-	every target in [
-		"/static/js/app.min.js?v=1.10.2",
-		"/static/report..final.pdf",
-		"/login?next=../dashboard",
-		"/files?path=/home/user/docs",
-		"/search?q=passwd+reset",
-		"/search?q=etc",
-		"/version..json",
-		"/a/b/...",
-		"/search?q=and+so+on...",
-		"/docs/..hidden",
-		"/search?q=100%25+cotton+shirt",
+	every flow_query in [
+		["static_js_with_query", "v=1.10.2"],
+		["login_with_query", "next=../dashboard"],
+		["files_with_query", "path=/home/user/docs"],
+		["search_with_query", "q=passwd+reset"],
+		["search_with_query", "q=etc"],
+		["search_with_query", "q=and+so+on..."],
+		["search_with_query", "q=100%25+cotton+shirt"],
 	] {
-		count(path_traversal.violation) == 0 with input as get(target)
+		count(path_traversal.violation) == 0 with input as with_query(testdata[flow_query[0]], flow_query[1])
+	}
+	every name in ["dots_in_file_name", "dots_before_extension", "three_dots", "dot_dot_hidden_file"] {
+		count(path_traversal.violation) == 0 with input as testdata[name]
 	}
 }
 
 test_a_single_dot_segment_in_the_query_is_tunable if {
-	count(path_traversal.violation) == 1 with input as get("/login?next=../dashboard")
+	count(path_traversal.violation) == 1 with input as with_query(testdata.login_with_query, "next=../dashboard")
 		with data.data.http.traversal_query_patterns as {"dot_segment": `\.\./`}
 }
 
 test_a_bare_file_name_is_not_a_path if {
-	count(path_traversal.violation) == 0 with input as get("/search?q=win.ini")
+	count(path_traversal.violation) == 0 with input as with_query(testdata.search_with_query, "q=win.ini")
 }
 
 test_no_alert_on_the_response if {
-	count(path_traversal.violation) == 0 with input as response(get("/static/../../etc/passwd"))
+	count(path_traversal.violation) == 0 with input as testdata.dot_segments_response
 }
