@@ -30,16 +30,16 @@ func PolicyInput(ctx context.Context, o Options, files []string) error {
 		return fmt.Errorf("policy input: no capture files given (use - for stdin)")
 	}
 	enc := json.NewEncoder(o.Stdout)
-	_, err := eachInput(ctx, o, files, func(_ *flowpb.Flow, doc any) error { return enc.Encode(doc) })
+	_, err := eachInput(ctx, o, files, true, func(_ *flowpb.Flow, doc any) error { return enc.Encode(doc) })
 	return err
 }
 
 // eachInput calls fn with the input document of every flow of the
 // captures. It runs the engine's own per-flow path (Engine.Input), so
-// profiles evolve as they would in replay. Credentials in HTTP flows are
-// masked before measuring: fixtures end up in git.
-// It returns the number of malformed lines it skipped.
-func eachInput(ctx context.Context, o Options, files []string, fn func(f *flowpb.Flow, doc any) error) (malformed int, err error) {
+// profiles evolve as they would in replay. With mask, credentials in HTTP
+// flows are masked before measuring: documents printed from a real capture
+// end up in git. It returns the number of malformed lines it skipped.
+func eachInput(ctx context.Context, o Options, files []string, mask bool, fn func(f *flowpb.Flow, doc any) error) (malformed int, err error) {
 	// No policies and no aggregator: Input judges nothing.
 	eng, err := engine.New(engine.Config{Profiles: profile.Config{Limits: profile.Limits{Profiles: o.ProfilesMax}}}, nil, nil, o.Logger, nil)
 	if err != nil {
@@ -50,9 +50,12 @@ func eachInput(ctx context.Context, o Options, files []string, fn func(f *flowpb
 	err = client.Run(ctx, func(_ context.Context, f *flowpb.Flow) error {
 		// Masking touches only HTTP credentials, so the masked flow's
 		// facts are the real ones with the query values masked.
-		masked := proto.Clone(f).(*flowpb.Flow)
-		redact.Flow(masked)
-		_, value := eng.Input(masked, time.Now())
+		in := f
+		if mask {
+			in = proto.Clone(f).(*flowpb.Flow)
+			redact.Flow(in)
+		}
+		_, value := eng.Input(in, time.Now())
 		doc, err := ast.JSON(value)
 		if err != nil {
 			return err
@@ -125,7 +128,9 @@ func PolicyFixtures(ctx context.Context, o Options, dir string, check bool) erro
 func fixtures(ctx context.Context, o Options, path string) ([]byte, error) {
 	docs := map[string]any{}
 	var errs []error
-	malformed, err := eachInput(ctx, o, []string{path}, func(f *flowpb.Flow, doc any) error {
+	// Not masked: the flows are in git beside their fixtures already, and
+	// a test must see the query the engine measures.
+	malformed, err := eachInput(ctx, o, []string{path}, false, func(f *flowpb.Flow, doc any) error {
 		id := f.GetUuid()
 		switch _, dup := docs[id]; {
 		case id == "":

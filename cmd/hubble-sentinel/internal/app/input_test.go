@@ -112,7 +112,7 @@ func TestPolicyInputIsWhatProcessEvaluates(t *testing.T) {
 	o, _, _ := quietOptions()
 	inputs := map[int]any{}
 	n := 0
-	_, err = eachInput(ctx, o, []string{path}, func(f *flowpb.Flow, doc any) error {
+	_, err = eachInput(ctx, o, []string{path}, true, func(f *flowpb.Flow, doc any) error {
 		require.NoError(t, eng.Process(ctx, f))
 		n++
 		if fa := facts.Measure(f); fa.HTTP != nil && len(fa.HTTP.Secrets()) > 0 {
