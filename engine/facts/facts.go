@@ -395,21 +395,22 @@ func parseHTTP(h *flowpb.HTTP) *HTTP {
 	out := &HTTP{Method: h.GetMethod(), Code: h.GetCode(), record: h}
 	defer func() { out.Endpoint = out.Method + " " + PathTemplate(out.Path) }()
 	raw := h.GetUrl()
-	u, err := url.Parse(raw)
-	if err != nil {
-		// Keep what can be kept: a malformed URL is itself interesting to
-		// policies, so split it by hand rather than dropping it.
-		path, query, _ := strings.Cut(raw, "?")
-		out.RawPath, out.Path, out.Query = path, path, query
-		out.UserAgent = header(h, "user-agent")
-		out.Plain = plain(out.RawPath, out.Query)
-		return out
-	}
 	out.UserAgent = header(h, "user-agent")
-	out.Host = u.Host
-	out.RawPath = u.EscapedPath()
-	out.Path = u.Path
-	out.Query = u.RawQuery
+	if u, err := url.Parse(raw); err == nil {
+		out.Host = u.Host
+		out.RawPath = u.EscapedPath()
+		out.Path = u.Path
+		out.Query = u.RawQuery
+	} else {
+		// Keep what can be kept: a URL Go refuses (a bad port, %zz, a
+		// space in the host) is itself interesting to policies, so split
+		// it leniently rather than drop it or read the host as the path.
+		out.Host, out.RawPath, out.Query = lenientSplit(raw)
+		out.Path = out.RawPath
+		if p, err := url.PathUnescape(out.RawPath); err == nil {
+			out.Path = p
+		}
+	}
 	out.Plain = plain(out.RawPath, out.Query)
 	if out.Host == "" {
 		out.Host = header(h, "host")
@@ -418,6 +419,32 @@ func parseHTTP(h *flowpb.HTTP) *HTTP {
 		out.Host = header(h, ":authority")
 	}
 	return out
+}
+
+// lenientSplit splits a URL that url.Parse refuses into host (without
+// userinfo), path as sent and query, without failing: scheme://authority
+// is taken off when present, the query runs from the first "?" to a "#".
+func lenientSplit(raw string) (host, path, query string) {
+	rest := raw
+	if i := strings.Index(rest, "://"); i > 0 && !strings.ContainsAny(rest[:i], "/?#") {
+		rest = rest[i+3:]
+		// Userinfo may hold a "/" (a password Go refuses): the authority
+		// then runs past the last "@" before the query.
+		start := 0
+		if q := strings.IndexAny(rest, "?#"); q >= 0 {
+			start = strings.LastIndexByte(rest[:q], '@') + 1
+		} else {
+			start = strings.LastIndexByte(rest, '@') + 1
+		}
+		end := strings.IndexAny(rest[start:], "/?#")
+		if end < 0 {
+			end = len(rest) - start
+		}
+		host, rest = rest[start:start+end], rest[start+end:]
+	}
+	rest, _, _ = strings.Cut(rest, "#")
+	path, query, _ = strings.Cut(rest, "?")
+	return host, path, query
 }
 
 // plain reports whether a request path (as sent) and query leave no room

@@ -103,3 +103,21 @@ func TestHTTPPlain(t *testing.T) {
 		require.Equal(t, tc.plain, h.Plain, tc.url)
 	}
 }
+
+// TestLenientURL: URLs Go's parser refuses still yield their path, query
+// and host, so path policies see them.
+func TestLenientURL(t *testing.T) {
+	for _, tc := range []struct{ url, host, path, query string }{
+		{"http://shop.example.com/static/%u002e%u002e/x", "shop.example.com", "/static/%u002e%u002e/x", ""},
+		{"http://shop:99999/actuator/env?x=1", "shop:99999", "/actuator/env", "x=1"},
+		{"http://sh op/actuator", "sh op", "/actuator", ""},
+		{"http://user:p/w d@shop/admin#frag", "shop", "/admin", ""},
+		{"http://[fd00::1/actuator", "[fd00::1", "/actuator", ""},
+		{"/%zz?a=b", "", "/%zz", "a=b"},
+	} {
+		h := parseHTTP(&flowpb.HTTP{Method: "GET", Url: tc.url})
+		require.Equal(t, tc.host, h.Host, tc.url)
+		require.Equal(t, tc.path, h.RawPath, tc.url)
+		require.Equal(t, tc.query, h.Query, tc.url)
+	}
+}
