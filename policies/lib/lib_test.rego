@@ -2,65 +2,10 @@ package sentinel.lib_test
 
 import data.sentinel.lib
 
-# with_names adds what the engine measures of a destination's names to a
-# hand-built input: input.sentinel.destination.names (the FQDN, HTTP host and
-# DNS query, normalised, each once) and .domains (each name and its parent
-# domains). Builders apply it after merging their overrides, so the two
-# fields always agree with the rest of the document.
-with_names(doc) := object.union(doc, {"sentinel": {"destination": {"names": names, "domains": parent_domains(names)}}}) if {
-	names := destination_names(doc)
-}
-
-destination_names(doc) := [name |
-	some i, name in candidates
-	name != ""
-	not name in array.slice(candidates, 0, i)
-] if {
-	candidates := [lib.hostname(object.get(doc, path, "")) |
-		some path in [["sentinel", "destination", "fqdn"], ["sentinel", "http", "host"], ["sentinel", "dns", "query"]]
-	]
-}
-
-parent_domains(names) := [domain |
-	some i, domain in domains
-	domain != ""
-	not domain in array.slice(domains, 0, i)
-] if {
-	domains := [concat(".", array.slice(labels, j, count(labels))) |
-		some name in names
-		labels := split(name, ".")
-		some j in numbers.range(0, count(labels) - 1)
-	]
-}
-
-# The cases of the engine's TestDestinationNames (engine/input).
-test_with_names_computes_what_the_engine_measures if {
-	stripe := with_names({"sentinel": {"destination": {"fqdn": "API.Stripe.com"}, "http": {"host": "api.stripe.com:443"}}})
-	stripe.sentinel.destination.names == ["api.stripe.com"]
-	stripe.sentinel.destination.domains == ["api.stripe.com", "stripe.com", "com"]
-
-	pool := with_names({"sentinel": {"destination": {"fqdn": ""}, "dns": {"query": "pool.minexmr.com"}}})
-	pool.sentinel.destination.names == ["pool.minexmr.com"]
-	pool.sentinel.destination.domains == ["pool.minexmr.com", "minexmr.com", "com"]
-
-	ipv6 := with_names({"sentinel": {"destination": {"fqdn": ""}, "http": {"host": "[fd00:ec2::254]:80"}}})
-	ipv6.sentinel.destination.names == ["fd00:ec2::254"]
-	ipv6.sentinel.destination.domains == ["fd00:ec2::254"]
-
-	nothing := with_names({"sentinel": {"destination": {"fqdn": ""}}})
-	nothing.sentinel.destination.names == []
-	nothing.sentinel.destination.domains == []
-}
-
-test_with_names_lists_each_name_and_domain_once if {
-	doc := with_names({"sentinel": {
-		"destination": {"fqdn": "a.example.com"},
-		"http": {"host": "A.Example.com."},
-		"dns": {"query": "b.example.com"},
-	}})
-	doc.sentinel.destination.names == ["a.example.com", "b.example.com"]
-	doc.sentinel.destination.domains == ["a.example.com", "example.com", "com", "b.example.com"]
-}
+# The fixtures: flows as Hubble prints them (testdata/flows.jsonl) and
+# the input document the engine builds for each (testdata/inputs.json,
+# written by `make fixtures`), by uuid.
+fixtures := data.lib.testdata
 
 chain := [
 	{"annotations": {"scope": "rule", "title": "a rule"}, "path": ["sentinel", "egress", "example", "violation"]},
@@ -118,31 +63,9 @@ test_violation_from_rego_metadata_chain if {
 		"metadata_allowed_workloads": [],
 		"metadata_dns_forwarders": [],
 	}
-		with input as with_names({
-			"is_reply": false,
-			"sentinel": {
-				"source": {"kind": "pod", "namespace": "shop", "workload": "catalog", "ip": "10.0.1.7"},
-				"destination": {"kind": "world", "ip": "169.254.169.254", "fqdn": ""},
-				"protocol": "TCP",
-				"destination_port": 80,
-			},
-		})
+		with input as fixtures.catalog_imds
 	v.policy == "sentinel.egress.cloud_metadata"
 	v.id == "EgressToCloudMetadata"
-}
-
-test_is_request if {
-	lib.is_request with input as {"l7": {"type": "REQUEST"}}
-	not lib.is_request with input as {"l7": {"type": "RESPONSE"}}
-	not lib.is_request with input as {"Type": "L3_L4"}
-}
-
-test_is_reply_and_not_reply if {
-	lib.is_reply with input as {"is_reply": true}
-	lib.is_reply with input as {"reply": true}
-	lib.not_reply with input as {"is_reply": false}
-	lib.not_reply with input as {}
-	not lib.not_reply with input as {"is_reply": true}
 }
 
 test_ip_in_cidrs if {
@@ -152,33 +75,6 @@ test_ip_in_cidrs if {
 	not lib.ip_in_cidrs("35.246.31.234", cidrs)
 	not lib.ip_in_cidrs("2001:db8::1", cidrs)
 	not lib.ip_in_cidrs("10.0.0.1", [])
-}
-
-test_hostname if {
-	lib.hostname("Metadata.Google.Internal.") == "metadata.google.internal"
-	lib.hostname("api.stripe.com:443") == "api.stripe.com"
-	lib.hostname("[fd00:ec2::254]:80") == "fd00:ec2::254"
-	lib.hostname("[fd00:ec2::254]") == "fd00:ec2::254"
-	lib.hostname("fd00:ec2::254") == "fd00:ec2::254"
-	lib.hostname("169.254.169.254") == "169.254.169.254"
-}
-
-test_name_in_domains if {
-	lib.name_in_domains("nanopool.org", ["nanopool.org"])
-	lib.name_in_domains("xmr-eu1.Nanopool.org.", ["nanopool.org"])
-	lib.name_in_domains("x.nanopool.org", [".nanopool.org"])
-	not lib.name_in_domains("notnanopool.org", ["nanopool.org"])
-	not lib.name_in_domains("nanopool.org.evil.example", ["nanopool.org"])
-	not lib.name_in_domains("anything.example", ["", "."])
-}
-
-test_destination_names if {
-	lib.destination_names == {"api.stripe.com", "metadata.google.internal", "x.example"} with input as with_names({"sentinel": {
-		"destination": {"fqdn": "api.stripe.com"},
-		"http": {"host": "Metadata.Google.Internal:80"},
-		"dns": {"query": "x.example"},
-	}})
-	lib.destination_names == set() with input as with_names({"sentinel": {"destination": {"fqdn": ""}, "http": {"host": ""}}})
 }
 
 test_endpoint if {
@@ -192,13 +88,10 @@ test_workload_key if {
 	lib.workload_key({}) == "/"
 }
 
-# A flow from shop/frontend to shop-data/postgres on 5432, as the exception
-# tests see it.
-exception_input := with_names({"sentinel": {
-	"source": {"kind": "pod", "namespace": "shop", "workload": "frontend", "ip": "10.0.1.5"},
-	"destination": {"kind": "pod", "namespace": "shop-data", "workload": "postgres", "ip": "10.0.2.9", "fqdn": "db.shop.example"},
-	"destination_port": 5432,
-}})
+# A flow from shop/frontend to shop-data/postgres (db.shop.example, the
+# name Cilium's DNS-aware policy gives it) on 5432, as the exception tests
+# see it.
+exception_input := fixtures.frontend_to_postgres
 
 test_violation_without_exceptions_data_alerts if {
 	lib.violation(chain, "s") with data.data as {} with input as exception_input
@@ -239,6 +132,7 @@ test_exception_that_misses_one_field_does_not_cover_the_flow if {
 		{"name": "other peer namespace", "destination_namespaces": ["shop"]},
 		{"name": "other peer workload", "destination_workloads": ["shop-data/redis"]},
 		{"name": "other port", "destination_ports": [5433]},
+		{"name": "the client's port", "destination_ports": [45000]},
 		{"name": "other domain", "destination_names": ["example.org"]},
 		{"name": "a suffix is not a parent domain", "destination_names": ["op.example"]},
 		{"name": "other cidr", "destination_cidrs": ["10.0.3.0/24"]},
@@ -256,57 +150,145 @@ test_any_exception_of_several_covers_the_flow if {
 		with input as exception_input
 }
 
-# tcp builds a TCP packet from sport to dport with the given flags, in no
-# direction Cilium told.
-tcp(sport, dport, flags) := {
-	"l4": {"TCP": {"source_port": sport, "destination_port": dport, "flags": flags}},
-	"sentinel": {"protocol": "TCP", "destination_port": dport},
+# coredns_answers_frontend is CoreDNS's NXDOMAIN answer to the frontend's
+# query for db.shop.example: Hubble's source is the server. Exceptions
+# speak of the client and the server, so the entry that covers the query
+# covers its answer too: the frontend is the source, CoreDNS on port 53
+# the destination, the query's name the destination's name.
+test_exception_on_a_reply_names_the_client_as_source if {
+	answer := fixtures.coredns_answers_frontend
+	answer.sentinel.initiated == false
+	every exception in [
+		{"name": "by client namespace", "source_namespaces": ["shop"]},
+		{"name": "by client workload", "source_workloads": ["shop/frontend"]},
+		{"name": "by server namespace", "destination_namespaces": ["kube-system"]},
+		{"name": "by server workload", "destination_workloads": ["kube-system/coredns"]},
+		{"name": "by service port", "destination_ports": [53]},
+		{"name": "by the name asked about", "destination_names": ["shop.example"]},
+		{"name": "by server cidr", "destination_cidrs": ["10.0.2.10/32"]},
+	] {
+		not lib.violation(chain, "s") with data.data.exceptions as [exception] with input as answer
+	}
 }
 
-udp(sport, dport) := {
-	"l4": {"UDP": {"source_port": sport, "destination_port": dport}},
-	"sentinel": {"protocol": "UDP", "destination_port": dport},
+# Written from Hubble's point of view, as before, the same entries no
+# longer cover the answer.
+test_exception_on_a_reply_does_not_take_the_server_for_the_client if {
+	every exception in [
+		{"name": "server as source namespace", "source_namespaces": ["kube-system"]},
+		{"name": "server as source workload", "source_workloads": ["kube-system/coredns"]},
+		{"name": "client as destination namespace", "destination_namespaces": ["shop"]},
+		{"name": "client as destination workload", "destination_workloads": ["shop/frontend"]},
+		{"name": "the client's port", "destination_ports": [40001]},
+		{"name": "the client's address", "destination_cidrs": ["10.0.1.5/32"]},
+	] {
+		lib.violation(chain, "s") with data.data.exceptions as [exception] with input as fixtures.coredns_answers_frontend
+	}
+}
+
+# On a reply, Cilium's DNS-aware name (fqdn) is the destination's: the
+# client's. It names no server, so destination_names cannot cover the
+# reply by it; the server's workload and port still do.
+test_exception_on_a_reply_ignores_the_clients_dns_name if {
+	answer := fixtures.frontend_answers_partner
+	answer.sentinel.destination.fqdn == "partner.example"
+	lib.violation(chain, "s") with data.data.exceptions as [{"name": "client's name", "destination_names": ["partner.example"]}]
+		with input as answer
+	not lib.violation(chain, "s") with data.data.exceptions as [{"name": "server", "destination_workloads": ["shop/frontend"], "destination_ports": [443]}]
+		with input as answer
+}
+
+# The direction fixtures: the frontend (10.0.1.5) sends each to the cart
+# (10.0.1.6); the engine decides which of them is the client.
+client(uuid) := side if {
+	side := lib.client.workload with input as fixtures[uuid]
+}
+
+server(uuid) := side if {
+	side := lib.server.workload with input as fixtures[uuid]
+}
+
+# rule names what decided the direction, as the engine reports it.
+rule(uuid) := fixtures[uuid].sentinel.direction.rule
+
+test_client_and_server_of_a_request if {
+	client("frontend_to_postgres") == "frontend"
+	server("frontend_to_postgres") == "postgres"
+	lib.client == fixtures.frontend_to_postgres.sentinel.source with input as fixtures.frontend_to_postgres
+	lib.server == fixtures.frontend_to_postgres.sentinel.destination with input as fixtures.frontend_to_postgres
+}
+
+test_client_and_server_of_a_reply if {
+	client("coredns_answers_frontend") == "frontend"
+	server("coredns_answers_frontend") == "coredns"
+	lib.client == fixtures.coredns_answers_frontend.sentinel.destination with input as fixtures.coredns_answers_frontend
+	lib.server == fixtures.coredns_answers_frontend.sentinel.source with input as fixtures.coredns_answers_frontend
+}
+
+# Without the engine's direction (a hand-written input), neither side is
+# known.
+test_no_client_or_server_without_a_direction if {
+	not lib.client with input as {"sentinel": {"source": {"workload": "a"}, "destination": {"workload": "b"}}}
+	not lib.server with input as {"sentinel": {"source": {"workload": "a"}, "destination": {"workload": "b"}}}
 }
 
 test_cilium_says_which_way if {
-	lib.initiated with input as object.union(tcp(9080, 58950, {"ACK": true}), {"is_reply": false})
-	not lib.initiated with input as object.union(tcp(51000, 443, {"SYN": true}), {"is_reply": true})
-	not lib.initiated with input as object.union(tcp(51000, 443, {"SYN": true}), {"reply": true})
+	client("told_initiated") == "frontend"
+	client("told_reply") == "cart"
+	client("told_reply_deprecated") == "cart"
+	rule("told_initiated") == "is_reply"
+	rule("told_reply") == "is_reply"
+	rule("told_reply_deprecated") == "reply"
+}
+
+test_an_l7_request_is_the_clients_and_a_response_the_servers if {
+	client("http_request") == "frontend"
+	server("http_response") == "frontend"
+	rule("http_request") == "l7_type"
+	rule("http_response") == "l7_type"
 }
 
 test_a_syn_is_an_initiation_and_a_syn_ack_a_reply if {
-	lib.initiated with input as tcp(40000, 50051, {"SYN": true})
-	not lib.initiated with input as tcp(9080, 58950, {"SYN": true, "ACK": true})
+	client("syn") == "frontend"
+	server("syn_ack") == "frontend"
+	rule("syn") == "tcp_flags"
+	rule("syn_ack") == "tcp_flags"
 }
 
 # The GKE sample captures: a pod's FIN from 9080 to a remote node's 58634,
-# in no direction.
+# in no direction. An ephemeral port (32768 and up) is the client's.
 test_a_server_port_answering_an_ephemeral_port_is_a_reply if {
-	not lib.initiated with input as tcp(9080, 58634, {"ACK": true, "FIN": true})
-	not lib.initiated with input as udp(53, 40001)
-	lib.initiated with input as tcp(45000, 10250, {"ACK": true, "PSH": true})
-	lib.initiated with input as udp(40001, 53)
-	lib.initiated with input as {
-		"l4": {"SCTP": {"source_port": 40001, "destination_port": 3868}},
-		"sentinel": {"protocol": "SCTP", "destination_port": 3868},
+	server("fin_to_ephemeral_port") == "frontend"
+	server("udp_answer") == "frontend"
+	server("sctp_answer") == "frontend"
+	client("ack_to_kubelet_port") == "frontend"
+	client("udp_query") == "frontend"
+	client("sctp_request") == "frontend"
+	every uuid in ["fin_to_ephemeral_port", "udp_answer", "sctp_answer", "ack_to_kubelet_port", "udp_query", "sctp_request"] {
+		rule(uuid) == "ports"
 	}
-	not lib.initiated with input as {
-		"l4": {"SCTP": {"source_port": 3868, "destination_port": 40001}},
-		"sentinel": {"protocol": "SCTP", "destination_port": 40001},
-	}
+}
+
+# Between two ports below the ephemeral range, the lower one is the
+# server's.
+test_between_low_ports_the_lower_is_the_servers if {
+	server("between_low_ports") == "frontend"
+	fixtures.between_low_ports.sentinel.service_port == 8080
 }
 
 test_icmp_echo_replies_are_replies if {
-	not lib.initiated with input as {"l4": {"ICMPv4": {"type": 0}}, "sentinel": {"protocol": "ICMPv4", "destination_port": 0}}
-	not lib.initiated with input as {"l4": {"ICMPv6": {"type": 129}}, "sentinel": {"protocol": "ICMPv6", "destination_port": 0}}
-	lib.initiated with input as {"l4": {"ICMPv4": {"type": 8}}, "sentinel": {"protocol": "ICMPv4", "destination_port": 0}}
-	lib.initiated with input as {"l4": {"ICMPv6": {"type": 128}}, "sentinel": {"protocol": "ICMPv6", "destination_port": 0}}
+	server("echo_reply_v4") == "frontend"
+	server("echo_reply_v6") == "frontend"
+	client("echo_request_v4") == "frontend"
+	client("echo_request_v6") == "frontend"
+	rule("echo_reply_v6") == "icmp"
 }
 
-# A drop carries no direction and often no flags worth reading: with a
-# source port above the destination port it counts as an initiation.
+# A drop carries no direction and often nothing else to go by: the source
+# counts as the initiator.
 test_without_ports_or_flags_the_source_initiated if {
-	lib.initiated with input as {"sentinel": {"protocol": "", "destination_port": 0}}
+	client("dropped_without_ports") == "frontend"
+	rule("dropped_without_ports") == "default"
 }
 
 test_listed_by_namespace_or_workload if {

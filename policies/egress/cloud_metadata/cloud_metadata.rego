@@ -21,29 +21,31 @@ package sentinel.egress.cloud_metadata
 import data.sentinel.lib
 
 # One body per way of reaching the metadata service, each a plain lookup of
-# the flow's address or names in a data list; the name bodies lead with a
-# condition OPA's rule index checks before evaluating them (names[0] is
-# defined), so flows without a name skip them. The bodies build the same
-# violation, so a flow matching several still yields one.
+# the flow's address or names in a data list. The bodies lead with
+# conditions OPA's rule index checks before evaluating them: the flow goes
+# from client to server (the engine's input.sentinel.initiated), and for
+# the name bodies the destination has a name (names[0] is defined). The
+# bodies build the same violation, so a flow matching several still yields
+# one.
 violation contains lib.violation(rego.metadata.chain(), summary) if {
+	input.sentinel.initiated == true
 	input.sentinel.destination.ip in data.data.egress.metadata_addresses
-	lib.not_reply
 	not exempt_source
 }
 
 violation contains lib.violation(rego.metadata.chain(), summary) if {
+	input.sentinel.initiated == true
 	input.sentinel.destination.names[0]
 	some name in input.sentinel.destination.names
 	name in data.data.egress.metadata_names
-	lib.not_reply
 	not exempt_source
 }
 
 violation contains lib.violation(rego.metadata.chain(), summary) if {
+	input.sentinel.initiated == true
 	input.sentinel.destination.names[0]
 	some name in input.sentinel.destination.names
 	name in data.data.egress.metadata_addresses
-	lib.not_reply
 	not exempt_source
 }
 

@@ -26,8 +26,9 @@ package sentinel.egress.deny_list
 import data.sentinel.lib
 
 # The bodies lead with conditions OPA's rule index checks, so only new
-# flows to world destinations (what Cilium does not know as part of the
-# cluster) enter them: a TCP SYN (each connection judged once), a flow of a
+# flows from client to server (the engine's input.sentinel.initiated) to
+# world destinations (what Cilium does not know as part of the cluster)
+# enter them: a TCP SYN (each connection judged once), a flow of a
 # connectionless protocol, or an HTTP request (the only flow carrying the
 # Host header); names need a destination with a name. The address bodies
 # stop at once while the CIDR list is empty (the default); otherwise one
@@ -37,18 +38,21 @@ import data.sentinel.lib
 # in-cluster egress proxy is seen at the proxy's own connection.
 violation contains lib.violation(rego.metadata.chain(), summary) if {
 	input.l4.TCP.flags.SYN == true
+	input.sentinel.initiated == true
 	input.sentinel.destination.kind == "world"
 	denied_address
 }
 
 violation contains lib.violation(rego.metadata.chain(), summary) if {
 	input.sentinel.protocol in {"UDP", "ICMPv4", "ICMPv6", "SCTP"}
+	input.sentinel.initiated == true
 	input.sentinel.destination.kind == "world"
 	denied_address
 }
 
 violation contains lib.violation(rego.metadata.chain(), summary) if {
 	input.l4.TCP.flags.SYN == true
+	input.sentinel.initiated == true
 	input.sentinel.destination.kind == "world"
 	input.sentinel.destination.domains[0]
 	denied_name
@@ -56,6 +60,7 @@ violation contains lib.violation(rego.metadata.chain(), summary) if {
 
 violation contains lib.violation(rego.metadata.chain(), summary) if {
 	input.sentinel.protocol in {"UDP", "ICMPv4", "ICMPv6", "SCTP"}
+	input.sentinel.initiated == true
 	input.sentinel.destination.kind == "world"
 	input.sentinel.destination.domains[0]
 	denied_name
@@ -63,6 +68,7 @@ violation contains lib.violation(rego.metadata.chain(), summary) if {
 
 violation contains lib.violation(rego.metadata.chain(), summary) if {
 	input.l7.type == "REQUEST"
+	input.sentinel.initiated == true
 	input.l7.http
 	input.sentinel.destination.kind == "world"
 	input.sentinel.destination.domains[0]
@@ -72,14 +78,12 @@ violation contains lib.violation(rego.metadata.chain(), summary) if {
 denied_address if {
 	data.data.egress.deny_cidrs[0]
 	count(address_matches) > 0
-	lib.not_reply
 }
 
 denied_name if {
 	some domain in input.sentinel.destination.domains
 	data.data.egress.deny_domains[domain]
 	destination_under(domain)
-	lib.not_reply
 }
 
 address_matches := net.cidr_contains_matches(data.data.egress.deny_cidrs, input.sentinel.destination.ip)
@@ -92,14 +96,17 @@ summary := sprintf("%s contacted a deny-listed destination: %s", [
 # destination_under holds when one of the destination's own names is under
 # domain. Every name of a flow without DNS is the destination's own; a DNS
 # request's query names what it asks the resolver about, which the DNS
-# policies judge.
+# policies judge: there only the resolver's DNS-aware name (fqdn) counts.
 destination_under(_) if not input.sentinel.dns
 
 destination_under(domain) if {
 	input.sentinel.dns
-	some name in input.sentinel.destination.names
-	not name == lib.hostname(input.sentinel.dns.query)
-	lib.name_in_domain(name, domain)
+	input.sentinel.destination.fqdn == domain
+}
+
+destination_under(domain) if {
+	input.sentinel.dns
+	endswith(input.sentinel.destination.fqdn, concat("", [".", domain]))
 }
 
 # indicators name the listed range or domain and why it is listed. A DNS

@@ -22,12 +22,13 @@ package sentinel.egress.external_dns
 import data.sentinel.lib
 
 # One body per transport, each leading with conditions OPA's rule index
-# checks: from a pod to a world destination, a TCP SYN (each connection
-# judged once, on its first packet) or a UDP flow. Then the port and the
-# source lists. An answer goes to the client's ephemeral port, never to 53
-# or 853.
+# checks: from a pod (the client, input.sentinel.initiated) to a world
+# destination, a TCP SYN (each connection judged once, on its first
+# packet) or a UDP flow. Then the port and the source lists. An answer
+# goes to the client's ephemeral port, never to 53 or 853.
 violation contains lib.violation(rego.metadata.chain(), summary) if {
 	input.l4.TCP.flags.SYN == true
+	input.sentinel.initiated == true
 	input.sentinel.destination.kind == "world"
 	input.sentinel.source.kind == "pod"
 	external_query
@@ -35,6 +36,7 @@ violation contains lib.violation(rego.metadata.chain(), summary) if {
 
 violation contains lib.violation(rego.metadata.chain(), summary) if {
 	input.sentinel.protocol == "UDP"
+	input.sentinel.initiated == true
 	input.sentinel.destination.kind == "world"
 	input.sentinel.source.kind == "pod"
 	external_query
@@ -42,7 +44,6 @@ violation contains lib.violation(rego.metadata.chain(), summary) if {
 
 external_query if {
 	input.sentinel.destination_port in data.data.egress.external_dns_ports
-	lib.not_reply
 	not allowed_source
 	not lib.ip_in_cidrs(input.sentinel.destination.ip, data.data.network.internal_cidrs)
 }

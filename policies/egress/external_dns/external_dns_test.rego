@@ -9,31 +9,12 @@ egress := {
 
 network := {"internal_cidrs": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "fc00::/7"]}
 
-# recommendation_to_google: the recommendation pod asks 8.8.8.8 itself,
-# bypassing CoreDNS.
-recommendation_to_google := {
-	"verdict": "FORWARDED",
-	"Type": "L3_L4",
-	"is_reply": false,
-	"traffic_direction": "EGRESS",
-	"IP": {"source": "10.0.2.44", "destination": "8.8.8.8", "ipVersion": "IPv4"},
-	"l4": {"UDP": {"source_port": 41234, "destination_port": 53}},
-	"destination": {"identity": 2, "labels": ["reserved:world"]},
-	"sentinel": {
-		"source": {"kind": "pod", "namespace": "shop", "workload": "recommendation", "pod": "recommendation-5c8d7f9b6-mq4zt", "ip": "10.0.2.44", "identity": 41873},
-		"destination": {"kind": "world", "namespace": "", "workload": "", "pod": "", "ip": "8.8.8.8", "identity": 2, "fqdn": ""},
-		"protocol": "UDP",
-		"destination_port": 53,
-	},
-}
+# The flows of testdata/flows.jsonl as the engine measures them (make
+# fixtures), by uuid. recommendation_to_google: the recommendation pod asks
+# 8.8.8.8 itself, bypassing CoreDNS.
+fixtures := data.egress.external_dns.testdata
 
-flow(overrides) := object.union(recommendation_to_google, overrides)
-
-# tcp(port) is a new TCP connection from the same pod to the same resolver.
-tcp(port) := object.union(object.remove(recommendation_to_google, ["l4"]), {
-	"l4": {"TCP": {"source_port": 41234, "destination_port": port, "flags": {"SYN": true}}},
-	"sentinel": {"protocol": "TCP", "destination_port": port},
-})
+flow(overrides) := object.union(fixtures.recommendation_to_google, overrides)
 
 test_alerts_with_full_metadata if {
 	external_dns.violation == {{
@@ -44,16 +25,16 @@ test_alerts_with_full_metadata if {
 		"summary": "shop/recommendation queried the Internet resolver 8.8.8.8 directly on UDP port 53",
 		"description": external_dns.violation[_].description,
 		"mitre": "T1071.004",
-	}} with input as recommendation_to_google with data.data.egress as egress with data.data.network as network
+	}} with input as fixtures.recommendation_to_google with data.data.egress as egress with data.data.network as network
 }
 
 test_alerts_on_tcp_and_dns_over_tls if {
-	count(external_dns.violation) == 1 with input as tcp(53) with data.data.egress as egress with data.data.network as network
-	some v in external_dns.violation with input as tcp(853) with data.data.egress as egress with data.data.network as network
+	count(external_dns.violation) == 1 with input as fixtures.recommendation_tcp_53 with data.data.egress as egress with data.data.network as network
+	some v in external_dns.violation with input as fixtures.recommendation_dot with data.data.egress as egress with data.data.network as network
 	v.summary == "shop/recommendation queried the Internet resolver 8.8.8.8 directly on TCP port 853"
-	established := object.union(tcp(853), {"l4": {"TCP": {"flags": {"SYN": false, "ACK": true}}}})
-	count(external_dns.violation) == 0 with input as established with data.data.egress as egress with data.data.network as network
-	count(external_dns.violation) == 1 with input as flow({"sentinel": {"destination": {"ip": "2606:4700:4700::1111"}}})
+	count(external_dns.violation) == 0 with input as fixtures.recommendation_dot_established
+		with data.data.egress as egress with data.data.network as network
+	count(external_dns.violation) == 1 with input as flow({"IP": {"destination": "2606:4700:4700::1111"}, "sentinel": {"destination": {"ip": "2606:4700:4700::1111"}}})
 		with data.data.egress as egress with data.data.network as network
 }
 
@@ -70,7 +51,7 @@ test_cluster_dns_and_allowed_workloads_may_forward if {
 # resolver are private addresses.
 test_no_alert_on_private_resolvers if {
 	every ip in ["10.0.0.2", "169.254.169.254", "fd00::53"] {
-		count(external_dns.violation) == 0 with input as flow({"sentinel": {"destination": {"ip": ip}}})
+		count(external_dns.violation) == 0 with input as flow({"IP": {"destination": ip}, "sentinel": {"destination": {"ip": ip}}})
 			with data.data.egress as egress with data.data.network as network
 	}
 }
@@ -78,9 +59,9 @@ test_no_alert_on_private_resolvers if {
 test_no_alert_on_other_ports_sources_or_directions if {
 	count(external_dns.violation) == 0 with input as flow({"sentinel": {"destination_port": 443}})
 		with data.data.egress as egress with data.data.network as network
-	count(external_dns.violation) == 0 with input as flow({"sentinel": {"source": {"kind": "host", "namespace": "", "workload": ""}}})
+	count(external_dns.violation) == 0 with input as flow({"sentinel": {"source": {"kind": "host", "namespace": "", "workload": "", "pod": ""}}})
 		with data.data.egress as egress with data.data.network as network
-	count(external_dns.violation) == 0 with input as flow({"is_reply": true})
+	count(external_dns.violation) == 0 with input as fixtures.recommendation_to_google_as_reply
 		with data.data.egress as egress with data.data.network as network
 	count(external_dns.violation) == 0 with input as flow({"sentinel": {"destination": {"kind": "pod"}}})
 		with data.data.egress as egress with data.data.network as network

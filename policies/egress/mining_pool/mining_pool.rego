@@ -19,22 +19,23 @@ package sentinel.egress.mining_pool
 import data.sentinel.lib
 
 # One body per kind of indicator, each leading with conditions OPA's rule
-# index checks before evaluating the body: a world destination, a
-# destination with a name (domains[0] is defined). Then the cheap tests:
-# the port, a lookup of the engine's parent domains in the list. Both bodies
-# build the same violation, so a flow matching both still yields one.
+# index checks before evaluating the body: a flow from client to server
+# (input.sentinel.initiated), to a world destination or to a destination
+# with a name (domains[0] is defined). Then the cheap tests: the port, a
+# lookup of the engine's parent domains in the list. Both bodies build the
+# same violation, so a flow matching both still yields one.
 violation contains lib.violation(rego.metadata.chain(), summary) if {
+	input.sentinel.initiated == true
 	input.sentinel.destination.kind == "world"
 	input.sentinel.destination_port in data.data.egress.mining_pool_ports
 	pool_port
-	lib.not_reply
 }
 
 violation contains lib.violation(rego.metadata.chain(), summary) if {
+	input.sentinel.initiated == true
 	input.sentinel.destination.domains[0]
 	some domain in input.sentinel.destination.domains
 	domain in data.data.egress.mining_pool_domains
-	lib.not_reply
 }
 
 summary := sprintf("%s contacted a mining pool: %s", [
@@ -55,9 +56,16 @@ indicators contains sprintf("%s %s port %d", [input.sentinel.destination.ip, inp
 	pool_port
 }
 
-# The names under a pool domain, as the engine normalised them.
+# The names under a pool domain, as the engine normalised them: a listed
+# domain among the engine's parent domains, and each name it is the parent
+# of (or is).
 indicators contains name if {
+	some domain in input.sentinel.destination.domains
+	domain in data.data.egress.mining_pool_domains
 	some name in input.sentinel.destination.names
-	some domain in data.data.egress.mining_pool_domains
-	lib.name_in_domain(name, domain)
+	under(name, domain)
 }
+
+under(name, domain) if name == domain
+
+under(name, domain) if endswith(name, concat("", [".", domain]))

@@ -21,27 +21,27 @@ package sentinel.egress.plaintext
 import data.sentinel.lib
 
 # One body per transport, each leading with conditions OPA's rule index
-# checks. For TCP, a SYN to a world destination: each connection is judged
-# once, on its first packet, and the packets of established connections
-# never enter the body. For UDP, which has no connections, every flow to a
-# world destination. Then one lookup of the port in the data's map.
-# Replies go to the client's ephemeral port, never to one of these, so
-# lib.not_reply is enough to skip them.
+# checks: a flow from client to server (the engine's
+# input.sentinel.initiated) to a world destination. For TCP, a SYN: each
+# connection is judged once, on its first packet, and the packets of
+# established connections never enter the body. For UDP, which has no
+# connections, every flow. Then one lookup of the port in the data's map.
 violation contains lib.violation(rego.metadata.chain(), summary) if {
 	input.l4.TCP.flags.SYN == true
+	input.sentinel.initiated == true
 	input.sentinel.destination.kind == "world"
 	plaintext_flow
 }
 
 violation contains lib.violation(rego.metadata.chain(), summary) if {
 	input.sentinel.protocol == "UDP"
+	input.sentinel.initiated == true
 	input.sentinel.destination.kind == "world"
 	plaintext_flow
 }
 
 plaintext_flow if {
 	service
-	lib.not_reply
 	not allowed_source
 	not lib.ip_in_cidrs(input.sentinel.destination.ip, data.data.network.internal_cidrs)
 }

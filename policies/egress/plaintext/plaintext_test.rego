@@ -9,33 +9,15 @@ egress := {
 
 network := {"internal_cidrs": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"]}
 
-# email_smtp: the shop's email service delivers straight to a mail
-# exchanger on the Internet over SMTP.
-email_smtp := {
-	"verdict": "FORWARDED",
-	"Type": "L3_L4",
-	"is_reply": false,
-	"traffic_direction": "EGRESS",
-	"IP": {"source": "10.0.3.31", "destination": "203.0.113.25", "ipVersion": "IPv4"},
-	"l4": {"TCP": {"source_port": 42001, "destination_port": 25, "flags": {"SYN": true}}},
-	"destination": {"identity": 2, "labels": ["reserved:world"]},
-	"sentinel": {
-		"source": {"kind": "pod", "namespace": "shop", "workload": "email", "pod": "email-77c8f9d5b-g6xtp", "ip": "10.0.3.31", "identity": 36129},
-		"destination": {"kind": "world", "namespace": "", "workload": "", "pod": "", "ip": "203.0.113.25", "identity": 2, "fqdn": ""},
-		"protocol": "TCP",
-		"destination_port": 25,
-	},
-}
+# The flows of testdata/flows.jsonl as the engine measures them (make
+# fixtures), by uuid. email_smtp: the shop's email service delivers
+# straight to a mail exchanger on the Internet over SMTP.
+fixtures := data.egress.plaintext.testdata
 
-flow(overrides) := object.union(email_smtp, overrides)
+flow(overrides) := object.union(fixtures.email_smtp, overrides)
 
-# udp builds a UDP flow from the same pod to the same address.
-udp(port) := object.union(object.remove(email_smtp, ["l4"]), {
-	"l4": {"UDP": {"source_port": 40011, "destination_port": port}},
-	"sentinel": {"protocol": "UDP", "destination_port": port},
-})
-
-on_port(port) := flow({"l4": {"TCP": {"destination_port": port}}, "sentinel": {"destination_port": port}})
+# on_port(port) is the same connection to another port.
+on_port(port) := flow({"l4": {"TCP": {"destination_port": port}}, "sentinel": {"destination_port": port, "service_port": port}})
 
 test_alerts_with_full_metadata if {
 	plaintext.violation == {{
@@ -46,7 +28,7 @@ test_alerts_with_full_metadata if {
 		"summary": "shop/email used SMTP in plaintext to 203.0.113.25 (TCP port 25)",
 		"description": plaintext.violation[_].description,
 		"mitre": "T1048.003",
-	}} with input as email_smtp with data.data.egress as egress with data.data.network as network
+	}} with input as fixtures.email_smtp with data.data.egress as egress with data.data.network as network
 }
 
 test_alerts_on_every_listed_port if {
@@ -56,15 +38,14 @@ test_alerts_on_every_listed_port if {
 }
 
 test_summary_names_the_fqdn_and_udp if {
-	some v in plaintext.violation with input as object.union(udp(161), {"sentinel": {"destination": {"fqdn": "snmp.example.net"}}})
+	some v in plaintext.violation with input as fixtures.email_snmp_named
 		with data.data.egress as egress with data.data.network as network
 	v.summary == "shop/email used SNMP in plaintext to 203.0.113.25 (snmp.example.net) (UDP port 161)"
 }
 
 # A TCP connection is judged once, on its SYN.
 test_only_the_first_packet_of_a_tcp_connection_is_judged if {
-	established := object.union(object.remove(email_smtp, ["l4"]), {"l4": {"TCP": {"source_port": 42001, "destination_port": 25, "flags": {"ACK": true, "PSH": true}}}})
-	count(plaintext.violation) == 0 with input as established with data.data.egress as egress with data.data.network as network
+	count(plaintext.violation) == 0 with input as fixtures.email_smtp_established with data.data.egress as egress with data.data.network as network
 }
 
 test_no_alert_on_encrypted_or_web_ports if {
@@ -76,9 +57,9 @@ test_no_alert_on_encrypted_or_web_ports if {
 test_allowed_workload_and_namespace if {
 	postfix := flow({"sentinel": {"source": {"namespace": "mail", "workload": "postfix"}}})
 	count(plaintext.violation) == 0 with input as postfix with data.data.egress as egress with data.data.network as network
-	ftp := flow({"sentinel": {"source": {"namespace": "mail", "workload": "postfix"}, "destination_port": 21}})
+	ftp := object.union(on_port(21), {"sentinel": {"source": {"namespace": "mail", "workload": "postfix"}}})
 	count(plaintext.violation) == 1 with input as ftp with data.data.egress as egress with data.data.network as network
-	snmp := object.union(udp(161), {"sentinel": {"source": {"namespace": "netops", "workload": "poller"}}})
+	snmp := object.union(fixtures.email_snmp, {"sentinel": {"source": {"namespace": "netops", "workload": "poller"}}})
 	count(plaintext.violation) == 0 with input as snmp with data.data.egress as egress with data.data.network as network
 }
 
@@ -90,12 +71,11 @@ test_no_alert_on_internal_addresses if {
 }
 
 test_no_alert_on_replies_pods_or_other_protocols if {
-	count(plaintext.violation) == 0 with input as flow({"is_reply": true}) with data.data.egress as egress with data.data.network as network
-	count(plaintext.violation) == 0 with input as object.union(udp(161), {"is_reply": true}) with data.data.egress as egress with data.data.network as network
+	count(plaintext.violation) == 0 with input as fixtures.email_smtp_as_reply with data.data.egress as egress with data.data.network as network
+	count(plaintext.violation) == 0 with input as fixtures.email_snmp_as_reply with data.data.egress as egress with data.data.network as network
 	count(plaintext.violation) == 0 with input as flow({"sentinel": {"destination": {"kind": "pod"}}})
 		with data.data.egress as egress with data.data.network as network
-	sctp := object.union(object.remove(email_smtp, ["l4"]), {"l4": {"SCTP": {"source_port": 40011, "destination_port": 25}}, "sentinel": {"protocol": "SCTP"}})
-	count(plaintext.violation) == 0 with input as sctp with data.data.egress as egress with data.data.network as network
+	count(plaintext.violation) == 0 with input as fixtures.email_sctp with data.data.egress as egress with data.data.network as network
 }
 
 test_shipped_plaintext_ports_are_port_numbers if {

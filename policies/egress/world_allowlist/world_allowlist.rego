@@ -26,13 +26,16 @@ import data.sentinel.lib
 # Each TCP connection is judged once, on its SYN, and every flow of the
 # connectionless protocols; the packets of established connections and L7
 # records never enter a body. The bodies lead with conditions OPA's rule
-# index checks: the packet, a world destination and, for namespace entries,
-# the source namespace as a key of the allowlist (a bare data.…[input.…]
-# reference, which the index looks up in the data). Workload entries are
-# keyed by a string the index cannot build, so their bodies look the key up
-# on new world connections only. All bodies build the same violation.
+# index checks: the packet, its direction (from client to server, the
+# engine's input.sentinel.initiated), a world destination and, for
+# namespace entries, the source namespace as a key of the allowlist (a
+# bare data.…[input.…] reference, which the index looks up in the data).
+# Workload entries are keyed by a string the index cannot build, so their
+# bodies look the key up on new world connections only. All bodies build
+# the same violation.
 violation contains lib.violation(rego.metadata.chain(), summary) if {
 	input.l4.TCP.flags.SYN == true
+	input.sentinel.initiated == true
 	input.sentinel.destination.kind == "world"
 	data.data.egress.world_allowlist[input.sentinel.source.namespace]
 	unexpected
@@ -40,6 +43,7 @@ violation contains lib.violation(rego.metadata.chain(), summary) if {
 
 violation contains lib.violation(rego.metadata.chain(), summary) if {
 	input.sentinel.protocol in {"UDP", "ICMPv4", "ICMPv6", "SCTP"}
+	input.sentinel.initiated == true
 	input.sentinel.destination.kind == "world"
 	data.data.egress.world_allowlist[input.sentinel.source.namespace]
 	unexpected
@@ -47,6 +51,7 @@ violation contains lib.violation(rego.metadata.chain(), summary) if {
 
 violation contains lib.violation(rego.metadata.chain(), summary) if {
 	input.l4.TCP.flags.SYN == true
+	input.sentinel.initiated == true
 	input.sentinel.destination.kind == "world"
 	data.data.egress.world_allowlist[lib.workload_key(input.sentinel.source)]
 	unexpected
@@ -54,19 +59,19 @@ violation contains lib.violation(rego.metadata.chain(), summary) if {
 
 violation contains lib.violation(rego.metadata.chain(), summary) if {
 	input.sentinel.protocol in {"UDP", "ICMPv4", "ICMPv6", "SCTP"}
+	input.sentinel.initiated == true
 	input.sentinel.destination.kind == "world"
 	data.data.egress.world_allowlist[lib.workload_key(input.sentinel.source)]
 	unexpected
 }
 
 # unexpected holds for a flow that got through (drops are left to
-# PolicyDeniedDrop), in the initiating direction, to an Internet address
-# that none of the source's entries allows.
+# PolicyDeniedDrop) to an Internet address that none of the source's
+# entries allows.
 unexpected if {
 	input.sentinel.source.namespace != ""
 	not input.verdict == "DROPPED"
 	not lib.ip_in_cidrs(input.sentinel.destination.ip, data.data.network.internal_cidrs)
-	lib.initiated
 	not allowed
 }
 
@@ -98,16 +103,23 @@ allowed if {
 	lib.ip_in_cidrs(input.sentinel.destination.ip, object.get(entry, "cidrs", []))
 }
 
-# A name allows the flow when it is the destination's DNS-aware FQDN, the
-# name Cilium resolved the address from. L3/L4 flows carry no HTTP host or
-# DNS query (and a Host header is the client's to choose).
+# A name allows the flow when the destination's DNS-aware FQDN, the name
+# Cilium resolved the address from, is an entry's domain or under it: one
+# of the engine's parent domains is listed, and it is the FQDN's (a DNS
+# query's name, also among them, is what a resolver is asked about, not
+# the resolver's name). L3/L4 flows carry no HTTP host (and a Host header
+# is the client's to choose).
 allowed if {
 	input.sentinel.destination.fqdn != ""
-	name := lib.hostname(input.sentinel.destination.fqdn)
 	some entry in entries
-	some domain in object.get(entry, "domains", [])
-	lib.name_in_domain(name, domain)
+	some domain in input.sentinel.destination.domains
+	domain in object.get(entry, "domains", [])
+	fqdn_under(domain)
 }
+
+fqdn_under(domain) if input.sentinel.destination.fqdn == domain
+
+fqdn_under(domain) if endswith(input.sentinel.destination.fqdn, concat("", [".", domain]))
 
 destination := sprintf("%s (%s)", [input.sentinel.destination.ip, input.sentinel.destination.fqdn]) if {
 	input.sentinel.destination.fqdn != ""

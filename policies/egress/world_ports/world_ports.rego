@@ -21,14 +21,15 @@ package sentinel.egress.world_ports
 import data.sentinel.lib
 
 # The body leads with the conditions OPA's rule index checks before
-# evaluating it (a TCP or UDP flow to a world destination), so other flows
-# cost nothing here; the cheap port check comes before the reply check, the
-# per-workload lookup and the address ranges.
+# evaluating it (a TCP or UDP flow from client to server, the engine's
+# input.sentinel.initiated, to a world destination), so other flows cost
+# nothing here; the cheap port check comes before the per-workload lookup
+# and the address ranges.
 violation contains lib.violation(rego.metadata.chain(), summary) if {
 	input.sentinel.destination.kind == "world"
 	input.sentinel.protocol in {"TCP", "UDP"}
+	input.sentinel.initiated == true
 	not input.sentinel.destination_port in data.data.egress.world_allowed_ports
-	lib.not_reply
 	not workload_port
 	not lib.ip_in_cidrs(input.sentinel.destination.ip, data.data.network.internal_cidrs)
 	summary := sprintf("%s connected to %s on %s port %d", [

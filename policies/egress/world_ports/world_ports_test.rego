@@ -9,31 +9,20 @@ egress := {
 
 network := {"internal_cidrs": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"]}
 
-# currency_4444 mirrors the shopmesh attack: the currency pod connects to a
-# public address on a stratum port.
-currency_4444 := {
-	"verdict": "FORWARDED",
-	"Type": "L3_L4",
-	"is_reply": false,
-	"traffic_direction": "EGRESS",
-	"trace_observation_point": "TO_STACK",
-	"event_type": {"type": 4, "sub_type": 3},
-	"IP": {"source": "10.0.1.52", "destination": "198.51.100.23", "ipVersion": "IPv4"},
-	"l4": {"TCP": {"source_port": 46120, "destination_port": 4444, "flags": {"SYN": true}}},
-	"destination": {"identity": 2, "labels": ["reserved:world"]},
-	"sentinel": {
-		"source": {"kind": "pod", "namespace": "shop", "workload": "currency", "pod": "currency-84d6c7b9f5-r8tnv", "ip": "10.0.1.52", "identity": 33190},
-		"destination": {"kind": "world", "namespace": "", "workload": "", "pod": "", "ip": "198.51.100.23", "identity": 2, "fqdn": ""},
-		"protocol": "TCP",
-		"destination_port": 4444,
-	},
-}
+# The flows of testdata/flows.jsonl as the engine measures them (make
+# fixtures), by uuid. currency_4444 mirrors the shopmesh attack: the
+# currency pod connects to a public address on a stratum port.
+fixtures := data.egress.world_ports.testdata
 
 # flow builds a flow from the attack by deep-merging overrides into it.
-flow(overrides) := object.union(currency_4444, overrides)
+flow(overrides) := object.union(fixtures.currency_4444, overrides)
 
 # to builds the attack flow towards ip and port.
-to(ip, port) := flow({"IP": {"destination": ip}, "sentinel": {"destination": {"ip": ip}, "destination_port": port}})
+to(ip, port) := flow({
+	"IP": {"destination": ip},
+	"l4": {"TCP": {"destination_port": port}},
+	"sentinel": {"destination": {"ip": ip}, "destination_port": port, "service_port": port},
+})
 
 test_shopmesh_attack_alerts if {
 	world_ports.violation == {{
@@ -44,18 +33,18 @@ test_shopmesh_attack_alerts if {
 		"summary": "shop/currency connected to 198.51.100.23 on TCP port 4444",
 		"description": world_ports.violation[_].description,
 		"mitre": "T1571",
-	}} with input as currency_4444 with data.data.egress as egress with data.data.network as network
+	}} with input as fixtures.currency_4444 with data.data.egress as egress with data.data.network as network
 }
 
 test_alerts_on_udp_and_ipv6 if {
-	count(world_ports.violation) == 1 with input as flow({"sentinel": {"protocol": "UDP", "destination_port": 51820}})
+	count(world_ports.violation) == 1 with input as fixtures.currency_wireguard
 		with data.data.egress as egress with data.data.network as network
 	count(world_ports.violation) == 1 with input as to("2001:db8::10", 22)
 		with data.data.egress as egress with data.data.network as network
 }
 
 test_summary_names_the_fqdn if {
-	some v in world_ports.violation with input as flow({"sentinel": {"destination": {"fqdn": "smtp.mailgun.org"}, "destination_port": 587}})
+	some v in world_ports.violation with input as fixtures.currency_mailgun
 		with data.data.egress as egress with data.data.network as network
 	v.summary == "shop/currency connected to 198.51.100.23 (smtp.mailgun.org) on TCP port 587"
 }
@@ -68,9 +57,9 @@ test_no_alert_on_allowed_ports if {
 }
 
 test_per_workload_ports if {
-	email := flow({"sentinel": {"source": {"workload": "email"}, "destination_port": 587}})
+	email := object.union(fixtures.currency_mailgun, {"sentinel": {"source": {"workload": "email"}}})
 	count(world_ports.violation) == 0 with input as email with data.data.egress as egress with data.data.network as network
-	count(world_ports.violation) == 1 with input as flow({"sentinel": {"destination_port": 587}})
+	count(world_ports.violation) == 1 with input as fixtures.currency_mailgun
 		with data.data.egress as egress with data.data.network as network
 }
 
@@ -84,12 +73,12 @@ test_no_alert_on_internal_addresses_labelled_world if {
 }
 
 test_no_alert_on_replies if {
-	count(world_ports.violation) == 0 with input as flow({"is_reply": true})
+	count(world_ports.violation) == 0 with input as fixtures.currency_4444_as_reply
 		with data.data.egress as egress with data.data.network as network
 }
 
 test_no_alert_without_ports if {
-	count(world_ports.violation) == 0 with input as flow({"sentinel": {"protocol": "ICMPv4", "destination_port": 0}})
+	count(world_ports.violation) == 0 with input as fixtures.currency_ping
 		with data.data.egress as egress with data.data.network as network
 }
 

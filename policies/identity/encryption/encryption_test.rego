@@ -4,25 +4,13 @@ import data.sentinel.identity.encryption
 
 identity_data := {"encryption_required": ["shop-data", "shop/payment"]}
 
+# The flows of testdata/flows.jsonl as the engine measures them (make
+# fixtures), by uuid.
+fixtures := data.identity.encryption.testdata
+
 # to_network is checkout's connection to postgres on another node, traced
 # as it leaves checkout's node on the native device, in plain text.
-to_network := {
-	"verdict": "FORWARDED",
-	"Type": "L3_L4",
-	"event_type": {"type": 4, "sub_type": 11},
-	"trace_observation_point": "TO_NETWORK",
-	"traffic_direction": "EGRESS",
-	"is_reply": false,
-	"node_name": "ip-10-0-0-11.eu-west-1.compute.internal",
-	"IP": {"source": "10.0.1.60", "destination": "10.0.3.12", "ipVersion": "IPv4"},
-	"l4": {"TCP": {"source_port": 51234, "destination_port": 5432, "flags": {"SYN": true}}},
-	"sentinel": {
-		"source": {"kind": "pod", "namespace": "shop", "workload": "checkout", "pod": "checkout-6c7d8e9f0-k2l3m", "ip": "10.0.1.60", "identity": 33012},
-		"destination": {"kind": "pod", "namespace": "shop-data", "workload": "postgres", "pod": "postgres-0", "ip": "10.0.3.12", "identity": 60412, "fqdn": ""},
-		"protocol": "TCP",
-		"destination_port": 5432,
-	},
-}
+to_network := fixtures.to_network
 
 test_plain_text_on_the_wire_alerts if {
 	encryption.violation == {{
@@ -52,7 +40,7 @@ test_both_sides_required_make_one_violation if {
 test_from_network_and_replies_alert if {
 	from_network := object.union(to_network, {"trace_observation_point": "FROM_NETWORK", "traffic_direction": "INGRESS"})
 	count(encryption.violation) == 1 with input as from_network with data.data.identity as identity_data
-	count(encryption.violation) == 1 with input as object.union(to_network, {"is_reply": true}) with data.data.identity as identity_data
+	count(encryption.violation) == 1 with input as fixtures.to_network_as_reply with data.data.identity as identity_data
 }
 
 test_summary_without_node_name if {

@@ -28,10 +28,10 @@ violation contains lib.violation(rego.metadata.chain(), summary) if {
 	input.traffic_direction == "INGRESS"
 	input.verdict in {"FORWARDED", "REDIRECTED"}
 	input.sentinel.destination.kind == "pod"
+	input.sentinel.initiated == true
 	protected
 	not authenticated
 	not input.sentinel.source.kind in data.data.identity.mutual_auth_exempt_source_kinds
-	lib.not_reply
 }
 
 protected if input.sentinel.destination.namespace in data.data.identity.mutual_auth_required

@@ -8,26 +8,14 @@ identity_data := {
 	"mutual_auth_exempt_source_kinds": ["host", "remote-node", "health", "kube-apiserver"],
 }
 
-frontend := {"kind": "pod", "namespace": "shop", "workload": "frontend", "pod": "frontend-7b9c6d5f4-abcde", "ip": "10.0.1.20", "identity": 23011}
+# The flows of testdata/flows.jsonl as the engine measures them (make
+# fixtures), by uuid.
+fixtures := data.identity.mutual_auth.testdata
 
 # verdict is the ingress policy verdict (event type 5) on payments' node
 # for a connection from the frontend, as Hubble reports it when the rule
 # that admitted it required no authentication (auth_type left out).
-verdict := {
-	"verdict": "FORWARDED",
-	"Type": "L3_L4",
-	"event_type": {"type": 5},
-	"traffic_direction": "INGRESS",
-	"policy_match_type": 4,
-	"IP": {"source": "10.0.1.20", "destination": "10.0.2.33", "ipVersion": "IPv4"},
-	"l4": {"TCP": {"source_port": 43120, "destination_port": 8443, "flags": {"SYN": true}}},
-	"sentinel": {
-		"source": frontend,
-		"destination": {"kind": "pod", "namespace": "payments", "workload": "card-vault", "pod": "card-vault-0", "ip": "10.0.2.33", "identity": 48102, "fqdn": ""},
-		"protocol": "TCP",
-		"destination_port": 8443,
-	},
-}
+verdict := fixtures.verdict
 
 test_unauthenticated_verdict_alerts if {
 	mutual_auth.violation == {{
@@ -76,7 +64,7 @@ test_no_alert_on_other_events if {
 		object.union(verdict, {"event_type": {"type": 4}, "trace_observation_point": "TO_ENDPOINT"}), # a trace never carries auth_type
 		object.union(verdict, {"traffic_direction": "EGRESS"}), # the source's egress policy
 		object.union(verdict, {"verdict": "DROPPED", "drop_reason_desc": "AUTH_REQUIRED"}), # PolicyDeniedDrop's
-		object.union(verdict, {"is_reply": true}),
+		fixtures.verdict_as_reply,
 		object.union(verdict, {"sentinel": {"destination": {"kind": "world", "namespace": "", "workload": "", "pod": ""}}}),
 	] {
 		count(mutual_auth.violation) == 0 with input as doc with data.data.identity as identity_data

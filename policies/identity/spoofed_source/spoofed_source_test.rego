@@ -5,25 +5,9 @@ import data.sentinel.identity.spoofed_source
 identity_data := {"spoofing_drop_reasons": ["INVALID_SOURCE_IP", "INVALID_SOURCE_MAC"]}
 
 # forged is a packet the ad pod sent as if from the payment pod's address;
-# Cilium drops it as it leaves the ad pod.
-forged := {
-	"verdict": "DROPPED",
-	"drop_reason": 132,
-	"drop_reason_desc": "INVALID_SOURCE_IP",
-	"Type": "L3_L4",
-	"event_type": {"type": 1, "sub_type": 132},
-	"traffic_direction": "EGRESS",
-	"node_name": "ip-10-0-0-12.eu-west-1.compute.internal",
-	"IP": {"source": "10.0.1.70", "destination": "10.0.2.33", "ipVersion": "IPv4"},
-	"l4": {"TCP": {"source_port": 443, "destination_port": 8443, "flags": {"SYN": true}}},
-	"source": {"identity": 52761, "labels": ["k8s:app=ad", "k8s:io.kubernetes.pod.namespace=shop"], "namespace": "shop", "pod_name": "ad-6f7c9d8b5-kw2lp"},
-	"sentinel": {
-		"source": {"kind": "pod", "namespace": "shop", "workload": "ad", "pod": "ad-6f7c9d8b5-kw2lp", "ip": "10.0.1.70", "identity": 52761},
-		"destination": {"kind": "pod", "namespace": "payments", "workload": "card-vault", "pod": "card-vault-0", "ip": "10.0.2.33", "identity": 48102, "fqdn": ""},
-		"protocol": "TCP",
-		"destination_port": 8443,
-	},
-}
+# Cilium drops it as it leaves the ad pod (testdata/flows.jsonl, as the
+# engine measures it).
+forged := data.identity.spoofed_source.testdata.forged
 
 test_forged_source_address_alerts if {
 	spoofed_source.violation == {{

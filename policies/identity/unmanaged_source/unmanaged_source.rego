@@ -25,7 +25,7 @@ violation contains lib.violation(rego.metadata.chain(), summary) if {
 	input.sentinel.source.kind == "unmanaged"
 	input.sentinel.destination.kind == "pod"
 	input.verdict in {"FORWARDED", "DROPPED"}
-	lib.not_reply
+	input.sentinel.initiated == true
 	not allowed
 }
 
@@ -33,7 +33,7 @@ violation contains lib.violation(rego.metadata.chain(), summary) if {
 	input.sentinel.source.kind == "unknown"
 	input.sentinel.destination.kind == "pod"
 	input.verdict in {"FORWARDED", "DROPPED"}
-	lib.not_reply
+	input.sentinel.initiated == true
 	not allowed
 }
 

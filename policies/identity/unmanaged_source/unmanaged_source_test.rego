@@ -7,33 +7,16 @@ identity_data := {
 	"unmanaged_allowed_destinations": ["legacy", "shop/ad"],
 }
 
+# The flows of testdata/flows.jsonl as the engine measures them (make
+# fixtures), by uuid.
+fixtures := data.identity.unmanaged_source.testdata
+
 # unmanaged is a container Cilium does not manage (reserved:unmanaged)
 # connecting to the cart service.
-unmanaged := {
-	"verdict": "FORWARDED",
-	"Type": "L3_L4",
-	"event_type": {"type": 4},
-	"trace_observation_point": "TO_ENDPOINT",
-	"traffic_direction": "INGRESS",
-	"is_reply": false,
-	"IP": {"source": "10.0.1.99", "destination": "10.0.1.22", "ipVersion": "IPv4"},
-	"l4": {"TCP": {"source_port": 50122, "destination_port": 7070, "flags": {"SYN": true}}},
-	"source": {"identity": 3, "labels": ["reserved:unmanaged"]},
-	"sentinel": {
-		"source": {"kind": "unmanaged", "namespace": "", "workload": "", "pod": "", "ip": "10.0.1.99", "identity": 3},
-		"destination": {"kind": "pod", "namespace": "shop", "workload": "cart", "pod": "cart-5d6e7f8a9-n4p5q", "ip": "10.0.1.22", "identity": 28711, "fqdn": ""},
-		"protocol": "TCP",
-		"destination_port": 7070,
-	},
-}
+unmanaged := fixtures.unmanaged
 
 # unknown is a dropped packet from an address Cilium has no identity for.
-unknown := object.union(object.remove(unmanaged, ["source", "is_reply"]), {
-	"verdict": "DROPPED",
-	"drop_reason_desc": "POLICY_DENIED",
-	"IP": {"source": "10.0.5.7"},
-	"sentinel": {"source": {"kind": "unknown", "ip": "10.0.5.7", "identity": 0}},
-})
+unknown := fixtures.unknown
 
 test_unmanaged_source_alerts if {
 	unmanaged_source.violation == {{
@@ -67,7 +50,7 @@ test_no_alert_to_other_kinds if {
 }
 
 test_no_alert_on_replies_or_other_verdicts if {
-	count(unmanaged_source.violation) == 0 with input as object.union(unmanaged, {"is_reply": true}) with data.data.identity as identity_data
+	count(unmanaged_source.violation) == 0 with input as fixtures.unmanaged_as_reply with data.data.identity as identity_data
 	count(unmanaged_source.violation) == 0 with input as object.union(unmanaged, {"verdict": "TRACED"}) with data.data.identity as identity_data
 }
 

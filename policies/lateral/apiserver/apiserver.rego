@@ -25,25 +25,28 @@ import data.sentinel.lib
 
 # One body per way the API server shows up, each leading with conditions
 # OPA's rule index checks: Cilium's kube-apiserver entity (the engine's kind
-# kube-apiserver), or its reserved identity 7 alone. Both build the same
-# violation. Drops are left to PolicyDeniedDrop: this policy judges
-# connections that got through.
+# kube-apiserver), or its reserved identity 7 alone, as the server of a
+# flow from a pod (input.sentinel.initiated: the pod is the client; the API
+# server calling a webhook in a pod is answered the other way). Both build
+# the same violation. Drops are left to PolicyDeniedDrop: this policy
+# judges connections that got through.
 violation contains lib.violation(rego.metadata.chain(), summary) if {
 	input.sentinel.destination.kind == "kube-apiserver"
 	input.sentinel.source.kind == "pod"
+	input.sentinel.initiated == true
 	unexpected_client
 }
 
 violation contains lib.violation(rego.metadata.chain(), summary) if {
 	input.sentinel.destination.identity == 7
 	input.sentinel.source.kind == "pod"
+	input.sentinel.initiated == true
 	unexpected_client
 }
 
 unexpected_client if {
 	not input.verdict == "DROPPED"
 	not lib.listed(input.sentinel.source, data.data.lateral.apiserver_allowed_sources)
-	lib.initiated
 }
 
 summary := sprintf("%s reached the Kubernetes API server at %s on %s port %d", [

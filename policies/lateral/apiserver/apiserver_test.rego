@@ -4,26 +4,13 @@ import data.sentinel.lateral.apiserver
 
 lateral := {"apiserver_allowed_sources": ["kube-system", "cert-manager", "shop/leader"]}
 
-# catalog_lists_secrets: the catalog pod uses its service account token
-# against the API server (through the kubernetes Service, which Cilium
-# translates to the API server's address).
-catalog_lists_secrets := {
-	"verdict": "FORWARDED",
-	"Type": "L3_L4",
-	"is_reply": false,
-	"traffic_direction": "EGRESS",
-	"IP": {"source": "10.0.1.23", "destination": "172.20.0.2", "ipVersion": "IPv4"},
-	"l4": {"TCP": {"source_port": 38912, "destination_port": 443, "flags": {"SYN": true}}},
-	"destination": {"identity": 7, "labels": ["reserved:kube-apiserver", "reserved:world"]},
-	"sentinel": {
-		"source": {"kind": "pod", "namespace": "shop", "workload": "catalog", "pod": "catalog-6b8f9c7d4-qz2xw", "ip": "10.0.1.23", "identity": 21045},
-		"destination": {"kind": "kube-apiserver", "namespace": "", "workload": "", "pod": "", "ip": "172.20.0.2", "identity": 7, "fqdn": ""},
-		"protocol": "TCP",
-		"destination_port": 443,
-	},
-}
+# The flows of testdata/flows.jsonl as the engine measures them (make
+# fixtures), by uuid. catalog_lists_secrets: the catalog pod uses its
+# service account token against the API server (through the kubernetes
+# Service, which Cilium translates to the API server's address).
+fixtures := data.lateral.apiserver.testdata
 
-flow(overrides) := object.union(catalog_lists_secrets, overrides)
+flow(overrides) := object.union(fixtures.catalog_lists_secrets, overrides)
 
 test_alerts_with_full_metadata if {
 	apiserver.violation == {{
@@ -34,7 +21,7 @@ test_alerts_with_full_metadata if {
 		"summary": "shop/catalog reached the Kubernetes API server at 172.20.0.2 on TCP port 443",
 		"description": apiserver.violation[_].description,
 		"mitre": "T1613",
-	}} with input as catalog_lists_secrets with data.data.lateral as lateral
+	}} with input as fixtures.catalog_lists_secrets with data.data.lateral as lateral
 }
 
 # An API server on the control-plane node carries reserved:host too (the
@@ -55,7 +42,7 @@ test_no_alert_from_allowed_namespaces_and_workloads if {
 
 test_no_alert_from_the_node_or_other_reserved_identities if {
 	every kind in ["host", "remote-node", "world", "health"] {
-		count(apiserver.violation) == 0 with input as flow({"sentinel": {"source": {"kind": kind, "namespace": "", "workload": ""}}})
+		count(apiserver.violation) == 0 with input as flow({"sentinel": {"source": {"kind": kind, "namespace": "", "workload": "", "pod": ""}}})
 			with data.data.lateral as lateral
 	}
 }
@@ -63,12 +50,11 @@ test_no_alert_from_the_node_or_other_reserved_identities if {
 # The API server calling an admission webhook in the pod: the pod's answer
 # is a reply, whether Cilium says so or only the ports do.
 test_no_alert_on_a_webhook_answering_the_api_server if {
-	answer := {
-		"l4": {"TCP": {"source_port": 8443, "destination_port": 49152, "flags": {"ACK": true, "PSH": true}}},
-		"sentinel": {"destination_port": 49152},
-	}
-	count(apiserver.violation) == 0 with input as flow(object.union(answer, {"is_reply": true})) with data.data.lateral as lateral
-	count(apiserver.violation) == 0 with input as object.remove(flow(answer), ["is_reply"]) with data.data.lateral as lateral
+	count(apiserver.violation) == 0 with input as fixtures.webhook_answers_apiserver with data.data.lateral as lateral
+	count(apiserver.violation) == 0 with input as fixtures.webhook_answers_apiserver_no_direction with data.data.lateral as lateral
+	fixtures.webhook_answers_apiserver_no_direction.sentinel.direction == {"initiator": "destination", "rule": "ports"}
+	count(apiserver.violation) == 1 with input as object.union(fixtures.webhook_answers_apiserver, {"sentinel": {"initiated": true}})
+		with data.data.lateral as lateral
 }
 
 test_no_alert_on_drops_or_other_destinations if {

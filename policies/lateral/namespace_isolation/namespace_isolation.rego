@@ -26,14 +26,16 @@ import data.sentinel.lib
 # Each TCP connection is judged once, on its SYN, and every flow of the
 # connectionless protocols; the packets of established connections and L7
 # records never enter a body. The bodies lead with conditions OPA's rule
-# index checks: the packet, a pod source, and the destination namespace as
-# a key of the opt-in map. The index looks a bare data.…[input.…] reference
+# index checks: the packet, its direction (from client to server, the
+# engine's input.sentinel.initiated), a pod source, and the destination
+# namespace as a key of the opt-in map. The index looks a bare data.…[input.…] reference
 # up in the data itself, so flows into namespaces without an entry (all of
 # them by default) never enter a body; an assignment (isolation := …) would
 # hide it from the index. Drops are left to PolicyDeniedDrop: this policy
 # judges connections that got through.
 violation contains lib.violation(rego.metadata.chain(), summary) if {
 	input.l4.TCP.flags.SYN == true
+	input.sentinel.initiated == true
 	input.sentinel.source.kind == "pod"
 	data.data.lateral.namespace_isolation[input.sentinel.destination.namespace]
 	uninvited
@@ -41,15 +43,15 @@ violation contains lib.violation(rego.metadata.chain(), summary) if {
 
 violation contains lib.violation(rego.metadata.chain(), summary) if {
 	input.sentinel.protocol in {"UDP", "SCTP", "ICMPv4", "ICMPv6"}
+	input.sentinel.initiated == true
 	input.sentinel.source.kind == "pod"
 	data.data.lateral.namespace_isolation[input.sentinel.destination.namespace]
 	uninvited
 }
 
-# uninvited holds for a flow from another namespace that got through, in
-# the initiating direction, from a source neither the isolated namespace
-# nor the infrastructure list allows, on a port the namespace does not open
-# to all.
+# uninvited holds for a flow from another namespace that got through, from
+# a source neither the isolated namespace nor the infrastructure list
+# allows, on a port the namespace does not open to all.
 uninvited if {
 	isolation := data.data.lateral.namespace_isolation[input.sentinel.destination.namespace]
 	input.sentinel.source.namespace != input.sentinel.destination.namespace
@@ -58,7 +60,6 @@ uninvited if {
 	not input.sentinel.destination_port in object.get(isolation, "allowed_ports", [])
 	not lib.listed(input.sentinel.source, object.get(isolation, "allowed_sources", []))
 	not lib.listed(input.sentinel.source, data.data.lateral.isolation_infra_sources)
-	lib.initiated
 }
 
 summary := sprintf("%s called %s on %s port %d, which namespace %s does not allow", [

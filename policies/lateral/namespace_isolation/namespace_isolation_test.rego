@@ -11,28 +11,19 @@ lateral := {
 	"isolation_infra_sources": ["monitoring", "cilium"],
 }
 
-# frontend_to_payments: the shop's frontend calls the payment API directly,
-# skipping checkout.
-frontend_to_payments := {
-	"verdict": "FORWARDED",
-	"Type": "L3_L4",
-	"is_reply": false,
-	"traffic_direction": "EGRESS",
-	"IP": {"source": "10.0.1.10", "destination": "10.0.2.60", "ipVersion": "IPv4"},
-	"l4": {"TCP": {"source_port": 45122, "destination_port": 50051, "flags": {"SYN": true}}},
-	"sentinel": {
-		"source": {"kind": "pod", "namespace": "shop", "workload": "frontend", "pod": "frontend-7d9f8b6c5d-x2k9q", "ip": "10.0.1.10", "identity": 18734},
-		"destination": {"kind": "pod", "namespace": "payments", "workload": "payment", "pod": "payment-84f5d6c9b-wr5jn", "ip": "10.0.2.60", "identity": 47522, "fqdn": ""},
-		"protocol": "TCP",
-		"destination_port": 50051,
-	},
-}
+# The flows of testdata/flows.jsonl as the engine measures them (make
+# fixtures), by uuid. frontend_to_payments: the shop's frontend calls the
+# payment API directly, skipping checkout.
+fixtures := data.lateral.namespace_isolation.testdata
 
-flow(overrides) := object.union(frontend_to_payments, overrides)
+flow(overrides) := object.union(fixtures.frontend_to_payments, overrides)
 
 from(namespace, workload) := flow({"sentinel": {"source": {"namespace": namespace, "workload": workload}}})
 
-into(namespace, workload, port) := flow({"sentinel": {"destination": {"namespace": namespace, "workload": workload}, "destination_port": port}})
+into(namespace, workload, port) := flow({
+	"l4": {"TCP": {"destination_port": port}},
+	"sentinel": {"destination": {"namespace": namespace, "workload": workload}, "destination_port": port, "service_port": port},
+})
 
 test_alerts_with_full_metadata if {
 	namespace_isolation.violation == {{
@@ -43,17 +34,12 @@ test_alerts_with_full_metadata if {
 		"summary": "shop/frontend called payments/payment on TCP port 50051, which namespace payments does not allow",
 		"description": namespace_isolation.violation[_].description,
 		"mitre": "T1210",
-	}} with input as frontend_to_payments with data.data.lateral as lateral
+	}} with input as fixtures.frontend_to_payments with data.data.lateral as lateral
 }
 
 test_alerts_on_udp_and_judges_tcp_on_its_syn if {
-	dns := object.union(object.remove(frontend_to_payments, ["l4"]), {
-		"l4": {"UDP": {"source_port": 40001, "destination_port": 53}},
-		"sentinel": {"protocol": "UDP", "destination": {"namespace": "vault", "workload": "vault"}, "destination_port": 53},
-	})
-	count(namespace_isolation.violation) == 1 with input as dns with data.data.lateral as lateral
-	established := object.union(object.remove(frontend_to_payments, ["l4"]), {"l4": {"TCP": {"source_port": 45122, "destination_port": 50051, "flags": {"ACK": true, "PSH": true}}}})
-	count(namespace_isolation.violation) == 0 with input as established with data.data.lateral as lateral
+	count(namespace_isolation.violation) == 1 with input as fixtures.frontend_to_vault_udp with data.data.lateral as lateral
+	count(namespace_isolation.violation) == 0 with input as fixtures.frontend_to_payments_established with data.data.lateral as lateral
 }
 
 test_an_empty_entry_allows_no_other_namespace if {
@@ -79,7 +65,7 @@ test_open_ports_of_an_isolated_namespace if {
 
 test_no_alert_into_namespaces_without_an_entry if {
 	count(namespace_isolation.violation) == 0 with input as into("shop-data", "postgres", 5432) with data.data.lateral as lateral
-	count(namespace_isolation.violation) == 0 with input as flow({}) with data.data.lateral as {"namespace_isolation": {}, "isolation_infra_sources": []}
+	count(namespace_isolation.violation) == 0 with input as fixtures.frontend_to_payments with data.data.lateral as {"namespace_isolation": {}, "isolation_infra_sources": []}
 }
 
 test_no_alert_within_the_namespace if {
@@ -87,7 +73,7 @@ test_no_alert_within_the_namespace if {
 }
 
 test_no_alert_from_outside_the_pod_network if {
-	count(namespace_isolation.violation) == 0 with input as flow({"sentinel": {"source": {"kind": "host", "namespace": "", "workload": ""}}})
+	count(namespace_isolation.violation) == 0 with input as flow({"sentinel": {"source": {"kind": "host", "namespace": "", "workload": "", "pod": ""}}})
 		with data.data.lateral as lateral
 	count(namespace_isolation.violation) == 0 with input as flow({"sentinel": {"source": {"kind": "pod", "namespace": "", "workload": ""}}})
 		with data.data.lateral as lateral
@@ -96,12 +82,11 @@ test_no_alert_from_outside_the_pod_network if {
 # The payment pod answering a caller in an isolated namespace is a reply,
 # told by Cilium or, in the GKE captures' way, by the ports alone.
 test_no_alert_on_replies_or_drops if {
-	answer := flow({
-		"l4": {"TCP": {"source_port": 8080, "destination_port": 45122, "flags": {"SYN": true, "ACK": true}}},
-		"sentinel": {"source": {"namespace": "payments", "workload": "payment"}, "destination": {"namespace": "vault", "workload": "vault"}, "destination_port": 45122},
-	})
-	count(namespace_isolation.violation) == 0 with input as object.union(answer, {"is_reply": true}) with data.data.lateral as lateral
-	count(namespace_isolation.violation) == 0 with input as object.remove(answer, ["is_reply"]) with data.data.lateral as lateral
+	count(namespace_isolation.violation) == 0 with input as fixtures.payment_synack_to_vault with data.data.lateral as lateral
+	count(namespace_isolation.violation) == 0 with input as fixtures.payment_synack_to_vault_no_direction with data.data.lateral as lateral
+	fixtures.payment_synack_to_vault_no_direction.sentinel.direction == {"initiator": "destination", "rule": "tcp_flags"}
+	count(namespace_isolation.violation) == 1 with input as object.union(fixtures.payment_synack_to_vault, {"sentinel": {"initiated": true}})
+		with data.data.lateral as lateral
 	count(namespace_isolation.violation) == 0 with input as flow({"verdict": "DROPPED", "drop_reason_desc": "POLICY_DENIED"})
 		with data.data.lateral as lateral
 }

@@ -26,7 +26,8 @@ package sentinel.lateral.pod_to_node
 import data.sentinel.lib
 
 # One body per kind of node, each leading with conditions OPA's rule index
-# checks: a TCP, UDP or SCTP flow from a pod to the node. ICMP (a pod
+# checks: a TCP, UDP or SCTP flow from a pod, as the client (the engine's
+# input.sentinel.initiated), to the node. ICMP (a pod
 # pinging its node) carries no service and is left out. Both bodies build
 # the same violation. Drops are left to PolicyDeniedDrop: this policy
 # judges connections that got through.
@@ -34,6 +35,7 @@ violation contains lib.violation(rego.metadata.chain(), summary) if {
 	input.sentinel.destination.kind == "host"
 	input.sentinel.source.kind == "pod"
 	input.sentinel.protocol in {"TCP", "UDP", "SCTP"}
+	input.sentinel.initiated == true
 	unexpected_node_access
 }
 
@@ -41,6 +43,7 @@ violation contains lib.violation(rego.metadata.chain(), summary) if {
 	input.sentinel.destination.kind == "remote-node"
 	input.sentinel.source.kind == "pod"
 	input.sentinel.protocol in {"TCP", "UDP", "SCTP"}
+	input.sentinel.initiated == true
 	unexpected_node_access
 }
 
@@ -49,7 +52,6 @@ unexpected_node_access if {
 	not input.verdict == "DROPPED"
 	not lib.listed(input.sentinel.source, data.data.lateral.node_allowed_sources)
 	not source_port_allowed
-	lib.initiated
 }
 
 # source_port_allowed holds when the source's namespace or workload may use

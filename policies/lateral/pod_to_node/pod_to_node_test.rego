@@ -9,29 +9,17 @@ lateral := {
 	"sensitive_ports": {"22": "SSH", "10250": "kubelet API"},
 }
 
-# catalog_to_kubelet: the catalog pod calls the kubelet API of its node,
-# where /run and /exec run commands in any pod on the node.
-catalog_to_kubelet := {
-	"verdict": "FORWARDED",
-	"Type": "L3_L4",
-	"is_reply": false,
-	"traffic_direction": "EGRESS",
-	"IP": {"source": "10.0.1.23", "destination": "10.0.0.11", "ipVersion": "IPv4"},
-	"l4": {"TCP": {"source_port": 44120, "destination_port": 10250, "flags": {"SYN": true}}},
-	"destination": {"identity": 1, "labels": ["reserved:host"]},
-	"sentinel": {
-		"source": {"kind": "pod", "namespace": "shop", "workload": "catalog", "pod": "catalog-6b8f9c7d4-qz2xw", "ip": "10.0.1.23", "identity": 21045},
-		"destination": {"kind": "host", "namespace": "", "workload": "", "pod": "", "ip": "10.0.0.11", "identity": 1, "fqdn": ""},
-		"protocol": "TCP",
-		"destination_port": 10250,
-	},
-}
+# The flows of testdata/flows.jsonl as the engine measures them (make
+# fixtures), by uuid. catalog_to_kubelet: the catalog pod calls the kubelet
+# API of its node, where /run and /exec run commands in any pod on the
+# node.
+fixtures := data.lateral.pod_to_node.testdata
 
-flow(overrides) := object.union(catalog_to_kubelet, overrides)
+flow(overrides) := object.union(fixtures.catalog_to_kubelet, overrides)
 
-on_port(port) := flow({"sentinel": {"destination_port": port}})
+on_port(port) := flow({"l4": {"TCP": {"destination_port": port}}, "sentinel": {"destination_port": port, "service_port": port}})
 
-from(namespace, workload, port) := flow({"sentinel": {"source": {"namespace": namespace, "workload": workload}, "destination_port": port}})
+from(namespace, workload, port) := object.union(on_port(port), {"sentinel": {"source": {"namespace": namespace, "workload": workload}}})
 
 test_alerts_with_full_metadata if {
 	pod_to_node.violation == {{
@@ -42,14 +30,14 @@ test_alerts_with_full_metadata if {
 		"summary": "shop/catalog reached the node 10.0.0.11 (host) on TCP port 10250 (kubelet API)",
 		"description": pod_to_node.violation[_].description,
 		"mitre": "T1210",
-	}} with input as catalog_to_kubelet with data.data.lateral as lateral
+	}} with input as fixtures.catalog_to_kubelet with data.data.lateral as lateral
 }
 
 test_alerts_on_remote_nodes_and_unnamed_ports if {
-	some v in pod_to_node.violation with input as flow({"sentinel": {"destination": {"kind": "remote-node", "ip": "10.0.0.12", "identity": 6}, "destination_port": 22}})
+	some v in pod_to_node.violation with input as fixtures.catalog_ssh_to_remote_node
 		with data.data.lateral as lateral
 	v.summary == "shop/catalog reached the node 10.0.0.12 (remote-node) on TCP port 22 (SSH)"
-	some w in pod_to_node.violation with input as flow({"sentinel": {"protocol": "UDP", "destination_port": 8472}})
+	some w in pod_to_node.violation with input as fixtures.catalog_to_node_vxlan
 		with data.data.lateral as lateral
 	w.summary == "shop/catalog reached the node 10.0.0.11 (host) on UDP port 8472"
 }
@@ -71,22 +59,19 @@ test_allowed_sources_and_their_ports if {
 # The GKE sample captures: a pod's answers to the node's probes and to a
 # remote node's clients, with or without a direction.
 test_no_alert_on_replies if {
-	answer := {
-		"l4": {"TCP": {"source_port": 9080, "destination_port": 58950, "flags": {"ACK": true, "SYN": true}}},
-		"sentinel": {"destination": {"kind": "remote-node"}, "destination_port": 58950},
-	}
-	count(pod_to_node.violation) == 0 with input as object.remove(flow(answer), ["is_reply"]) with data.data.lateral as lateral
-	count(pod_to_node.violation) == 0 with input as object.union(object.remove(flow(answer), ["is_reply"]), {"reply": true})
+	count(pod_to_node.violation) == 0 with input as fixtures.catalog_synack_to_remote_node with data.data.lateral as lateral
+	count(pod_to_node.violation) == 0 with input as fixtures.catalog_synack_to_remote_node_deprecated_reply
 		with data.data.lateral as lateral
-	count(pod_to_node.violation) == 0 with input as flow({"is_reply": true}) with data.data.lateral as lateral
+	count(pod_to_node.violation) == 0 with input as fixtures.catalog_to_kubelet_as_reply with data.data.lateral as lateral
+	count(pod_to_node.violation) == 1 with input as object.union(fixtures.catalog_synack_to_remote_node, {"sentinel": {"initiated": true}})
+		with data.data.lateral as lateral
 }
 
 test_no_alert_on_icmp_drops_or_other_sides if {
-	icmp := object.union(object.remove(catalog_to_kubelet, ["l4"]), {"l4": {"ICMPv4": {"type": 8}}, "sentinel": {"protocol": "ICMPv4", "destination_port": 0}})
-	count(pod_to_node.violation) == 0 with input as icmp with data.data.lateral as lateral
+	count(pod_to_node.violation) == 0 with input as fixtures.catalog_ping_node with data.data.lateral as lateral
 	count(pod_to_node.violation) == 0 with input as flow({"verdict": "DROPPED", "drop_reason_desc": "POLICY_DENIED"})
 		with data.data.lateral as lateral
-	count(pod_to_node.violation) == 0 with input as flow({"sentinel": {"source": {"kind": "host", "namespace": "", "workload": ""}}})
+	count(pod_to_node.violation) == 0 with input as flow({"sentinel": {"source": {"kind": "host", "namespace": "", "workload": "", "pod": ""}}})
 		with data.data.lateral as lateral
 	count(pod_to_node.violation) == 0 with input as flow({"sentinel": {"destination": {"kind": "kube-apiserver"}}})
 		with data.data.lateral as lateral

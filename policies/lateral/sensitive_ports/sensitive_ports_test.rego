@@ -13,28 +13,19 @@ lateral := {
 	},
 }
 
-# ad_to_postgres: the ad pod, compromised, connects to the orders database
-# in shop-data, and the connection goes through.
-ad_to_postgres := {
-	"verdict": "FORWARDED",
-	"Type": "L3_L4",
-	"is_reply": false,
-	"traffic_direction": "EGRESS",
-	"IP": {"source": "10.0.1.40", "destination": "10.0.3.12", "ipVersion": "IPv4"},
-	"l4": {"TCP": {"source_port": 39812, "destination_port": 5432, "flags": {"SYN": true}}},
-	"sentinel": {
-		"source": {"kind": "pod", "namespace": "shop", "workload": "ad", "pod": "ad-6f7c9d8b5-kw2lp", "ip": "10.0.1.40", "identity": 52761},
-		"destination": {"kind": "pod", "namespace": "shop-data", "workload": "postgres", "pod": "postgres-0", "ip": "10.0.3.12", "identity": 60412, "fqdn": ""},
-		"protocol": "TCP",
-		"destination_port": 5432,
-	},
-}
+# The flows of testdata/flows.jsonl as the engine measures them (make
+# fixtures), by uuid. ad_to_postgres: the ad pod, compromised, connects to
+# the orders database in shop-data, and the connection goes through.
+fixtures := data.lateral.sensitive_ports.testdata
 
-flow(overrides) := object.union(ad_to_postgres, overrides)
+flow(overrides) := object.union(fixtures.ad_to_postgres, overrides)
 
 from(namespace, workload) := flow({"sentinel": {"source": {"namespace": namespace, "workload": workload}}})
 
-to(namespace, workload, port) := flow({"sentinel": {"destination": {"namespace": namespace, "workload": workload}, "destination_port": port}})
+to(namespace, workload, port) := flow({
+	"l4": {"TCP": {"destination_port": port}},
+	"sentinel": {"destination": {"namespace": namespace, "workload": workload}, "destination_port": port, "service_port": port},
+})
 
 test_alerts_with_full_metadata if {
 	sensitive_ports.violation == {{
@@ -45,7 +36,7 @@ test_alerts_with_full_metadata if {
 		"summary": "shop/ad connected to shop-data/postgres (PostgreSQL) on TCP port 5432 from another namespace",
 		"description": sensitive_ports.violation[_].description,
 		"mitre": "T1021",
-	}} with input as ad_to_postgres with data.data.lateral as lateral
+	}} with input as fixtures.ad_to_postgres with data.data.lateral as lateral
 }
 
 test_alerts_on_shells_and_admin_apis if {
@@ -57,25 +48,23 @@ test_alerts_on_shells_and_admin_apis if {
 # A connection is judged once, on its SYN: the packets of an established
 # connection, and the server's SYN-ACK, never alert.
 test_only_the_first_packet_of_a_connection_is_judged if {
-	established := object.union(object.remove(ad_to_postgres, ["l4"]), {"l4": {"TCP": {"source_port": 39812, "destination_port": 5432, "flags": {"ACK": true, "PSH": true}}}})
-	count(sensitive_ports.violation) == 0 with input as established with data.data.lateral as lateral
+	count(sensitive_ports.violation) == 0 with input as fixtures.ad_to_postgres_established with data.data.lateral as lateral
 	count(sensitive_ports.violation) == 0 with input as flow({"l4": {"TCP": {"flags": {"SYN": true, "ACK": true}}}})
 		with data.data.lateral as lateral
-	udp := object.union(object.remove(ad_to_postgres, ["l4"]), {"l4": {"UDP": {"source_port": 39812, "destination_port": 5432}}, "sentinel": {"protocol": "UDP"}})
-	count(sensitive_ports.violation) == 0 with input as udp with data.data.lateral as lateral
+	count(sensitive_ports.violation) == 0 with input as fixtures.ad_to_postgres_udp with data.data.lateral as lateral
 }
 
 # Cilium's direction is not needed: a SYN without ACK is a new connection,
 # even where Cilium left is_reply out (older agents, the GKE captures).
 test_alerts_without_a_direction if {
-	count(sensitive_ports.violation) == 1 with input as object.remove(ad_to_postgres, ["is_reply"])
+	count(sensitive_ports.violation) == 1 with input as fixtures.ad_to_postgres_no_direction
 		with data.data.lateral as lateral
 }
 
 test_allowlisted_clients if {
 	count(sensitive_ports.violation) == 0 with input as from("shop", "catalog") with data.data.lateral as lateral
 	count(sensitive_ports.violation) == 0 with input as from("shop", "checkout") with data.data.lateral as lateral
-	cart := flow({"sentinel": {"source": {"workload": "cart"}, "destination": {"workload": "redis-cart"}, "destination_port": 6379}})
+	cart := object.union(to("shop-data", "redis-cart", 6379), {"sentinel": {"source": {"workload": "cart"}}})
 	count(sensitive_ports.violation) == 0 with input as cart with data.data.lateral as lateral
 }
 
@@ -83,19 +72,15 @@ test_allowlisted_clients if {
 # sources, and only for what it names.
 test_allowlist_keys_from_workload_and_port_to_namespace if {
 	count(sensitive_ports.violation) == 0 with input as from("dba", "pgadmin") with data.data.lateral as lateral
-	count(sensitive_ports.violation) == 0 with input as flow({
-		"sentinel": {"source": {"namespace": "logging-agents", "workload": "fluent-bit"}, "destination": {"namespace": "logging", "workload": "elasticsearch"}, "destination_port": 9200},
-	})
+	fluent_bit := {"sentinel": {"source": {"namespace": "logging-agents", "workload": "fluent-bit"}}}
+	count(sensitive_ports.violation) == 0 with input as object.union(to("logging", "elasticsearch", 9200), fluent_bit)
 		with data.data.lateral as lateral
-	count(sensitive_ports.violation) == 1 with input as flow({
-		"sentinel": {"source": {"namespace": "logging-agents", "workload": "fluent-bit"}, "destination": {"namespace": "logging", "workload": "elasticsearch"}, "destination_port": 22},
-	})
+	count(sensitive_ports.violation) == 1 with input as object.union(to("logging", "elasticsearch", 22), fluent_bit)
 		with data.data.lateral as lateral
-	count(sensitive_ports.violation) == 0 with input as flow({
-		"sentinel": {"source": {"namespace": "velero", "workload": "velero"}, "destination": {"namespace": "backup", "workload": "minio"}, "destination_port": 22},
-	})
+	velero := {"sentinel": {"source": {"namespace": "velero", "workload": "velero"}}}
+	count(sensitive_ports.violation) == 0 with input as object.union(to("backup", "minio", 22), velero)
 		with data.data.lateral as lateral
-	count(sensitive_ports.violation) == 1 with input as flow({"sentinel": {"source": {"workload": "cart"}, "destination_port": 5432}})
+	count(sensitive_ports.violation) == 1 with input as from("shop", "cart")
 		with data.data.lateral as lateral
 }
 
@@ -112,11 +97,11 @@ test_no_alert_on_other_ports if {
 # Sources outside the pod network, and destinations without a namespace
 # (the node, the Internet), belong to other policies.
 test_no_alert_on_non_pod_sides if {
-	count(sensitive_ports.violation) == 0 with input as flow({"sentinel": {"source": {"kind": "host", "namespace": "", "workload": ""}}})
+	count(sensitive_ports.violation) == 0 with input as flow({"sentinel": {"source": {"kind": "host", "namespace": "", "workload": "", "pod": ""}}})
 		with data.data.lateral as lateral
 	count(sensitive_ports.violation) == 0 with input as flow({"sentinel": {"source": {"kind": "pod", "namespace": "", "workload": ""}}})
 		with data.data.lateral as lateral
-	count(sensitive_ports.violation) == 0 with input as flow({"sentinel": {"destination": {"kind": "remote-node", "namespace": "", "workload": ""}, "destination_port": 10250}})
+	count(sensitive_ports.violation) == 0 with input as object.union(to("", "", 10250), {"sentinel": {"destination": {"kind": "remote-node", "pod": ""}}})
 		with data.data.lateral as lateral
 	count(sensitive_ports.violation) == 0 with input as flow({"sentinel": {"destination": {"kind": "pod", "namespace": "", "workload": ""}}})
 		with data.data.lateral as lateral

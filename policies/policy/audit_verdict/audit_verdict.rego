@@ -21,7 +21,7 @@ import data.sentinel.lib
 
 violation contains lib.violation(rego.metadata.chain(), summary) if {
 	input.verdict == "AUDIT"
-	lib.not_reply
+	input.sentinel.initiated == true
 	summary := sprintf("Cilium audit mode let %s %s from %s to %s port %d pass, which policy would deny", [
 		object.get(input, "traffic_direction", "TRAFFIC_DIRECTION_UNKNOWN"),
 		input.sentinel.protocol,

@@ -2,22 +2,13 @@ package sentinel.policy.audit_verdict_test
 
 import data.sentinel.policy.audit_verdict
 
+# The flows of testdata/flows.jsonl as the engine measures them (make
+# fixtures), by uuid.
+fixtures := data.policy.audit_verdict.testdata
+
 # audited mirrors the shopmesh denied-database attack under policy audit
 # mode: the ad pod's SYN to postgres is let through, with the verdict AUDIT.
-audited := {
-	"verdict": "AUDIT",
-	"Type": "L3_L4",
-	"event_type": {"type": 5},
-	"traffic_direction": "INGRESS",
-	"IP": {"source": "10.0.1.40", "destination": "10.0.3.12", "ipVersion": "IPv4"},
-	"l4": {"TCP": {"source_port": 39812, "destination_port": 5432, "flags": {"SYN": true}}},
-	"sentinel": {
-		"source": {"kind": "pod", "namespace": "shop", "workload": "ad", "pod": "ad-6f7c9d8b5-kw2lp", "ip": "10.0.1.40", "identity": 52761},
-		"destination": {"kind": "pod", "namespace": "shop-data", "workload": "postgres", "pod": "postgres-0", "ip": "10.0.3.12", "identity": 60412, "fqdn": ""},
-		"protocol": "TCP",
-		"destination_port": 5432,
-	},
-}
+audited := fixtures.audited
 
 test_audited_flow_alerts if {
 	audit_verdict.violation == {{
@@ -37,7 +28,7 @@ test_summary_without_direction if {
 }
 
 test_no_alert_on_replies if {
-	count(audit_verdict.violation) == 0 with input as object.union(audited, {"is_reply": true})
+	count(audit_verdict.violation) == 0 with input as fixtures.audited_as_reply
 }
 
 test_no_alert_on_other_verdicts if {

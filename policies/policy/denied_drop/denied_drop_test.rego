@@ -5,23 +5,9 @@ import data.sentinel.policy.denied_drop
 network := {"policy_drop_reasons": ["POLICY_DENIED", "POLICY_DENY", "AUTH_REQUIRED"]}
 
 # ad_to_postgres mirrors the shopmesh attack: the ad service tries the
-# database it has no policy for, and Cilium drops the SYN.
-ad_to_postgres := {
-	"verdict": "DROPPED",
-	"drop_reason": 133,
-	"drop_reason_desc": "POLICY_DENIED",
-	"Type": "L3_L4",
-	"event_type": {"type": 1, "sub_type": 133},
-	"traffic_direction": "EGRESS",
-	"IP": {"source": "10.0.1.40", "destination": "10.0.3.12", "ipVersion": "IPv4"},
-	"l4": {"TCP": {"source_port": 39812, "destination_port": 5432, "flags": {"SYN": true}}},
-	"sentinel": {
-		"source": {"kind": "pod", "namespace": "shop", "workload": "ad", "pod": "ad-6f7c9d8b5-kw2lp", "ip": "10.0.1.40", "identity": 52761},
-		"destination": {"kind": "pod", "namespace": "shop-data", "workload": "postgres", "pod": "postgres-0", "ip": "10.0.3.12", "identity": 60412, "fqdn": ""},
-		"protocol": "TCP",
-		"destination_port": 5432,
-	},
-}
+# database it has no policy for, and Cilium drops the SYN
+# (testdata/flows.jsonl, as the engine measures it).
+ad_to_postgres := data.policy.denied_drop.testdata.ad_to_postgres
 
 test_shopmesh_attack_alerts if {
 	denied_drop.violation == {{
