@@ -13,9 +13,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/types/known/timestamppb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/hubble-sentinel/hubble-sentinel/engine/alert"
 	"github.com/hubble-sentinel/hubble-sentinel/engine/policy"
+	"github.com/hubble-sentinel/hubble-sentinel/engine/profile"
 	"github.com/hubble-sentinel/hubble-sentinel/policies"
 	"github.com/hubble-sentinel/hubble-sentinel/test/shopmesh"
 )
@@ -116,4 +119,55 @@ func TestProcessNilFlow(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, e.Process(context.Background(), nil))
 	require.Equal(t, 1.0, testutil.ToFloat64(e.metrics.malformed))
+}
+
+// learnablePolicy alerts on every connection to port 5432, and says a team
+// may do that on purpose.
+const learnablePolicy = `# METADATA
+# title: Database connection
+# custom:
+#   id: DatabaseConnection
+#   severity: warning
+#   learnable: true
+package sentinel.test.db
+
+violation contains {"id": "DatabaseConnection", "severity": "warning", "title": "Database connection",
+	"policy": "sentinel.test.db", "summary": "db", "description": "", "mitre": ""} if {
+	input.sentinel.service_port == 5432
+	input.sentinel.initiated == true
+}
+`
+
+// TestLearnablePoliciesLearnEdges: a learnable policy records instead of
+// alerting while the client learns; afterwards the learned edge stays
+// silent, and a new edge alerts.
+func TestLearnablePoliciesLearnEdges(t *testing.T) {
+	set, err := policy.Load(context.Background(), fstest.MapFS{"db/db.rego": {Data: []byte(learnablePolicy)}}, ".")
+	require.NoError(t, err)
+	require.True(t, set.Learnable("DatabaseConnection"))
+	rec := &recordingAggregator{}
+	e, err := New(Config{Profiles: profile.Config{LearningPeriod: time.Hour}}, set, rec, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	require.NoError(t, err)
+	t0 := time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)
+	conn := func(at time.Time, client, server string) *flowpb.Flow {
+		return &flowpb.Flow{
+			Time:        timestamppb.New(at),
+			IsReply:     wrapperspb.Bool(false),
+			L4:          &flowpb.Layer4{Protocol: &flowpb.Layer4_TCP{TCP: &flowpb.TCP{SourcePort: 40000, DestinationPort: 5432, Flags: &flowpb.TCPFlags{SYN: true}}}},
+			Source:      &flowpb.Endpoint{Identity: 100, Namespace: "shop", PodName: client + "-0", Labels: []string{"k8s:app=" + client}},
+			Destination: &flowpb.Endpoint{Identity: 200, Namespace: "shop-data", PodName: server + "-0", Labels: []string{"k8s:app=" + server}},
+		}
+	}
+	ctx := context.Background()
+	require.NoError(t, e.Process(ctx, conn(t0, "orders", "postgres")))
+	require.Empty(t, rec.alerts, "learning: recorded, not alerted")
+	require.Equal(t, 1.0, testutil.ToFloat64(e.metrics.learned.WithLabelValues("DatabaseConnection")))
+
+	require.NoError(t, e.Process(ctx, conn(t0.Add(50*time.Minute), "orders", "postgres")))
+	require.NoError(t, e.Process(ctx, conn(t0.Add(2*time.Hour), "orders", "postgres")))
+	require.Empty(t, rec.alerts, "the edge learned during learning stays silent")
+
+	require.NoError(t, e.Process(ctx, conn(t0.Add(2*time.Hour), "orders", "analytics-db")))
+	require.Len(t, rec.alerts, 1, "a new edge after learning alerts")
+	require.Equal(t, "DatabaseConnection", rec.alerts[0].Labels[alert.LabelAlertname])
 }

@@ -15,6 +15,7 @@
 # custom:
 #   id: EgressToExternalDNSResolver
 #   severity: warning
+#   learnable: true
 #   mitre: T1071.004
 #   tags: [egress, dns, command-and-control, defense-evasion]
 package sentinel.egress.external_dns

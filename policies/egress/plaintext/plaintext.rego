@@ -14,6 +14,7 @@
 # custom:
 #   id: EgressPlaintextProtocol
 #   severity: warning
+#   learnable: true
 #   mitre: T1048.003
 #   tags: [egress, exfiltration, plaintext]
 package sentinel.egress.plaintext

@@ -14,6 +14,7 @@
 # custom:
 #   id: EgressToWorldUnexpectedPort
 #   severity: warning
+#   learnable: true
 #   mitre: T1571
 #   tags: [egress, command-and-control]
 package sentinel.egress.world_ports

@@ -17,6 +17,7 @@
 # custom:
 #   id: KubeAPIServerAccessNotAllowlisted
 #   severity: warning
+#   learnable: true
 #   mitre: T1613
 #   tags: [lateral-movement, discovery, kubernetes-api]
 package sentinel.lateral.apiserver

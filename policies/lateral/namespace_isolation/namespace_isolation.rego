@@ -17,6 +17,7 @@
 # custom:
 #   id: CrossNamespaceNotAllowlisted
 #   severity: warning
+#   learnable: true
 #   mitre: T1210
 #   tags: [lateral-movement, namespace-isolation]
 package sentinel.lateral.namespace_isolation

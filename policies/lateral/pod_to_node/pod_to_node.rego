@@ -19,6 +19,7 @@
 # custom:
 #   id: PodToNodeAccess
 #   severity: warning
+#   learnable: true
 #   mitre: T1210
 #   tags: [lateral-movement, node, kubelet]
 package sentinel.lateral.pod_to_node

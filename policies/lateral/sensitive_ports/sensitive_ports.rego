@@ -18,6 +18,7 @@
 # custom:
 #   id: LateralSensitivePortCrossNamespace
 #   severity: warning
+#   learnable: true
 #   mitre: T1021
 #   tags: [lateral-movement, remote-services, database]
 package sentinel.lateral.sensitive_ports
