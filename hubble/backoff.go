@@ -6,11 +6,13 @@ import (
 	"github.com/hubble-sentinel/hubble-sentinel/hubble/backoff"
 )
 
-// Default reconnect delays: quick enough to recover from a relay restart,
-// slow enough not to hammer a relay that is down for good.
+// Default reconnect delays. A retry against a relay that is down costs one
+// refused TCP connection, so the ceiling is low: the stream reopens within
+// a second of the relay accepting connections again, and a blind spot is
+// no longer than it must be.
 const (
-	DefaultBackoffMin = time.Second
-	DefaultBackoffMax = time.Minute
+	DefaultBackoffMin = 100 * time.Millisecond
+	DefaultBackoffMax = time.Second
 )
 
 // newBackoff returns the reconnect backoff, with the defaults for unset

@@ -14,7 +14,7 @@ func TestReconnectBackoffDefaults(t *testing.T) {
 		got = append(got, b.Next())
 	}
 	require.Equal(t, []time.Duration{
-		time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second,
-		32 * time.Second, time.Minute, time.Minute,
-	}, got, "one second to one minute, as Cilium's relay client backs off")
+		100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond,
+		time.Second, time.Second, time.Second, time.Second,
+	}, got, "a retry costs one refused connection: a second at most, so the stream is back within a second of the relay")
 }

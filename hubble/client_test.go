@@ -204,6 +204,7 @@ func TestClientReconnectResumesWithoutLossOrDuplicates(t *testing.T) {
 		BackoffMin: 10 * time.Millisecond,
 		BackoffMax: 50 * time.Millisecond,
 		Address:    addr,
+		Overlap:    time.Second,
 	}, logs.Logger(), prometheus.NewRegistry())
 
 	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
@@ -227,8 +228,8 @@ func TestClientReconnectResumesWithoutLossOrDuplicates(t *testing.T) {
 
 	reconnects := testutil.ToFloat64(c.metrics.reconnects)
 	require.GreaterOrEqual(t, reconnects, 1.0)
-	require.Equal(t, 2.0, testutil.ToFloat64(c.metrics.duplicatesDropped), "flows 3 and 4 were replayed")
-	require.Equal(t, float64(len(flows)+2), testutil.ToFloat64(c.metrics.flowsReceived))
+	require.Equal(t, 3.0, testutil.ToFloat64(c.metrics.duplicatesDropped), "flows 2 to 4, within the overlap, were replayed")
+	require.Equal(t, float64(len(flows)+3), testutil.ToFloat64(c.metrics.flowsReceived))
 	require.Equal(t, float64(at(6).Unix()), testutil.ToFloat64(c.metrics.lastFlowTimestamp))
 
 	mu.Lock()
@@ -236,7 +237,7 @@ func TestClientReconnectResumesWithoutLossOrDuplicates(t *testing.T) {
 	require.NotEmpty(t, requests)
 	for _, req := range requests {
 		require.True(t, req.GetFollow())
-		require.Equal(t, at(4), req.GetSince().AsTime(), "resumes from the last delivered timestamp")
+		require.Equal(t, at(3), req.GetSince().AsTime(), "resumes from the last delivered timestamp minus the overlap")
 	}
 	warnings := strings.Count(logs.String(), `msg="hubble relay stream failed, reconnecting"`)
 	require.Equal(t, 1, warnings, "one warning per outage, however many attempts:\n%s", logs.String())
@@ -285,8 +286,9 @@ func TestClientLostEventsAndNodeStatus(t *testing.T) {
 hubble_sentinel_hubble_lost_events_total{source="OBSERVER_EVENTS_QUEUE"} 2
 hubble_sentinel_hubble_lost_events_total{source="PERF_EVENT_RING_BUFFER"} 10
 `), "hubble_sentinel_hubble_lost_events_total"))
-	require.Contains(t, logs.String(), `level=WARN msg="hubble lost events"`)
-	require.Contains(t, logs.String(), "source=PERF_EVENT_RING_BUFFER count=7")
+	require.Contains(t, logs.String(), `level=WARN msg="hubble visibility gap: flows not seen" kind=lost_events`)
+	require.Contains(t, logs.String(), "reason=PERF_EVENT_RING_BUFFER flows=7")
+	require.Equal(t, 10.0, testutil.ToFloat64(c.metrics.missed.WithLabelValues("lost_events"))-2)
 }
 
 func TestClientEnds(t *testing.T) {

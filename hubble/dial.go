@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
 	grpcbackoff "google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 )
 
 // ErrIncompleteClientCert is returned when only one of a client certificate
@@ -75,12 +77,64 @@ func (t TLSConfig) Config() (*tls.Config, error) {
 	return cfg, nil
 }
 
+// DialOptions tune the connection beyond TLS. The zero value uses the
+// defaults.
+type DialOptions struct {
+	// KeepaliveTime is how long a quiet connection waits before pinging the
+	// relay, and KeepaliveTimeout how long it waits for the answer before
+	// the connection is declared dead. Zero: DefaultKeepaliveTime and
+	// DefaultKeepaliveTimeout.
+	KeepaliveTime, KeepaliveTimeout time.Duration
+	// MaxFlowSize is the largest flow decoded (DefaultMaxFlowSize when
+	// zero). A larger one is skipped, counted and logged by the Client
+	// (GapOversized) instead of failing the stream, as gRPC's own 4 MiB
+	// limit would, over and over, each time the stream resumes.
+	MaxFlowSize int
+	// BackoffMin and BackoffMax bound gRPC's connect backoff; the Client
+	// resets it before each retry, so it only paces connection attempts
+	// between them. Zero: DefaultBackoffMin and DefaultBackoffMax.
+	BackoffMin, BackoffMax time.Duration
+}
+
+// Connection defaults.
+const (
+	// DefaultKeepaliveTime is above gRPC's 10 s floor. A quiet stream's
+	// pings would count against Relay's default 5-minute ping policy, but
+	// the Client's ServerStatus probe makes the relay write every
+	// DefaultStatusInterval, which resets the count.
+	DefaultKeepaliveTime    = 30 * time.Second
+	DefaultKeepaliveTimeout = 10 * time.Second
+	// DefaultMaxFlowSize admits any realistic L7 flow (a 5 MiB one
+	// included), where gRPC's default would wedge the stream at 4 MiB.
+	DefaultMaxFlowSize = 16 << 20
+)
+
 // Dial returns a connection to the Hubble Relay at address (host:port or any
 // gRPC target). It does not connect: the connection is made by the first
 // stream, so an unreachable relay shows up as a stream error that Client's
 // reconnect loop logs and retries, rather than as a startup failure. Only
-// invalid TLS settings are reported here.
-func Dial(address string, tc TLSConfig) (*grpc.ClientConn, error) {
+// invalid TLS settings are reported here. Give the connection to the Client
+// as ClientConfig.Conn too, for fast reconnects.
+func Dial(address string, tc TLSConfig, opts ...DialOptions) (*grpc.ClientConn, error) {
+	var o DialOptions
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	if o.KeepaliveTime <= 0 {
+		o.KeepaliveTime = DefaultKeepaliveTime
+	}
+	if o.KeepaliveTimeout <= 0 {
+		o.KeepaliveTimeout = DefaultKeepaliveTimeout
+	}
+	if o.MaxFlowSize <= 0 {
+		o.MaxFlowSize = DefaultMaxFlowSize
+	}
+	if o.BackoffMin <= 0 {
+		o.BackoffMin = DefaultBackoffMin
+	}
+	if o.BackoffMax <= 0 {
+		o.BackoffMax = DefaultBackoffMax
+	}
 	creds := insecure.NewCredentials()
 	if tc.Enabled {
 		cfg, err := tc.Config()
@@ -91,21 +145,60 @@ func Dial(address string, tc TLSConfig) (*grpc.ClientConn, error) {
 	}
 	conn, err := grpc.NewClient(address,
 		grpc.WithTransportCredentials(creds),
-		// Keep gRPC's own reconnect backoff within Client's 1 s – 1 min
-		// range, so a recovered relay is not left waiting for the default
-		// two-minute ceiling.
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff: grpcbackoff.Config{
-				BaseDelay:  DefaultBackoffMin,
+				BaseDelay:  o.BackoffMin,
 				Multiplier: 1.6,
 				Jitter:     0.2,
-				MaxDelay:   DefaultBackoffMax,
+				MaxDelay:   o.BackoffMax,
 			},
 			MinConnectTimeout: 20 * time.Second,
 		}),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{
+			Time:    o.KeepaliveTime,
+			Timeout: o.KeepaliveTimeout,
+		}),
+		grpc.WithDefaultCallOptions(
+			grpc.MaxCallRecvMsgSize(hardMessageLimit(o.MaxFlowSize)),
+			grpc.ForceCodecV2(newFlowCodec(o.MaxFlowSize)),
+		),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("creating gRPC client for %s: %w", address, err)
 	}
 	return conn, nil
+}
+
+// explain turns the errors of the common connection mistakes into one
+// sentence saying what to change, or "" for other errors.
+func explain(err error, tlsEnabled bool) string {
+	if err == nil {
+		return ""
+	}
+	msg := err.Error()
+	has := func(s ...string) bool {
+		for _, x := range s {
+			if strings.Contains(msg, x) {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case has("first record does not look like a TLS handshake"):
+		return "the relay speaks plaintext, not TLS: drop the --hubble.tls.* flags (or enable TLS on the relay)"
+	case !tlsEnabled && has("server preface", "http2: frame too large", "connection reset by peer", "unexpected EOF"):
+		return "the relay closed a plaintext connection: it probably requires TLS; set --hubble.tls.ca-file (and --hubble.tls.server-name, e.g. ui.hubble-relay.cilium.io)"
+	case has("certificate is valid for", "certificate is not valid for any names"):
+		return "the relay's certificate is not valid for the name dialled: set --hubble.tls.server-name to a name it holds (Cilium's relay: ui.hubble-relay.cilium.io)"
+	case has("certificate signed by unknown authority"):
+		return "the relay's certificate is signed by a CA not trusted: set --hubble.tls.ca-file to the CA that issued it (Cilium: the hubble-relay-client-certs secret's ca.crt)"
+	case has("certificate has expired", "not yet valid"):
+		return "the relay's certificate has expired or is not yet valid (or this machine's clock is wrong): renew the relay's certificates"
+	case has("certificate required"):
+		return "the relay requires a client certificate (mTLS): set --hubble.tls.cert-file and --hubble.tls.key-file"
+	case has("bad certificate", "unknown certificate authority", "unknown certificate"):
+		return "the relay rejected the client certificate: check --hubble.tls.cert-file and --hubble.tls.key-file are issued by the relay's client CA"
+	}
+	return ""
 }
