@@ -13,20 +13,36 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
-// honoured lists the FlowFilter fields the test relay evaluates (event_type
-// only nominally: it is accepted and ignored). Server.GetFlows documents
-// their semantics, which follow Hubble's.
+// honoured lists the FlowFilter fields the test relay evaluates, with
+// Hubble's semantics; any other field is refused with InvalidArgument.
 var honoured = map[protoreflect.Name]bool{
-	"source_pod":        true,
-	"destination_pod":   true,
-	"source_ip":         true,
-	"destination_ip":    true,
-	"verdict":           true,
-	"destination_port":  true,
-	"source_label":      true,
-	"destination_label": true,
-	"protocol":          true,
-	"event_type":        true,
+	"uuid":                 true,
+	"source_pod":           true,
+	"destination_pod":      true,
+	"source_ip":            true,
+	"destination_ip":       true,
+	"source_fqdn":          true,
+	"destination_fqdn":     true,
+	"source_label":         true,
+	"destination_label":    true,
+	"source_service":       true,
+	"destination_service":  true,
+	"source_identity":      true,
+	"destination_identity": true,
+	"verdict":              true,
+	"event_type":           true,
+	"http_status_code":     true,
+	"http_method":          true,
+	"http_path":            true,
+	"http_url":             true,
+	"protocol":             true,
+	"source_port":          true,
+	"destination_port":     true,
+	"reply":                true,
+	"dns_query":            true,
+	"traffic_direction":    true,
+	"node_name":            true,
+	"ip_version":           true,
 }
 
 // requestFilter decides which flows of a feed a GetFlows request gets.
@@ -164,6 +180,9 @@ func compileFilter(ff *flowpb.FlowFilter) (flowMatcher, error) {
 			return nil, fmt.Errorf("protocol: %w", err)
 		}
 	}
+	if err := compileMore(ff, add, &parts); err != nil {
+		return nil, err
+	}
 	return func(f *flowpb.Flow) bool {
 		for _, p := range parts {
 			if !p(f) {
@@ -226,6 +245,27 @@ func ipMatcher(values []string, addr func(*flowpb.Flow) string) (flowMatcher, er
 }
 
 func portMatcher(values []string) (flowMatcher, error) {
+	return portMatcherOf(values, func(f *flowpb.Flow) (uint32, bool) {
+		_, dst, ok := l4Ports(f)
+		return dst, ok
+	})
+}
+
+// l4Ports returns f's transport ports, if it has TCP, UDP or SCTP.
+func l4Ports(f *flowpb.Flow) (src, dst uint32, ok bool) {
+	l4 := f.GetL4()
+	switch {
+	case l4.GetTCP() != nil:
+		return l4.GetTCP().GetSourcePort(), l4.GetTCP().GetDestinationPort(), true
+	case l4.GetUDP() != nil:
+		return l4.GetUDP().GetSourcePort(), l4.GetUDP().GetDestinationPort(), true
+	case l4.GetSCTP() != nil:
+		return l4.GetSCTP().GetSourcePort(), l4.GetSCTP().GetDestinationPort(), true
+	}
+	return 0, 0, false
+}
+
+func portMatcherOf(values []string, port func(*flowpb.Flow) (uint32, bool)) (flowMatcher, error) {
 	var ports []uint32
 	for _, v := range values {
 		p, err := strconv.ParseUint(v, 10, 16)
@@ -235,19 +275,8 @@ func portMatcher(values []string) (flowMatcher, error) {
 		ports = append(ports, uint32(p))
 	}
 	return func(f *flowpb.Flow) bool {
-		l4 := f.GetL4()
-		var port uint32
-		switch {
-		case l4.GetTCP() != nil:
-			port = l4.GetTCP().GetDestinationPort()
-		case l4.GetUDP() != nil:
-			port = l4.GetUDP().GetDestinationPort()
-		case l4.GetSCTP() != nil:
-			port = l4.GetSCTP().GetDestinationPort()
-		default:
-			return false
-		}
-		return slices.Contains(ports, port)
+		p, ok := port(f)
+		return ok && slices.Contains(ports, p)
 	}, nil
 }
 

@@ -18,7 +18,9 @@ func testFlow() *flowpb.Flow {
 		L4: &flowpb.Layer4{Protocol: &flowpb.Layer4_UDP{UDP: &flowpb.UDP{
 			SourcePort: 51000, DestinationPort: 53,
 		}}},
-		L7: &flowpb.Layer7{Record: &flowpb.Layer7_Dns{Dns: &flowpb.DNS{Query: "example.com."}}},
+		L7:               &flowpb.Layer7{Record: &flowpb.Layer7_Dns{Dns: &flowpb.DNS{Query: "example.com."}}},
+		EventType:        &flowpb.CiliumEventType{Type: 129},
+		DestinationNames: []string{"api.example.com"},
 		Source: &flowpb.Endpoint{
 			Namespace: "shop", PodName: "frontend-7d9f-abcde",
 			Labels: []string{"k8s:app=frontend", "k8s:io.kubernetes.pod.namespace=shop", "k8s:tier=web"},
@@ -79,7 +81,16 @@ func TestMatchFilter(t *testing.T) {
 		{"protocol L7 http", &flowpb.FlowFilter{Protocol: []string{"http"}}, false},
 		{"protocol values are ORed", &flowpb.FlowFilter{Protocol: []string{"tcp", "icmp", "Dns"}}, true},
 
-		{"event type is ignored", &flowpb.FlowFilter{EventType: []*flowpb.EventTypeFilter{{Type: 1}}}, true},
+		{"event type", &flowpb.FlowFilter{EventType: []*flowpb.EventTypeFilter{{Type: 129}}}, true},
+		{"another event type", &flowpb.FlowFilter{EventType: []*flowpb.EventTypeFilter{{Type: 1}}}, false},
+		{"event subtype", &flowpb.FlowFilter{EventType: []*flowpb.EventTypeFilter{{Type: 129, MatchSubType: true, SubType: 2}}}, false},
+		{"fqdn pattern", &flowpb.FlowFilter{DestinationFqdn: []string{"*.Example.com."}}, true},
+		{"fqdn pattern of the other side", &flowpb.FlowFilter{SourceFqdn: []string{"*.example.com"}}, false},
+		{"dns query", &flowpb.FlowFilter{DnsQuery: []string{`^example\.com\.$`}}, true},
+		{"http method of a dns flow", &flowpb.FlowFilter{HttpMethod: []string{"GET"}}, false},
+		{"http status of a dns flow", &flowpb.FlowFilter{HttpStatusCode: []string{"5+"}}, false},
+		{"source port", &flowpb.FlowFilter{SourcePort: []string{"51000"}}, true},
+		{"reply unknown", &flowpb.FlowFilter{Reply: []bool{false}}, false},
 
 		{"fields are ANDed", &flowpb.FlowFilter{SourcePod: []string{"shop/"}, DestinationPort: []string{"53"}, Protocol: []string{"udp"}}, true},
 		{"one failing field fails the filter", &flowpb.FlowFilter{SourcePod: []string{"shop/"}, DestinationPort: []string{"80"}}, false},
@@ -131,7 +142,7 @@ func TestCompileFilterRejects(t *testing.T) {
 		ff      *flowpb.FlowFilter
 		wantErr string
 	}{
-		{"unsupported field", &flowpb.FlowFilter{HttpMethod: []string{"GET"}, DnsQuery: []string{"x"}}, "not supported by the test relay: dns_query, http_method"},
+		{"unsupported field", &flowpb.FlowFilter{HttpMethod: []string{"GET"}, TraceId: []string{"x"}, TcpFlags: []*flowpb.TCPFlags{{SYN: true}}}, "not supported by the test relay: tcp_flags, trace_id"},
 		{"bad port", &flowpb.FlowFilter{DestinationPort: []string{"http"}}, `destination_port: invalid port "http"`},
 		{"port out of range", &flowpb.FlowFilter{DestinationPort: []string{"70000"}}, "destination_port"},
 		{"unknown protocol", &flowpb.FlowFilter{Protocol: []string{"quic"}}, `protocol: unknown protocol "quic"`},
@@ -177,6 +188,6 @@ func TestRequestFilter(t *testing.T) {
 		})
 	}
 
-	_, err := newRequestFilter(&observerpb.GetFlowsRequest{Blacklist: []*flowpb.FlowFilter{{SourceFqdn: []string{"x"}}}})
-	require.ErrorContains(t, err, "blacklist: filter 0: fields not supported by the test relay: source_fqdn")
+	_, err := newRequestFilter(&observerpb.GetFlowsRequest{Blacklist: []*flowpb.FlowFilter{{TraceId: []string{"x"}}}})
+	require.ErrorContains(t, err, "blacklist: filter 0: fields not supported by the test relay: trace_id")
 }

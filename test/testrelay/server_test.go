@@ -118,7 +118,7 @@ func TestServerGetFlows(t *testing.T) {
 		{
 			name: "unsupported filter",
 			req: &observerpb.GetFlowsRequest{Whitelist: []*flowpb.FlowFilter{
-				{HttpStatusCode: []string{"500"}},
+				{Encrypted: []bool{true}},
 			}},
 			wantErr: codes.InvalidArgument,
 		},
