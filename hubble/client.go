@@ -31,7 +31,7 @@ const (
 	// stream starts: more than Relay's one-second sort buffer plus clock
 	// skew between nodes, so a flow that a slow node had not yet sent is
 	// not skipped.
-	DefaultOverlap = 5 * time.Second
+	DefaultOverlap = 2 * time.Second
 	// DefaultStatusInterval is how often the relay is asked ServerStatus
 	// while streaming: a relay that stops answering (frozen, partitioned)
 	// is noticed within this plus DefaultStatusTimeout.

@@ -6,8 +6,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	flowpb "github.com/cilium/cilium/api/v1/flow"
 	"github.com/cespare/xxhash/v2"
+	flowpb "github.com/cilium/cilium/api/v1/flow"
 )
 
 // DefaultDedupSize is how many recent flows the Client remembers to drop

@@ -1,0 +1,5 @@
+//go:build !race
+
+package hubble
+
+const raceEnabled = false
