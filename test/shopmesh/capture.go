@@ -17,14 +17,22 @@ import (
 // stamped on the simulated clock from cfg.Start. The same cfg and n give
 // the same bytes (the JSON is compacted, so protojson's deliberately
 // unstable spacing does not leak into the file).
+//
+// For a baseline scenario (cfg.Baseline), n <= 0 writes the whole scenario:
+// every flow before ScenarioEnd(cfg).
 func WriteCapture(w io.Writer, cfg Config, n int) error {
 	g := New(cfg)
 	bw := bufio.NewWriter(w)
 	opts := protojson.MarshalOptions{UseProtoNames: true}
 	var raw []byte
 	var line bytes.Buffer
-	for i := range n {
+	whole := n <= 0 && cfg.Baseline
+	end := ScenarioEnd(cfg)
+	for i := 0; whole || i < n; i++ {
 		f := g.Next()
+		if whole && !f.GetTime().AsTime().Before(end) {
+			break
+		}
 		var err error
 		raw, err = opts.MarshalAppend(raw[:0], response(f, f.GetTime().AsTime()))
 		if err != nil {

@@ -249,6 +249,8 @@ var (
 	flagsACK    = func() *flowpb.TCPFlags { return &flowpb.TCPFlags{ACK: true} }
 	flagsPSHACK = func() *flowpb.TCPFlags { return &flowpb.TCPFlags{PSH: true, ACK: true} }
 	flagsFINACK = func() *flowpb.TCPFlags { return &flowpb.TCPFlags{FIN: true, ACK: true} }
+	flagsRST    = func() *flowpb.TCPFlags { return &flowpb.TCPFlags{RST: true} }
+	flagsRSTACK = func() *flowpb.TCPFlags { return &flowpb.TCPFlags{RST: true, ACK: true} }
 )
 
 // tcpSession emits a short TCP connection as Hubble's default monitor

@@ -17,7 +17,15 @@ type job struct {
 	due   time.Time
 	every time.Duration
 	run   func()
+	// Only the baseline scenario's jobs set these: spread is a random extra
+	// delay after every run, until the time from which the job is over
+	// (zero: never).
+	spread time.Duration
+	until  time.Time
 }
+
+// over reports whether the job will not run again.
+func (j *job) over() bool { return !j.until.IsZero() && !j.due.Before(j.until) }
 
 // every schedules run at a random phase of period from cfg.Start.
 func (g *Generator) every(period time.Duration, run func()) {
@@ -28,7 +36,7 @@ func (g *Generator) every(period time.Duration, run func()) {
 func (g *Generator) dueJob() *job {
 	var next *job
 	for _, j := range g.jobs {
-		if !j.due.After(g.now) && (next == nil || j.due.Before(next.due)) {
+		if !j.due.After(g.now) && !j.over() && (next == nil || j.due.Before(next.due)) {
 			next = j
 		}
 	}
@@ -80,6 +88,10 @@ func probes(w *workload) []probe {
 		return []probe{{w.port, "/-/healthy", false}, {w.port, "/-/ready", false}}
 	case "cert-manager":
 		return []probe{{9403, "/livez", false}}
+	case "accounts":
+		return []probe{{w.port, "/healthz", true}, {w.port, "/readyz", true}}
+	case "mail-relay":
+		return []probe{{w.port, "", false}} // a TCP socket probe of SMTP
 	case "ad":
 		// Spring Boot's probe groups on the management port.
 		return []probe{{w.metrics, "/actuator/health/liveness", true}, {w.metrics, "/actuator/health/readiness", true}}

@@ -57,6 +57,7 @@ var internetZone = map[string]record{
 		cnames: []string{"prod.api.letsencrypt.org."},
 		a:      []string{"198.51.100.120"}, aaaa: []string{"2001:db8:1:11::c0"}, ttl: 30, cnameTTL: internetTTLMax,
 	},
+	smtpName + ".":    {a: []string{"198.51.100.62", "198.51.100.63"}, ttl: internetTTLMax},
 	stsName + ".":     {a: []string{"198.51.100.130"}, ttl: 60},
 	route53Name + ".": {a: []string{"198.51.100.131"}, ttl: 60},
 	acmeChallenge:     {txt: true},

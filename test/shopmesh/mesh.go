@@ -39,6 +39,7 @@ type workload struct {
 	clusterIP string
 	lang      string // what it is written in, which says which clients it uses
 	metrics   uint32 // the port Prometheus scrapes /metrics on
+	hash      string // a Deployment's current pod-template-hash
 	pods      []*pod
 }
 
@@ -63,6 +64,9 @@ type mesh struct {
 	order     []*workload          // as in workloadSpecs
 	services  map[string]*workload // by Service FQDN, for CoreDNS
 	byIP      map[string]*pod      // pods by address, for PTR answers
+	// dynamic counts the pods created after the start (baseline.go):
+	// CronJob runs, replaced pods, a rollout.
+	dynamic int
 }
 
 // Node names follow EKS: the node's private DNS name.
@@ -104,6 +108,25 @@ var workloadSpecs = []struct {
 	{"cert-manager", "cert-manager", "Deployment", 1, 9402, 9307, "7c9f8d5b6c", []string{"h4x8n"}, langGo, 9402},
 }
 
+// baselineWorkloadSpecs are the workloads only the baseline scenario runs
+// (baseline.go), appended after workloadSpecs so that every pod of the
+// default mesh keeps its name, address and endpoint ID. A CronJob has no
+// pods until it runs, and no Service.
+var baselineWorkloadSpecs = []struct {
+	namespace, name, kind string
+	replicas              int
+	port                  uint32
+	identity              uint32
+	templateHash          string
+	suffixes              []string
+	lang                  string
+	metrics               uint32
+}{
+	{"shop", "accounts", "Deployment", 2, 8080, 27384, "5d7b9c6f84", []string{"j6tqw", "c8mzd"}, langGo, 9090},
+	{"shop", "mail-relay", "Deployment", 1, 25, 31957, "66c9f7d8b5", []string{"f2wln"}, "", 9154}, // postfix, postfix_exporter
+	{"shop", "stock-sync", "CronJob", 0, 0, 42611, "", nil, langPython, 0},
+}
+
 // Languages of the shop's services, which decide their client libraries.
 const (
 	langGo     = "go"
@@ -117,7 +140,7 @@ const (
 // endpoint every agent runs in the pod network.
 const healthIdentity = 4
 
-func newMesh() *mesh {
+func newMesh(baseline bool) *mesh {
 	m := &mesh{workloads: map[string]*workload{}, services: map[string]*workload{}, byIP: map[string]*pod{}}
 	// cilium-health endpoints are Cilium endpoints outside Kubernetes: no
 	// namespace, no pod, the reserved:health identity.
@@ -149,7 +172,11 @@ func newMesh() *mesh {
 		m.nodes = append(m.nodes, n)
 	}
 	podIndex := 0
-	for wi, ws := range workloadSpecs {
+	specs := workloadSpecs
+	if baseline {
+		specs = append(slices.Clone(workloadSpecs), baselineWorkloadSpecs...)
+	}
+	for wi, ws := range specs {
 		w := &workload{
 			namespace: ws.namespace,
 			name:      ws.name,
@@ -161,6 +188,7 @@ func newMesh() *mesh {
 			clusterIP: fmt.Sprintf("10.100.%d.%d", 10+wi/8, 10+wi*13%240),
 			lang:      ws.lang,
 			metrics:   ws.metrics,
+			hash:      ws.templateHash,
 		}
 		if ws.name == "coredns" {
 			w.app, w.appKey = "kube-dns", "k8s-app"
@@ -189,7 +217,9 @@ func newMesh() *mesh {
 		}
 		m.workloads[w.name] = w
 		m.order = append(m.order, w)
-		m.services[w.serviceName()] = w
+		if w.port != 0 {
+			m.services[w.serviceName()] = w
+		}
 	}
 	return m
 }

@@ -13,6 +13,12 @@ type Config struct {
 	Seed    int64     // the same seed gives the same flows
 	Start   time.Time // timestamp of the first flow
 	Attacks bool      // mix attacks in
+	// Baseline runs the baseline scenario (baseline.go) instead of the
+	// steady shop: ScenarioDuration of event time with a daily-like ramp,
+	// pod churn, a rollout, scheduled jobs, realistic latencies, and the
+	// labelled attacks Incidents lists after LearningPeriod. Attacks still
+	// mixes the rotation of static-rule attacks in on top.
+	Baseline bool
 }
 
 // Attack spacing, in flows: the first attack starts within the first
@@ -45,6 +51,12 @@ type Generator struct {
 	jobs []*job
 	// trace is the W3C trace ID of the scene's request, "" outside one.
 	trace string
+
+	// The baseline scenario (baseline.go): when the next shop scene
+	// starts, the labelled attacks, and what the rate spike measures.
+	nextScene time.Time
+	incidents []Incident
+	recLists  map[int64]int // recommendation's ListProducts calls per minute
 }
 
 // New returns a Generator for cfg.
@@ -52,12 +64,15 @@ func New(cfg Config) *Generator {
 	g := &Generator{
 		cfg:   cfg,
 		rng:   rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5e471e1)),
-		mesh:  newMesh(),
+		mesh:  newMesh(cfg.Baseline),
 		now:   cfg.Start,
 		pools: map[poolKey]uint32{},
 	}
 	g.nextAttack = firstAttackMin + g.rng.IntN(firstAttackMax-firstAttackMin)
 	g.scheduleInfra()
+	if cfg.Baseline {
+		g.scheduleBaseline()
+	}
 	return g
 }
 
@@ -75,6 +90,10 @@ func (g *Generator) Next() *flowpb.Flow {
 
 // scene queues the flows of the next thing that happens in the shop.
 func (g *Generator) scene() {
+	if g.cfg.Baseline {
+		g.baselineScene()
+		return
+	}
 	// Scenes start a few milliseconds apart: 150 to 200 flows per
 	// simulated second. Attacks come first, then periodic traffic that is
 	// due, then the shop's own.

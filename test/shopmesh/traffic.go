@@ -46,6 +46,10 @@ func (g *Generator) benign() {
 	case r < 998:
 		g.forward(g.pod("coredns"))
 	default:
+		if g.cfg.Baseline { // renewals are scheduled there (baseline.go)
+			g.forward(g.pod("coredns"))
+			return
+		}
 		g.renewCertificate()
 	}
 }
@@ -79,7 +83,7 @@ func (g *Generator) placeOrder() {
 			g.notifySlack(co) // a large order
 		}
 	})
-	g.response(e, g.between(500*time.Microsecond, 5*time.Millisecond))
+	g.response(e, g.took("frontend", 500*time.Microsecond, 5*time.Millisecond))
 }
 
 // backgroundRPC is a call between services outside a page view.
@@ -116,6 +120,10 @@ func (g *Generator) rpc(client *pod, server, method string, auth bool, inner fun
 	srv := g.pod(server)
 	e := g.grpcCall(client, srv, method, auth)
 	g.request(e, g.between(40*time.Microsecond, 600*time.Microsecond))
+	if g.cfg.Baseline {
+		g.baselineRPC(e, client, srv, method, inner)
+		return
+	}
 	if inner != nil {
 		inner(srv)
 	}

@@ -173,7 +173,7 @@ func (g *Generator) pageView() {
 	if p.fanout != nil {
 		p.fanout()
 	}
-	g.response(e, g.between(300*time.Microsecond, 4*time.Millisecond))
+	g.response(e, g.took("frontend", 300*time.Microsecond, 4*time.Millisecond))
 }
 
 // choosePage draws a page with the mix of a shop's traffic: mostly
@@ -354,7 +354,7 @@ func (g *Generator) apiCall() {
 	if p.fanout != nil {
 		p.fanout()
 	}
-	g.response(e, g.between(300*time.Microsecond, 4*time.Millisecond))
+	g.response(e, g.took("frontend", 300*time.Microsecond, 4*time.Millisecond))
 }
 
 // chooseAPICall draws a call of the JSON API.
