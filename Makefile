@@ -12,7 +12,7 @@ SCHEMAS  := policies/schemas
 HUBBLE_SENTINEL_CAPTURES ?= $(wildcard $(abspath ../shared/captures/gke-2021))
 export HUBBLE_SENTINEL_CAPTURES
 
-.PHONY: all build test go-test test-cilium policy-test fixtures schema e2e demo bench fmt lint tools clean
+.PHONY: all build test go-test test-cilium policy-test fixtures schema e2e demo bench eval fmt lint tools clean
 
 all: build
 
@@ -59,6 +59,10 @@ e2e: tools build
 ## demo: the embedded default: a built-in demo relay streaming a simulated shop with attacks.
 demo:
 	$(GO) run ./cmd/hubble-sentinel demo
+
+## eval: replay the simulated shop with baseline attacks and score detection (learning 40 min).
+eval: build
+	$(GO) run ./test/eval -bin $(BIN)
 
 ## bench: benchmarks of the per-flow path.
 bench:
