@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/hubble-sentinel/hubble-sentinel/cmd/hubble-sentinel/internal/app"
+	"github.com/hubble-sentinel/hubble-sentinel/hubble"
 	"github.com/hubble-sentinel/hubble-sentinel/test/shopmesh"
 )
 
@@ -86,6 +87,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			fs.DurationVar(&d.Duration, "demo.duration", 0, "stop after this long (0: until interrupted)")
 			fs.Float64Var(&d.Rate, "demo.rate", 200, "simulated flows per second")
 			fs.Int64Var(&d.Seed, "demo.seed", 1, "seed of the simulated traffic")
+			fs.StringVar(&d.ListenAddress, "demo.listen-address", "127.0.0.1:4245", "address of the demo relay, for hubble observe --server (empty: a free port)")
 		})
 		if err != nil {
 			return err
@@ -288,6 +290,15 @@ func daemonFlags(fs *flag.FlagSet, o *app.Options) {
 	fs.BoolVar(&o.HubbleTLS.InsecureSkipVerify, "hubble.tls.insecure-skip-verify", false, "do not verify Hubble Relay's certificate (debugging only)")
 	fs.Var((*filterList)(&o.HubbleAllow), "hubble.allow-filter", `server-side allow filter, a FlowFilter as JSON, e.g. '{"source_pod":["shop/"]}' (repeatable)`)
 	fs.Var((*filterList)(&o.HubbleDeny), "hubble.deny-filter", `server-side deny filter, a FlowFilter as JSON (repeatable)`)
+	fs.Var((*stringList)(&o.Stream.Filters), "hubble.filter", `server-side filter in hubble observe's words, NAME=VALUE: namespace=shop, to-fqdn=*.example.com, type=l7, http-status=5+, not-verdict=DROPPED (repeatable)`)
+	fs.StringVar(&o.Stream.PositionPath, "hubble.position-path", "", "file keeping the stream position across restarts, so a restart resumes where it stopped (default: --baseline.path + .position when set, else none)")
+	fs.DurationVar(&o.Stream.ResumeOverlap, "hubble.resume-overlap", hubble.DefaultOverlap, "a resumed stream starts this long before the newest flow seen; replays are dropped by UUID")
+	fs.IntVar(&o.Stream.DedupSize, "hubble.dedup-size", hubble.DefaultDedupSize, "recent flows remembered to drop replays (must cover the overlap at the peak flow rate)")
+	fs.IntVar(&o.Stream.MaxFlowSize, "hubble.max-flow-size", hubble.DefaultMaxFlowSize, "largest flow in bytes decoded; a larger one is skipped, counted and logged")
+	fs.DurationVar(&o.Stream.KeepaliveTime, "hubble.keepalive-time", hubble.DefaultKeepaliveTime, "ping a quiet relay connection this often")
+	fs.DurationVar(&o.Stream.KeepaliveTimeout, "hubble.keepalive-timeout", hubble.DefaultKeepaliveTimeout, "declare the connection dead when a ping is not answered in this time")
+	fs.DurationVar(&o.Stream.StatusInterval, "hubble.status-interval", hubble.DefaultStatusInterval, "ask the relay ServerStatus this often while streaming (coverage, liveness)")
+	fs.DurationVar(&o.Stream.StatusTimeout, "hubble.status-timeout", hubble.DefaultStatusTimeout, "reopen the stream when the relay does not answer ServerStatus in this time")
 	fs.StringVar(&o.WebListenAddress, "web.listen-address", ":9966", "address serving /metrics, /healthz and /readyz (empty: off)")
 	fs.DurationVar(&o.ResendInterval, "alerts.resend-interval", time.Minute, "re-send firing alerts this often")
 	fs.BoolVar(&o.WatchPolicies, "policies.watch", true, "reload --policies.dir when its files change (SIGHUP always reloads)")

@@ -48,6 +48,12 @@ type Options struct {
 	BaselinePath             string
 	BaselineSnapshotInterval time.Duration
 	Workers                  int // engine workers for live streams; 0: one per CPU
+	// Stream tunes the Hubble stream of run: filters, resume, position,
+	// limits and probes.
+	Stream StreamOptions
+	// Gaps, when set, learns of every blind spot the Hubble client finds
+	// (the client logs and counts them itself).
+	Gaps hubble.GapObserver
 	// Reload receives a value for each request to reload the policies
 	// (the command sends one per SIGHUP); nil never reloads.
 	Reload <-chan struct{}

@@ -10,9 +10,11 @@ import (
 	"sync"
 	"time"
 
+	flowpb "github.com/cilium/cilium/api/v1/flow"
 	observerpb "github.com/cilium/cilium/api/v1/observer"
 	"github.com/oklog/run"
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hubble-sentinel/hubble-sentinel/engine"
 	"github.com/hubble-sentinel/hubble-sentinel/engine/alert"
@@ -27,6 +29,9 @@ type DemoOptions struct {
 	Duration time.Duration // 0: until ctx ends
 	Rate     float64       // simulated flows per second
 	Seed     int64
+	// ListenAddress is where the demo relay serves the Observer API, for
+	// `hubble observe --server` (empty: a free loopback port).
+	ListenAddress string
 }
 
 // DemoLearningPeriod is the demo's default --baseline.learning-period: long
@@ -56,11 +61,18 @@ func Demo(ctx context.Context, d DemoOptions) error {
 		return err
 	}
 
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return fmt.Errorf("demo relay: %w", err)
+	listen := d.ListenAddress
+	if listen == "" {
+		listen = "127.0.0.1:0"
 	}
-	relay := testrelay.New(shopmesh.Feed(shopmesh.Config{Seed: d.Seed, Attacks: true}, d.Rate), o.Logger.With("component", "demo-relay"))
+	lis, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("demo relay: --demo.listen-address %s: %w", listen, err)
+	}
+	// The shop's flows go into a Hubble ring, which the relay serves as
+	// Hubble does, to hubble-sentinel and to `hubble observe` alike.
+	ring := testrelay.NewRing(testrelay.DefaultRingCapacity)
+	relay := testrelay.NewRingServer(ring, o.Logger.With("component", "demo-relay"))
 	addr := lis.Addr().String()
 	conn, err := hubble.Dial(addr, hubble.TLSConfig{})
 	if err != nil {
@@ -68,15 +80,25 @@ func Demo(ctx context.Context, d DemoOptions) error {
 	}
 	defer conn.Close()
 	client := hubble.NewClient(observerpb.NewObserverClient(conn), hubble.ClientConfig{
-		Follow: true, Reconnect: true, Address: addr,
+		Follow: true, Reconnect: true, Address: addr, Conn: conn, Gaps: o.Gaps,
 	}, o.Logger.With("component", "hubble"), reg)
 
 	fmt.Fprintf(o.Stdout, "hubble-sentinel demo: simulated shop mesh on the built-in Hubble relay at %s, %.0f flows/s, %d policies\n",
 		addr, d.Rate, len(p.engine.Policies().Policies()))
+	fmt.Fprintf(o.Stdout, "watch it with: hubble observe --server %s --follow\n", addr)
 	fmt.Fprintf(o.Stdout, "attacks are mixed into the traffic; alerts print below as they fire (Ctrl-C to stop)\n\n")
 
 	var g run.Group
 	addContext(ctx, &g, func(ctx context.Context) error { return relay.Serve(ctx, lis) })
+	addContext(ctx, &g, func(ctx context.Context) error {
+		gen := shopmesh.New(shopmesh.Config{Seed: d.Seed, Attacks: true})
+		ring.Produce(ctx, 0, d.Rate, func(_ int, t time.Time) *flowpb.Flow {
+			f := gen.Next()
+			f.Time = timestamppb.New(t)
+			return f
+		})
+		return nil
+	})
 	if o.BaselineLearning > 0 {
 		fmt.Fprintf(o.Stdout, "baselines learn for %s, then judge too\n", o.BaselineLearning)
 		addContext(ctx, &g, func(ctx context.Context) error {

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"time"
 
+	flowpb "github.com/cilium/cilium/api/v1/flow"
 	observerpb "github.com/cilium/cilium/api/v1/observer"
 	"github.com/oklog/run"
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,14 +44,18 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	conn, err := hubble.Dial(o.HubbleAddress, o.HubbleTLS)
+	conn, err := hubble.Dial(o.HubbleAddress, o.HubbleTLS, o.Stream.dialOptions())
 	if err != nil {
 		return fmt.Errorf("hubble relay %s: %w", o.HubbleAddress, err)
 	}
 	defer conn.Close()
-	client := hubble.NewClient(observerpb.NewObserverClient(conn), hubble.ClientConfig{
-		Follow: true, Reconnect: true, Allow: o.HubbleAllow, Deny: o.HubbleDeny, Address: o.HubbleAddress,
-	}, o.Logger.With("component", "hubble"), reg)
+	cfg, closePosition, err := o.Stream.clientConfig(&o)
+	if err != nil {
+		return err
+	}
+	defer closePosition()
+	cfg.Conn = conn
+	client := hubble.NewClient(observerpb.NewObserverClient(conn), cfg, o.Logger.With("component", "hubble"), reg)
 
 	var g run.Group
 	p.follow(ctx, &g, client, o.Workers, reg)
@@ -74,6 +79,65 @@ func Run(ctx context.Context, o Options) error {
 	o.Logger.Info("hubble-sentinel running", "hubble_address", o.HubbleAddress, "tls", o.HubbleTLS.Enabled,
 		"alertmanagers", len(o.AlertmanagerURLs), "web", o.WebListenAddress)
 	return g.Run()
+}
+
+// StreamOptions tune the Hubble stream (the --hubble.* flags beyond the
+// address and TLS).
+type StreamOptions struct {
+	// Filters are server-side filters in hubble observe's vocabulary
+	// ("namespace=shop", "not-verdict=DROPPED"), added to the JSON ones.
+	Filters []string
+	// PositionPath keeps the stream position across restarts; empty: beside
+	// --baseline.path when that is set, else in memory only.
+	PositionPath string
+	// ResumeOverlap, DedupSize, MaxFlowSize, Keepalive*, Status*: see
+	// hubble.ClientConfig and hubble.DialOptions; zero means the default.
+	ResumeOverlap                   time.Duration
+	DedupSize                       int
+	MaxFlowSize                     int
+	KeepaliveTime, KeepaliveTimeout time.Duration
+	StatusInterval, StatusTimeout   time.Duration
+}
+
+func (s StreamOptions) dialOptions() hubble.DialOptions {
+	return hubble.DialOptions{KeepaliveTime: s.KeepaliveTime, KeepaliveTimeout: s.KeepaliveTimeout, MaxFlowSize: s.MaxFlowSize}
+}
+
+// clientConfig is the live client's configuration, with the position file
+// opened (close it once the client has stopped).
+func (s StreamOptions) clientConfig(o *Options) (hubble.ClientConfig, func(), error) {
+	allow, deny, err := hubble.ObserveFilters(s.Filters)
+	if err != nil {
+		return hubble.ClientConfig{}, nil, fmt.Errorf("--hubble.filter: %w", err)
+	}
+	cfg := hubble.ClientConfig{
+		Follow: true, Reconnect: true, Address: o.HubbleAddress, TLS: o.HubbleTLS.Enabled,
+		Allow:   append(append([]*flowpb.FlowFilter(nil), o.HubbleAllow...), allow...),
+		Deny:    append(append([]*flowpb.FlowFilter(nil), o.HubbleDeny...), deny...),
+		Overlap: s.ResumeOverlap, DedupSize: s.DedupSize, Gaps: o.Gaps,
+		StatusInterval: s.StatusInterval, StatusTimeout: s.StatusTimeout,
+	}
+	path := s.PositionPath
+	if path == "" && o.BaselinePath != "" {
+		path = o.BaselinePath + ".position"
+	}
+	if path == "" {
+		return cfg, func() {}, nil
+	}
+	logger := o.Logger.With("component", "hubble")
+	pos, err := hubble.OpenPosition(path, s.DedupSize)
+	if pos == nil {
+		return cfg, nil, fmt.Errorf("--hubble.position-path: %w", err)
+	}
+	if err != nil {
+		logger.Error("stream position unusable; starting from now", "err", err)
+	}
+	cfg.Position = pos
+	return cfg, func() {
+		if err := pos.Close(); err != nil {
+			logger.Error("closing the stream position", "err", err)
+		}
+	}, nil
 }
 
 // flowQueue is each engine worker's queue: enough to ride out a burst,
