@@ -46,15 +46,24 @@ func ParseAlerts(r io.Reader) ([]Alert, error) {
 	return out, sc.Err()
 }
 
-// value is the alert's label k, or its annotation k when no label has that
-// name: labels that identify a pod, a port or an address may move to
-// annotations, and an incident's actor still identifies the alert.
-func (a Alert) value(k string) (string, bool) {
+// has reports whether the alert's label k is want or, when no label has
+// that name, its annotation k is, or the annotation listing the values k
+// took (k+"s": "a, b, … (12 in all)") holds it: labels that identify a
+// pod, a port or an address move to annotations, and an incident's actor
+// still identifies the alert.
+func (a Alert) has(k, want string) bool {
 	if v, ok := a.Labels[k]; ok {
-		return v, true
+		return v == want
 	}
-	v, ok := a.Annotations[k]
-	return v, ok
+	if v, ok := a.Annotations[k]; ok && v == want {
+		return true
+	}
+	for v := range strings.SplitSeq(a.Annotations[k+"s"], ",") {
+		if strings.TrimSpace(v) == want {
+			return true
+		}
+	}
+	return false
 }
 
 // otherSide turns a source_ label name into its destination_ one and back.
@@ -82,7 +91,7 @@ func Matches(actor map[string]string, a Alert) bool {
 			if swap {
 				k = otherSide(k)
 			}
-			if v, found := a.value(k); !found || v != want {
+			if !a.has(k, want) {
 				ok = false
 				break
 			}
@@ -134,12 +143,21 @@ type Report struct {
 	Alerts             int
 	Results            []Result
 	FalsePositives     []FPGroup
+	// Own are hubble-sentinel's alerts about itself (throttling, blind
+	// spots), which judge no traffic: neither detections nor false
+	// positives.
+	Own []Alert
 }
+
+// ownAlert reports whether a is one of hubble-sentinel's alerts about
+// itself.
+func ownAlert(a Alert) bool { return strings.HasPrefix(a.Labels["alertname"], "Sentinel") }
 
 // Score matches alerts to incidents: an alert detects an incident when it
 // matches the incident's actor (Matches) and starts in [Start, End+grace].
 // Alerts that detect no incident are false positives, grouped by alertname
-// and the namespace/workload labels of both sides.
+// and the namespace/workload labels of both sides; hubble-sentinel's own
+// alerts are set aside.
 func Score(incidents []shopmesh.Incident, alerts []Alert, start, learningEnd time.Time, grace time.Duration) Report {
 	r := Report{Start: start, LearningEnd: learningEnd, Alerts: len(alerts)}
 	for _, in := range incidents {
@@ -147,6 +165,10 @@ func Score(incidents []shopmesh.Incident, alerts []Alert, start, learningEnd tim
 	}
 	groups := map[string]*FPGroup{}
 	for _, a := range alerts {
+		if ownAlert(a) {
+			r.Own = append(r.Own, a)
+			continue
+		}
 		matched := false
 		for i := range r.Results {
 			res := &r.Results[i]
@@ -321,6 +343,12 @@ func (r Report) Print(w io.Writer) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if len(r.Own) > 0 {
+		fmt.Fprintf(w, "\nHUBBLE-SENTINEL'S OWN ALERTS (not scored)\n")
+		for _, a := range r.Own {
+			fmt.Fprintf(w, "%s %s %s: %s\n", r.offset(a.StartsAt), a.Labels["alertname"], a.Labels["policy"], truncate(a.Annotations["summary"], 120))
+		}
 	}
 	_, err := fmt.Fprintf(w, "\n%d alerts; %s\n", r.Alerts, r.Summary())
 	return err

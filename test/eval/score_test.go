@@ -94,6 +94,14 @@ func TestMatches(t *testing.T) {
 			Labels:      map[string]string{"alertname": "A", "source_namespace": "shop", "source_workload": "ad"},
 			Annotations: map[string]string{"destination_ip": "203.0.113.200"},
 		}, true},
+		{"an address among the values an annotation lists", world, Alert{
+			Labels:      map[string]string{"alertname": "A", "source_namespace": "shop", "source_workload": "ad"},
+			Annotations: map[string]string{"destination_ips": "198.51.100.1, 203.0.113.200, … (7 in all)"},
+		}, true},
+		{"an address not among them", world, Alert{
+			Labels:      map[string]string{"alertname": "A", "source_namespace": "shop", "source_workload": "ad"},
+			Annotations: map[string]string{"destination_ips": "198.51.100.1, 203.0.113.201, … (7 in all)"},
+		}, false},
 		{"a label wins over an annotation", world, Alert{
 			Labels:      map[string]string{"alertname": "A", "source_namespace": "shop", "source_workload": "ad", "destination_ip": "198.51.100.1"},
 			Annotations: map[string]string{"destination_ip": "203.0.113.200"},
@@ -145,6 +153,8 @@ func TestScore(t *testing.T) {
 		alert("EgressToWorldUnexpectedPort", at(48*time.Minute), "source_namespace", "shop", "source_workload", "mail-relay", "source_pod", "mail-relay-2", "destination_ip", "198.51.100.63"),
 		alert("BaselineLatencySpike", at(42*time.Minute), "source_namespace", "shop", "source_workload", "cart", "destination_namespace", "shop", "destination_workload", "frontend"),
 		alert("BaselineLatencySpike", at(60*time.Minute), "source_namespace", "shop", "source_workload", "frontend", "destination_ip", "192.0.2.7"),
+		// hubble-sentinel's own: set aside
+		alert("SentinelAlertsThrottled", at(41*time.Minute+30*time.Second), "policy", "sentinel.baseline.port_scan"),
 	}
 	r := Score(testIncidents, alerts, t0, at(40*time.Minute), 2*time.Minute)
 	require.Equal(t, len(alerts), r.Alerts)
@@ -191,6 +201,7 @@ func TestScore(t *testing.T) {
 	require.Equal(t, []int{5, 1, 5}, []int{all, learning, judging})
 	require.Equal(t, at(40*time.Minute+59*time.Second), r.FalsePositives[3].First, "the earliest alert of the group")
 
+	require.Len(t, r.Own, 1)
 	require.Equal(t, "detected 2/3, median delay 16.5s, FP groups 5 (1 during learning, 5 after)", r.Summary())
 	require.Equal(t, []string{"missed exfil", "5 false-positive groups > 2"}, r.Failures(targets))
 	require.Equal(t, []string{"missed exfil", "median delay 16.5s > 10s"}, r.Failures(Targets{MaxMedianDelay: 10 * time.Second, MaxFPGroups: 5}))
@@ -202,7 +213,8 @@ func TestScore(t *testing.T) {
 		"exfil ", "MISSED", "no BaselineNewExternalAddress",
 		"EgressToWorldUnexpectedPort", "shop/mail-relay", "03:00 EgressToWorldUnexpectedPort fired",
 		"learning ends at 40:00",
-		"11 alerts; detected 2/3, median delay 16.5s, FP groups 5 (1 during learning, 5 after)",
+		"OWN ALERTS (not scored)", "41:30 SentinelAlertsThrottled sentinel.baseline.port_scan: SentinelAlertsThrottled fired",
+		"12 alerts; detected 2/3, median delay 16.5s, FP groups 5 (1 during learning, 5 after)",
 	} {
 		require.Contains(t, out.String(), want)
 	}
