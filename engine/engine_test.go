@@ -51,7 +51,8 @@ func bundled(t testing.TB) *policy.Set {
 func TestProcessRaisesAlertsForAttacks(t *testing.T) {
 	rec := &recordingAggregator{}
 	reg := prometheus.NewRegistry()
-	e, err := New(Config{FlowClock: true}, bundled(t), rec, slog.New(slog.DiscardHandler), reg)
+	set := bundled(t)
+	e, err := New(Config{FlowClock: true}, set, rec, slog.New(slog.DiscardHandler), reg)
 	require.NoError(t, err)
 
 	g := shopmesh.New(shopmesh.Config{Seed: 3, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Attacks: true})
@@ -62,16 +63,23 @@ func TestProcessRaisesAlertsForAttacks(t *testing.T) {
 		last = f
 		if a := shopmesh.Classify(f); a != "" {
 			for _, id := range a.Policies() {
-				want[id] = true
+				want[id] = !set.Learnable(id)
 			}
 		}
 		require.NoError(t, e.Process(context.Background(), f))
 	}
 	got := map[string]bool{}
+	for id, alerts := range want {
+		if !alerts {
+			delete(want, id)
+			require.Positive(t, testutil.ToFloat64(e.metrics.learned.WithLabelValues(id)),
+				"%s is learnable: recorded while the shop learns, not alerted", id)
+		}
+	}
 	for _, a := range rec.alerts {
 		got[a.Labels[alert.LabelAlertname]] = true
 	}
-	require.Equal(t, want, got, "exactly the attacks' policies alert")
+	require.Equal(t, want, got, "exactly the attacks' non-learnable policies alert while learning")
 	require.Len(t, rec.ticks, 2500, "the flow clock ticks once per flow")
 	require.Equal(t, last.GetTime().AsTime(), rec.ticks[len(rec.ticks)-1])
 	require.Equal(t, 2500.0, testutil.ToFloat64(e.metrics.flows))

@@ -195,7 +195,7 @@ type Latency struct {
 }
 
 const (
-	latencyShortAlpha = 0.3
+	latencyShortAlpha = 0.15
 	latencyLongAlpha  = 0.02
 	// latencyGuard: a response slower than this many times the baseline
 	// (once it has latencyWarm samples) does not teach it.
