@@ -1,55 +1,62 @@
-// Package alertmanager delivers alerts to every configured Alertmanager through its API v2.
+// Package alertmanager delivers alerts to every configured Alertmanager through its API v2, through an on-disk spool that outlives outages and restarts.
 package alertmanager
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
-	"math/rand/v2"
-	"net/http"
 	"net/url"
-	"path"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/go-openapi/runtime"
-	httptransport "github.com/go-openapi/runtime/client"
 	"github.com/go-openapi/strfmt"
-	"github.com/prometheus/alertmanager/api/v2/client"
-	amalert "github.com/prometheus/alertmanager/api/v2/client/alert"
 	"github.com/prometheus/alertmanager/api/v2/models"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hubble-sentinel/hubble-sentinel/engine/alert"
-	"github.com/hubble-sentinel/hubble-sentinel/hubble/backoff"
+	"github.com/hubble-sentinel/hubble-sentinel/engine/redact"
 )
 
 // Defaults for the zero values of Config.
 const (
-	DefaultBatchSize     = 64
-	DefaultQueueCapacity = 10000
-	DefaultTimeout       = 10 * time.Second
-	DefaultBackoffMin    = 500 * time.Millisecond
-	DefaultBackoffMax    = 30 * time.Second
-	DefaultMaxAttempts   = 10
+	DefaultBatchSize = 64
+	DefaultTimeout   = 10 * time.Second
+	// DefaultBackoffMin and DefaultBackoffMax bound the wait between
+	// attempts to deliver to an Alertmanager that fails: short, so that a
+	// recovered Alertmanager is noticed within seconds. Retrying costs a
+	// refused connection; nothing is given up meanwhile.
+	DefaultBackoffMin = 100 * time.Millisecond
+	DefaultBackoffMax = 5 * time.Second
+	// DefaultSpoolMaxBytes bounds a spool on disk, DefaultMemoryMaxBytes
+	// one in memory.
+	DefaultSpoolMaxBytes  = 256 << 20
+	DefaultMemoryMaxBytes = 64 << 20
+	// DefaultFailingAfter is how long an Alertmanager may fail before
+	// SentinelDeliveryFailing fires.
+	DefaultFailingAfter = time.Minute
 )
 
 const (
 	// flushTimeout bounds the final delivery attempt on shutdown, so a down
 	// Alertmanager cannot hold up process exit.
 	flushTimeout = 2 * time.Second
-	// dropWarnInterval rate-limits the queue overflow warning per
-	// Alertmanager: overflow happens in bursts, and one line per Send would
-	// bury everything else in the log exactly when it matters.
-	dropWarnInterval = 10 * time.Second
+	// readWindow is how many spooled alerts a worker reads at once: after
+	// an outage, the versions of one incident re-sent meanwhile are
+	// coalesced within it into the latest.
+	readWindow = 8
+	// syncInterval is how often appended alerts are synced to disk.
+	syncInterval = time.Second
 )
 
 // ErrAlreadyRunning is returned by a second call to Run: each Alertmanager
-// queue must have exactly one consumer, or batches would be sent out of order.
+// must have exactly one reader of the spool, or alerts would be sent out
+// of order.
 var ErrAlreadyRunning = errors.New("alertmanager sender already running")
 
 // Config says where and how alerts are delivered.
@@ -61,50 +68,67 @@ type Config struct {
 	// then served under <prefix>/api/v2. User info in the URL is sent as HTTP
 	// basic auth and redacted from logs and metrics.
 	URLs []*url.URL
+	// PathPrefix is put before every URL's own path, as Prometheus'
+	// alertmanager_config path_prefix. Only API v2 exists.
+	PathPrefix string
+	// HTTP is how to authenticate and secure the connections.
+	HTTP HTTPConfig
 	// BatchSize is the maximum number of alerts per POST (default 64).
 	BatchSize int
-	// QueueCapacity is the number of alerts held per Alertmanager while it
-	// is slow or down (default 10000). Beyond it the oldest alerts are
-	// dropped: a newer alert with the same labels supersedes an older one,
-	// and new violations matter more than stale ones.
-	QueueCapacity int
 	// Timeout bounds each request (default 10s).
 	Timeout time.Duration
 	// BackoffMin and BackoffMax bound the exponential, jittered wait between
-	// retries of a batch (defaults 500ms and 30s).
+	// attempts (defaults 100ms and 5s). An alert is retried until it is
+	// delivered or the spool's bound pushes it out.
 	BackoffMin, BackoffMax time.Duration
-	// MaxAttempts is the number of attempts per batch before a retryable
-	// failure gives up and drops the batch with reason "retries_exhausted"
-	// (default 10: one to two minutes with the default backoff). Giving up
-	// keeps a long outage from pinning one stale batch at the head of the
-	// queue while newer alerts overflow behind it.
-	MaxAttempts int
+	// SpoolPath is the directory alerts are spooled in until every
+	// Alertmanager has them, so that an outage of any length within
+	// SpoolMaxBytes, or a restart of hubble-sentinel (kill -9 included),
+	// loses none. Empty keeps the spool in memory: outages are survived,
+	// restarts are not.
+	SpoolPath string
+	// SpoolMaxBytes bounds the spool; beyond it the oldest alerts are
+	// dropped and counted (reason spool_full). Defaults: 256 MiB on disk,
+	// 64 MiB in memory.
+	SpoolMaxBytes int64
+	// FailingAfter is how long an Alertmanager may fail before
+	// SentinelDeliveryFailing fires (default 1m); see SetConditions.
+	FailingAfter time.Duration
 }
 
 // Drop reasons, the values of the reason label of alerts_dropped_total.
+// They must all stay at 0.
 const (
-	ReasonQueueFull        = "queue_full"
-	ReasonInvalid          = "invalid"
-	ReasonRejected         = "rejected"
-	ReasonRetriesExhausted = "retries_exhausted"
-	ReasonShutdown         = "shutdown"
+	ReasonInvalid    = "invalid"
+	ReasonRejected   = "rejected"
+	ReasonSpoolFull  = "spool_full"
+	ReasonSpoolError = "spool_error"
+	ReasonCorrupt    = "corrupt"
+	ReasonShutdown   = "shutdown"
 )
 
-var reasons = []string{ReasonQueueFull, ReasonInvalid, ReasonRejected, ReasonRetriesExhausted, ReasonShutdown}
+var reasons = []string{ReasonInvalid, ReasonRejected, ReasonSpoolFull, ReasonSpoolError, ReasonCorrupt, ReasonShutdown}
 
-// Sender queues alerts and delivers them to every configured Alertmanager.
-// Each Alertmanager has its own queue and goroutine, so one that is down or
-// slow never delays delivery to the others.
+// Sender spools alerts and delivers them to every configured Alertmanager.
+// Each Alertmanager has its own cursor in the spool and its own goroutine,
+// so one that is down or slow never delays delivery to the others, and
+// catches up, in order, when it is back.
 type Sender struct {
 	logger  *slog.Logger
 	targets []*target
+	spool   *spool
 	running atomic.Bool
+	now     func() time.Time
+
+	condMu     sync.Mutex
+	conditions alert.Conditions
 }
 
-// New validates cfg, fills in defaults and prepares one queue per
-// Alertmanager. The caller names the component on logger, as for every
-// component; a nil logger discards. Metrics are registered with reg; a nil
-// reg leaves them unregistered. Nothing is sent until Run is called.
+// New validates cfg, fills in defaults, opens the spool and prepares one
+// reader per Alertmanager. The caller names the component on logger, as for
+// every component; a nil logger discards. Metrics are registered with reg;
+// a nil reg leaves them unregistered. Nothing is sent until Run is called;
+// Close releases the spool once Run has returned.
 func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Sender, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -113,10 +137,10 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Sender, e
 	if err != nil {
 		return nil, err
 	}
-	s := &Sender{logger: logger}
+	s := &Sender{logger: logger, now: time.Now}
 	seen := make(map[string]bool, len(cfg.URLs))
 	for _, u := range cfg.URLs {
-		t, err := newTarget(u, cfg, logger)
+		t, err := newTarget(u, cfg, s, logger)
 		if err != nil {
 			return nil, err
 		}
@@ -129,8 +153,22 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Sender, e
 	// Register only once the configuration is known to be good, so a caller
 	// may fix it and call New again with the same registry.
 	m := newMetrics(reg)
+	cursors := make([]*cursor, 0, len(s.targets))
 	for _, t := range s.targets {
 		t.m = m.forTarget(t.url)
+		cursors = append(cursors, &cursor{id: t.id, wake: t.wake, drop: t.drop})
+	}
+	s.spool, err = openSpool(cfg.SpoolPath, cfg.SpoolMaxBytes, cursors, logger.With("spool", cfg.SpoolPath))
+	if err != nil {
+		return nil, err
+	}
+	m.spoolMetrics(s.spool, s.targets)
+	if cfg.SpoolPath != "" {
+		for _, t := range s.targets {
+			if n, oldest := s.spool.pending(t.id); n > 0 {
+				logger.Info("alerts spooled before the restart will be delivered", "url", t.url, "alerts", n, "oldest", oldest.UTC())
+			}
+		}
 	}
 	return s, nil
 }
@@ -144,22 +182,26 @@ func (c Config) withDefaults() (Config, error) {
 		val  int64
 	}{
 		{"batch size", int64(c.BatchSize)},
-		{"queue capacity", int64(c.QueueCapacity)},
 		{"timeout", int64(c.Timeout)},
 		{"minimum backoff", int64(c.BackoffMin)},
 		{"maximum backoff", int64(c.BackoffMax)},
-		{"maximum attempts", int64(c.MaxAttempts)},
+		{"spool size bound", c.SpoolMaxBytes},
+		{"failing-after period", int64(c.FailingAfter)},
 	} {
 		if f.val < 0 {
 			return c, fmt.Errorf("alertmanager %s must not be negative", f.name)
 		}
 	}
 	setDefault(&c.BatchSize, DefaultBatchSize)
-	setDefault(&c.QueueCapacity, DefaultQueueCapacity)
 	setDefault(&c.Timeout, DefaultTimeout)
 	setDefault(&c.BackoffMin, DefaultBackoffMin)
 	setDefault(&c.BackoffMax, DefaultBackoffMax)
-	setDefault(&c.MaxAttempts, DefaultMaxAttempts)
+	setDefault(&c.FailingAfter, DefaultFailingAfter)
+	if c.SpoolPath != "" {
+		setDefault(&c.SpoolMaxBytes, DefaultSpoolMaxBytes)
+	} else {
+		setDefault(&c.SpoolMaxBytes, DefaultMemoryMaxBytes)
+	}
 	if c.BackoffMax < c.BackoffMin {
 		return c, fmt.Errorf("alertmanager maximum backoff %s is below minimum backoff %s", c.BackoffMax, c.BackoffMin)
 	}
@@ -173,30 +215,78 @@ func setDefault[T comparable](v *T, def T) {
 	}
 }
 
-// Send queues a copy of the alerts for every Alertmanager and returns
-// without waiting, so that a slow Alertmanager never stalls flow processing.
-// When a queue is full its oldest alerts are dropped, counted and logged.
-// Alerts Alertmanager would reject (no non-empty label, or ending before
-// they start) are dropped here with reason "invalid", because Alertmanager
-// rejects the whole request and would take valid alerts down with them.
+// SetConditions makes the sender raise SentinelDeliveryFailing through c
+// while an Alertmanager fails for longer than Config.FailingAfter, and
+// release it when it accepts alerts again. The alert itself is spooled
+// like any other: the Alertmanagers that answer get it at once.
+func (s *Sender) SetConditions(c alert.Conditions) {
+	s.condMu.Lock()
+	defer s.condMu.Unlock()
+	s.conditions = c
+}
+
+func (s *Sender) conditionsOrNil() alert.Conditions {
+	s.condMu.Lock()
+	defer s.condMu.Unlock()
+	return s.conditions
+}
+
+// Send spools the alerts for every Alertmanager and returns without
+// waiting for delivery, so that a slow Alertmanager never stalls flow
+// processing. Annotations are scrubbed of anything secret-shaped before
+// they are written anywhere. Alerts Alertmanager would reject (no non-empty
+// label, or ending before they start) are dropped here with reason
+// "invalid", because Alertmanager rejects the whole request and would take
+// valid alerts down with them.
 func (s *Sender) Send(alerts ...alert.Alert) {
-	batch := make([]*models.PostableAlert, 0, len(alerts))
+	payloads := make([][]byte, 0, len(alerts))
 	for _, a := range alerts {
 		if err := validate(a); err != nil {
 			s.logger.Warn("dropping invalid alert", "alertname", a.Labels[alert.LabelAlertname], "err", err)
-			for _, t := range s.targets {
-				t.m.dropped[ReasonInvalid].Inc()
-			}
+			s.dropAll(ReasonInvalid, 1)
 			continue
 		}
-		batch = append(batch, Postable(a))
+		b, err := json.Marshal(Postable(scrub(a)))
+		if err != nil {
+			s.logger.Warn("dropping an alert that does not encode", "alertname", a.Labels[alert.LabelAlertname], "err", err)
+			s.dropAll(ReasonInvalid, 1)
+			continue
+		}
+		payloads = append(payloads, b)
 	}
-	if len(batch) == 0 {
+	if len(payloads) == 0 {
 		return
 	}
-	for _, t := range s.targets {
-		t.enqueue(batch)
+	n, err := s.spool.append(s.now(), payloads)
+	if err != nil {
+		lost := len(payloads) - n
+		reason := ReasonSpoolError
+		if errors.Is(err, errClosed) {
+			reason = ReasonShutdown
+		}
+		s.logger.Error("could not spool alerts; they are lost", "alerts", lost, "err", err)
+		s.dropAll(reason, lost)
 	}
+}
+
+func (s *Sender) dropAll(reason string, n int) {
+	for _, t := range s.targets {
+		t.m.dropped[reason].Add(float64(n))
+	}
+}
+
+// scrub masks anything secret-shaped left in the annotations. Alerts are
+// built from redacted text already; this is the last line before disk.
+func scrub(a alert.Alert) alert.Alert {
+	if len(a.Annotations) == 0 {
+		return a
+	}
+	ann := make(map[string]string, len(a.Annotations))
+	for k, v := range a.Annotations {
+		ann[k] = redact.String(v, nil)
+	}
+	a.Annotations = ann
+	return a
 }
 
 // validate rejects what Alertmanager would reject, mirroring its own checks
@@ -218,11 +308,11 @@ func validate(a alert.Alert) error {
 	return nil
 }
 
-// Run delivers queued alerts until ctx is done, with one goroutine per
+// Run delivers spooled alerts until ctx is done, with one goroutine per
 // Alertmanager. On cancellation it makes one last attempt, bounded by two
-// seconds, to deliver what is still queued, counts what could not be
-// delivered as dropped with reason "shutdown", and returns nil. Alerts sent
-// after Run has returned stay queued. Run may be called only once.
+// seconds, to deliver what is pending; what is still pending then stays in
+// a spool on disk for the next start (in memory it is counted as dropped
+// with reason "shutdown"). It returns nil. Run may be called only once.
 func (s *Sender) Run(ctx context.Context) error {
 	if !s.running.CompareAndSwap(false, true) {
 		return ErrAlreadyRunning
@@ -231,9 +321,29 @@ func (s *Sender) Run(ctx context.Context) error {
 	for _, t := range s.targets {
 		wg.Go(func() { t.run(ctx) })
 	}
+	wg.Go(func() {
+		tick := time.NewTicker(syncInterval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if err := s.spool.sync(); err != nil {
+					s.logger.Warn("syncing the alertmanager spool", "err", err)
+				}
+			}
+		}
+	})
 	wg.Wait()
+	if err := s.spool.sync(); err != nil {
+		s.logger.Warn("syncing the alertmanager spool", "err", err)
+	}
 	return nil
 }
+
+// Close releases the spool. Alerts sent after it are dropped and counted.
+func (s *Sender) Close() error { return s.spool.close() }
 
 // Postable converts an alert to Alertmanager's API model. Maps are copied,
 // so the caller may reuse the alert. Zero times are left unset, which
@@ -261,277 +371,9 @@ func Postable(a alert.Alert) *models.PostableAlert {
 	return p
 }
 
-// target is one Alertmanager: its client, queue and delivery state.
-type target struct {
-	url         string // redacted; the value of the alertmanager label and the url log key
-	api         amalert.ClientService
-	httpClient  *http.Client
-	opts        []amalert.ClientOption
-	logger      *slog.Logger
-	m           targetMetrics
-	batchSize   int
-	capacity    int
-	timeout     time.Duration
-	backoffMin  time.Duration
-	backoffMax  time.Duration
-	maxAttempts int
-
-	wake chan struct{} // signals the worker that the queue is not empty
-
-	mu          sync.Mutex
-	queue       []*models.PostableAlert
-	dropPending int       // overflow drops not yet logged
-	dropLogged  time.Time // when overflow was last logged
-
-	// Owned by the worker goroutine.
-	down      bool
-	downSince time.Time
-}
-
-func newTarget(u *url.URL, cfg Config, logger *slog.Logger) (*target, error) {
-	if u == nil {
-		return nil, errors.New("alertmanager URL is nil")
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("alertmanager URL %s: scheme must be http or https", u.Redacted())
-	}
-	if u.Host == "" {
-		return nil, fmt.Errorf("alertmanager URL %s has no host", u.Redacted())
-	}
-	t := &target{
-		url: u.Redacted(),
-		api: client.NewHTTPClientWithConfig(strfmt.Default, client.DefaultTransportConfig().
-			WithHost(u.Host).
-			WithBasePath(path.Join("/", u.Path, "/api/v2")).
-			WithSchemes([]string{u.Scheme})).Alert,
-		httpClient:  &http.Client{Transport: statusRecorder{next: newTransport()}},
-		batchSize:   cfg.BatchSize,
-		capacity:    cfg.QueueCapacity,
-		timeout:     cfg.Timeout,
-		backoffMin:  cfg.BackoffMin,
-		backoffMax:  cfg.BackoffMax,
-		maxAttempts: cfg.MaxAttempts,
-		wake:        make(chan struct{}, 1),
-	}
-	t.logger = logger.With("url", t.url)
-	if u.User != nil {
-		user := u.User.Username()
-		pass, _ := u.User.Password()
-		t.opts = append(t.opts, func(op *runtime.ClientOperation) {
-			op.AuthInfo = httptransport.BasicAuth(user, pass)
-		})
-	}
-	return t, nil
-}
-
-// newTransport gives each Alertmanager its own connection pool, so a hung
-// Alertmanager cannot hold connections another one needs.
-func newTransport() http.RoundTripper {
-	if tr, ok := http.DefaultTransport.(*http.Transport); ok {
-		return tr.Clone()
-	}
-	return http.DefaultTransport // replaced by the program, e.g. for tracing; keep its choice
-}
-
-// enqueue appends alerts, dropping the oldest beyond capacity, and wakes the
-// worker. It never blocks on delivery.
-func (t *target) enqueue(alerts []*models.PostableAlert) {
-	t.mu.Lock()
-	t.queue = append(t.queue, alerts...)
-	dropped := 0
-	if over := len(t.queue) - t.capacity; over > 0 {
-		t.queue = slices.Delete(t.queue, 0, over)
-		dropped = over
-	}
-	t.m.queueLength.Set(float64(len(t.queue)))
-	var logDropped int
-	if dropped > 0 {
-		t.dropPending += dropped
-		if now := time.Now(); now.Sub(t.dropLogged) >= dropWarnInterval {
-			logDropped, t.dropPending, t.dropLogged = t.dropPending, 0, now
-		}
-	}
-	t.mu.Unlock()
-
-	if dropped > 0 {
-		t.m.dropped[ReasonQueueFull].Add(float64(dropped))
-	}
-	if logDropped > 0 {
-		t.logger.Warn("alertmanager queue full, dropped oldest alerts",
-			"dropped", logDropped, "capacity", t.capacity)
-	}
-	select {
-	case t.wake <- struct{}{}:
-	default: // a wake-up is already pending
-	}
-}
-
-// take removes and returns up to n alerts from the head of the queue.
-func (t *target) take(n int) []*models.PostableAlert {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	n = min(n, len(t.queue))
-	if n == 0 {
-		return nil
-	}
-	batch := slices.Clone(t.queue[:n])
-	t.queue = slices.Delete(t.queue, 0, n)
-	t.m.queueLength.Set(float64(len(t.queue)))
-	return batch
-}
-
-// run drains the queue in batches until ctx is done, then flushes.
-func (t *target) run(ctx context.Context) {
-	for {
-		if ctx.Err() != nil {
-			t.flush(ctx, nil)
-			return
-		}
-		batch := t.take(t.batchSize)
-		if len(batch) == 0 {
-			select {
-			case <-ctx.Done():
-			case <-t.wake:
-			}
-			continue
-		}
-		if !t.deliver(ctx, batch) {
-			t.flush(ctx, batch)
-			return
-		}
-	}
-}
-
-// deliver sends batch, retrying retryable failures with backoff. It returns
-// false if ctx ended before the batch was delivered or dropped, handing the
-// batch to the final flush.
-func (t *target) deliver(ctx context.Context, batch []*models.PostableAlert) bool {
-	for attempt := 1; ; attempt++ {
-		retry, err := t.post(ctx, batch)
-		if ctx.Err() != nil && err != nil {
-			return false // cancelled, not a failure of the Alertmanager
-		}
-		switch {
-		case err == nil:
-			t.markUp()
-			return true
-		case !retry:
-			t.markUp() // it answered, so it is reachable
-			t.m.dropped[ReasonRejected].Add(float64(len(batch)))
-			t.logger.Error("alertmanager rejected alerts, dropping them", "alerts", len(batch), "err", err)
-			return true
-		}
-		t.markDown(err)
-		if attempt >= t.maxAttempts {
-			t.m.dropped[ReasonRetriesExhausted].Add(float64(len(batch)))
-			t.logger.Warn("giving up on alerts after retries", "alerts", len(batch), "attempts", attempt, "err", err)
-			return true
-		}
-		timer := time.NewTimer(backoff.Delay(attempt-1, t.backoffMin, t.backoffMax, rand.Float64()))
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return false
-		case <-timer.C:
-		}
-	}
-}
-
-// flush makes one bounded attempt to deliver pending and everything still
-// queued after ctx is done. The first retryable failure ends it, since there
-// is no time left to retry, and the rest is counted as dropped.
-func (t *target) flush(ctx context.Context, pending []*models.PostableAlert) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
-	defer cancel()
-	batch := pending
-	for {
-		if len(batch) == 0 {
-			if batch = t.take(t.batchSize); len(batch) == 0 {
-				return
-			}
-		}
-		retry, err := t.post(ctx, batch)
-		switch {
-		case err == nil:
-		case !retry:
-			t.m.dropped[ReasonRejected].Add(float64(len(batch)))
-			t.logger.Error("alertmanager rejected alerts, dropping them", "alerts", len(batch), "err", err)
-		default:
-			n := len(batch) + len(t.take(t.capacity))
-			t.m.dropped[ReasonShutdown].Add(float64(n))
-			t.logger.Warn("dropping undelivered alerts on shutdown", "alerts", n, "err", err)
-			return
-		}
-		batch = nil
-	}
-}
-
-// post makes one request and says whether a failure is worth retrying, as
-// Alertmanager's own notifiers do: network errors, timeouts, 5xx, 408 and
-// 429 are transient; any other status means the request itself is wrong.
-// A request cut short by the end of ctx is not counted as an error of the
-// Alertmanager.
-func (t *target) post(ctx context.Context, batch []*models.PostableAlert) (retry bool, err error) {
-	var status int
-	reqCtx, cancel := context.WithTimeout(context.WithValue(ctx, statusKey{}, &status), t.timeout)
-	defer cancel()
-
-	start := time.Now()
-	_, err = t.api.PostAlerts(amalert.NewPostAlertsParamsWithContext(reqCtx).
-		WithTimeout(t.timeout).
-		WithHTTPClient(t.httpClient).
-		WithAlerts(models.PostableAlerts(batch)), t.opts...)
-	t.m.latency.Observe(time.Since(start).Seconds())
-
-	if err == nil || status/100 == 2 {
-		t.m.sent.Add(float64(len(batch)))
-		return false, nil
-	}
-	if ctx.Err() != nil {
-		return true, fmt.Errorf("posting %d alerts: %w", len(batch), err)
-	}
-	t.m.errors.Inc()
-	if status == 0 {
-		return true, fmt.Errorf("posting %d alerts: %w", len(batch), err)
-	}
-	retry = status/100 == 5 || status == http.StatusTooManyRequests || status == http.StatusRequestTimeout
-	return retry, fmt.Errorf("posting %d alerts: HTTP %d: %w", len(batch), status, err)
-}
-
-// markDown logs the transition to failing once, not on every retry.
-func (t *target) markDown(err error) {
-	if t.down {
-		return
-	}
-	t.down, t.downSince = true, time.Now()
-	t.logger.Warn("alertmanager unreachable, retrying", "err", err)
-}
-
-// markUp logs the recovery from a failing state.
-func (t *target) markUp() {
-	if !t.down {
-		return
-	}
-	t.down = false
-	t.logger.Info("alertmanager reachable again", "down_for", time.Since(t.downSince).Round(time.Millisecond))
-}
-
-// statusKey is the context key under which post asks statusRecorder to
-// store the HTTP status of the response.
-type statusKey struct{}
-
-// statusRecorder records the status of the last response of a request,
-// because the generated client returns a bare decoding error, without the
-// status, when an error body is not what the API specifies (a proxy's error
-// page in JSON, say).
-type statusRecorder struct{ next http.RoundTripper }
-
-func (r statusRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := r.next.RoundTrip(req)
-	if resp != nil {
-		if p, ok := req.Context().Value(statusKey{}).(*int); ok {
-			*p = resp.StatusCode
-		}
-	}
-	return resp, err
+// targetID names an Alertmanager's cursor in the spool: stable across
+// restarts and credential changes, free of credentials.
+func targetID(redacted string) string {
+	sum := sha256.Sum256([]byte(redacted))
+	return hex.EncodeToString(sum[:8])
 }

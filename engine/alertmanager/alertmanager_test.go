@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,7 +35,12 @@ func TestNew(t *testing.T) {
 		{name: "unsupported scheme", cfg: Config{URLs: []*url.URL{mustParse(t, "ftp://am:9093")}}, wantErr: "scheme"},
 		{name: "no host", cfg: Config{URLs: []*url.URL{mustParse(t, "http:///alertmanager")}}, wantErr: "no host"},
 		{name: "duplicate", cfg: Config{URLs: []*url.URL{am, mustParse(t, "http://am:9093")}}, wantErr: "twice"},
-		{name: "negative", cfg: Config{URLs: []*url.URL{am}, QueueCapacity: -1}, wantErr: "queue capacity"},
+		{name: "negative", cfg: Config{URLs: []*url.URL{am}, SpoolMaxBytes: -1}, wantErr: "spool size bound"},
+		{name: "missing CA file", cfg: Config{URLs: []*url.URL{am}, HTTP: HTTPConfig{CAFile: "/nonexistent/ca.crt"}}, wantErr: "/nonexistent/ca.crt"},
+		{name: "certificate without key", cfg: Config{URLs: []*url.URL{am}, HTTP: HTTPConfig{CertFile: "c.crt"}}, wantErr: "both a certificate file and a key file"},
+		{name: "password without user", cfg: Config{URLs: []*url.URL{am}, HTTP: HTTPConfig{BasicAuthPasswordFile: "p"}}, wantErr: "needs a username"},
+		{name: "two basic auths", cfg: Config{URLs: []*url.URL{mustParse(t, "http://u:s3cret@am:9093")}, HTTP: HTTPConfig{BasicAuthUsername: "u", BasicAuthPasswordFile: "p"}}, wantErr: "both in the URL and by flags"},
+		{name: "basic and bearer", cfg: Config{URLs: []*url.URL{am}, HTTP: HTTPConfig{BasicAuthUsername: "u", BasicAuthPasswordFile: "p", BearerTokenFile: "t"}}, wantErr: "mutually exclusive"},
 		{name: "backoff inverted", cfg: Config{URLs: []*url.URL{am}, BackoffMin: time.Minute, BackoffMax: time.Second}, wantErr: "backoff"},
 		{
 			name:    "password redacted in errors",
@@ -52,11 +59,13 @@ func TestNew(t *testing.T) {
 			require.Len(t, s.targets, 1)
 			tg := s.targets[0]
 			require.Equal(t, DefaultBatchSize, tg.batchSize)
-			require.Equal(t, DefaultQueueCapacity, tg.capacity)
 			require.Equal(t, DefaultTimeout, tg.timeout)
 			require.Equal(t, DefaultBackoffMin, tg.backoffMin)
 			require.Equal(t, DefaultBackoffMax, tg.backoffMax)
-			require.Equal(t, DefaultMaxAttempts, tg.maxAttempts)
+			require.Equal(t, DefaultFailingAfter, tg.failingAfter)
+			require.True(t, tg.inMemory)
+			require.Equal(t, int64(DefaultMemoryMaxBytes), s.spool.maxBytes)
+			require.NoError(t, s.Close())
 		})
 	}
 }
@@ -183,104 +192,6 @@ func TestSendDropsInvalidAlerts(t *testing.T) {
 	}
 }
 
-func TestQueueOverflowDropsOldest(t *testing.T) {
-	for _, tc := range []struct {
-		name        string
-		sends       [][]string // alertnames per Send call
-		wantQueue   []string
-		wantDropped float64
-		wantWarning string // the one warning logged, "" for none
-	}{
-		{
-			name:      "within capacity",
-			sends:     [][]string{{"a1", "a2"}, {"a3"}},
-			wantQueue: []string{"a1", "a2", "a3"},
-		},
-		{
-			name:        "one send over capacity",
-			sends:       [][]string{{"a1", "a2", "a3", "a4", "a5"}},
-			wantQueue:   []string{"a3", "a4", "a5"},
-			wantDropped: 2,
-			wantWarning: "dropped=2",
-		},
-		{
-			name:        "repeated overflow warns once",
-			sends:       [][]string{{"a1", "a2"}, {"a3", "a4"}, {"a5"}, {"a6", "a7"}},
-			wantQueue:   []string{"a5", "a6", "a7"},
-			wantDropped: 4,
-			wantWarning: "dropped=1",
-		},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			u := closedURL(t) // nothing is delivered: Run is not even started
-			h := newHarness(t, Config{URLs: []*url.URL{u}, QueueCapacity: 3})
-			for _, names := range tc.sends {
-				var alerts []alert.Alert
-				for _, n := range names {
-					alerts = append(alerts, named(n))
-				}
-				h.Send(alerts...)
-			}
-
-			tg := h.targets[0]
-			var queued []string
-			tg.mu.Lock()
-			for _, a := range tg.queue {
-				queued = append(queued, a.Labels[alert.LabelAlertname])
-			}
-			tg.mu.Unlock()
-			require.Equal(t, tc.wantQueue, queued)
-			require.Equal(t, float64(len(tc.wantQueue)), h.metric(t, "hubble_sentinel_alertmanager_queue_length", "alertmanager", u.String()))
-			require.Equal(t, tc.wantDropped, h.metric(t, "hubble_sentinel_alertmanager_alerts_dropped_total",
-				"alertmanager", u.String(), "reason", ReasonQueueFull))
-
-			warnings := h.log.Lines("level=WARN", "queue full")
-			if tc.wantWarning == "" {
-				require.Empty(t, warnings)
-				return
-			}
-			require.Len(t, warnings, 1)
-			require.Contains(t, warnings[0], tc.wantWarning)
-			require.Contains(t, warnings[0], "url="+u.String())
-		})
-	}
-}
-
-func TestOverflowWhileUnreachable(t *testing.T) {
-	u := closedURL(t)
-	h := newHarness(t, Config{
-		URLs:          []*url.URL{u},
-		QueueCapacity: 3,
-		BatchSize:     2,
-		BackoffMin:    20 * time.Millisecond,
-		BackoffMax:    50 * time.Millisecond,
-		MaxAttempts:   1 << 20,
-	})
-	stop := h.run(t)
-	label := []string{"alertmanager", u.String()}
-
-	// The worker takes the first batch and keeps retrying it.
-	h.Send(named("a1"), named("a2"))
-	require.Eventually(t, func() bool {
-		return h.metric(t, "hubble_sentinel_alertmanager_errors_total", label...) >= 3
-	}, 5*time.Second, 5*time.Millisecond)
-	require.Zero(t, h.metric(t, "hubble_sentinel_alertmanager_queue_length", label...))
-
-	// Behind it the queue overflows.
-	h.Send(named("a3"), named("a4"), named("a5"), named("a6"), named("a7"))
-	require.Equal(t, 3.0, h.metric(t, "hubble_sentinel_alertmanager_queue_length", label...))
-	require.Equal(t, 2.0, h.metric(t, "hubble_sentinel_alertmanager_alerts_dropped_total", append(label, "reason", ReasonQueueFull)...))
-	require.Len(t, h.log.Lines("level=WARN", "queue full", "dropped=2", "url="+u.String()), 1)
-
-	// On shutdown nothing can be delivered: the retried batch and the queue
-	// are dropped and counted, and Run still returns nil promptly.
-	stop()
-	require.Equal(t, 5.0, h.metric(t, "hubble_sentinel_alertmanager_alerts_dropped_total", append(label, "reason", ReasonShutdown)...))
-	require.Zero(t, h.metric(t, "hubble_sentinel_alertmanager_alerts_sent_total", label...))
-	require.Len(t, h.log.Lines("alertmanager unreachable, retrying", "url="+u.String()), 1, "one message per outage, not per retry")
-	require.Len(t, h.log.Lines("dropping undelivered alerts on shutdown", "alerts=5"), 1)
-}
-
 // fakeAM is an httptest Alertmanager API answering with a scripted sequence
 // of statuses; the last one repeats.
 type fakeAM struct {
@@ -290,6 +201,7 @@ type fakeAM struct {
 	hangFirst   bool   // the first request never gets an answer
 	prefix      string
 	user, pass  string
+	bearer      string
 
 	requests atomic.Int32
 	mu       sync.Mutex
@@ -300,6 +212,13 @@ func (f *fakeAM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n := int(f.requests.Add(1))
 	if r.Method != http.MethodPost || r.URL.Path != f.prefix+"/api/v2/alerts" {
 		http.NotFound(w, r)
+		return
+	}
+	f.mu.Lock()
+	bearer := f.bearer
+	f.mu.Unlock()
+	if bearer != "" && r.Header.Get("Authorization") != "Bearer "+bearer {
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
 	}
 	if f.user != "" {
@@ -344,7 +263,9 @@ func TestResponseClassification(t *testing.T) {
 		am           *fakeAM
 		userinfo     string
 		timeout      time.Duration
-		maxAttempts  int
+		http         HTTPConfig
+		files        map[string]string // written to a temporary directory the HTTPConfig's files are in
+		pathPrefix   string
 		wantRequests int32
 		wantSent     float64
 		wantErrors   float64
@@ -420,28 +341,53 @@ func TestResponseClassification(t *testing.T) {
 			wantLogs: []string{"deadline exceeded"},
 		},
 		{
-			name:         "retries exhausted",
-			am:           &fakeAM{statuses: []int{503}, contentType: "text/plain", body: "down"},
-			maxAttempts:  3,
-			wantRequests: 3, wantErrors: 3,
-			wantDropped: counts{ReasonRetriesExhausted: 2},
-			wantLogs:    []string{"giving up on alerts after retries"},
+			name:         "basic auth from a password file",
+			am:           &fakeAM{statuses: []int{200}, user: "sentinel", pass: "s3cret"},
+			http:         HTTPConfig{BasicAuthUsername: "sentinel", BasicAuthPasswordFile: "password"},
+			files:        map[string]string{"password": "s3cret\n"},
+			wantRequests: 1, wantSent: 2,
+		},
+		{
+			name:         "bearer token from a file",
+			am:           &fakeAM{statuses: []int{200}, bearer: "t0ken-s3cret"},
+			http:         HTTPConfig{BearerTokenFile: "token"},
+			files:        map[string]string{"token": "t0ken-s3cret"},
+			wantRequests: 1, wantSent: 2,
+		},
+		{
+			name:         "path prefix by configuration",
+			am:           &fakeAM{statuses: []int{200}, prefix: "/am"},
+			pathPrefix:   "/am",
+			wantRequests: 1, wantSent: 2,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := httptest.NewServer(tc.am)
 			t.Cleanup(srv.Close)
 			u := mustParse(t, srv.URL+tc.am.prefix)
+			if tc.pathPrefix != "" {
+				u = mustParse(t, srv.URL)
+			}
+			dir := t.TempDir()
+			for name, content := range tc.files {
+				require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600))
+			}
+			for _, f := range []*string{&tc.http.BasicAuthPasswordFile, &tc.http.BearerTokenFile} {
+				if *f != "" {
+					*f = filepath.Join(dir, *f)
+				}
+			}
 			if tc.userinfo != "" {
 				user, pass, _ := strings.Cut(tc.userinfo, ":")
 				u.User = url.UserPassword(user, pass)
 			}
 			h := newHarness(t, Config{
-				URLs:        []*url.URL{u},
-				Timeout:     tc.timeout,
-				BackoffMin:  10 * time.Millisecond,
-				BackoffMax:  20 * time.Millisecond,
-				MaxAttempts: tc.maxAttempts,
+				URLs:       []*url.URL{u},
+				Timeout:    tc.timeout,
+				BackoffMin: 10 * time.Millisecond,
+				BackoffMax: 20 * time.Millisecond,
+				HTTP:       tc.http,
+				PathPrefix: tc.pathPrefix,
 			})
 			h.run(t)
 			h.Send(named("first"), named("second"))
@@ -461,6 +407,8 @@ func TestResponseClassification(t *testing.T) {
 			require.Equal(t, tc.wantSent, h.metric(t, "hubble_sentinel_alertmanager_alerts_sent_total", label...))
 			require.Equal(t, tc.wantErrors, h.metric(t, "hubble_sentinel_alertmanager_errors_total", label...))
 			require.Equal(t, float64(tc.wantRequests), h.metric(t, "hubble_sentinel_alertmanager_latency_seconds", label...))
+			require.Equal(t, tc.wantSent/2, h.metric(t, "hubble_sentinel_alertmanager_requests_total", append(label, "result", ResultSuccess)...))
+			require.Equal(t, tc.wantDropped[ReasonRejected]/2, h.metric(t, "hubble_sentinel_alertmanager_requests_total", append(label, "result", ResultRejected)...))
 			for _, r := range reasons {
 				require.Equal(t, tc.wantDropped[r], h.metric(t, "hubble_sentinel_alertmanager_alerts_dropped_total", append(label, "reason", r)...), r)
 			}
@@ -473,6 +421,7 @@ func TestResponseClassification(t *testing.T) {
 				require.Len(t, h.log.Lines(want), 1, want)
 			}
 			require.NotContains(t, h.log.String(), "s3cret")
+			require.Zero(t, h.metric(t, "hubble_sentinel_alertmanager_queue_length", label...), "nothing left in the spool")
 		})
 	}
 }

@@ -32,6 +32,7 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	require.NoError(t, err)
 	h.Sender = s
 	t.Cleanup(func() {
+		require.NoError(t, s.Close())
 		if t.Failed() {
 			t.Logf("sender log:\n%s", h.log)
 		}
