@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -19,6 +20,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/hubble-sentinel/hubble-sentinel/cmd/hubble-sentinel/internal/app"
+	"github.com/hubble-sentinel/hubble-sentinel/engine/alert"
+	"github.com/hubble-sentinel/hubble-sentinel/engine/alertmanager"
 	"github.com/hubble-sentinel/hubble-sentinel/hubble"
 	"github.com/hubble-sentinel/hubble-sentinel/test/shopmesh"
 )
@@ -270,12 +273,35 @@ func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
 // replayFlags are the flags of everything that evaluates flows.
 func replayFlags(fs *flag.FlagSet, o *app.Options) {
 	fs.Var((*stringList)(&o.AlertmanagerURLs), "alertmanager.url", "Alertmanager URL to send alerts to (repeatable; every Alertmanager gets every alert)")
+	alertmanagerFlags(fs, o)
 	fs.StringVar(&o.PoliciesDir, "policies.dir", "", "directory of Rego policies and data (default: the bundled policies)")
 	fs.DurationVar(&o.ResolveAfter, "alerts.resolve-after", 5*time.Minute, "resolve an alert after this long without a violating flow")
 	fs.IntVar(&o.ProfilesMax, "profiles.max", 50000, "workloads whose profiles and baselines are kept (LRU)")
 	fs.DurationVar(&o.BaselineLearning, "baseline.learning-period", 24*time.Hour, "event time a namespace's workloads learn before their baselines judge (a workload first seen later gets its own)")
 	fs.StringVar(&o.BaselinePath, "baseline.path", "", "file the baselines are restored from at start and snapshotted to (empty: in memory only)")
 	fs.DurationVar(&o.BaselineSnapshotInterval, "baseline.snapshot-interval", 5*time.Minute, "how often baselines are snapshotted to --baseline.path (and at shutdown)")
+}
+
+// alertmanagerFlags are how alerts reach the Alertmanagers, as Prometheus'
+// alertmanager_config has them, and how violations become alerts.
+func alertmanagerFlags(fs *flag.FlagSet, o *app.Options) {
+	am := &o.Alertmanager
+	fs.StringVar(&am.SpoolPath, "alertmanager.spool-path", "", "directory alerts are spooled in until every Alertmanager has them, across outages and restarts (empty: in memory, outages only)")
+	am.SpoolMaxBytes = alertmanager.DefaultSpoolMaxBytes
+	fs.Var((*byteSize)(&am.SpoolMaxBytes), "alertmanager.spool-max-bytes", "bound of the spool, e.g. 256MiB; beyond it the oldest alerts are dropped and counted")
+	fs.DurationVar(&am.Timeout, "alertmanager.timeout", alertmanager.DefaultTimeout, "timeout of each request to an Alertmanager")
+	fs.StringVar(&am.PathPrefix, "alertmanager.path-prefix", "", "prefix of the Alertmanager API path, before each URL's own path (API v2 only)")
+	fs.StringVar(&am.HTTP.CAFile, "alertmanager.tls.ca-file", "", "CA certificate to verify Alertmanagers with")
+	fs.StringVar(&am.HTTP.CertFile, "alertmanager.tls.cert-file", "", "client certificate for mTLS to Alertmanagers")
+	fs.StringVar(&am.HTTP.KeyFile, "alertmanager.tls.key-file", "", "client key for mTLS to Alertmanagers")
+	fs.StringVar(&am.HTTP.ServerName, "alertmanager.tls.server-name", "", "name expected in Alertmanagers' certificates")
+	fs.BoolVar(&am.HTTP.InsecureSkipVerify, "alertmanager.tls.insecure-skip-verify", false, "do not verify Alertmanagers' certificates (debugging only)")
+	fs.StringVar(&am.HTTP.BasicAuthUsername, "alertmanager.basic-auth.username", "", "HTTP basic auth username for Alertmanagers")
+	fs.StringVar(&am.HTTP.BasicAuthPasswordFile, "alertmanager.basic-auth.password-file", "", "file holding the basic auth password (read on every request)")
+	fs.StringVar(&am.HTTP.BearerTokenFile, "alertmanager.bearer-token-file", "", "file holding a bearer token sent to Alertmanagers (read on every request)")
+	fs.DurationVar(&am.FailingAfter, "alertmanager.failing-after", alertmanager.DefaultFailingAfter, "raise SentinelDeliveryFailing when an Alertmanager has failed this long")
+	fs.IntVar(&o.Alerts.MaxIncidentsPerPolicy, "alerts.max-incidents-per-policy", alert.DefaultMaxIncidentsPerPolicy, "new incidents a policy may open per minute; beyond it they fold into SentinelAlertsThrottled (negative: no cap)")
+	fs.StringVar(&o.Alerts.HubbleUIURL, "hubble.ui-url", "", "Hubble UI base URL, e.g. https://hubble.example.com/: alerts link to their flows there (generatorURL)")
 }
 
 // daemonFlags are the flags of the run command.
@@ -301,8 +327,33 @@ func daemonFlags(fs *flag.FlagSet, o *app.Options) {
 	fs.DurationVar(&o.Stream.StatusTimeout, "hubble.status-timeout", hubble.DefaultStatusTimeout, "reopen the stream when the relay does not answer ServerStatus in this time")
 	fs.StringVar(&o.WebListenAddress, "web.listen-address", ":9966", "address serving /metrics, /healthz and /readyz (empty: off)")
 	fs.DurationVar(&o.ResendInterval, "alerts.resend-interval", time.Minute, "re-send firing alerts this often")
+	fs.DurationVar(&o.Alerts.VisibilityGrace, "alerts.visibility-grace", app.DefaultVisibilityGrace, "raise SentinelVisibilityGap when the relay is unreachable, or a node unavailable, this long")
 	fs.BoolVar(&o.WatchPolicies, "policies.watch", true, "reload --policies.dir when its files change (SIGHUP always reloads)")
 	fs.IntVar(&o.Workers, "engine.workers", 0, "flows judged in parallel, each source workload on one worker (0: one per CPU)")
+}
+
+// byteSize is a size in bytes, with an optional unit: 512MiB, 1GiB, 100MB, 4096.
+type byteSize int64
+
+func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
+func (b *byteSize) Set(v string) error {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	num, mult := v, int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(v, u.suffix) {
+			num, mult = strings.TrimSuffix(v, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+	if err != nil || n <= 0 {
+		return fmt.Errorf("want a positive size such as 256MiB, got %q", v)
+	}
+	*b = byteSize(n * mult)
+	return nil
 }
 
 type stringList []string

@@ -2,6 +2,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -33,6 +34,10 @@ type Options struct {
 	HubbleAllow      []*flowpb.FlowFilter
 	HubbleDeny       []*flowpb.FlowFilter
 	AlertmanagerURLs []string
+	// Alertmanager is how alerts reach the Alertmanagers: spool, TLS, auth.
+	Alertmanager AlertmanagerOptions
+	// Alerts tunes how violations become alerts.
+	Alerts           AlertOptions
 	PoliciesDir      string // empty: the bundled policies
 	// WatchPolicies reloads PoliciesDir when its files change.
 	WatchPolicies    bool
@@ -62,6 +67,36 @@ type Options struct {
 	Stdout io.Writer
 	Stderr io.Writer
 }
+
+// AlertmanagerOptions are the --alertmanager.* settings beyond the URLs.
+type AlertmanagerOptions struct {
+	// SpoolPath is the directory alerts wait in until every Alertmanager
+	// has them (empty: in memory); SpoolMaxBytes bounds it (0: default).
+	SpoolPath     string
+	SpoolMaxBytes int64
+	Timeout       time.Duration
+	PathPrefix    string
+	HTTP          alertmanager.HTTPConfig
+	// FailingAfter is how long an Alertmanager may fail before
+	// SentinelDeliveryFailing fires (0: default).
+	FailingAfter time.Duration
+}
+
+// AlertOptions are the --alerts.* settings beyond resolve and resend.
+type AlertOptions struct {
+	// MaxIncidentsPerPolicy caps the new incidents a policy opens per
+	// minute; beyond it they fold into SentinelAlertsThrottled (0: the
+	// default, negative: no cap).
+	MaxIncidentsPerPolicy int
+	// HubbleUIURL makes each alert's generatorURL a Hubble UI link.
+	HubbleUIURL string
+	// VisibilityGrace is how long the relay may be unreachable, or a node
+	// unavailable, before SentinelVisibilityGap fires (0: default).
+	VisibilityGrace time.Duration
+}
+
+// DefaultVisibilityGrace lets a relay restart pass without an alert.
+const DefaultVisibilityGrace = time.Minute
 
 func (o *Options) defaults() {
 	if o.Logger == nil {
@@ -108,8 +143,26 @@ func LoadPolicies(ctx context.Context, dir string, logger *slog.Logger) (*policy
 	return set, nil
 }
 
+// loadPolicies loads the policies as LoadPolicies does, with the alert
+// grouping each declares in its METADATA.
+func loadPolicies(ctx context.Context, dir string, logger *slog.Logger) (*policy.Set, alert.Groupings, error) {
+	set, err := LoadPolicies(ctx, dir, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	var fsys fs.FS = policies.FS
+	if dir != "" {
+		fsys = os.DirFS(dir)
+	}
+	groupings, err := policy.Groupings(fsys, ".")
+	if err != nil {
+		return nil, nil, fmt.Errorf("loading %s: %w", cmp.Or(dir, "bundled policies"), err)
+	}
+	return set, groupings, nil
+}
+
 // newSender returns an Alertmanager sender, or nil when no URL is set.
-func newSender(urls []string, logger *slog.Logger, reg prometheus.Registerer) (*alertmanager.Sender, error) {
+func newSender(urls []string, ao AlertmanagerOptions, logger *slog.Logger, reg prometheus.Registerer) (*alertmanager.Sender, error) {
 	if len(urls) == 0 {
 		return nil, nil
 	}
@@ -121,7 +174,10 @@ func newSender(urls []string, logger *slog.Logger, reg prometheus.Registerer) (*
 		}
 		parsed = append(parsed, u)
 	}
-	return alertmanager.New(alertmanager.Config{URLs: parsed}, logger.With("component", "alertmanager"), reg)
+	return alertmanager.New(alertmanager.Config{
+		URLs: parsed, PathPrefix: ao.PathPrefix, HTTP: ao.HTTP, Timeout: ao.Timeout,
+		SpoolPath: ao.SpoolPath, SpoolMaxBytes: ao.SpoolMaxBytes, FailingAfter: ao.FailingAfter,
+	}, logger.With("component", "alertmanager"), reg)
 }
 
 // pipeline is the engine with its aggregator and notifiers.
@@ -132,12 +188,22 @@ type pipeline struct {
 	snapshots  *profile.Snapshotter // nil without --baseline.path
 }
 
+// close releases what outlives the run: the Alertmanager spool.
+func (p *pipeline) close(logger *slog.Logger) {
+	if p.sender == nil {
+		return
+	}
+	if err := p.sender.Close(); err != nil {
+		logger.Error("closing the alertmanager spool", "err", err)
+	}
+}
+
 func newPipeline(ctx context.Context, o *Options, aggCfg alert.AggregatorConfig, engCfg engine.Config, extra alert.Notifier, reg prometheus.Registerer) (*pipeline, error) {
-	set, err := LoadPolicies(ctx, o.PoliciesDir, o.Logger.With("component", "policy"))
+	set, groupings, err := loadPolicies(ctx, o.PoliciesDir, o.Logger.With("component", "policy"))
 	if err != nil {
 		return nil, err
 	}
-	sender, err := newSender(o.AlertmanagerURLs, o.Logger, reg)
+	sender, err := newSender(o.AlertmanagerURLs, o.Alertmanager, o.Logger, reg)
 	if err != nil {
 		return nil, err
 	}
@@ -154,10 +220,21 @@ func newPipeline(ctx context.Context, o *Options, aggCfg alert.AggregatorConfig,
 	if o.ResendInterval > 0 && aggCfg.ResendInterval > 0 {
 		aggCfg.ResendInterval = o.ResendInterval
 	}
+	if o.Alerts.MaxIncidentsPerPolicy != 0 {
+		aggCfg.MaxIncidentsPerPolicy = o.Alerts.MaxIncidentsPerPolicy
+	}
+	aggCfg.HubbleUIURL = o.Alerts.HubbleUIURL
 	agg := alert.NewAggregator(aggCfg, ns, o.Logger.With("component", "alerts"), reg)
+	agg.SetGroupings(groupings)
+	if sender != nil {
+		sender.SetConditions(agg)
+	}
 	engCfg.Profiles = profile.Config{Limits: profile.Limits{Profiles: o.ProfilesMax}, LearningPeriod: o.BaselineLearning}
 	eng, err := engine.New(engCfg, set, agg, o.Logger.With("component", "engine"), reg)
 	if err != nil {
+		if sender != nil {
+			_ = sender.Close()
+		}
 		return nil, err
 	}
 	p := &pipeline{engine: eng, aggregator: agg, sender: sender}

@@ -97,9 +97,15 @@ func TestReplayAttacks(t *testing.T) {
 		for k, v := range l {
 			require.NotEmpty(t, v, "label %s is empty", k)
 		}
-		// Every side is a pod or an address.
-		require.True(t, l["source_pod"] != "" || l["source_ip"] != "", "%v", l)
-		require.True(t, l["destination_pod"] != "" || l["destination_ip"] != "", "%v", l)
+		// An incident names its sides by workload (or pod without one),
+		// or by the world's name or address; the pods and addresses that
+		// vary are annotations, with the count.
+		require.True(t, l["source_workload"] != "" || l["source_pod"] != "" || a.Annotations["source_ips"] != "", "%v", l)
+		require.True(t, l["destination_workload"] != "" || l["destination_pod"] != "" || l["destination_ip"] != "" ||
+			l["destination_fqdn"] != "" || a.Annotations["destination_ips"] != "", "%v", l)
+		require.NotContains(t, l, "source_pod", "a workload's pods do not split its incident")
+		require.NotEmpty(t, a.Annotations["count"])
+		require.NotEmpty(t, a.Annotations["sample_flow"])
 	}
 	for _, at := range shopmesh.AllAttacks() {
 		for _, id := range at.Policies() {

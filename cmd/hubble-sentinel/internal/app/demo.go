@@ -60,6 +60,7 @@ func Demo(ctx context.Context, d DemoOptions) error {
 	if err != nil {
 		return err
 	}
+	defer p.close(o.Logger)
 
 	listen := d.ListenAddress
 	if listen == "" {
@@ -174,23 +175,29 @@ func formatAlert(a alert.Alert) string {
 }
 
 func describeSides(l map[string]string) string {
-	side := func(ns, pod, ip, fqdn string) string {
+	side := func(ns, workload, pod, ip, fqdn string) string {
 		switch {
+		case l[workload] != "":
+			return l[ns] + "/" + l[workload]
 		case l[pod] != "":
 			return l[ns] + "/" + l[pod]
 		case l[fqdn] != "":
-			return l[fqdn] + " (" + l[ip] + ")"
+			return l[fqdn]
+		case l[ip] != "":
+			return l[ip]
+		case l[ns] != "":
+			return l[ns]
 		}
-		return l[ip]
+		return "*"
 	}
-	dst := side(alert.LabelDestinationNamespace, alert.LabelDestinationPod, alert.LabelDestinationIP, alert.LabelDestinationFQDN)
+	dst := side(alert.LabelDestinationNamespace, alert.LabelDestinationWorkload, alert.LabelDestinationPod, alert.LabelDestinationIP, alert.LabelDestinationFQDN)
 	if p := l[alert.LabelDestinationPort]; p != "" {
 		dst += ":" + p
 	}
 	if p := l[alert.LabelProtocol]; p != "" {
 		dst += "/" + p
 	}
-	return side(alert.LabelSourceNamespace, alert.LabelSourcePod, alert.LabelSourceIP, "") + " -> " + dst
+	return side(alert.LabelSourceNamespace, alert.LabelSourceWorkload, alert.LabelSourcePod, alert.LabelSourceIP, "") + " -> " + dst
 }
 
 // Simulate writes n flows of the simulated shop as a `hubble observe -o

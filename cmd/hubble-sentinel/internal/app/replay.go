@@ -18,11 +18,15 @@ import (
 	"github.com/hubble-sentinel/hubble-sentinel/hubble"
 )
 
-// ReplayAggregatorConfig makes replay report each alert once, when it
-// starts, on the capture's own clock.
+// ReplayAggregatorConfig makes replay report each incident once, on the
+// capture's own clock, when it is over (quiet for the resolve timeout of
+// flow time, or at the end of the capture), with its count and what varied.
 var ReplayAggregatorConfig = alert.AggregatorConfig{
-	ResolveAfter: alert.DefaultAggregatorConfig.ResolveAfter,
-	MaxActive:    alert.DefaultAggregatorConfig.MaxActive,
+	ResolveAfter:          alert.DefaultAggregatorConfig.ResolveAfter,
+	MaxActive:             alert.DefaultAggregatorConfig.MaxActive,
+	MaxIncidentsPerPolicy: alert.DefaultAggregatorConfig.MaxIncidentsPerPolicy,
+	ThrottleInterval:      alert.DefaultAggregatorConfig.ThrottleInterval,
+	ReportWhenDone:        true,
 }
 
 // ReplaySummary is what a replay saw.
@@ -36,9 +40,9 @@ type ReplaySummary struct {
 }
 
 // Replay evaluates captures (`hubble observe -o jsonpb`, "-" for stdin)
-// offline, on the flows' own timestamps, printing each alert as one JSON
-// line in Alertmanager's PostableAlert form on stdout, and a summary on
-// stderr. With Alertmanager URLs it sends them too.
+// offline, on the flows' own timestamps, printing each incident as one
+// JSON line in Alertmanager's PostableAlert form on stdout once it is over,
+// and a summary on stderr. With Alertmanager URLs it sends them too.
 func Replay(ctx context.Context, o Options, files []string) (ReplaySummary, error) {
 	o.defaults()
 	if len(files) == 0 {
@@ -50,6 +54,7 @@ func Replay(ctx context.Context, o Options, files []string) (ReplaySummary, erro
 	if err != nil {
 		return ReplaySummary{}, err
 	}
+	defer p.close(o.Logger)
 	senderDone := make(chan error, 1)
 	sctx, stopSender := context.WithCancel(context.WithoutCancel(ctx))
 	if p.sender != nil {
@@ -79,7 +84,9 @@ func Replay(ctx context.Context, o Options, files []string) (ReplaySummary, erro
 			runErr = err
 		}
 	}
-	// The sender flushes what is queued when stopped.
+	// Incidents still open at the end of the capture are reported as they
+	// stand; then the sender flushes what is spooled when stopped.
+	p.aggregator.Flush(time.Now())
 	stopSender()
 	if err := <-senderDone; err != nil && runErr == nil {
 		runErr = err

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"strings"
 	"time"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
@@ -44,6 +45,9 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	defer p.close(o.Logger)
+	visibility := alert.NewVisibility(p.aggregator, cmp.Or(o.Alerts.VisibilityGrace, DefaultVisibilityGrace), o.Logger.With("component", "visibility"))
+	o.Gaps = gapAlerts{gaps: visibility, next: o.Gaps}
 	conn, err := hubble.Dial(o.HubbleAddress, o.HubbleTLS, o.Stream.dialOptions())
 	if err != nil {
 		return fmt.Errorf("hubble relay %s: %w", o.HubbleAddress, err)
@@ -59,11 +63,26 @@ func Run(ctx context.Context, o Options) error {
 
 	var g run.Group
 	p.follow(ctx, &g, client, o.Workers, reg)
+	addContext(ctx, &g, visibility.Run)
+	addContext(ctx, &g, func(ctx context.Context) error {
+		return watchRelay(ctx, client.Ready, visibility, o.HubbleAddress)
+	})
 	if o.Reload != nil || (o.WatchPolicies && o.PoliciesDir != "") {
 		logger := o.Logger.With("component", "policy")
-		load := func(ctx context.Context) (*policy.Set, error) { return LoadPolicies(ctx, o.PoliciesDir, logger) }
+		// Load and Apply run one after the other on the reloader's
+		// goroutine: the groupings loaded with a set are applied with it.
+		var groupings alert.Groupings
+		load := func(ctx context.Context) (*policy.Set, error) {
+			set, gs, err := loadPolicies(ctx, o.PoliciesDir, logger)
+			groupings = gs
+			return set, err
+		}
+		apply := func(set *policy.Set) {
+			p.aggregator.SetGroupings(groupings)
+			p.engine.SetPolicies(set)
+		}
 		source := cmp.Or(o.PoliciesDir, "bundled policies")
-		r := NewReloader(source, len(p.engine.Policies().Policies()), load, p.engine.SetPolicies, logger, reg)
+		r := NewReloader(source, len(p.engine.Policies().Policies()), load, apply, logger, reg)
 		r.Signals, r.Alerts = o.Reload, p.aggregator
 		if o.WatchPolicies && o.PoliciesDir != "" {
 			w := NewWatcher(o.PoliciesDir, logger)
@@ -79,6 +98,72 @@ func Run(ctx context.Context, o Options) error {
 	o.Logger.Info("hubble-sentinel running", "hubble_address", o.HubbleAddress, "tls", o.HubbleTLS.Enabled,
 		"alertmanagers", len(o.AlertmanagerURLs), "web", o.WebListenAddress)
 	return g.Run()
+}
+
+// relayPoll is how often watchRelay looks at the stream's readiness.
+const relayPoll = 250 * time.Millisecond
+
+// watchRelay reports the relay unreachable to gaps while the stream is not
+// ready (from the start, until it first connects, too), and restored when
+// it is, until ctx ends.
+func watchRelay(ctx context.Context, ready func() bool, gaps alert.Gaps, address string) error {
+	t := time.NewTicker(relayPoll)
+	defer t.Stop()
+	up := false
+	gaps.Lost(time.Now(), alert.ReasonRelayDisconnected, address, "not connected yet")
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case now := <-t.C:
+			r := ready()
+			switch {
+			case r && !up:
+				gaps.Restored(now, alert.ReasonRelayDisconnected, address)
+			case !r && up:
+				gaps.Lost(now, alert.ReasonRelayDisconnected, address, "stream lost; reconnecting")
+			}
+			up = r
+		}
+	}
+}
+
+// gapAlerts turns the Hubble client's blind spots into
+// SentinelVisibilityGap, and passes them on to next.
+type gapAlerts struct {
+	gaps alert.Gaps
+	next hubble.GapObserver
+}
+
+var _ hubble.GapObserver = gapAlerts{}
+
+func (g gapAlerts) Gap(gp hubble.Gap) {
+	now := time.Now()
+	switch gp.Kind {
+	case hubble.GapLostEvents:
+		g.gaps.Missed(now, alert.ReasonLostEvents, gp.Node, gp.Flows, "Hubble's count, source "+gp.Reason+".")
+	case hubble.GapResume:
+		g.gaps.Missed(now, alert.ReasonFlowsOverwritten, gp.Node, gp.Flows,
+			fmt.Sprintf("Flows between %s and %s were gone from the ring when the stream resumed.", gp.Start.UTC().Format(time.RFC3339), gp.End.UTC().Format(time.RFC3339)))
+	case hubble.GapOversized:
+		g.gaps.Missed(now, alert.ReasonOversizedFlow, gp.Node, gp.Flows, gp.Reason)
+	case hubble.GapNodeStatus:
+		// A node gone from the cluster is no blind spot; one unavailable
+		// or in error is until the relay reports it back.
+		if gp.Reason != "NODE_GONE" {
+			g.gaps.Lost(now, alert.ReasonNodeUnavailable, gp.Node, strings.TrimSpace(gp.Reason+" "+gp.Message))
+		}
+	}
+	if g.next != nil {
+		g.next.Gap(gp)
+	}
+}
+
+func (g gapAlerts) NodeRecovered(source, cluster, node string) {
+	g.gaps.Restored(time.Now(), alert.ReasonNodeUnavailable, node)
+	if g.next != nil {
+		g.next.NodeRecovered(source, cluster, node)
+	}
 }
 
 // StreamOptions tune the Hubble stream (the --hubble.* flags beyond the
