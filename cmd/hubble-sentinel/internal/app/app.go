@@ -37,8 +37,8 @@ type Options struct {
 	// Alertmanager is how alerts reach the Alertmanagers: spool, TLS, auth.
 	Alertmanager AlertmanagerOptions
 	// Alerts tunes how violations become alerts.
-	Alerts           AlertOptions
-	PoliciesDir      string // empty: the bundled policies
+	Alerts      AlertOptions
+	PoliciesDir string // empty: the bundled policies
 	// WatchPolicies reloads PoliciesDir when its files change.
 	WatchPolicies    bool
 	WebListenAddress string
