@@ -215,6 +215,10 @@ type handlerError struct{ err error }
 func (e *handlerError) Error() string { return e.err.Error() }
 func (e *handlerError) Unwrap() error { return e.err }
 
+// errResubscribe ends a stream to open a new one at once: Relay does not
+// add a node that comes back to the streams it is already serving.
+var errResubscribe = errors.New("a node is back: reopening the stream to include it")
+
 // errUnresponsive ends a stream whose relay stopped answering ServerStatus.
 var errUnresponsive = errors.New("relay stopped answering (no ServerStatus reply within the timeout)")
 
@@ -242,6 +246,10 @@ func (c *Client) Run(ctx context.Context, handle func(context.Context, *flowpb.F
 		}
 		if herr, ok := errors.AsType[*handlerError](err); ok {
 			return fmt.Errorf("handling flow: %w", herr.err)
+		}
+		if errors.Is(err, errResubscribe) {
+			c.logger.Info("hubble node back; reopening the stream to include its flows", "address", c.addr())
+			continue
 		}
 		clean := isCleanEnd(err)
 		switch {
@@ -350,7 +358,7 @@ func (c *Client) stream(ctx context.Context, resuming bool, handle func(context.
 	for {
 		resp, err := st.Recv()
 		if err != nil {
-			if cause := context.Cause(sctx); errors.Is(cause, errUnresponsive) {
+			if cause := context.Cause(sctx); errors.Is(cause, errUnresponsive) || errors.Is(cause, errResubscribe) {
 				return delivered, cause
 			}
 			return delivered, err
@@ -417,10 +425,9 @@ func (c *Client) deliver(ctx context.Context, f *flowpb.Flow, handle func(contex
 // than the newest delivered from it before: the relay (the node's ring)
 // no longer held the flows in between.
 func (c *Client) resumeGap(name string, node uint64, from, to time.Time) {
-	ns := c.set.nodes[node]
 	var est uint64
-	if ns != nil && ns.rate > 0 {
-		est = uint64(ns.rate*to.Sub(from).Seconds() + 0.5)
+	if rate := c.set.rate(node, from); rate > 0 {
+		est = uint64(rate*to.Sub(from).Seconds() + 0.5)
 	}
 	c.metrics.gapSeconds.Add(to.Sub(from).Seconds())
 	c.gap(Gap{
@@ -561,7 +568,10 @@ func (c *Client) probe(ctx context.Context, cancel context.CancelCauseFunc, gen 
 		case err != nil:
 			c.logger.Debug("hubble relay ServerStatus failed", "address", c.addr(), "err", err)
 		default:
-			c.coverage(ss, first)
+			if c.coverage(ss, first) && c.cfg.Reconnect {
+				cancel(errResubscribe)
+				return
+			}
 			if first {
 				c.markUp(gen, ss)
 				c.nodes(ctx)
@@ -587,8 +597,9 @@ func (c *Client) serverStatus(ctx context.Context) (*observerpb.ServerStatusResp
 	return c.obs.ServerStatus(cctx, &observerpb.ServerStatusRequest{})
 }
 
-// coverage records what ServerStatus says of the nodes.
-func (c *Client) coverage(ss *observerpb.ServerStatusResponse, first bool) {
+// coverage records what ServerStatus says of the nodes, and reports
+// whether a node is back.
+func (c *Client) coverage(ss *observerpb.ServerStatusResponse, first bool) (back bool) {
 	if ss.GetNumUnavailableNodes() != nil {
 		c.metrics.relayNodesUnavailable.Set(float64(ss.GetNumUnavailableNodes().GetValue()))
 	}
@@ -606,24 +617,26 @@ func (c *Client) coverage(ss *observerpb.ServerStatusResponse, first bool) {
 	// Relay lists only some unavailable nodes by name; when the list is
 	// complete, a node missing from it is back.
 	if first || ss.GetNumUnavailableNodes() == nil || uint32(len(listed)) != ss.GetNumUnavailableNodes().GetValue() {
-		return
+		return false
 	}
 	c.mu.Lock()
-	var back []string
+	var recovered []string
 	for n := range c.unavailable {
 		if !listed[n] {
-			back = append(back, n)
+			recovered = append(recovered, n)
 		}
 	}
 	c.mu.Unlock()
-	for _, n := range back {
+	for _, n := range recovered {
 		if c.setAvailable(n, true) {
+			back = true
 			c.logger.Info("hubble node back", "address", c.addr(), "node", n)
 			if c.cfg.Gaps != nil {
 				c.cfg.Gaps.NodeRecovered(c.cfg.Address, c.cfg.Cluster, n)
 			}
 		}
 	}
+	return back
 }
 
 // nodes logs the relay's nodes once per stream, at DEBUG when all are

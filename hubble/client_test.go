@@ -333,7 +333,7 @@ func TestClientEnds(t *testing.T) {
 		{
 			name: "invalid request is not retried",
 			cfg: ClientConfig{Follow: true, Reconnect: true, Allow: []*flowpb.FlowFilter{
-				{HttpMethod: []string{"GET"}},
+				{TraceId: []string{"x"}},
 			}},
 			feed: testrelay.Flows(),
 			wantErr: func(t *testing.T, err error) {

@@ -309,6 +309,36 @@ func (r *recentSet) record(k flowKey, node uint64, t time.Time, name string) {
 	}
 }
 
+// rate estimates a node's flow rate (flows per second of event time) up to
+// t from the flows the set remembers, over at most the last minute. A scan
+// of the set, for the rare moment a gap is found.
+func (r *recentSet) rate(node uint64, t time.Time) float64 {
+	from := t.Add(-time.Minute)
+	oldest := t
+	n := 0
+	for i := range r.slots {
+		s := &r.slots[i]
+		if atomic.LoadUint64(&s.seq) == 0 || s.node != node || s.nano == 0 {
+			continue
+		}
+		st := time.Unix(0, s.nano)
+		if st.Before(from) || st.After(t) {
+			continue
+		}
+		n++
+		if st.Before(oldest) {
+			oldest = st
+		}
+	}
+	if span := t.Sub(oldest).Seconds(); n > 1 && span > 0 {
+		return float64(n-1) / span
+	}
+	if ns := r.nodes[node]; ns != nil {
+		return ns.rate
+	}
+	return 0
+}
+
 // nodeID names a node compactly for the set.
 func nodeID(name string) uint64 { return xxhash.Sum64String(name) }
 

@@ -100,7 +100,9 @@ func compileMore(ff *flowpb.FlowFilter, add func(flowMatcher, error) error, part
 		{"reply", len(ff.GetReply()) > 0, func() (flowMatcher, error) {
 			v := ff.GetReply()
 			return func(f *flowpb.Flow) bool {
-				if f.GetIsReply() == nil {
+				// As Hubble: an unknown direction matches nothing, except
+				// that a drop counts as not a reply (older clients).
+				if f.GetIsReply() == nil && f.GetVerdict() != flowpb.Verdict_DROPPED {
 					return false
 				}
 				return slices.Contains(v, f.GetIsReply().GetValue())
