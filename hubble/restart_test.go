@@ -2,7 +2,7 @@ package hubble
 
 import (
 	"context"
-		"fmt"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"strings"
@@ -193,4 +193,3 @@ func TestClientSurvivesRelayRestarts(t *testing.T) {
 	require.LessOrEqual(t, worst, 2*time.Second, "streaming again within 2 s of the relay accepting connections")
 	require.Equal(t, restarts, strings.Count(logs.String(), `msg="hubble relay stream re-established"`))
 }
-
