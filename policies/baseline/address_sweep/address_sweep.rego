@@ -10,6 +10,7 @@
 # custom:
 #   id: BaselineAddressSweep
 #   severity: warning
+#   group_by: [source_namespace, source_workload]
 #   mitre: T1018
 #   tags: [baseline, discovery]
 package sentinel.baseline.address_sweep

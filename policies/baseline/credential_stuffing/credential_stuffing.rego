@@ -12,6 +12,7 @@
 # custom:
 #   id: BaselineCredentialStuffing
 #   severity: critical
+#   drop_labels: [source_ip, destination_ip, destination_fqdn, destination_port]
 #   mitre: T1110.004
 #   tags: [baseline, credential-access]
 package sentinel.baseline.credential_stuffing

@@ -10,6 +10,7 @@
 # custom:
 #   id: BaselinePolicyDropSpike
 #   severity: warning
+#   group_by: [source_namespace, source_workload]
 #   mitre: T1046
 #   tags: [baseline, policy]
 package sentinel.baseline.drop_spike

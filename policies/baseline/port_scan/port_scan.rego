@@ -10,6 +10,7 @@
 # custom:
 #   id: BaselinePortScan
 #   severity: warning
+#   group_by: [source_namespace, source_workload]
 #   mitre: T1046
 #   tags: [baseline, discovery]
 package sentinel.baseline.port_scan
