@@ -4,8 +4,12 @@ package delivery
 
 import (
 	"context"
+	"crypto/tls"
+	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -19,6 +23,7 @@ import (
 	"github.com/hubble-sentinel/hubble-sentinel/test/amtest"
 	"github.com/hubble-sentinel/hubble-sentinel/test/logtest"
 	"github.com/hubble-sentinel/hubble-sentinel/test/promtest"
+	"github.com/hubble-sentinel/hubble-sentinel/test/testrelay"
 )
 
 // harness is a sender with its own registry and captured log.
@@ -204,4 +209,117 @@ func TestDeliversToEveryAlertmanager(t *testing.T) {
 	require.Len(t, h.log.Lines("alertmanager unreachable, retrying", "url="+down.URL.String()), 1,
 		"one message per outage, not one per retry")
 	require.Empty(t, h.log.Lines("alertmanager unreachable", "url="+up.URL.String()))
+
+	// Back, it catches up, in order.
+	down.Restart()
+	waitAlerts(t, down, 10*time.Second, `alertname=~"WhileDown.*"`, "WhileDown1", "WhileDown2")
+	require.Equal(t, []string{"Everywhere", "WhileDown1", "WhileDown2"}, names(down.Received()))
+	h.waitMetric(t, 0, "hubble_sentinel_alertmanager_queue_length", downLabel...)
+	requireNothingDropped(t, h, up, down)
+}
+
+func names(rs []amtest.Received) []string {
+	out := make([]string, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, r.Alert.Labels[alert.LabelAlertname])
+	}
+	return out
+}
+
+func requireNothingDropped(t *testing.T, h *harness, ams ...*amtest.Alertmanager) {
+	t.Helper()
+	for _, am := range ams {
+		for _, r := range []string{alertmanager.ReasonInvalid, alertmanager.ReasonRejected, alertmanager.ReasonSpoolFull,
+			alertmanager.ReasonSpoolError, alertmanager.ReasonCorrupt, alertmanager.ReasonShutdown} {
+			require.Zero(t, h.metric(t, "hubble_sentinel_alertmanager_alerts_dropped_total", "alertmanager", am.URL.String(), "reason", r), r)
+		}
+		require.Zero(t, am.Rejected())
+	}
+}
+
+// TestLongOutageThenRecovery: an Alertmanager down while incidents fire,
+// are re-sent and resolve (their endsAt long past when it is back) gets
+// every one, in order, resolved ones still resolved, within seconds of its
+// return. The outage here is 3 s, not 10 min: nothing in the sender's
+// behaviour depends on the length but the spool's size, which
+// TestSpoolBoundDropsOldestCounted covers.
+func TestLongOutageThenRecovery(t *testing.T) {
+	am := amtest.Start(t)
+	h := start(t, alertmanager.Config{URLs: []*url.URL{am.URL}, SpoolPath: t.TempDir()})
+	label := []string{"alertmanager", am.URL.String()}
+	am.Stop()
+
+	var want []string
+	for i := range 20 {
+		a := named(fmt.Sprintf("Incident%02d", i))
+		a.EndsAt = time.Now().Add(time.Minute)
+		h.Send(a)
+		want = append(want, a.Labels[alert.LabelAlertname])
+		if i%5 == 4 { // every fifth resolves during the outage
+			r := a
+			r.EndsAt = time.Now()
+			h.Send(r)
+			want = append(want, a.Labels[alert.LabelAlertname])
+		}
+		time.Sleep(150 * time.Millisecond)
+	}
+	require.Equal(t, 24.0, h.metric(t, "hubble_sentinel_alertmanager_queue_length", label...))
+	require.Greater(t, h.metric(t, "hubble_sentinel_alertmanager_spool_oldest_age_seconds", label...), 2.0)
+
+	back := time.Now()
+	am.Restart()
+	require.Eventually(t, func() bool { return len(am.Received()) >= 20 }, 15*time.Second, 10*time.Millisecond)
+	drain := time.Since(back)
+	t.Logf("spool drained %s after the Alertmanager came back (a 3s outage, %d alerts)", drain.Round(time.Millisecond), len(am.Received()))
+	require.Less(t, drain, 7*time.Second, "noticed within the 5s backoff cap, drained at once")
+	got := am.Received()
+	var gotNames []string
+	resolved := 0
+	for _, r := range got {
+		gotNames = append(gotNames, r.Alert.Labels[alert.LabelAlertname])
+		if time.Time(r.Alert.EndsAt).Before(r.At) {
+			resolved++
+		}
+	}
+	require.Subset(t, gotNames, want)
+	require.Equal(t, 4, resolved, "resolved while it was down: delivered resolved")
+	waitAlerts(t, am, 5*time.Second, `alertname=~"Incident.*"`, firingOnly(want)...)
+	requireNothingDropped(t, h, am)
+}
+
+func firingOnly(names []string) []string {
+	count := map[string]int{}
+	for _, n := range names {
+		count[n]++
+	}
+	var out []string
+	for n, c := range count {
+		if c == 1 {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// TestTLSAndAuthToAlertmanager: an Alertmanager behind TLS with basic auth
+// (a front, as a reverse proxy provides it) gets alerts from a sender
+// configured like Prometheus' alertmanager_config.
+func TestTLSAndAuthToAlertmanager(t *testing.T) {
+	pki, err := testrelay.NewPKI(t.TempDir())
+	require.NoError(t, err)
+	serverTLS, err := pki.ServerTLSConfig(true)
+	require.NoError(t, err)
+	clientCert, err := tls.LoadX509KeyPair(pki.ClientCertFile, pki.ClientKeyFile)
+	require.NoError(t, err)
+	am := amtest.StartWith(t, amtest.Options{TLS: serverTLS, BasicAuth: [2]string{"sentinel", "pa55-s3cret"},
+		ClientTLS: &tls.Config{Certificates: []tls.Certificate{clientCert}, InsecureSkipVerify: true}}) //nolint:gosec // the test's own front
+	password := filepath.Join(t.TempDir(), "password")
+	require.NoError(t, os.WriteFile(password, []byte("pa55-s3cret\n"), 0o600))
+	h := start(t, alertmanager.Config{URLs: []*url.URL{am.URL}, HTTP: alertmanager.HTTPConfig{
+		CAFile: pki.CAFile, CertFile: pki.ClientCertFile, KeyFile: pki.ClientKeyFile, ServerName: "ui.hubble-relay.cilium.io",
+		BasicAuthUsername: "sentinel", BasicAuthPasswordFile: password,
+	}})
+	h.Send(named("OverTLS"))
+	waitAlerts(t, am, 10*time.Second, `alertname="OverTLS"`, "OverTLS")
+	require.NotContains(t, h.log.String(), "pa55-s3cret")
 }
