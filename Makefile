@@ -12,7 +12,7 @@ SCHEMAS  := policies/schemas
 HUBBLE_SENTINEL_CAPTURES ?= $(wildcard $(abspath ../shared/captures/gke-2021))
 export HUBBLE_SENTINEL_CAPTURES
 
-.PHONY: all build test go-test test-cilium policy-test fixtures schema e2e demo bench eval fmt lint tools clean
+.PHONY: all build test go-test test-cilium hubble-tools test-stream policy-test fixtures schema e2e demo bench eval fmt lint tools clean
 
 all: build
 
@@ -22,15 +22,28 @@ build:
 ## test: every test: Go (race detector, end-to-end with a real Alertmanager included) and Rego.
 ## The pinned tools and the binary the end-to-end tests run are built first, so that no
 ## test's timeout includes a compile.
-test: tools build policy-test go-test test-cilium
+test: tools build policy-test go-test test-stream test-cilium
 
 go-test: tools build
 	HUBBLE_SENTINEL_BIN=$(abspath $(BIN)) $(GO) test -race -timeout 12m $(PKGS)
 
-## test-cilium: checks against Cilium's own code (CiliumNetworkPolicy parsing), in a module of
-## its own under test/cilium so the product module does not link Cilium's agent packages.
-test-cilium: build
-	cd test/cilium && HUBBLE_SENTINEL_BIN=$(abspath $(BIN)) $(GO) test -race -timeout 10m ./...
+## test-cilium: checks against Cilium's own code (CiliumNetworkPolicy parsing; the flow stream
+## against Cilium's observer server, the real hubble-relay and the real hubble CLI, v1.20.2), in a
+## module of its own under test/cilium so the product module does not link Cilium's agent
+## packages. The Hubble binaries are built once into test/cilium/bin (the go build cache makes
+## later builds a link); without -race, so the test shares that compilation (the code under
+## test runs under -race in go-test).
+test-cilium: build hubble-tools
+	cd test/cilium && HUBBLE_SENTINEL_BIN=$(abspath $(BIN)) $(GO) test -timeout 10m ./...
+
+## hubble-tools: hubble-relay and the hubble CLI at the Cilium version test/cilium requires.
+hubble-tools:
+	cd test/cilium && $(GO) build -o bin/ github.com/cilium/cilium/hubble-relay github.com/cilium/cilium/hubble
+
+## test-stream: the relay killed and restarted ten times during a stream of 1,000,000 flows
+## (go-test runs it with 100,000 under the race detector).
+test-stream:
+	$(GO) test -count=1 -timeout 5m -run TestClientSurvivesRelayRestarts ./hubble/
 
 ## policy-test: opa fmt (no diff allowed), opa check --strict against the input schema, opa test, and
 ## at least $(MIN_COVERAGE) % line coverage of every policy package.
