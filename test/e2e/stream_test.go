@@ -167,4 +167,3 @@ func TestConnectionMistakesAreExplained(t *testing.T) {
 		})
 	}
 }
-
