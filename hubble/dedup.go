@@ -245,7 +245,7 @@ const (
 	dropStale
 )
 
-// admit decides whether f is new and, if so, records it. Flows are not
+// admit decides whether f is new; record it once handed on. Flows are not
 // dropped for arriving late or out of order: only their key decides, so a
 // slow node's flow older than the resume point is kept when it is new.
 func (r *recentSet) admit(f *flowpb.Flow, k flowKey, node uint64, t time.Time) verdict {
@@ -257,7 +257,6 @@ func (r *recentSet) admit(f *flowpb.Flow, k flowKey, node uint64, t time.Time) v
 			return dropStale
 		}
 	}
-	r.record(k, node, t, f.GetNodeName())
 	return admitNew
 }
 
