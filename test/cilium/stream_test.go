@@ -1,3 +1,5 @@
+//go:build hubble
+
 package cilium
 
 import (
