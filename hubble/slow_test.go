@@ -1,0 +1,66 @@
+package hubble
+
+import (
+	"context"
+	"runtime"
+	"testing"
+	"time"
+
+	flowpb "github.com/cilium/cilium/api/v1/flow"
+	observerpb "github.com/cilium/cilium/api/v1/observer"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hubble-sentinel/hubble-sentinel/test/testrelay"
+)
+
+// TestSlowEvaluationPushesBack: evaluation far slower than the flow rate.
+// The client buffers nothing of its own: the lag metric grows, the relay's
+// ring overwrites what was not read and says so (LostEvents, counted as a
+// gap), memory stays bounded, and nothing fails.
+func TestSlowEvaluationPushesBack(t *testing.T) {
+	ring := testrelay.NewRing(1024)
+	lis := listen(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	go func() { _ = testrelay.NewRingServer(ring, nil).Serve(ctx, lis) }()
+	ring.Write(newFlow(time.Now(), seqUUID(0), 1))
+
+	conn, err := Dial(lis.Addr().String(), TLSConfig{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	c := NewClient(observerpb.NewObserverClient(conn), ClientConfig{Follow: true, Reconnect: true, Conn: conn}, nil, prometheus.NewRegistry())
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	handled := 0
+	go func() {
+		done <- c.Run(runCtx, func(context.Context, *flowpb.Flow) error {
+			handled++
+			time.Sleep(2 * time.Millisecond) // a policy set 100 times too slow
+			return nil
+		})
+	}()
+	require.Eventually(t, c.Ready, 5*time.Second, time.Millisecond)
+
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	produced := ring.Produce(ctx, 100_000, 50_000, func(i int, now time.Time) *flowpb.Flow { return seqFlow(i+1, now) })
+	require.Equal(t, 100_000, produced)
+	time.Sleep(500 * time.Millisecond)
+	lag := testutil.ToFloat64(c.metrics.lag)
+	var after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	stop()
+	require.NoError(t, <-done)
+
+	lost := testutil.ToFloat64(c.metrics.lostEvents.WithLabelValues("HUBBLE_RING_BUFFER"))
+	t.Logf("100,000 flows at 50,000/s, 2 ms each to judge: %d judged, lag %.1fs, %v lost (counted), heap %+.1f MiB",
+		handled, lag, lost, (float64(after.HeapAlloc)-float64(before.HeapAlloc))/(1<<20))
+	require.Greater(t, lag, 0.5, "the lag metric shows evaluation falling behind")
+	require.Positive(t, lost, "what the ring overwrote is counted")
+	require.Positive(t, testutil.ToFloat64(c.metrics.gaps.WithLabelValues(string(GapLostEvents))))
+	require.Less(t, float64(after.HeapAlloc)-float64(before.HeapAlloc), float64(64<<20), "memory stays bounded")
+}
