@@ -227,7 +227,6 @@ func TestRelayToAlertmanager(t *testing.T) {
 		"policy":           "sentinel.egress.cloud_metadata",
 		"source_namespace": "shop",
 		"source_workload":  "catalog",
-		"source_pod":       "catalog-7d9f8b6c5d-x2k9q",
 		"destination_ip":   "169.254.169.254",
 		"destination_port": "80",
 		"protocol":         "tcp",
@@ -236,7 +235,9 @@ func TestRelayToAlertmanager(t *testing.T) {
 	require.NotEmpty(t, got.Annotations["summary"])
 	require.NotEmpty(t, got.Annotations["description"])
 	require.Equal(t, "hubble observe --since "+flowTime.Add(-time.Minute).Format(time.RFC3339)+
-		" --from-pod shop/catalog-7d9f8b6c5d-x2k9q --to-ip 169.254.169.254 --to-port 80 --protocol tcp", got.Annotations["hubble_observe"])
+		" --from-namespace shop --from-workload catalog --to-ip 169.254.169.254 --to-port 80 --protocol tcp", got.Annotations["hubble_observe"])
+	require.Equal(t, "catalog-7d9f8b6c5d-x2k9q", got.Annotations["source_pod"], "the pod is an annotation now")
+	require.Equal(t, "1", got.Annotations["count"])
 	for k, v := range got.Annotations {
 		require.NotContains(t, v, "e2e-super-secret-token", k)
 		require.NotContains(t, v, "Zm9vYmFyYmF6", k)
