@@ -88,6 +88,15 @@ type ClientConfig struct {
 	Position *PositionFile
 	// Gaps is told of every blind spot; nil only logs and counts them.
 	Gaps GapObserver
+	// ShedAfter, when positive, turns on the reduced-coverage mode: once
+	// the flows handed on are older than this (evaluation has fallen
+	// behind), plain L3/L4 trace flows — forwarded, no L7, not a
+	// connection's first packet — are sampled, one in ShedKeep (10 when
+	// zero), until the lag is back under half of it. L7, DNS, drops and
+	// new connections are never sampled. Each such span is a GapShed. Zero
+	// keeps back-pressure only: the stream waits for the engine.
+	ShedAfter time.Duration
+	ShedKeep  int
 	// StatusInterval is how often the relay is asked ServerStatus while
 	// streaming, and StatusTimeout bounds each call; zero means the
 	// defaults, a negative interval asks only when a stream opens.
@@ -123,6 +132,10 @@ type Client struct {
 	pending map[uint64]time.Time
 	limiter logLimiter
 	totals  totals
+	// shed is the reduced-coverage state; only Run's goroutine uses it.
+	shed shedState
+	// position is set.hw for other goroutines, in Unix nanoseconds.
+	position atomic.Int64
 
 	mu sync.Mutex
 	// gen identifies the current stream so that a late readiness signal
@@ -205,8 +218,13 @@ func (c *Client) Ready() bool {
 }
 
 // Position returns the newest flow time delivered so far: where a resumed
-// stream (minus the overlap) starts.
-func (c *Client) Position() time.Time { return c.set.hw }
+// stream (minus the overlap) starts. It is safe to call while Run runs.
+func (c *Client) Position() time.Time {
+	if n := c.position.Load(); n != 0 {
+		return time.Unix(0, n).UTC()
+	}
+	return time.Time{}
+}
 
 // handlerError marks an error returned by the flow handler, which ends Run
 // instead of triggering a reconnect.
@@ -238,6 +256,7 @@ var errUnresponsive = errors.New("relay stopped answering (no ServerStatus reply
 func (c *Client) Run(ctx context.Context, handle func(context.Context, *flowpb.Flow) error) error {
 	started := time.Now()
 	defer c.logTotals(started)
+	defer c.endShed(time.Time{})
 	bo := newBackoff(c.cfg.BackoffMin, c.cfg.BackoffMax, c.rand)
 	for attempt := 0; ; attempt++ {
 		delivered, err := c.stream(ctx, attempt > 0 || c.set.restored(), handle)
@@ -407,6 +426,11 @@ func (c *Client) deliver(ctx context.Context, f *flowpb.Flow, handle func(contex
 		c.oversizedFlow(f, size)
 		return nil
 	}
+	if c.shedding(f, t) {
+		c.set.record(k, node, t, f.GetNodeName())
+		c.position.Store(c.set.hw.UnixNano())
+		return nil
+	}
 	if err := handle(ctx, f); err != nil {
 		return &handlerError{err}
 	}
@@ -415,10 +439,104 @@ func (c *Client) deliver(ctx context.Context, f *flowpb.Flow, handle func(contex
 	c.set.record(k, node, t, f.GetNodeName())
 	c.totals.delivered.Add(1)
 	if !t.IsZero() {
+		c.position.Store(c.set.hw.UnixNano())
 		c.metrics.lastFlowTimestamp.Set(float64(c.set.hw.UnixNano()) / 1e9)
 		c.metrics.lag.Set(max(time.Since(t).Seconds(), 0))
 	}
 	return nil
+}
+
+// shedState is the reduced-coverage mode's state.
+type shedState struct {
+	on          bool
+	from, last  time.Time
+	seen, shed  uint64
+	sinceReport time.Time
+}
+
+// shedding reports whether f is sampled out: the reduced-coverage mode is
+// on (or turns on now, the lag above ShedAfter) and f is a plain L3/L4
+// trace flow not kept by the sampling.
+func (c *Client) shedding(f *flowpb.Flow, t time.Time) bool {
+	if c.cfg.ShedAfter <= 0 || t.IsZero() {
+		return false
+	}
+	s := &c.shed
+	lag := time.Since(t)
+	switch {
+	case !s.on && lag > c.cfg.ShedAfter:
+		*s = shedState{on: true, from: t, sinceReport: time.Now()}
+		c.logger.Warn("evaluation is falling behind: reduced coverage, sampling plain L3/L4 flows (never L7, DNS, drops or new connections)",
+			"address", c.addr(), "lag", lag.Round(time.Millisecond), "keep_one_in", c.shedKeep())
+	case s.on && lag < c.cfg.ShedAfter/2:
+		c.endShed(t)
+		return false
+	case s.on && time.Since(s.sinceReport) > 10*time.Second:
+		// A long span is reported as it goes, not only at its end.
+		c.reportShed(t)
+	}
+	if !s.on || !sheddable(f) {
+		return false
+	}
+	s.seen++
+	s.last = t
+	if s.seen%uint64(c.shedKeep()) == 0 {
+		return false
+	}
+	s.shed++
+	c.metrics.shed.Inc()
+	return true
+}
+
+func (c *Client) shedKeep() int {
+	if c.cfg.ShedKeep > 0 {
+		return c.cfg.ShedKeep
+	}
+	return 10
+}
+
+// endShed ends the reduced-coverage mode, reporting what it sampled out.
+func (c *Client) endShed(t time.Time) {
+	if !c.shed.on {
+		return
+	}
+	c.reportShed(t)
+	c.shed.on = false
+	c.logger.Info("evaluation caught up: full coverage again", "address", c.addr())
+}
+
+func (c *Client) reportShed(t time.Time) {
+	s := &c.shed
+	if t.IsZero() {
+		t = s.last
+	}
+	if s.shed > 0 {
+		c.gap(Gap{Kind: GapShed, Start: s.from, End: t, Flows: s.shed,
+			Reason: fmt.Sprintf("plain L3/L4 flows sampled one in %d while evaluation lagged", c.shedKeep())})
+	}
+	s.from, s.shed, s.sinceReport = t, 0, time.Now()
+}
+
+// sheddable reports whether f is a plain L3/L4 trace flow: forwarded, no
+// L7 record, not DNS, not a connection's first packet. Whatever a policy
+// most needs — L7, DNS, drops, new connections — is never sampled.
+func sheddable(f *flowpb.Flow) bool {
+	if f.GetL7() != nil || f.GetVerdict() != flowpb.Verdict_FORWARDED {
+		return false
+	}
+	if et := f.GetEventType().GetType(); et != 0 && et != 4 {
+		return false
+	}
+	if t := f.GetType(); t != flowpb.FlowType_L3_L4 && t != flowpb.FlowType_UNKNOWN_TYPE {
+		return false
+	}
+	if tcp := f.GetL4().GetTCP(); tcp != nil && tcp.GetFlags().GetSYN() {
+		return false
+	}
+	if u := f.GetL4().GetUDP(); u != nil && (u.GetDestinationPort() == 53 || u.GetSourcePort() == 53) {
+		return false
+	}
+	return true
 }
 
 // resumeGap reports that a resumed stream's first flow from a node is newer

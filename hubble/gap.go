@@ -23,6 +23,10 @@ const (
 	GapNodeStatus GapKind = "node_status"
 	// GapOversized: a flow above the configured size bound was skipped.
 	GapOversized GapKind = "oversized"
+	// GapShed: in the reduced-coverage mode (ClientConfig.ShedAfter),
+	// plain L3/L4 flows were sampled out while evaluation lagged. Flows is
+	// how many.
+	GapShed GapKind = "shed"
 )
 
 // Gap is a span of flows that hubble-sentinel did not, or may not, see.

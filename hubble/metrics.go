@@ -31,6 +31,7 @@ type clientMetrics struct {
 	unresponsive          prometheus.Counter
 	oversized             prometheus.Counter
 	lastOutage            prometheus.Gauge
+	shed                  prometheus.Counter
 }
 
 // newClientMetrics builds the Client's metrics on reg. A nil reg is allowed:
@@ -56,7 +57,7 @@ func newClientMetrics(reg prometheus.Registerer) *clientMetrics {
 		lag:               gauge("event_lag_seconds", "Wall-clock time minus the time of the flow last handed to the engine: grows when evaluation falls behind."),
 		gaps: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "visibility_gaps_total",
-			Help: "Blind spots found, by kind: resume (the ring no longer held the flows missed during an outage), lost_events, node_status, oversized.",
+			Help: "Blind spots found, by kind: resume (the ring no longer held the flows missed during an outage), lost_events, node_status, oversized, shed.",
 		}, []string{"kind"}),
 		missed: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "flows_missed_total",
@@ -74,8 +75,9 @@ func newClientMetrics(reg prometheus.Registerer) *clientMetrics {
 		unresponsive:          counter("relay_unresponsive_total", "Times the relay did not answer ServerStatus in time and the stream was reopened."),
 		oversized:             counter("oversized_flows_skipped_total", "Flows skipped for exceeding the configured size bound."),
 		lastOutage:            gauge("last_outage_seconds", "How long the last stream outage lasted, from the failure to the relay answering again."),
+		shed:                  counter("flows_shed_total", "Plain L3/L4 flows sampled out in the reduced-coverage mode while evaluation lagged."),
 	}
-	for _, k := range []GapKind{GapResume, GapLostEvents, GapNodeStatus, GapOversized} {
+	for _, k := range []GapKind{GapResume, GapLostEvents, GapNodeStatus, GapOversized, GapShed} {
 		m.gaps.WithLabelValues(string(k))
 		m.missed.WithLabelValues(string(k))
 	}

@@ -64,3 +64,63 @@ func TestSlowEvaluationPushesBack(t *testing.T) {
 	require.Positive(t, testutil.ToFloat64(c.metrics.gaps.WithLabelValues(string(GapLostEvents))))
 	require.Less(t, float64(after.HeapAlloc)-float64(before.HeapAlloc), float64(64<<20), "memory stays bounded")
 }
+
+// TestReducedCoverage: with ShedAfter, evaluation that falls behind makes
+// the client sample plain L3/L4 flows; every L7 flow is still judged, the
+// sampled-out flows are counted and reported as a gap.
+func TestReducedCoverage(t *testing.T) {
+	ring := testrelay.NewRing(1 << 17)
+	lis := listen(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	go func() { _ = testrelay.NewRingServer(ring, nil).Serve(ctx, lis) }()
+	ring.Write(newFlow(time.Now(), seqUUID(0), 1))
+
+	conn, err := Dial(lis.Addr().String(), TLSConfig{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	var gaps []Gap
+	c := NewClient(observerpb.NewObserverClient(conn), ClientConfig{
+		Follow: true, Reconnect: true, Conn: conn, ShedAfter: 200 * time.Millisecond,
+		Gaps: GapFuncs{OnGap: func(g Gap) { gaps = append(gaps, g) }},
+	}, nil, prometheus.NewRegistry())
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	l7 := 0
+	go func() {
+		done <- c.Run(runCtx, func(_ context.Context, f *flowpb.Flow) error {
+			if f.GetL7() != nil {
+				l7++
+			}
+			time.Sleep(200 * time.Microsecond)
+			return nil
+		})
+	}()
+	require.Eventually(t, c.Ready, 5*time.Second, time.Millisecond)
+
+	const n = 40_000
+	var last time.Time
+	ring.Produce(ctx, n, 20_000, func(i int, now time.Time) *flowpb.Flow {
+		last = now
+		f := seqFlow(i+1, now)
+		if i%20 == 0 {
+			f.L7 = &flowpb.Layer7{Record: &flowpb.Layer7_Http{Http: &flowpb.HTTP{Method: "GET", Url: "http://x/"}}}
+		}
+		return f
+	})
+	require.Eventually(t, func() bool { return !c.Position().Before(last) }, 20*time.Second, 10*time.Millisecond,
+		"the client catches up")
+	stop()
+	require.NoError(t, <-done)
+	shed := testutil.ToFloat64(c.metrics.shed)
+	t.Logf("%d flows at 20,000/s, 0.2 ms each to judge: %v sampled out, %d L7 judged", n, shed, l7)
+	require.Positive(t, shed)
+	require.Equal(t, n/20, l7, "every L7 flow judged")
+	require.Zero(t, testutil.ToFloat64(c.metrics.lostEvents.WithLabelValues("HUBBLE_RING_BUFFER")), "nothing lost in the ring")
+	var reported uint64
+	for _, g := range gaps {
+		require.Equal(t, GapShed, g.Kind)
+		reported += g.Flows
+	}
+	require.Equal(t, uint64(shed), reported, "every sampled-out flow is in a reported gap")
+}

@@ -325,6 +325,7 @@ func daemonFlags(fs *flag.FlagSet, o *app.Options) {
 	fs.DurationVar(&o.Stream.KeepaliveTimeout, "hubble.keepalive-timeout", hubble.DefaultKeepaliveTimeout, "declare the connection dead when a ping is not answered in this time")
 	fs.DurationVar(&o.Stream.StatusInterval, "hubble.status-interval", hubble.DefaultStatusInterval, "ask the relay ServerStatus this often while streaming (coverage, liveness)")
 	fs.DurationVar(&o.Stream.StatusTimeout, "hubble.status-timeout", hubble.DefaultStatusTimeout, "reopen the stream when the relay does not answer ServerStatus in this time")
+	fs.DurationVar(&o.Stream.ShedAfter, "hubble.shed-after", 0, "reduced coverage: once evaluation lags this far behind, sample plain L3/L4 flows one in ten (never L7, DNS, drops or new connections), each span a visibility gap (0: back-pressure only)")
 	fs.StringVar(&o.WebListenAddress, "web.listen-address", ":9966", "address serving /metrics, /healthz and /readyz (empty: off)")
 	fs.DurationVar(&o.ResendInterval, "alerts.resend-interval", time.Minute, "re-send firing alerts this often")
 	fs.DurationVar(&o.Alerts.VisibilityGrace, "alerts.visibility-grace", app.DefaultVisibilityGrace, "raise SentinelVisibilityGap when the relay is unreachable, or a node unavailable, this long")
