@@ -1,0 +1,84 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hubble-sentinel/hubble-sentinel/engine/alert"
+	"github.com/hubble-sentinel/hubble-sentinel/hubble"
+)
+
+// fakeGaps records the calls of alert.Gaps as strings.
+type fakeGaps struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (f *fakeGaps) add(s string) { f.mu.Lock(); defer f.mu.Unlock(); f.calls = append(f.calls, s) }
+func (f *fakeGaps) Missed(_ time.Time, reason, node string, flows uint64, _ string) {
+	f.add(fmt.Sprintf("missed %s %s %d", reason, node, flows))
+}
+func (f *fakeGaps) Lost(_ time.Time, reason, key, _ string)  { f.add("lost " + reason + " " + key) }
+func (f *fakeGaps) Restored(_ time.Time, reason, key string) { f.add("restored " + reason + " " + key) }
+func (f *fakeGaps) take() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := f.calls
+	f.calls = nil
+	return out
+}
+
+var _ alert.Gaps = (*fakeGaps)(nil)
+
+func TestGapAlerts(t *testing.T) {
+	for _, tc := range []struct {
+		gap  hubble.Gap
+		want string
+	}{
+		{hubble.Gap{Kind: hubble.GapLostEvents, Node: "n1", Flows: 40, Reason: "PERF_EVENT_RING_BUFFER"}, "missed lost_events n1 40"},
+		{hubble.Gap{Kind: hubble.GapResume, Node: "n2", Flows: 7, Estimated: true}, "missed flows_overwritten n2 7"},
+		{hubble.Gap{Kind: hubble.GapOversized, Node: "n1", Flows: 1}, "missed oversized_flow n1 1"},
+		{hubble.Gap{Kind: hubble.GapNodeStatus, Node: "n3", Reason: "NODE_UNAVAILABLE"}, "lost node_unavailable n3"},
+		{hubble.Gap{Kind: "shed", Flows: 90}, "missed shed  90"},
+	} {
+		t.Run(string(tc.gap.Kind), func(t *testing.T) {
+			f := &fakeGaps{}
+			var passed atomic.Int32
+			g := gapAlerts{gaps: f, next: hubble.GapFuncs{OnGap: func(hubble.Gap) { passed.Add(1) }}}
+			g.Gap(tc.gap)
+			require.Equal(t, []string{tc.want}, f.take())
+			require.Equal(t, int32(1), passed.Load(), "passed on")
+		})
+	}
+	f := &fakeGaps{}
+	gapAlerts{gaps: f}.Gap(hubble.Gap{Kind: hubble.GapNodeStatus, Node: "gone", Reason: "NODE_GONE"})
+	gapAlerts{gaps: f}.NodeRecovered("relay", "", "n3")
+	require.Equal(t, []string{"restored node_unavailable n3"}, f.take(), "a node gone from the cluster is no blind spot")
+}
+
+func TestWatchRelay(t *testing.T) {
+	f := &fakeGaps{}
+	var ready atomic.Bool
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- watchRelay(ctx, ready.Load, f, "relay:4245") }()
+	wait := func(want ...string) {
+		t.Helper()
+		var got []string
+		require.Eventually(t, func() bool { got = append(got, f.take()...); return len(got) >= len(want) }, 5*time.Second, 10*time.Millisecond)
+		require.Equal(t, want, got)
+	}
+	wait("lost relay_disconnected relay:4245")
+	ready.Store(true)
+	wait("restored relay_disconnected relay:4245")
+	ready.Store(false)
+	wait("lost relay_disconnected relay:4245")
+	cancel()
+	require.NoError(t, <-done)
+}
