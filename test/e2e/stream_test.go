@@ -167,3 +167,68 @@ func TestConnectionMistakesAreExplained(t *testing.T) {
 		})
 	}
 }
+
+// TestRelayRestartsLoseNothing: the relay is killed (connections dropped
+// without a status) and restarted ten times while flows stream through
+// its ring; the flows the engine evaluated equal the flows written, none
+// twice, and no gap is reported. (hubble/restart_test.go streams a million
+// flows through the client alone.)
+func TestRelayRestartsLoseNothing(t *testing.T) {
+	const total, restarts = 60_000, 10
+	ring := testrelay.NewRing(1 << 17)
+	numbered(ring, 0, 10, time.Now().Add(-time.Minute))
+	relayAddr := freeAddr(t)
+	var stop context.CancelCauseFunc
+	var done chan struct{}
+	serve := func() time.Time {
+		var lis net.Listener
+		var err error
+		for range 100 {
+			if lis, err = net.Listen("tcp", relayAddr); err == nil {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		require.NoError(t, err)
+		var ctx context.Context
+		ctx, stop = context.WithCancelCause(context.Background())
+		done = make(chan struct{})
+		go func(done chan struct{}) { _ = testrelay.NewRingServer(ring, nil).Serve(ctx, lis); close(done) }(done)
+		return time.Now()
+	}
+	kill := func() { stop(testrelay.ErrKilled); <-done }
+	serve()
+	t.Cleanup(kill)
+
+	web := freeAddr(t)
+	start(t, "run", "--hubble.address", relayAddr, "--web.listen-address", web, "--engine.workers", "2")
+	require.Eventually(t, func() bool { return httpStatus("http://"+web+"/readyz") == http.StatusOK }, 30*time.Second, 20*time.Millisecond)
+	const processed = "hubble_sentinel_engine_flows_processed_total"
+
+	written := 10
+	var resumes []time.Duration
+	for k := range restarts {
+		numbered(ring, written, total/restarts)
+		written += total / restarts
+		require.Eventually(t, func() bool { return metricValue(t, web, processed) >= float64(written-10-total/restarts/2) },
+			60*time.Second, 10*time.Millisecond, "restart %d: flowing", k)
+		kill()
+		require.Eventually(t, func() bool { return httpStatus("http://"+web+"/readyz") == http.StatusServiceUnavailable },
+			10*time.Second, 10*time.Millisecond, "restart %d: the outage is noticed", k)
+		numbered(ring, written, 100) // while the relay is down
+		written += 100
+		back := serve()
+		require.Eventually(t, func() bool { return httpStatus("http://"+web+"/readyz") == http.StatusOK }, 10*time.Second, 5*time.Millisecond,
+			"restart %d: streaming again", k)
+		resumes = append(resumes, time.Since(back))
+	}
+	want := float64(written - 10)
+	require.Eventually(t, func() bool { return metricValue(t, web, processed) == want }, 120*time.Second, 20*time.Millisecond,
+		"every flow written after hubble-sentinel connected is evaluated")
+	time.Sleep(time.Second)
+	require.Equal(t, want, metricValue(t, web, processed), "none twice")
+	for _, kind := range []string{"resume", "lost_events", "node_status", "oversized"} {
+		require.Equal(t, 0.0, metricValue(t, web, `hubble_sentinel_hubble_visibility_gaps_total{kind="`+kind+`"}`), kind)
+	}
+	t.Logf("%v flows evaluated through %d relay restarts; ready again after %v", want, restarts, resumes)
+}
