@@ -187,7 +187,7 @@ func explain(err error, tlsEnabled bool) string {
 	switch {
 	case has("first record does not look like a TLS handshake"):
 		return "the relay speaks plaintext, not TLS: drop the --hubble.tls.* flags (or enable TLS on the relay)"
-	case !tlsEnabled && has("server preface", "http2: frame too large", "connection reset by peer", "unexpected EOF"):
+	case !tlsEnabled && has("server preface", "http2: frame too large"):
 		return "the relay closed a plaintext connection: it probably requires TLS; set --hubble.tls.ca-file (and --hubble.tls.server-name, e.g. ui.hubble-relay.cilium.io)"
 	case has("certificate is valid for", "certificate is not valid for any names"):
 		return "the relay's certificate is not valid for the name dialled: set --hubble.tls.server-name to a name it holds (Cilium's relay: ui.hubble-relay.cilium.io)"

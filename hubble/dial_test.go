@@ -2,6 +2,7 @@ package hubble
 
 import (
 	"crypto/tls"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -116,4 +117,32 @@ func TestDialIsLazy(t *testing.T) {
 
 	_, err = Dial("dns:///%%bad", TLSConfig{})
 	require.Error(t, err)
+}
+
+func TestExplain(t *testing.T) {
+	tests := []struct {
+		err  string
+		tls  bool
+		want string
+	}{
+		{`connection error: desc = "error reading server preface: EOF"`, false, "probably requires TLS"},
+		{`connection error: desc = "error reading server preface: EOF"`, true, ""},
+		{`authentication handshake failed: tls: first record does not look like a TLS handshake`, true, "speaks plaintext"},
+		{`x509: certificate is valid for *.hubble-relay.cilium.io, localhost, not relay.example.com`, true, "--hubble.tls.server-name"},
+		{`x509: certificate signed by unknown authority`, true, "--hubble.tls.ca-file"},
+		{`x509: certificate has expired or is not yet valid: current time ...`, true, "expired"},
+		{`remote error: tls: certificate required`, true, "--hubble.tls.cert-file"},
+		{`dial tcp 127.0.0.1:4245: connect: connection refused`, false, ""},
+		{`error reading from server: read: connection reset by peer`, false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.err, func(t *testing.T) {
+			got := explain(errors.New(tt.err), tt.tls)
+			if tt.want == "" {
+				require.Empty(t, got)
+				return
+			}
+			require.Contains(t, got, tt.want)
+		})
+	}
 }
