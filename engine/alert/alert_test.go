@@ -105,20 +105,46 @@ func TestDestinationFQDN(t *testing.T) {
 	}
 }
 
-func TestBuildOmitsEmptyLabelsAndReplyPorts(t *testing.T) {
-	f := podToWorld()
-	f.IsReply = wrapperspb.Bool(true)
-	f.Verdict = flowpb.Verdict_DROPPED
-	f.L7 = nil
-	f.Source = &flowpb.Endpoint{Identity: 2, Labels: []string{"reserved:world"}}
-	fa := facts.Measure(f)
-	a := Build(Violation{ID: "X", Severity: "info", Policy: "sentinel.x.y"}, &fa)
-	require.Equal(t, map[string]string{
-		"alertname": "X", "severity": "info", "policy": "sentinel.x.y",
-		"destination_ip": "169.254.169.254", "protocol": "tcp",
-	}, a.Labels, "a world source's address is not the incident unless the policy says so")
-	require.Equal(t, "10.0.1.5", a.Occurrence.Labels["source_ip"])
-	require.Contains(t, a.Annotations["hubble_observe"], "--from-label reserved:world --to-ip 169.254.169.254 --protocol tcp --verdict DROPPED")
+// TestBuildNamesClientAndServer: a request and its reply make the same
+// labels, the client as source and the server as destination with its
+// port; a world client's address is not a label.
+func TestBuildNamesClientAndServer(t *testing.T) {
+	pod := &flowpb.Endpoint{Identity: 1234, Namespace: "shop", PodName: "catalog-7d9f8b6c5d-x2k9q"}
+	world := &flowpb.Endpoint{Identity: 2, Labels: []string{"reserved:world"}}
+	flow := func(reply bool, src, dst *flowpb.Endpoint, srcIP, dstIP string, sport, dport uint32) *flowpb.Flow {
+		return &flowpb.Flow{
+			Time: timestamppb.New(t0), Verdict: flowpb.Verdict_DROPPED,
+			IP:     &flowpb.IP{Source: srcIP, Destination: dstIP},
+			L4:     &flowpb.Layer4{Protocol: &flowpb.Layer4_TCP{TCP: &flowpb.TCP{SourcePort: sport, DestinationPort: dport}}},
+			Source: src, Destination: dst, IsReply: wrapperspb.Bool(reply),
+		}
+	}
+	egress := map[string]string{"alertname": "X", "severity": "info", "policy": "sentinel.x.y",
+		"source_namespace": "shop", "source_workload": "catalog", "destination_ip": "203.0.113.9", "destination_port": "443", "protocol": "tcp"}
+	ingress := map[string]string{"alertname": "X", "severity": "info", "policy": "sentinel.x.y",
+		"destination_namespace": "shop", "destination_workload": "catalog", "destination_port": "8080", "protocol": "tcp"}
+	for _, tc := range []struct {
+		name        string
+		flow        *flowpb.Flow
+		want        map[string]string
+		wantObserve string
+	}{
+		{"egress request", flow(false, pod, world, "10.0.1.5", "203.0.113.9", 40000, 443), egress,
+			"--from-namespace shop --from-workload catalog --to-ip 203.0.113.9 --to-port 443 --protocol tcp --verdict DROPPED"},
+		{"egress reply", flow(true, world, pod, "203.0.113.9", "10.0.1.5", 443, 40000), egress,
+			"--from-namespace shop --from-workload catalog --to-ip 203.0.113.9 --to-port 443 --protocol tcp --verdict DROPPED"},
+		{"ingress request", flow(false, world, pod, "198.51.100.7", "10.0.1.5", 51000, 8080), ingress,
+			"--from-label reserved:world --to-namespace shop --to-workload catalog --to-port 8080 --protocol tcp --verdict DROPPED"},
+		{"ingress reply", flow(true, pod, world, "10.0.1.5", "198.51.100.7", 8080, 51000), ingress,
+			"--from-label reserved:world --to-namespace shop --to-workload catalog --to-port 8080 --protocol tcp --verdict DROPPED"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fa := facts.Measure(tc.flow)
+			a := Build(Violation{ID: "X", Severity: "info", Policy: "sentinel.x.y"}, &fa)
+			require.Equal(t, tc.want, a.Labels)
+			require.True(t, strings.HasSuffix(a.Annotations["hubble_observe"], tc.wantObserve), a.Annotations["hubble_observe"])
+		})
+	}
 }
 
 func TestGrouping(t *testing.T) {

@@ -41,7 +41,10 @@ func Build(v Violation, fa *facts.Flow) Alert {
 	set(LabelAlertname, v.ID)
 	set(LabelSeverity, v.Severity)
 	set(LabelPolicy, v.Policy)
-	ref := FlowRef{Source: sideOf(&fa.Source, ""), Destination: sideOf(&fa.Destination, destinationFQDN(fa)), Verdict: fa.Verdict}
+	// The incident's source is the client, its destination the server,
+	// whichever way the flow went, as the policies' exceptions read them:
+	// a request and its reply belong to one incident.
+	ref := FlowRef{Source: sideOf(fa.Client(), ""), Destination: sideOf(fa.Server(), serverFQDN(fa)), Verdict: fa.Verdict}
 	for _, s := range []struct {
 		side                            *Side
 		ns, workload, pod, ip, fqdnName string
@@ -60,10 +63,10 @@ func Build(v Violation, fa *facts.Flow) Alert {
 			set(s.fqdnName, s.side.FQDN)
 		}
 	}
-	// A reply's destination port is the client's ephemeral port: as a label
-	// it would split one alert into thousands.
-	if fa.DestinationPort != 0 && fa.Direction.Initiated {
-		set(LabelDestinationPort, strconv.FormatUint(uint64(fa.DestinationPort), 10))
+	// The server's port: a reply's destination port is the client's
+	// ephemeral port, which would split one incident into thousands.
+	if p := fa.ServicePort(); p != 0 {
+		set(LabelDestinationPort, strconv.FormatUint(uint64(p), 10))
 	}
 	set(LabelProtocol, strings.ToLower(fa.Protocol))
 
@@ -105,10 +108,12 @@ func sideOf(e *facts.Endpoint, fqdn string) Side {
 	return s
 }
 
-// destinationFQDN is the name the destination was reached by: Hubble's
-// DNS-aware name, else the HTTP host when it is a name, not an address.
-func destinationFQDN(fa *facts.Flow) string {
-	if fa.Destination.FQDN != "" {
+// serverFQDN is the name the server was reached by: on a request, Hubble's
+// DNS-aware name of the destination, else the HTTP host when it is a name,
+// not an address; on a reply, the HTTP host only (Hubble's names there are
+// the client's).
+func serverFQDN(fa *facts.Flow) string {
+	if fa.Direction.Initiated && fa.Destination.FQDN != "" {
 		return fa.Destination.FQDN
 	}
 	if fa.HTTP == nil {
