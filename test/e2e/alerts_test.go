@@ -350,6 +350,12 @@ func TestOutageEveryIncidentArrives(t *testing.T) {
 		}
 	}
 	require.Zero(t, up.Rejected()+down.Rejected())
+	for _, am := range []*amtest.Alertmanager{up, down} {
+		l := `{alertmanager="` + am.URL.String() + `"}`
+		sum := sentinelMetric(t, web, "hubble_sentinel_alertmanager_notification_delay_seconds_sum"+l)
+		n := sentinelMetric(t, web, "hubble_sentinel_alertmanager_notification_delay_seconds_count"+l)
+		t.Logf("%s: %v alerts since the restart, mean delay from spool to acceptance %.3fs", am.URL, n, sum/max(n, 1))
+	}
 }
 
 // secretFlow carries credentials in every place HTTP has them.
