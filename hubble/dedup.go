@@ -308,11 +308,12 @@ func (r *recentSet) record(k flowKey, node uint64, t time.Time, name string) {
 	}
 }
 
-// rate estimates a node's flow rate (flows per second of event time) up to
-// t from the flows the set remembers, over at most the last minute. A scan
-// of the set, for the rare moment a gap is found.
+// rate estimates a node's flow rate (flows per second of event time) just
+// before t from the flows the set remembers, over at most ten seconds: the
+// rate of the moment, which the flows missed right after most likely kept.
+// A scan of the set, for the rare moment a gap is found.
 func (r *recentSet) rate(node uint64, t time.Time) float64 {
-	from := t.Add(-time.Minute)
+	from := t.Add(-10 * time.Second)
 	oldest := t
 	n := 0
 	for i := range r.slots {
