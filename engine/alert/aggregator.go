@@ -332,7 +332,7 @@ func (a *Aggregator) foldLocked(labels map[string]string, occ *Occurrence, evt, 
 	}
 	in.base[AnnotationReason] = reason
 	in.observe(nil, evt, seen)
-	in.folded.add(describeIncident(labels))
+	in.folded.add(DescribeIncident(labels))
 	if ok {
 		return Alert{}, false
 	}

@@ -148,9 +148,9 @@ func (s *valueSet) format(max int) string {
 	return out
 }
 
-// describeIncident names an incident by its sides for messages:
-// "shop/catalog -> 169.254.169.254:80/tcp".
-func describeIncident(l map[string]string) string {
+// DescribeIncident names an incident by its sides for messages and
+// people: "shop/catalog -> 169.254.169.254:80/tcp".
+func DescribeIncident(l map[string]string) string {
 	side := func(ns, workload, pod, ip, fqdn string) string {
 		switch {
 		case l[workload] != "":

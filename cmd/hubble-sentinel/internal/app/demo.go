@@ -140,7 +140,7 @@ func (pp *prettyPrinter) Send(alerts ...alert.Alert) {
 		switch {
 		case resolved && pp.seen[fp]:
 			delete(pp.seen, fp)
-			fmt.Fprintf(pp.w, "RESOLVED %s %s\n", a.Labels[alert.LabelAlertname], describeSides(a.Labels))
+			fmt.Fprintf(pp.w, "RESOLVED %s %s\n", a.Labels[alert.LabelAlertname], alert.DescribeIncident(a.Labels))
 		case !resolved && !pp.seen[fp]:
 			pp.seen[fp] = true
 			pp.n++
@@ -158,7 +158,7 @@ func (pp *prettyPrinter) count() int {
 func formatAlert(a alert.Alert) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s [%s] %s  %s\n", a.StartsAt.Local().Format("15:04:05"),
-		strings.ToUpper(a.Labels[alert.LabelSeverity]), a.Labels[alert.LabelAlertname], describeSides(a.Labels))
+		strings.ToUpper(a.Labels[alert.LabelSeverity]), a.Labels[alert.LabelAlertname], alert.DescribeIncident(a.Labels))
 	fmt.Fprintf(&b, "    %s\n", a.Annotations[alert.AnnotationSummary])
 	keys := make([]string, 0, len(a.Labels))
 	for k := range a.Labels {
@@ -172,32 +172,6 @@ func formatAlert(a alert.Alert) string {
 	fmt.Fprintf(&b, "    labels: %s\n", strings.Join(kv, " "))
 	fmt.Fprintf(&b, "    $ %s\n\n", a.Annotations[alert.AnnotationHubbleObserve])
 	return b.String()
-}
-
-func describeSides(l map[string]string) string {
-	side := func(ns, workload, pod, ip, fqdn string) string {
-		switch {
-		case l[workload] != "":
-			return l[ns] + "/" + l[workload]
-		case l[pod] != "":
-			return l[ns] + "/" + l[pod]
-		case l[fqdn] != "":
-			return l[fqdn]
-		case l[ip] != "":
-			return l[ip]
-		case l[ns] != "":
-			return l[ns]
-		}
-		return "*"
-	}
-	dst := side(alert.LabelDestinationNamespace, alert.LabelDestinationWorkload, alert.LabelDestinationPod, alert.LabelDestinationIP, alert.LabelDestinationFQDN)
-	if p := l[alert.LabelDestinationPort]; p != "" {
-		dst += ":" + p
-	}
-	if p := l[alert.LabelProtocol]; p != "" {
-		dst += "/" + p
-	}
-	return side(alert.LabelSourceNamespace, alert.LabelSourceWorkload, alert.LabelSourcePod, alert.LabelSourceIP, "") + " -> " + dst
 }
 
 // Simulate writes n flows of the simulated shop as a `hubble observe -o
