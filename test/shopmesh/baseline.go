@@ -247,11 +247,7 @@ func (g *Generator) baselineScene() {
 		g.now = next
 	}
 	g.trace = ""
-	if g.cfg.Attacks && g.emitted >= g.nextAttack {
-		attack := attackRotation[g.attacks%len(attackRotation)]
-		g.attacks++
-		g.nextAttack = g.emitted + attackEveryMin + g.rng.IntN(attackEverySpread)
-		g.runAttack(attack)
+	if g.attackDue() {
 		return
 	}
 	if j := g.dueJob(); j != nil {

@@ -99,11 +99,7 @@ func (g *Generator) scene() {
 	// due, then the shop's own.
 	g.idle(time.Duration(g.rng.ExpFloat64() * float64(6*time.Millisecond)))
 	g.trace = ""
-	if g.cfg.Attacks && g.emitted >= g.nextAttack {
-		attack := attackRotation[g.attacks%len(attackRotation)]
-		g.attacks++
-		g.nextAttack = g.emitted + attackEveryMin + g.rng.IntN(attackEverySpread)
-		g.runAttack(attack)
+	if g.attackDue() {
 		return
 	}
 	if j := g.dueJob(); j != nil {
@@ -175,4 +171,17 @@ func (g *Generator) token(alphabet string, n int) string {
 		b[i] = alphabet[g.rng.IntN(len(alphabet))]
 	}
 	return string(b)
+}
+
+// attackDue runs the next attack of the rotation when one is due (with
+// Config.Attacks) and reports whether it did.
+func (g *Generator) attackDue() bool {
+	if !g.cfg.Attacks || g.emitted < g.nextAttack {
+		return false
+	}
+	attack := attackRotation[g.attacks%len(attackRotation)]
+	g.attacks++
+	g.nextAttack = g.emitted + attackEveryMin + g.rng.IntN(attackEverySpread)
+	g.runAttack(attack)
+	return true
 }
