@@ -137,6 +137,7 @@ type Store struct {
 	cfg        Config
 	cache      *lru.Cache[string, *Profile]
 	namespaces *lru.Cache[string, time.Time]
+	blind      blindSpans
 	metrics    *metrics
 }
 
@@ -145,6 +146,7 @@ type metrics struct {
 	size       prometheus.GaugeFunc
 	saturated  *prometheus.CounterVec
 	relearning prometheus.Counter
+	blind      prometheus.Counter
 }
 
 // NewStore returns a store bounded by limits; zero fields take defaults.
@@ -164,6 +166,10 @@ func NewStore(cfg Config, reg prometheus.Registerer) (*Store, error) {
 		relearning: f.NewCounter(prometheus.CounterOpts{
 			Namespace: "hubble_sentinel", Subsystem: "profiles", Name: "relearning_total",
 			Help: "Workloads that came back after a silence longer than the learning period and learn again.",
+		}),
+		blind: f.NewCounter(prometheus.CounterOpts{
+			Namespace: "hubble_sentinel", Subsystem: "profiles", Name: "blind_spans_total",
+			Help: "Spans of event time with flows missing reported to the baselines (their minutes teach no rate).",
 		}),
 	}
 	for _, k := range []string{"peer", "port", "endpoint", "domain", "fanout"} {
@@ -191,6 +197,9 @@ func (s *Store) Len() int { return s.cache.Len() }
 func (s *Store) Config() Config { return s.cfg }
 
 func (s *Store) saturated(kind string) { s.metrics.saturated.WithLabelValues(kind).Inc() }
+
+// lesson is how the minutes a flow completes may teach its baselines.
+func (s *Store) lesson(learning bool) lesson { return lesson{learning: learning, blind: &s.blind} }
 
 // Observe records a flow in both sides' profiles and returns what each
 // knew before it and what the client's baseline says of it. Profiles learn
@@ -399,6 +408,7 @@ func (p *Profile) observeClient(at time.Time, s *Store, fa *facts.Flow, peer str
 	st := &p.state
 	v := st.touch(at)
 	learning := st.learningAt(at)
+	ls := s.lesson(learning)
 	b.Learning = learning
 	b.Peer = peer
 
@@ -449,7 +459,7 @@ func (p *Profile) observeClient(at time.Time, s *Store, fa *facts.Flow, peer str
 			}
 		}
 		if ep != nil {
-			ep.observe(at, fa, learning, b)
+			ep.observe(at, fa, ls, b)
 		}
 	}
 
@@ -462,17 +472,17 @@ func (p *Profile) observeClient(at time.Time, s *Store, fa *facts.Flow, peer str
 				}
 			}
 		} else {
-			st.NXDomain.Add(at, d.Rcode == 3, learning)
+			st.NXDomain.Add(at, d.Rcode == 3, ls)
 		}
 	}
 	b.NXDomainRatio, _ = st.NXDomain.Value(at)
 	b.BaselineNXDomainRatio = st.NXDomain.Baseline
 
-	st.Fanout.observe(at, fa, s, learning, b)
+	st.Fanout.observe(at, fa, s, ls, b)
 	if fa.Dropped() && fa.Direction.Initiated {
-		st.Drops.Add(at, 1, learning)
+		st.Drops.Add(at, 1, ls)
 	} else {
-		st.Drops.roll(at, learning)
+		st.Drops.roll(at, ls)
 	}
 	b.DropsPerMin, b.BaselineDropsPerMin = st.Drops.PerMinute(at), st.Drops.Baseline
 	return v
@@ -490,20 +500,20 @@ func (st *state) knowsPeer(peer string) bool {
 }
 
 // observe updates an endpoint's windows with a request or a response.
-func (ep *endpoint) observe(at time.Time, fa *facts.Flow, learning bool, b *Baseline) {
+func (ep *endpoint) observe(at time.Time, fa *facts.Flow, ls lesson, b *Baseline) {
 	h := fa.HTTP
 	switch {
 	case fa.L7Type == "RESPONSE" || h.Code != 0:
-		ep.Errors.Add(at, h.Code >= 500, learning)
-		ep.Client.Add(at, h.Code >= 400 && h.Code < 500, learning)
+		ep.Errors.Add(at, h.Code >= 500, ls)
+		ep.Client.Add(at, h.Code >= 400 && h.Code < 500, ls)
 		if fa.Latency > 0 {
-			ep.Latency.Add(fa.Latency, learning)
+			ep.Latency.Add(fa.Latency, ls.learning)
 		}
-		ep.Requests.roll(at, learning)
+		ep.Requests.roll(at, ls)
 	default:
-		ep.Requests.Add(at, 1, learning)
-		ep.Errors.roll(at, learning)
-		ep.Client.roll(at, learning)
+		ep.Requests.Add(at, 1, ls)
+		ep.Errors.roll(at, ls)
+		ep.Client.roll(at, ls)
 	}
 	b.RatePerMin, b.BaselineRatePerMin = ep.Requests.PerMinute(at), ep.Requests.Baseline
 	b.ErrorRatio, b.Responses = ep.Errors.Value(at)
@@ -520,15 +530,15 @@ func (ep *endpoint) observe(at time.Time, fa *facts.Flow, learning bool, b *Base
 
 // observe counts the client's reach in the current minute: distinct
 // addresses, ports per address, and how its attempts were answered.
-func (f *fanout) observe(at time.Time, fa *facts.Flow, s *Store, learning bool, b *Baseline) {
+func (f *fanout) observe(at time.Time, fa *facts.Flow, s *Store, ls lesson, b *Baseline) {
 	m := minuteOf(at)
 	if m > f.Minute {
 		if f.Minute != 0 {
-			f.IPRate.Add(time.Unix(f.Minute*60, 0), float64(len(f.IPs)), learning)
-			f.PortRate.Add(time.Unix(f.Minute*60, 0), float64(f.MaxPorts), learning)
+			f.IPRate.Add(time.Unix(f.Minute*60, 0), float64(len(f.IPs)), ls)
+			f.PortRate.Add(time.Unix(f.Minute*60, 0), float64(f.MaxPorts), ls)
 		}
-		f.IPRate.roll(at, learning)
-		f.PortRate.roll(at, learning)
+		f.IPRate.roll(at, ls)
+		f.PortRate.roll(at, ls)
 		f.Minute, f.IPs, f.MaxPorts = m, nil, 0
 	}
 	server := fa.Server()
@@ -550,15 +560,15 @@ func (f *fanout) observe(at time.Time, fa *facts.Flow, s *Store, learning bool, 
 			ports[fa.ServicePort()] = true
 			f.MaxPorts = max(f.MaxPorts, len(ports))
 		}
-		f.Dropped.Add(at, fa.Dropped(), learning)
+		f.Dropped.Add(at, fa.Dropped(), ls)
 	}
 	// A connection attempt is a SYN; a refused one is answered with RST.
 	switch flags := fa.TCPFlags; {
 	case flags == nil:
 	case fa.Direction.Initiated && flags.GetSYN() && !flags.GetACK():
-		f.Refused.Add(at, false, learning)
+		f.Refused.Add(at, false, ls)
 	case !fa.Direction.Initiated && flags.GetRST():
-		f.Refused.Add(at, true, learning)
+		f.Refused.Add(at, true, ls)
 	}
 	b.FanoutIPs, b.FanoutPorts = float64(len(f.IPs)), float64(f.MaxPorts)
 	b.BaselineFanoutIPs, b.BaselineFanoutPorts = f.IPRate.Baseline, f.PortRate.Baseline
@@ -588,25 +598,25 @@ func (p *Profile) observeServer(at time.Time, s *Store, fa *facts.Flow, client s
 			st.Auth[b.Endpoint] = a
 		}
 		if a != nil {
-			a.observe(at, h.Code == 401 || h.Code == 403, fa.Client(), s, learning, b)
+			a.observe(at, h.Code == 401 || h.Code == 403, fa.Client(), s, s.lesson(learning), b)
 		}
 	}
 	return v
 }
 
-func (a *authFailure) observe(at time.Time, failed bool, client *facts.Endpoint, s *Store, learning bool, b *Baseline) {
+func (a *authFailure) observe(at time.Time, failed bool, client *facts.Endpoint, s *Store, ls lesson, b *Baseline) {
 	if m := minuteOf(at); m != a.Minute {
 		a.Minute, a.Sources = m, nil
 	}
 	if failed {
-		a.Rate.Add(at, 1, learning)
+		a.Rate.Add(at, 1, ls)
 		id := client.Key()
 		if client.Kind != facts.KindPod {
 			id = client.IP
 		}
 		learnSet(&a.Sources, id, s.cfg.Fanout, s, "fanout")
 	} else {
-		a.Rate.roll(at, learning)
+		a.Rate.roll(at, ls)
 	}
 	b.AuthFailuresPerMin, b.BaselineAuthFailuresPerMin = a.Rate.PerMinute(at), a.Rate.Baseline
 	b.AuthFailureSources = float64(len(a.Sources))

@@ -64,7 +64,7 @@ type Rate struct {
 
 // roll moves the window to t's minute, teaching the baseline each
 // completed minute (empty ones as zeros).
-func (r *Rate) roll(t time.Time, learning bool) {
+func (r *Rate) roll(t time.Time, l lesson) {
 	m := minuteOf(t)
 	if r.Minute == 0 {
 		r.Minute = m
@@ -73,22 +73,28 @@ func (r *Rate) roll(t time.Time, learning bool) {
 	if m <= r.Minute {
 		return // late events count in the current minute
 	}
-	r.learn(r.Cur, learning)
+	r.learn(r.Minute, r.Cur, l)
 	steps := m - r.Minute
 	if steps == 1 {
 		r.Prev = r.Cur
 	} else {
 		r.Prev = 0
-		for range min(steps-1, maxCatchUp) {
-			r.learn(0, learning)
+		// The most recent empty minutes, up to maxCatchUp of them.
+		for i := max(1, steps-maxCatchUp); i < steps; i++ {
+			r.learn(r.Minute+i, 0, l)
 		}
 	}
 	r.Cur = 0
 	r.Minute = m
 }
 
-func (r *Rate) learn(v float64, learning bool) {
-	if !learning && r.Minutes >= warmMinutes && v > rateGuard*max(r.Baseline, rateGuardFloor) {
+// learn teaches the baseline minute m's count v, unless m was blind or v
+// is an anomaly.
+func (r *Rate) learn(m int64, v float64, l lesson) {
+	if !l.teaches(m) {
+		return
+	}
+	if !l.learning && r.Minutes >= warmMinutes && v > rateGuard*max(r.Baseline, rateGuardFloor) {
 		return
 	}
 	if r.Minutes == 0 {
@@ -101,8 +107,8 @@ func (r *Rate) learn(v float64, learning bool) {
 }
 
 // Add counts n events at t.
-func (r *Rate) Add(t time.Time, n float64, learning bool) {
-	r.roll(t, learning)
+func (r *Rate) Add(t time.Time, n float64, l lesson) {
+	r.roll(t, l)
 	r.Cur += n
 }
 
@@ -130,7 +136,7 @@ type Ratio struct {
 // baseline: two errors in three calls say little.
 const ratioMinSamples = 5
 
-func (r *Ratio) roll(t time.Time, learning bool) {
+func (r *Ratio) roll(t time.Time, l lesson) {
 	m := minuteOf(t)
 	if r.Minute == 0 {
 		r.Minute = m
@@ -139,9 +145,9 @@ func (r *Ratio) roll(t time.Time, learning bool) {
 	if m <= r.Minute {
 		return
 	}
-	if r.CurN >= ratioMinSamples {
+	if r.CurN >= ratioMinSamples && l.teaches(r.Minute) {
 		v := r.CurHit / r.CurN
-		if learning || r.Minutes < warmMinutes || v <= r.Baseline+ratioGuard {
+		if l.learning || r.Minutes < warmMinutes || v <= r.Baseline+ratioGuard {
 			if r.Minutes == 0 {
 				r.Baseline = v
 			} else {
@@ -161,8 +167,8 @@ func (r *Ratio) roll(t time.Time, learning bool) {
 }
 
 // Add counts one event at t, a hit or not.
-func (r *Ratio) Add(t time.Time, hit, learning bool) {
-	r.roll(t, learning)
+func (r *Ratio) Add(t time.Time, hit bool, l lesson) {
+	r.roll(t, l)
 	r.CurN++
 	if hit {
 		r.CurHit++
