@@ -3,7 +3,9 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,6 +52,19 @@ type Engine struct {
 	metrics    *metrics
 
 	lastErrLog atomic.Int64
+
+	// quarantined are the policies of the running set whose
+	// SentinelPolicyDegraded is held, by id.
+	mu          sync.Mutex
+	quarantined map[string]bool
+}
+
+// conditions holds and releases the engine's own lasting alerts; the
+// alert.Aggregator implements it. Without it a quarantine is only logged
+// and counted.
+type conditions interface {
+	Hold(now time.Time, a alert.Alert)
+	Release(now time.Time, labels map[string]string) bool
 }
 
 type metrics struct {
@@ -59,6 +74,8 @@ type metrics struct {
 	malformed  prometheus.Counter
 	evalTime   prometheus.Histogram
 	learned    *prometheus.CounterVec
+	failures   *prometheus.CounterVec
+	quarantine *prometheus.GaugeVec
 }
 
 // New returns an engine evaluating flows against set.
@@ -95,6 +112,14 @@ func New(cfg Config, set *policy.Set, agg Aggregator, logger *slog.Logger, reg p
 				Namespace: "hubble_sentinel", Subsystem: "engine", Name: "violations_learned_total",
 				Help: "Violations of learnable policies not alerted because the client was learning or the baseline learned the edge, by policy id.",
 			}, []string{"policy"}),
+			failures: f.NewCounterVec(prometheus.CounterOpts{
+				Namespace: "hubble_sentinel", Subsystem: "policy", Name: "failures_total",
+				Help: "Flows a policy could not judge, by policy id and reason (timeout, error, output); the other policies judged them.",
+			}, []string{"policy", "reason"}),
+			quarantine: f.NewGaugeVec(prometheus.GaugeOpts{
+				Namespace: "hubble_sentinel", Subsystem: "policy", Name: "quarantined",
+				Help: "1 while a policy of the running set is quarantined (left out of evaluation after repeated failures), by policy id.",
+			}, []string{"policy"}),
 			evalTime: f.NewHistogram(prometheus.HistogramOpts{
 				Namespace: "hubble_sentinel", Subsystem: "engine", Name: "evaluation_duration_seconds",
 				Help:    "Time to judge one flow: measure, profile, evaluate, alert.",
@@ -107,7 +132,21 @@ func New(cfg Config, set *policy.Set, agg Aggregator, logger *slog.Logger, reg p
 }
 
 // SetPolicies swaps the policy set; flows in flight finish on the old one.
-func (e *Engine) SetPolicies(s *policy.Set) { e.policies.Store(s) }
+// The old set's quarantines end with it.
+func (e *Engine) SetPolicies(s *policy.Set) {
+	e.policies.Store(s)
+	e.mu.Lock()
+	held := e.quarantined
+	e.quarantined = nil
+	e.mu.Unlock()
+	now := time.Now()
+	for id := range held {
+		e.metrics.quarantine.DeleteLabelValues(id)
+		if c, ok := e.aggregator.(conditions); ok {
+			c.Release(now, alert.PolicyDegradedLabels(id, alert.ReasonQuarantined))
+		}
+	}
+}
 
 // Policies returns the policy set in use.
 func (e *Engine) Policies() *policy.Set { return e.policies.Load() }
@@ -144,7 +183,12 @@ func (e *Engine) process(ctx context.Context, f *flowpb.Flow, fa *facts.Flow) er
 			return ctx.Err()
 		}
 		e.metrics.evalErrors.Inc()
-		e.logRateLimited("policy evaluation failed, flow skipped", "err", err)
+		var fails policy.Failures
+		if errors.As(err, &fails) {
+			e.degraded(now, set, fails)
+		} else {
+			e.logRateLimited("policy evaluation failed, flow skipped", "err", err)
+		}
 	}
 	for _, v := range violations {
 		e.metrics.violations.WithLabelValues(v.ID, v.Severity).Inc()
@@ -183,6 +227,46 @@ func (e *Engine) Input(f *flowpb.Flow, now time.Time) (facts.Flow, ast.Value) {
 func (e *Engine) input(f *flowpb.Flow, fa *facts.Flow, at time.Time) (profile.Views, ast.Value) {
 	views := e.profiles.Observe(at, fa)
 	return views, e.inputs.Document(f, fa, &views)
+}
+
+// degraded reports policies that could not judge a flow: counted, logged
+// (at most once a second), raised as SentinelPolicyDegraded, and held as
+// quarantined once the set took a policy out of evaluation.
+func (e *Engine) degraded(now time.Time, set *policy.Set, fails policy.Failures) {
+	for _, f := range fails {
+		e.metrics.failures.WithLabelValues(f.Policy.ID, f.Reason).Inc()
+		e.logRateLimited("policy could not judge a flow; the others did", "policy", f.Policy.ID, "file", f.Policy.File, "reason", f.Reason, "err", f.Err)
+		e.aggregator.Observe(now, alert.PolicyDegraded(now, f.Policy.ID, f.Policy.File, f.Reason, f.Err.Error()))
+	}
+	for _, h := range set.Health() {
+		if !h.Quarantined || e.policies.Load() != set {
+			continue
+		}
+		e.mu.Lock()
+		fresh := !e.quarantined[h.Policy.ID]
+		if fresh {
+			if e.quarantined == nil {
+				e.quarantined = map[string]bool{}
+			}
+			e.quarantined[h.Policy.ID] = true
+		}
+		e.mu.Unlock()
+		if !fresh {
+			continue
+		}
+		e.metrics.quarantine.WithLabelValues(h.Policy.ID).Set(1)
+		e.logger.Error("policy quarantined: it kept failing and no longer judges flows until the policies are reloaded",
+			"policy", h.Policy.ID, "file", h.Policy.File, "failures", h.Failures)
+		last := "failures on earlier flows"
+		for _, f := range fails {
+			if f.Policy.ID == h.Policy.ID {
+				last = f.Err.Error()
+			}
+		}
+		if c, ok := e.aggregator.(conditions); ok {
+			c.Hold(now, alert.PolicyDegraded(now, h.Policy.ID, h.Policy.File, alert.ReasonQuarantined, last))
+		}
+	}
 }
 
 func (e *Engine) logRateLimited(msg string, args ...any) {

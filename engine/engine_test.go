@@ -86,10 +86,14 @@ func TestProcessRaisesAlertsForAttacks(t *testing.T) {
 	require.Equal(t, 21, e.Profiles().Len(), "profiles are per workload, not per pod: 16 workloads and 5 reserved kinds (world, host, remote-node, health, kube-apiserver)")
 }
 
-func TestProcessSurvivesEvaluationErrors(t *testing.T) {
-	// A complete rule with two values conflicts at evaluation time only.
+// A policy that fails at evaluation (a conflict here) is reported by name,
+// raised as SentinelPolicyDegraded and, after repeated failures,
+// quarantined; the other policies keep judging every flow.
+func TestProcessSurvivesAFailingPolicy(t *testing.T) {
+	const lib = "package sentinel.lib\n\nviolation(chain, summary) := {\"id\": pkg.annotations.custom.id, \"severity\": \"info\", \"policy\": concat(\".\", pkg.path), \"summary\": summary} if {\n\tsome pkg in chain\n\tpkg.annotations.scope == \"package\"\n}\n"
 	fsys := fstest.MapFS{
-		"lib.rego": {Data: []byte("package sentinel.lib\n\nviolation(chain, summary) := {\"id\": \"Conflict\", \"severity\": \"info\", \"policy\": \"sentinel.x.conflict\", \"summary\": summary}\n")},
+		"lib.rego": {Data: []byte(lib)},
+		// A complete rule with two values conflicts at evaluation time only.
 		"x/conflict/conflict.rego": {Data: []byte(`# METADATA
 # title: Conflict
 # custom:
@@ -100,15 +104,26 @@ package sentinel.x.conflict
 import data.sentinel.lib
 
 port := input.sentinel.destination_port
-port := 1 if input.verdict == "DROPPED"
+port := 1 if input.sentinel.destination_port > 0
 
 violation contains lib.violation(rego.metadata.chain(), "x") if port > 0
+`)},
+		"x/any/any.rego": {Data: []byte(`# METADATA
+# title: Any
+# custom:
+#   id: Any
+#   severity: info
+package sentinel.x.any
+
+import data.sentinel.lib
+
+violation contains lib.violation(rego.metadata.chain(), "x") if input.sentinel.destination_port > 0
 `)},
 	}
 	set, err := policy.Load(context.Background(), fsys, ".")
 	require.NoError(t, err)
 	var logs bytes.Buffer
-	rec := &recordingAggregator{}
+	rec := &holdingAggregator{}
 	e, err := New(Config{}, set, rec, slog.New(slog.NewTextHandler(&logs, nil)), prometheus.NewRegistry())
 	require.NoError(t, err)
 
@@ -116,10 +131,39 @@ violation contains lib.violation(rego.metadata.chain(), "x") if port > 0
 	for range 2000 {
 		require.NoError(t, e.Process(context.Background(), g.Next()))
 	}
-	require.Positive(t, testutil.ToFloat64(e.metrics.evalErrors), "drops conflict and are counted")
-	require.NotEmpty(t, rec.alerts, "other flows are still judged")
-	require.Contains(t, logs.String(), "policy evaluation failed")
 	require.Equal(t, 2000.0, testutil.ToFloat64(e.metrics.flows))
+	require.Equal(t, float64(policy.DefaultBudget.Strikes), testutil.ToFloat64(e.metrics.failures.WithLabelValues("Conflict", policy.ReasonError)),
+		"it fails until quarantined, then is no longer evaluated")
+	require.Equal(t, 1.0, testutil.ToFloat64(e.metrics.quarantine.WithLabelValues("Conflict")))
+	require.Contains(t, logs.String(), `policy=Conflict file=x/conflict/conflict.rego reason=error err="x/conflict/conflict.rego:11: eval_conflict_error"`)
+	require.Contains(t, logs.String(), "policy quarantined")
+
+	byName := map[string]int{}
+	for _, a := range rec.alerts {
+		byName[a.Labels[alert.LabelAlertname]+"/"+a.Labels[alert.LabelReason]]++
+	}
+	require.Equal(t, policy.DefaultBudget.Strikes, byName[alert.AlertPolicyDegraded+"/"+policy.ReasonError])
+	require.Greater(t, byName["Any/"], 1000, "the other policy judged every flow")
+	require.Len(t, rec.held, 1)
+	require.Equal(t, alert.PolicyDegradedLabels("Conflict", alert.ReasonQuarantined), rec.held[0].Labels)
+
+	// A reload ends the quarantine and resolves its alert.
+	e.SetPolicies(set)
+	require.Equal(t, []map[string]string{alert.PolicyDegradedLabels("Conflict", alert.ReasonQuarantined)}, rec.released)
+}
+
+// holdingAggregator records held and released alerts too.
+type holdingAggregator struct {
+	recordingAggregator
+	held     []alert.Alert
+	released []map[string]string
+}
+
+func (h *holdingAggregator) Hold(_ time.Time, a alert.Alert) { h.held = append(h.held, a) }
+
+func (h *holdingAggregator) Release(_ time.Time, labels map[string]string) bool {
+	h.released = append(h.released, labels)
+	return true
 }
 
 func TestProcessNilFlow(t *testing.T) {

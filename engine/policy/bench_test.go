@@ -131,7 +131,7 @@ func BenchmarkEval(b *testing.B) {
 				b.Fatal(err)
 			}
 			doc[input.SentinelKey] = sentinel.(map[string]any)[input.SentinelKey]
-			if _, err := set.query.Eval(ctx, rego.EvalInput(doc)); err != nil {
+			if _, err := set.eval.Load().query.Eval(ctx, rego.EvalInput(doc)); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -9,10 +9,12 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/loader"
 	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 )
 
@@ -55,13 +57,27 @@ type Violation struct {
 	MITRE       string
 }
 
-// Set is a compiled, ready-to-evaluate set of policies and their data. It is
-// immutable and safe for concurrent use.
+// Set is a compiled, ready-to-evaluate set of policies and their data. It
+// is safe for concurrent use. What it judges never changes; only its
+// health does: a policy that keeps failing (timeouts, errors) is
+// quarantined, taken out of evaluation until the set is reloaded (see
+// Eval and Health).
 type Set struct {
-	query      rego.PreparedEvalQuery
 	policies   []Info
 	learnable  map[string]bool
 	exceptions []Exception
+	budget     Budget
+
+	modules  map[string]*ast.Module
+	store    storage.Store
+	compiler *ast.Compiler
+	// single judges one policy alone: the fallback when the combined
+	// query fails, and the unit of Check's cost.
+	single []rego.PreparedEvalQuery
+
+	// eval is the combined query over every policy not quarantined.
+	eval   atomic.Pointer[evaluator]
+	health *health
 }
 
 // Policies lists the loaded policies sorted by package.
@@ -82,12 +98,20 @@ var Severities = []string{"critical", "warning", "info"}
 // documents under root in fsys, exactly as `opa test root` would see them,
 // checks them against the sandbox and compiles them into one prepared query.
 // Errors name the file and line.
-func Load(ctx context.Context, fsys fs.FS, root string) (*Set, error) {
+func Load(ctx context.Context, fsys fs.FS, root string, opts ...Option) (*Set, error) {
 	res, err := readDir(fsys, root, false)
 	if err != nil {
 		return nil, err
 	}
-	return compile(ctx, res.ParsedModules(), res.Documents)
+	return compile(ctx, res.ParsedModules(), res.Documents, opts...)
+}
+
+// Option tunes a loaded Set.
+type Option func(*Set)
+
+// WithBudget sets the evaluation budget (zero fields keep DefaultBudget's).
+func WithBudget(b Budget) Option {
+	return func(s *Set) { s.budget = b.withDefaults() }
 }
 
 // readDir parses the modules (with their _test.rego files when tests is
@@ -123,8 +147,11 @@ func skipFiles(tests bool) loader.Filter {
 	}
 }
 
-func compile(ctx context.Context, modules map[string]*ast.Module, data map[string]any) (*Set, error) {
-	s := &Set{}
+func compile(ctx context.Context, modules map[string]*ast.Module, data map[string]any, opts ...Option) (*Set, error) {
+	s := &Set{budget: DefaultBudget}
+	for _, o := range opts {
+		o(s)
+	}
 	for file, m := range modules {
 		info, ok := describe(file, m)
 		if !ok {
@@ -156,38 +183,87 @@ func compile(ctx context.Context, modules map[string]*ast.Module, data map[strin
 	if err := inlineData(modules, data); err != nil {
 		return nil, err
 	}
-	agg, err := ast.ParseModuleWithOpts("hubble-sentinel/aggregate.rego", aggregateModule(s.policies),
+	boundBuiltins(modules)
+	s.modules = modules
+	s.store = inmem.NewFromObjectWithOpts(data, inmem.OptReturnASTValuesOnRead(true))
+	s.health = newHealth(len(s.policies))
+	ev, err := s.prepare(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkOutputTypes(); err != nil {
+		return nil, err
+	}
+	s.single = make([]rego.PreparedEvalQuery, len(s.policies))
+	for i, p := range s.policies {
+		if s.single[i], err = s.prepareQuery(ctx, "data."+p.Package+"."+RuleName); err != nil {
+			return nil, fmt.Errorf("%s: compiling the query of %s: %w", p.File, p.Package, err)
+		}
+	}
+	s.eval.Store(ev)
+	return s, nil
+}
+
+// prepare compiles the modules with an aggregate over every policy not in
+// skip, and prepares the query evaluating it. The first call builds the
+// Set's compiler; later calls (quarantine) build a new one.
+func (s *Set) prepare(ctx context.Context, skip []bool) (*evaluator, error) {
+	agg, err := ast.ParseModuleWithOpts("hubble-sentinel/aggregate.rego", aggregateModule(s.policies, skip),
 		ast.ParserOptions{RegoVersion: ast.RegoV1})
 	if err != nil {
 		return nil, fmt.Errorf("generating aggregate module: %w", err)
 	}
+	var compiler *ast.Compiler
 	opts := []func(*rego.Rego){
 		rego.Query("data." + aggregatePackage + ".violations"),
 		// Data is read on nearly every evaluation: keep it as AST values so
 		// reads do not convert Go maps each time.
-		rego.Store(inmem.NewFromObjectWithOpts(data, inmem.OptReturnASTValuesOnRead(true))),
+		rego.Store(s.store),
 		rego.StoreReadAST(true),
 		rego.Capabilities(Sandbox()),
 		typeCheckInput(),
 		rego.SetRegoVersion(ast.RegoV1),
 		rego.ParsedModule(agg),
+		rego.CompilerHook(func(c *ast.Compiler) { compiler = c }),
 	}
-	for _, m := range modules {
+	opts = append(opts, boundedBuiltins...)
+	for _, m := range s.modules {
 		opts = append(opts, rego.ParsedModule(m))
 	}
 	q, err := rego.New(opts...).PrepareForEval(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("compiling policies: %w", err)
 	}
-	s.query = q
-	return s, nil
+	if s.compiler == nil {
+		s.compiler = compiler
+	}
+	return &evaluator{query: q, skip: skip}, nil
 }
 
-func aggregateModule(ps []Info) string {
+// prepareQuery prepares query against the Set's compiled modules.
+func (s *Set) prepareQuery(ctx context.Context, query string) (rego.PreparedEvalQuery, error) {
+	opts := []func(*rego.Rego){
+		rego.Compiler(s.compiler),
+		rego.Store(s.store),
+		rego.StoreReadAST(true),
+		rego.Query(query),
+	}
+	opts = append(opts, boundedBuiltins...)
+	return rego.New(opts...).PrepareForEval(ctx)
+}
+
+// aggregateModule unions the violations of every policy not skipped, each
+// tagged with the policy's index so a result is attributed to its policy.
+func aggregateModule(ps []Info, skip []bool) string {
 	var b strings.Builder
 	b.WriteString("package " + aggregatePackage + "\n\n")
-	for _, p := range ps {
-		fmt.Fprintf(&b, "violations contains v if some v in data.%s.%s\n", p.Package, RuleName)
+	// Never true: the set is defined even when every policy is skipped.
+	b.WriteString("violations contains [-1, {}] if false\n")
+	for i, p := range ps {
+		if i < len(skip) && skip[i] {
+			continue
+		}
+		fmt.Fprintf(&b, "violations contains [%d, v] if some v in data.%s.%s\n", i, p.Package, RuleName)
 	}
 	return b.String()
 }
@@ -260,46 +336,4 @@ func isPascalCase(s string) bool {
 		}
 	}
 	return true
-}
-
-// Eval returns the violations the flow input commits. The input must be an
-// ast.Value (see package input) so OPA does not convert it again.
-func (s *Set) Eval(ctx context.Context, input ast.Value) ([]Violation, error) {
-	rs, err := s.query.Eval(ctx, rego.EvalParsedInput(input))
-	if err != nil {
-		return nil, fmt.Errorf("evaluating policies: %w", err)
-	}
-	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
-		return nil, nil
-	}
-	set, ok := rs[0].Expressions[0].Value.([]any)
-	if !ok || len(set) == 0 {
-		return nil, nil
-	}
-	out := make([]Violation, 0, len(set))
-	for _, e := range set {
-		m, ok := e.(map[string]any)
-		if !ok {
-			return out, fmt.Errorf("policy produced a violation that is not an object: %v", e)
-		}
-		v := Violation{
-			ID:          str(m["id"]),
-			Severity:    str(m["severity"]),
-			Title:       str(m["title"]),
-			Policy:      str(m["policy"]),
-			Summary:     str(m["summary"]),
-			Description: str(m["description"]),
-			MITRE:       str(m["mitre"]),
-		}
-		if v.ID == "" || v.Policy == "" {
-			return out, fmt.Errorf("policy produced a violation without id or policy: %v", e)
-		}
-		out = append(out, v)
-	}
-	return out, nil
-}
-
-func str(v any) string {
-	s, _ := v.(string)
-	return s
 }

@@ -307,7 +307,7 @@ func TestLoadRefusesEveryUnsandboxedBuiltin(t *testing.T) {
 	} {
 		t.Run(tc.builtin, func(t *testing.T) {
 			files := base()
-			files["test/side/side.rego"] = "# METADATA\n# title: Side\n# custom:\n#   id: Side\n#   severity: info\npackage sentinel.test.side\n\nviolation contains \"x\" if {\n\t" + tc.expr + "\n}\n"
+			files["test/side/side.rego"] = "# METADATA\n# title: Side\n# custom:\n#   id: Side\n#   severity: info\npackage sentinel.test.side\n\nviolation contains {\"id\": \"Side\"} if {\n\t" + tc.expr + "\n}\n"
 			_, err := Load(context.Background(), fsWith(files), ".")
 			if tc.allowed {
 				require.NoError(t, err)
