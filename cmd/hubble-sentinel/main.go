@@ -22,6 +22,7 @@ import (
 	"github.com/hubble-sentinel/hubble-sentinel/cmd/hubble-sentinel/internal/app"
 	"github.com/hubble-sentinel/hubble-sentinel/engine/alert"
 	"github.com/hubble-sentinel/hubble-sentinel/engine/alertmanager"
+	"github.com/hubble-sentinel/hubble-sentinel/engine/policy"
 	"github.com/hubble-sentinel/hubble-sentinel/hubble"
 	"github.com/hubble-sentinel/hubble-sentinel/test/shopmesh"
 )
@@ -145,6 +146,9 @@ func policyCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		define = func(fs *flag.FlagSet, _ *app.Options) {
 			fs.BoolVar(&check, "check", false, "write nothing; fail when a fixture file is stale")
 		}
+	}
+	if sub == "check" {
+		define = policyLimitFlags
 	}
 	if sub == "test" {
 		define = func(fs *flag.FlagSet, _ *app.Options) {
@@ -275,11 +279,20 @@ func replayFlags(fs *flag.FlagSet, o *app.Options) {
 	fs.Var((*stringList)(&o.AlertmanagerURLs), "alertmanager.url", "Alertmanager URL to send alerts to (repeatable; every Alertmanager gets every alert)")
 	alertmanagerFlags(fs, o)
 	fs.StringVar(&o.PoliciesDir, "policies.dir", "", "directory of Rego policies and data (default: the bundled policies)")
+	policyLimitFlags(fs, o)
 	fs.DurationVar(&o.ResolveAfter, "alerts.resolve-after", 5*time.Minute, "resolve an alert after this long without a violating flow")
 	fs.IntVar(&o.ProfilesMax, "profiles.max", 50000, "workloads whose profiles and baselines are kept (LRU)")
 	fs.DurationVar(&o.BaselineLearning, "baseline.learning-period", 24*time.Hour, "event time a namespace's workloads learn before their baselines judge (a workload first seen later gets its own)")
 	fs.StringVar(&o.BaselinePath, "baseline.path", "", "file the baselines are restored from at start and snapshotted to (empty: in memory only)")
 	fs.DurationVar(&o.BaselineSnapshotInterval, "baseline.snapshot-interval", 5*time.Minute, "how often baselines are snapshotted to --baseline.path (and at shutdown)")
+}
+
+// policyLimitFlags bound what policies may cost.
+func policyLimitFlags(fs *flag.FlagSet, o *app.Options) {
+	l := &o.PolicyLimits
+	fs.DurationVar(&l.Budget.Timeout, "policies.eval-timeout", policy.DefaultBudget.Timeout, "time limit of judging one flow; a policy over it is cut off for that flow, the others' verdicts stand")
+	fs.IntVar(&l.Budget.Strikes, "policies.max-failures", policy.DefaultBudget.Strikes, "flows a policy may fail (time out or error) before it is quarantined until the next reload")
+	fs.DurationVar(&l.MaxCost, "policies.max-cost", app.DefaultPolicyMaxCost, "refuse a policy set in which a policy costs more than this per sample input on average (0: no bound)")
 }
 
 // alertmanagerFlags are how alerts reach the Alertmanagers, as Prometheus'

@@ -110,8 +110,13 @@ func TestPolicyCommands(t *testing.T) {
 
 	var stdout, stderr bytes.Buffer
 	require.NoError(t, run(ctx, []string{"policy", "check", dir}, &stdout, &stderr))
-	require.Regexp(t, `(?m)^EgressToCloudMetadata +critical +sentinel\.egress\.cloud_metadata +egress/cloud_metadata/cloud_metadata\.rego$`, stdout.String())
-	require.Contains(t, stdout.String(), "exceptions: OK")
+	require.Regexp(t, `(?m)^EgressToCloudMetadata +critical +\d+µs +\d+µs +[1-9]\d* +0 +sentinel\.egress\.cloud_metadata +egress/cloud_metadata/cloud_metadata\.rego$`, stdout.String())
+	require.Regexp(t, `exceptions, [1-9]\d+ sample inputs judged: OK`, stdout.String())
+
+	// A policy that is costlier than the bound is refused, naming it.
+	stdout.Reset()
+	err := run(ctx, []string{"policy", "check", "--policies.max-cost", "1ns", dir}, &stdout, &stderr)
+	require.ErrorContains(t, err, "egress/cloud_metadata/cloud_metadata.rego: package sentinel.egress.cloud_metadata costs")
 
 	stdout.Reset()
 	require.NoError(t, run(ctx, []string{"policy", "test", "--min-coverage", "90", dir}, &stdout, &stderr))

@@ -32,8 +32,8 @@ func PolicyDegraded(now time.Time, id, file, reason, detail string) Alert {
 		"count is the flows it failed on. Last failure: " + detail
 	if reason == ReasonQuarantined {
 		summary = fmt.Sprintf("Policy %s (%s) is quarantined: it kept failing and no longer judges flows", id, file)
-		description = "It failed on too many flows (see --policy.eval-timeout and --policy.max-failures) and was taken out " +
-			"of evaluation until the policies are reloaded; fix it and reload (SIGHUP or an edit in --policy.dir). Last failure: " + detail
+		description = "It failed on too many flows (see --policies.eval-timeout and --policies.max-failures) and was taken out " +
+			"of evaluation until the policies are reloaded; fix it and reload (SIGHUP or an edit in --policies.dir). Last failure: " + detail
 	}
 	return Alert{
 		Labels:      PolicyDegradedLabels(id, reason),

@@ -5,7 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hubble-sentinel/hubble-sentinel/policies"
 )
 
 // policyWith is a policy package test.<name> whose violation rule has body.
@@ -132,4 +135,49 @@ func TestBoundedRangeMatchesOPA(t *testing.T) {
 	}
 	_, err := rangeTerm("numbers.range", termOf(1), termOf(1e9), termOf(1))
 	require.ErrorContains(t, err, "more than 100000 elements")
+}
+
+// Every bundled policy judges every bundled sample input alone, within the
+// budget and the contract.
+func TestBundledPoliciesPassCheck(t *testing.T) {
+	set, err := Load(context.Background(), policies.FS, ".")
+	require.NoError(t, err)
+	samples, err := Samples(policies.FS, ".")
+	require.NoError(t, err)
+	require.Greater(t, len(samples), 100)
+	costs, err := set.Check(context.Background(), samples, 0)
+	require.NoError(t, err)
+	require.Len(t, costs, len(set.Policies()))
+	flagged := 0
+	for _, c := range costs {
+		require.Equal(t, len(samples), c.Flows)
+		require.Positive(t, c.Mean, c.Policy.ID)
+		require.GreaterOrEqual(t, c.Max, c.Mean, c.Policy.ID)
+		if c.Violations > 0 {
+			flagged++
+		}
+	}
+	// Many fixtures only flag with test data (`with`); most flag as loaded.
+	require.Greater(t, flagged, len(costs)/2, "the samples reach the policies")
+}
+
+// Check refuses a policy that breaks the contract on a sample, or costs
+// more than the bound, naming its file.
+func TestCheckRefuses(t *testing.T) {
+	files := base()
+	files["test/broken/broken.rego"] = policyWith("Broken", "broken", `violation contains json.unmarshal("[1]") if input.verdict == "DROPPED"`)
+	set, err := Load(context.Background(), fsWith(files), ".")
+	require.NoError(t, err)
+	samples := []ast.Value{parseInput(t, dropped)}
+
+	costs, err := set.Check(context.Background(), samples, 0)
+	require.ErrorContains(t, err, "test/broken/broken.rego: package sentinel.test.broken failed on 1 of 1 sample inputs: Broken (test/broken/broken.rego): output: violation is an array, want an object")
+	for _, c := range costs {
+		require.Equal(t, c.Policy.ID == "Broken", c.Failed == 1, c.Policy.ID)
+	}
+	require.Empty(t, set.Health(), "checking is not judging: no strike")
+
+	_, err = set.Check(context.Background(), samples, time.Nanosecond)
+	require.ErrorContains(t, err, "test/bad_port/bad_port.rego: package sentinel.test.bad_port costs")
+	require.ErrorContains(t, err, "above the bound of 1ns")
 }

@@ -15,6 +15,7 @@ import (
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 	"github.com/oklog/run"
+	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
@@ -39,6 +40,8 @@ type Options struct {
 	// Alerts tunes how violations become alerts.
 	Alerts      AlertOptions
 	PoliciesDir string // empty: the bundled policies
+	// PolicyLimits bound what the policies may cost (see policy.Budget).
+	PolicyLimits PolicyLimits
 	// WatchPolicies reloads PoliciesDir when its files change.
 	WatchPolicies    bool
 	WebListenAddress string
@@ -110,11 +113,24 @@ func (o *Options) defaults() {
 	}
 }
 
+// PolicyLimits are the --policies.* bounds on what policies may cost.
+type PolicyLimits struct {
+	// Budget bounds each flow's evaluation and how often a policy may fail
+	// before it is quarantined.
+	Budget policy.Budget
+	// MaxCost refuses a set in which a policy costs more than this per
+	// sample input on average (0: no bound).
+	MaxCost time.Duration
+}
+
 // LoadPolicies loads the policies from dir, or the bundled ones when dir is
 // empty, and logs what was loaded. A directory's Rego tests run too, and a
 // set whose tests fail is refused like one that does not compile: the
-// bundled policies were tested when the binary was built.
-func LoadPolicies(ctx context.Context, dir string, logger *slog.Logger) (*policy.Set, error) {
+// bundled policies were tested when the binary was built. Every policy
+// then judges the sample inputs alone (the directory's testdata, else the
+// bundled ones): a set in which one breaks the output contract, fails, or
+// costs more than limits allow is refused before it judges live flows.
+func LoadPolicies(ctx context.Context, dir string, limits PolicyLimits, logger *slog.Logger) (*policy.Set, error) {
 	var fsys fs.FS = policies.FS
 	where := "bundled policies"
 	if dir != "" {
@@ -123,7 +139,7 @@ func LoadPolicies(ctx context.Context, dir string, logger *slog.Logger) (*policy
 		}
 		fsys, where = os.DirFS(dir), dir
 	}
-	set, err := policy.Load(ctx, fsys, ".")
+	set, err := policy.Load(ctx, fsys, ".", policy.WithBudget(limits.Budget))
 	if err != nil {
 		return nil, fmt.Errorf("loading %s: %w", where, err)
 	}
@@ -138,15 +154,35 @@ func LoadPolicies(ctx context.Context, dir string, logger *slog.Logger) (*policy
 		}
 		tests = len(report.Results)
 	}
+	samples, err := sampleInputs(fsys, where)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := set.Check(ctx, samples, limits.MaxCost); err != nil {
+		return nil, fmt.Errorf("checking %s on %d sample inputs: %w", where, len(samples), err)
+	}
 	logger.Info("policies loaded", "source", where, "policies", len(set.Policies()), "tests_passed", tests,
-		"exceptions", len(set.Exceptions()))
+		"exceptions", len(set.Exceptions()), "samples_judged", len(samples))
 	return set, nil
+}
+
+// sampleInputs are the sample input documents of fsys, or the bundled ones
+// when it has none.
+func sampleInputs(fsys fs.FS, where string) ([]ast.Value, error) {
+	samples, err := policy.Samples(fsys, ".")
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	if len(samples) == 0 {
+		return policy.Samples(policies.FS, ".")
+	}
+	return samples, nil
 }
 
 // loadPolicies loads the policies as LoadPolicies does, with the alert
 // grouping each declares in its METADATA.
-func loadPolicies(ctx context.Context, dir string, logger *slog.Logger) (*policy.Set, alert.Groupings, error) {
-	set, err := LoadPolicies(ctx, dir, logger)
+func loadPolicies(ctx context.Context, dir string, limits PolicyLimits, logger *slog.Logger) (*policy.Set, alert.Groupings, error) {
+	set, err := LoadPolicies(ctx, dir, limits, logger)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -199,7 +235,7 @@ func (p *pipeline) close(logger *slog.Logger) {
 }
 
 func newPipeline(ctx context.Context, o *Options, aggCfg alert.AggregatorConfig, engCfg engine.Config, extra alert.Notifier, reg prometheus.Registerer) (*pipeline, error) {
-	set, groupings, err := loadPolicies(ctx, o.PoliciesDir, o.Logger.With("component", "policy"))
+	set, groupings, err := loadPolicies(ctx, o.PoliciesDir, o.PolicyLimits, o.Logger.With("component", "policy"))
 	if err != nil {
 		return nil, err
 	}

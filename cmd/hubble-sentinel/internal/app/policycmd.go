@@ -2,32 +2,51 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/hubble-sentinel/hubble-sentinel/engine/policy"
 )
 
+// DefaultPolicyMaxCost is --policies.max-cost's default: about a hundred
+// times what a bundled policy costs alone.
+const DefaultPolicyMaxCost = 10 * time.Millisecond
+
 // PolicyCheck compiles the policies in dir as the daemon would (sandbox,
-// input schema, metadata and exceptions checks) without running them, and
-// lists their ids and severities: the `policy check` command.
+// input schema, output types, metadata and exceptions checks), judges the
+// sample inputs (dir's testdata/inputs.json, else the bundled ones) with
+// each policy alone, and lists each policy's cost: the `policy check`
+// command. It fails when a policy breaks the output contract or fails on a
+// sample, or costs more than o.PolicyLimits.MaxCost.
 func PolicyCheck(ctx context.Context, o Options, dir string) error {
 	o.defaults()
 	if _, err := os.Stat(dir); err != nil {
 		return fmt.Errorf("policy check: %w", err)
 	}
-	set, err := policy.Load(ctx, os.DirFS(dir), ".")
+	fsys := os.DirFS(dir)
+	set, err := policy.Load(ctx, fsys, ".", policy.WithBudget(o.PolicyLimits.Budget))
 	if err != nil {
 		return fmt.Errorf("policy check %s: %w", dir, err)
 	}
+	samples, err := sampleInputs(fsys, dir)
+	if err != nil {
+		return fmt.Errorf("policy check: %w", err)
+	}
+	costs, checkErr := set.Check(ctx, samples, o.PolicyLimits.MaxCost)
+	if errors.Is(checkErr, ctx.Err()) && ctx.Err() != nil {
+		return checkErr
+	}
 	tw := tabwriter.NewWriter(o.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSEVERITY\tPACKAGE\tFILE")
-	for _, p := range set.Policies() {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.ID, p.Severity, p.Package, p.File)
+	fmt.Fprintln(tw, "ID\tSEVERITY\tMEAN\tMAX\tFLAGGED\tFAILED\tPACKAGE\tFILE")
+	for _, c := range costs {
+		p := c.Policy
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", p.ID, p.Severity, micros(c.Mean), micros(c.Max), c.Violations, c.Failed, p.Package, p.File)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -39,8 +58,16 @@ func PolicyCheck(ctx context.Context, o Options, dir string) error {
 		}
 		fmt.Fprintf(o.Stdout, "exception %q (%s): %s\n", e.Name, applies, e.Reason)
 	}
-	fmt.Fprintf(o.Stdout, "%d policies, %d exceptions: OK\n", len(set.Policies()), len(set.Exceptions()))
+	if checkErr != nil {
+		return fmt.Errorf("policy check %s on %d sample inputs: %w", dir, len(samples), checkErr)
+	}
+	fmt.Fprintf(o.Stdout, "%d policies, %d exceptions, %d sample inputs judged: OK\n", len(set.Policies()), len(set.Exceptions()), len(samples))
 	return nil
+}
+
+// micros prints a duration in microseconds, the unit policies cost in.
+func micros(d time.Duration) string {
+	return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond))
 }
 
 // PolicyTestOptions are the settings of the `policy test` command.

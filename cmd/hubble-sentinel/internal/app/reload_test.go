@@ -51,7 +51,7 @@ func TestReloaderOnFileChanges(t *testing.T) {
 	require.NoError(t, policies.WriteTo(dir))
 	var logs logtest.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
-	initial, err := LoadPolicies(context.Background(), dir, logger)
+	initial, err := LoadPolicies(context.Background(), dir, PolicyLimits{}, logger)
 	require.NoError(t, err)
 
 	var mu sync.Mutex
@@ -61,7 +61,7 @@ func TestReloaderOnFileChanges(t *testing.T) {
 	w := NewWatcher(dir, logger)
 	w.Debounce = 50 * time.Millisecond
 	r := NewReloader(dir, len(initial.Policies()), func(ctx context.Context) (*policy.Set, error) {
-		return LoadPolicies(ctx, dir, logger)
+		return LoadPolicies(ctx, dir, PolicyLimits{}, logger)
 	}, func(s *policy.Set) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -130,14 +130,14 @@ func TestReloaderOnSignalAndNewDirectory(t *testing.T) {
 	dir := t.TempDir()
 	require.NoError(t, policies.WriteTo(dir))
 	logger := slog.New(slog.DiscardHandler)
-	initial, err := LoadPolicies(context.Background(), dir, logger)
+	initial, err := LoadPolicies(context.Background(), dir, PolicyLimits{}, logger)
 	require.NoError(t, err)
 	applied := make(chan *policy.Set, 4)
 	signals := make(chan struct{}, 1)
 	w := NewWatcher(dir, logger)
 	w.Debounce = 50 * time.Millisecond
 	r := NewReloader(dir, len(initial.Policies()), func(ctx context.Context) (*policy.Set, error) {
-		return LoadPolicies(ctx, dir, logger)
+		return LoadPolicies(ctx, dir, PolicyLimits{}, logger)
 	}, func(s *policy.Set) { applied <- s }, logger, prometheus.NewRegistry())
 	r.Signals, r.Changes = signals, w.Changes()
 	ctx, cancel := context.WithCancel(context.Background())

@@ -73,7 +73,7 @@ func Run(ctx context.Context, o Options) error {
 		// goroutine: the groupings loaded with a set are applied with it.
 		var groupings alert.Groupings
 		load := func(ctx context.Context) (*policy.Set, error) {
-			set, gs, err := loadPolicies(ctx, o.PoliciesDir, logger)
+			set, gs, err := loadPolicies(ctx, o.PoliciesDir, o.PolicyLimits, logger)
 			groupings = gs
 			return set, err
 		}
