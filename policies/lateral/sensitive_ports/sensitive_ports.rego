@@ -11,7 +11,9 @@
 #   whether the source has any business with the service, what it sent
 #   (database audit log, sshd log) and whether the service requires
 #   authentication; allowlist real clients, and restrict the service's
-#   ingress with a network policy.
+#   ingress with a network policy. One client reaching several of these
+#   ports of one workload (a scan) is one incident; the ports are in the
+#   destination_ports annotation.
 # related_resources:
 #   - ref: https://attack.mitre.org/techniques/T1021/
 #   - ref: https://attack.mitre.org/techniques/T1210/
@@ -19,6 +21,7 @@
 #   id: LateralSensitivePortCrossNamespace
 #   severity: warning
 #   learnable: true
+#   drop_labels: [destination_port]
 #   mitre: T1021
 #   tags: [lateral-movement, remote-services, database]
 package sentinel.lateral.sensitive_ports
