@@ -339,11 +339,24 @@ func daemonFlags(fs *flag.FlagSet, o *app.Options) {
 	fs.DurationVar(&o.Stream.StatusInterval, "hubble.status-interval", hubble.DefaultStatusInterval, "ask the relay ServerStatus this often while streaming (coverage, liveness)")
 	fs.DurationVar(&o.Stream.StatusTimeout, "hubble.status-timeout", hubble.DefaultStatusTimeout, "reopen the stream when the relay does not answer ServerStatus in this time")
 	fs.DurationVar(&o.Stream.ShedAfter, "hubble.shed-after", 0, "reduced coverage: once evaluation lags this far behind, sample plain L3/L4 flows one in ten (never L7, DNS, drops or new connections), each span a visibility gap (0: back-pressure only)")
+	fs.Var((*negated)(&o.Stream.FullFlows), "hubble.field-mask", "ask the relay only for the flow fields the engine and the policies read (false: every field)")
 	fs.StringVar(&o.WebListenAddress, "web.listen-address", ":9966", "address serving /metrics, /healthz and /readyz (empty: off)")
 	fs.DurationVar(&o.ResendInterval, "alerts.resend-interval", time.Minute, "re-send firing alerts this often")
 	fs.DurationVar(&o.Alerts.VisibilityGrace, "alerts.visibility-grace", app.DefaultVisibilityGrace, "raise SentinelVisibilityGap when the relay is unreachable, or a node unavailable, this long")
 	fs.BoolVar(&o.WatchPolicies, "policies.watch", true, "reload --policies.dir when its files change (SIGHUP always reloads)")
 	fs.IntVar(&o.Workers, "engine.workers", 0, "flows judged in parallel, each source workload on one worker (0: one per CPU)")
+}
+
+// negated is a boolean flag that sets its variable to the opposite: the
+// flag says what is on by default, the option what turns it off.
+type negated bool
+
+func (n *negated) String() string   { return strconv.FormatBool(!bool(*n)) }
+func (n *negated) IsBoolFlag() bool { return true }
+func (n *negated) Set(v string) error {
+	b, err := strconv.ParseBool(v)
+	*n = negated(!b)
+	return err
 }
 
 // byteSize is a size in bytes, with an optional unit: 512MiB, 1GiB, 100MB, 4096.

@@ -189,6 +189,10 @@ type StreamOptions struct {
 	// ShedAfter turns on the reduced-coverage mode (hubble.ClientConfig);
 	// zero keeps back-pressure only.
 	ShedAfter time.Duration
+	// FullFlows asks the relay for every flow field. By default only the
+	// fields the engine and the policies read are asked for (a field
+	// mask: hubble.FlowFields and the top-level fields the policies read).
+	FullFlows bool
 }
 
 func (s StreamOptions) dialOptions() hubble.DialOptions {
@@ -208,6 +212,11 @@ func (s StreamOptions) clientConfig(o *Options) (hubble.ClientConfig, func(), er
 		Deny:    append(append([]*flowpb.FlowFilter(nil), o.HubbleDeny...), deny...),
 		Overlap: s.ResumeOverlap, DedupSize: s.DedupSize, Gaps: o.Gaps,
 		StatusInterval: s.StatusInterval, StatusTimeout: s.StatusTimeout, ShedAfter: s.ShedAfter,
+	}
+	if !s.FullFlows {
+		if cfg.FieldMask, err = policiesFieldMask(o); err != nil {
+			return hubble.ClientConfig{}, nil, err
+		}
 	}
 	path := s.PositionPath
 	if path == "" && o.BaselinePath != "" {
