@@ -82,3 +82,33 @@ func TestWatchRelay(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 }
+
+// TestBlindBaselines: each kind of gap marks the baselines blind where the
+// flows are missing, and passes the gap on.
+func TestBlindBaselines(t *testing.T) {
+	t0 := time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)
+	pos := t0
+	var spans []string
+	var passed atomic.Int32
+	b := &blindBaselines{
+		blind: func(from, to time.Time) {
+			spans = append(spans, from.Sub(t0).String()+".."+map[bool]string{true: "open", false: to.Sub(t0).String()}[to.IsZero()])
+		},
+		position: func() time.Time { return pos },
+		next:     hubble.GapFuncs{OnGap: func(hubble.Gap) { passed.Add(1) }, OnNodeRecovered: func(_, _, _ string) { passed.Add(1) }},
+	}
+	b.Gap(hubble.Gap{Kind: hubble.GapResume, Start: t0.Add(time.Minute), End: t0.Add(3 * time.Minute)})
+	b.Gap(hubble.Gap{Kind: hubble.GapLostEvents, Start: t0.Add(4 * time.Minute), End: t0.Add(4 * time.Minute)})
+	pos = t0.Add(5 * time.Minute)
+	b.Gap(hubble.Gap{Kind: hubble.GapLostEvents}) // no span: around the position
+	b.Gap(hubble.Gap{Kind: hubble.GapOversized, Start: pos, End: pos})
+	b.Gap(hubble.Gap{Kind: hubble.GapNodeStatus, Source: "r", Node: "a", Reason: "NODE_UNAVAILABLE"})
+	b.Gap(hubble.Gap{Kind: hubble.GapNodeStatus, Source: "r", Node: "a", Reason: "NODE_ERROR"}) // still the same span
+	b.Gap(hubble.Gap{Kind: hubble.GapNodeStatus, Source: "r", Node: "b", Reason: "NODE_UNAVAILABLE"})
+	b.Gap(hubble.Gap{Kind: hubble.GapNodeStatus, Source: "r", Node: "c", Reason: "NODE_GONE"})
+	pos = t0.Add(9 * time.Minute)
+	b.NodeRecovered("r", "", "a")
+	b.NodeRecovered("r", "", "never-reported")
+	require.Equal(t, []string{"1m0s..3m0s", "4m0s..4m0s", "5m0s..5m0s", "5m0s..open", "5m0.000000001s..open", "5m0s..9m0s"}, spans)
+	require.Equal(t, int32(10), passed.Load())
+}

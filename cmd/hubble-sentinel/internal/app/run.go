@@ -47,7 +47,11 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer p.close(o.Logger)
 	visibility := alert.NewVisibility(p.aggregator, cmp.Or(o.Alerts.VisibilityGrace, DefaultVisibilityGrace), o.Logger.With("component", "visibility"))
-	o.Gaps = gapAlerts{gaps: visibility, next: o.Gaps}
+	// Baselines learn no rate over a gap; the span of a gap without one is
+	// the client's position, read once the client exists.
+	var client *hubble.Client
+	blind := &blindBaselines{blind: p.engine.Profiles().Blind, position: func() time.Time { return client.Position() }, next: o.Gaps}
+	o.Gaps = gapAlerts{gaps: visibility, next: blind}
 	conn, err := hubble.Dial(o.HubbleAddress, o.HubbleTLS, o.Stream.dialOptions())
 	if err != nil {
 		return fmt.Errorf("hubble relay %s: %w", o.HubbleAddress, err)
@@ -59,7 +63,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer closePosition()
 	cfg.Conn = conn
-	client := hubble.NewClient(observerpb.NewObserverClient(conn), cfg, o.Logger.With("component", "hubble"), reg)
+	client = hubble.NewClient(observerpb.NewObserverClient(conn), cfg, o.Logger.With("component", "hubble"), reg)
 
 	var g run.Group
 	p.follow(ctx, &g, client, o.Workers, reg)
