@@ -9,6 +9,7 @@ import (
 	"time"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // DefaultRingCapacity is Hubble's default ring buffer size per node.
@@ -29,7 +30,20 @@ type Ring struct {
 	waiting bool
 	nodes   map[string]bool
 	started time.Time
+	// losses are the agents' LostEvents, each at the position of the flow
+	// written after it, the newest maxLosses.
+	losses []loss
 }
+
+// loss is a LostEvent in the ring, served before the flow at pos.
+type loss struct {
+	pos   uint64
+	node  string
+	event *flowpb.LostEvent
+}
+
+// maxLosses bounds the LostEvents a Ring keeps.
+const maxLosses = 64
 
 // NewRing returns an empty ring holding capacity flows (DefaultRingCapacity
 // when capacity <= 0).
@@ -59,6 +73,36 @@ func (r *Ring) Write(f *flowpb.Flow) {
 		r.waiting = false
 	}
 	r.mu.Unlock()
+}
+
+// Lose records that node's agent lost n events between first and last, as
+// Cilium's agent reports its perf ring overflowing: every stream reading
+// past this point gets a LostEvents response from that node, in order
+// with the flows.
+func (r *Ring) Lose(node string, n uint64, first, last time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.losses = append(r.losses, loss{pos: r.written, node: node, event: &flowpb.LostEvent{
+		Source: flowpb.LostEventSource_PERF_EVENT_RING_BUFFER, NumEventsLost: n,
+		First: timestamppb.New(first), Last: timestamppb.New(last),
+	}})
+	if len(r.losses) > maxLosses {
+		r.losses = r.losses[len(r.losses)-maxLosses:]
+	}
+}
+
+// lossesIn returns the losses served before the flows at positions from
+// to to-1.
+func (r *Ring) lossesIn(from, to uint64) []loss {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []loss
+	for _, l := range r.losses {
+		if l.pos >= from && l.pos < to {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // Cap is the ring's capacity.

@@ -177,3 +177,36 @@ func TestRingAssignsUUIDs(t *testing.T) {
 	r.Write(f)
 	require.Len(t, f.GetUuid(), 36)
 }
+
+// TestRingLostEvents: an agent's LostEvents are served in order with the
+// flows, from the node that lost them, to every stream reading past them.
+func TestRingLostEvents(t *testing.T) {
+	ring := NewRing(8)
+	flows := numberedFlows(5)
+	for _, f := range flows[:3] {
+		ring.Write(f)
+	}
+	ring.Lose("node-2", 42, at(2), at(3))
+	for _, f := range flows[3:] {
+		ring.Write(f)
+	}
+	client, _ := serve(t, NewRingServer(ring, nil), nil)
+	for range 2 { // every stream
+		st, err := client.GetFlows(t.Context(), &observerpb.GetFlowsRequest{First: true, Number: 5})
+		require.NoError(t, err)
+		var got []string
+		for {
+			resp, err := st.Recv()
+			if err != nil {
+				break
+			}
+			if le := resp.GetLostEvents(); le != nil {
+				got = append(got, fmt.Sprintf("lost %d from %s %s..%s", le.GetNumEventsLost(), resp.GetNodeName(), le.GetSource(),
+					le.GetLast().AsTime().Sub(le.GetFirst().AsTime())))
+				continue
+			}
+			got = append(got, resp.GetFlow().GetUuid())
+		}
+		require.Equal(t, []string{"0", "1", "2", "lost 42 from node-2 PERF_EVENT_RING_BUFFER..1s", "3", "4"}, got)
+	}
+}

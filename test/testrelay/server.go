@@ -312,6 +312,7 @@ func (s *Server) serveRing(req *observerpb.GetFlowsRequest, rf *requestFilter, m
 	limit := req.GetNumber()
 	buf := make([]*flowpb.Flow, 256)
 	for {
+		from := pos
 		n, next, lost := s.ring.read(pos, buf)
 		pos = next
 		if lost > 0 {
@@ -325,7 +326,17 @@ func (s *Server) serveRing(req *observerpb.GetFlowsRequest, rf *requestFilter, m
 				return s.streamErr(stream, stopping, err)
 			}
 		}
-		for _, f := range buf[:n] {
+		losses := s.ring.lossesIn(from, next)
+		for i, f := range buf[:n] {
+			for len(losses) > 0 && losses[0].pos <= next-uint64(n)+uint64(i) {
+				if err := stream.Send(&observerpb.GetFlowsResponse{
+					NodeName: losses[0].node, Time: losses[0].event.GetLast(),
+					ResponseTypes: &observerpb.GetFlowsResponse_LostEvents{LostEvents: losses[0].event},
+				}); err != nil {
+					return s.streamErr(stream, stopping, err)
+				}
+				losses = losses[1:]
+			}
 			t := f.GetTime().AsTime()
 			if !rf.until.IsZero() && t.After(rf.until) {
 				return nil

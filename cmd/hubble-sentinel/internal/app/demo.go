@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -32,7 +33,16 @@ type DemoOptions struct {
 	// ListenAddress is where the demo relay serves the Observer API, for
 	// `hubble observe --server` (empty: a free loopback port).
 	ListenAddress string
+	// BlindSpotAfter is when one simulated node's agent reports lost
+	// events, once, as Cilium does when its perf ring overflows, so the
+	// demo shows SentinelVisibilityGap (0: DefaultBlindSpotAfter;
+	// negative: never).
+	BlindSpotAfter time.Duration
 }
+
+// DefaultBlindSpotAfter: the demo's blind spot comes after the baselines
+// have learned.
+const DefaultBlindSpotAfter = DemoLearningPeriod + 30*time.Second
 
 // DemoLearningPeriod is the demo's default --baseline.learning-period: long
 // enough to learn the shop's regular traffic, short enough to watch.
@@ -80,8 +90,12 @@ func Demo(ctx context.Context, d DemoOptions) error {
 		return err
 	}
 	defer conn.Close()
-	client := hubble.NewClient(observerpb.NewObserverClient(conn), hubble.ClientConfig{
-		Follow: true, Reconnect: true, Address: addr, Conn: conn, Gaps: o.Gaps,
+	// Blind spots alert and keep baselines from learning, as in run.
+	visibility := alert.NewVisibility(p.aggregator, cmp.Or(o.Alerts.VisibilityGrace, DefaultVisibilityGrace), o.Logger.With("component", "visibility"))
+	var client *hubble.Client
+	blind := &blindBaselines{blind: p.engine.Profiles().Blind, position: func() time.Time { return client.Position() }, next: o.Gaps}
+	client = hubble.NewClient(observerpb.NewObserverClient(conn), hubble.ClientConfig{
+		Follow: true, Reconnect: true, Address: addr, Conn: conn, Gaps: gapAlerts{gaps: visibility, next: blind},
 	}, o.Logger.With("component", "hubble"), reg)
 
 	fmt.Fprintf(o.Stdout, "hubble-sentinel demo: simulated shop mesh on the built-in Hubble relay at %s, %.0f flows/s, %d policies\n",
@@ -113,12 +127,38 @@ func Demo(ctx context.Context, d DemoOptions) error {
 			return nil
 		})
 	}
+	addContext(ctx, &g, visibility.Run)
+	if after := cmp.Or(d.BlindSpotAfter, DefaultBlindSpotAfter); after > 0 {
+		addContext(ctx, &g, func(ctx context.Context) error {
+			blindSpot(ctx, ring, after, d.Rate, o.Stdout)
+			return nil
+		})
+	}
 	p.follow(ctx, &g, client, o.Workers, reg)
 	start := time.Now()
 	err = g.Run()
 	fmt.Fprintf(o.Stdout, "\ndemo stopped after %s: %d alert(s) fired, %d profiles learned\n",
 		time.Since(start).Round(time.Second), printer.count(), p.engine.Profiles().Len())
 	return err
+}
+
+// blindSpot waits after, then has one node's agent report the events of
+// the last two seconds lost, and waits for ctx to end.
+func blindSpot(ctx context.Context, ring *testrelay.Ring, after time.Duration, rate float64, w io.Writer) {
+	select {
+	case <-time.After(after):
+	case <-ctx.Done():
+		return
+	}
+	nodes := ring.Nodes()
+	if len(nodes) == 0 {
+		return
+	}
+	n := uint64(max(2*rate/float64(len(nodes)), 1))
+	now := time.Now()
+	ring.Lose(nodes[0], n, now.Add(-2*time.Second), now)
+	fmt.Fprintf(w, "\nsimulated blind spot: %s's agent lost %d events (its perf ring overflowed); hubble-sentinel says so:\n\n", nodes[0], n)
+	<-ctx.Done()
 }
 
 // prettyPrinter prints alerts for people: once when they fire, once when

@@ -1,8 +1,11 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -112,3 +115,35 @@ func TestBlindBaselines(t *testing.T) {
 	require.Equal(t, []string{"1m0s..3m0s", "4m0s..4m0s", "5m0s..5m0s", "5m0s..open", "5m0.000000001s..open", "5m0s..9m0s"}, spans)
 	require.Equal(t, int32(10), passed.Load())
 }
+
+// TestDemoShowsAVisibilityGap: the demo's relay has one node report lost
+// events once, as Cilium's agent does, and the demo prints
+// SentinelVisibilityGap for it.
+func TestDemoShowsAVisibilityGap(t *testing.T) {
+	var out syncBuffer
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- Demo(ctx, DemoOptions{
+			Options: Options{Stdout: &out, Logger: slog.New(slog.DiscardHandler)},
+			Rate:    200, BlindSpotAfter: time.Second,
+		})
+	}()
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "reason=lost_events") }, time.Minute, 50*time.Millisecond, "the demo's output: %s", &out)
+	cancel()
+	require.NoError(t, <-done)
+	text := out.String()
+	require.Contains(t, text, "simulated blind spot: ")
+	i := strings.Index(text, "simulated blind spot: ")
+	require.Contains(t, text[i:], "SentinelVisibilityGap", text)
+	require.Contains(t, text[i:], "reason=lost_events")
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
