@@ -71,7 +71,10 @@ func Replay(ctx context.Context, o Options, files []string) (ReplaySummary, erro
 	worker := engine.NewParallel(p.engine, 1, flowQueue, reg)
 	workerDone := make(chan error, 1)
 	go func() { workerDone <- worker.Run(ctx) }()
-	runErr := client.Run(ctx, worker.Handle)
+	prog := newProgress(o.Stderr, printer.count)
+	stopProgress := prog.run(ctx)
+	runErr := client.Run(ctx, prog.handler(worker.Handle))
+	stopProgress()
 	worker.Close()
 	if err := <-workerDone; err != nil && runErr == nil {
 		runErr = err
