@@ -7,12 +7,61 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 	"golang.org/x/net/publicsuffix"
 
+	"github.com/hubble-sentinel/hubble-sentinel/engine/httpurl"
 	"github.com/hubble-sentinel/hubble-sentinel/engine/redact"
 )
+
+// Bounds of what the engine reads from the strings an attacker shapes (the
+// request line, headers, DNS names). Whatever policies see is cut to these,
+// prefix kept, and the cut is itself a fact (HTTP.Truncated,
+// DNS.Truncated): the cost of judging a flow stays flat however long the
+// request, and an oversized request is suspicious in its own right. Real
+// clients stay far below them (browsers and proxies cap a URL at 2–8 KiB).
+const (
+	// MaxURLBytes bounds the URL as policies see it (l7.http.url).
+	MaxURLBytes = 8 << 10
+	// MaxPathBytes bounds the path as sent (sentinel.http.raw_path); the
+	// decoded path is decoded from that.
+	MaxPathBytes = 2 << 10
+	// MaxQueryBytes bounds the query (sentinel.http.query).
+	MaxQueryBytes = 2 << 10
+	// MaxHostBytes bounds a host name (a DNS name is at most 253 bytes;
+	// the rest of the bound leaves room for a port and escapes).
+	MaxHostBytes = 1 << 10
+	// MaxHeaders bounds the headers policies see (l7.http.headers).
+	MaxHeaders = 64
+	// MaxHeaderNameBytes bounds a header name, and the method.
+	MaxHeaderNameBytes = 256
+	// MaxHeaderValueBytes bounds a header value (the User-Agent too).
+	MaxHeaderValueBytes = 4 << 10
+	// MaxDNSNameBytes bounds a DNS query name and destination names; a
+	// name is at most 255 bytes on the wire, 4 per byte when escaped.
+	MaxDNSNameBytes = 1 << 10
+)
+
+// Truncate cuts s to at most n bytes, keeping the prefix. The cut never
+// splits a UTF-8 sequence, nor a percent escape when escapes is set ("%2"
+// would make the whole path undecodable).
+func Truncate(s string, n int, escapes bool) (string, bool) {
+	if len(s) <= n {
+		return s, false
+	}
+	i := n
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	if escapes {
+		if j := strings.LastIndexByte(s[max(i-2, 0):i], '%'); j >= 0 {
+			i = max(i-2, 0) + j
+		}
+	}
+	return s[:i], true
+}
 
 // Endpoint kinds, from Cilium's reserved identities.
 const (
@@ -79,7 +128,11 @@ type HTTP struct {
 	Host     string
 	// UserAgent is the User-Agent request header, "" when absent.
 	UserAgent string
-	// record is the flow's HTTP record, kept for Secrets.
+	// Truncated holds when a bound cut the URL, path, query, method, a
+	// header or the header count (see MaxURLBytes and the others).
+	Truncated bool
+	// record is the flow's HTTP record within the bounds: the record
+	// itself when nothing was cut. Policies see it, Secrets reads it.
 	record  *flowpb.HTTP
 	secrets *[]string
 	// Plain holds when the request has nothing an injection payload could
@@ -101,7 +154,10 @@ type DNS struct {
 	// the query itself when it has no public suffix.
 	Registered string
 	// Rcode is the response code (3 is NXDOMAIN); 0 on queries.
-	Rcode           uint32
+	Rcode uint32
+	// Truncated holds when the query name was longer than
+	// MaxDNSNameBytes and was cut.
+	Truncated       bool
 	Labels          []string
 	MaxLabelLength  int
 	MaxLabelEntropy float64
@@ -172,7 +228,8 @@ func Measure(f *flowpb.Flow) Flow {
 	fa.Source = endpoint(f.GetSource(), f.GetIP().GetSource())
 	fa.Destination = endpoint(f.GetDestination(), f.GetIP().GetDestination())
 	if names := f.GetDestinationNames(); len(names) > 0 {
-		fa.Destination.FQDN = NormaliseHost(names[0])
+		name, _ := Truncate(names[0], MaxDNSNameBytes, false)
+		fa.Destination.FQDN = NormaliseHost(name)
 	}
 	fa.Protocol, fa.SourcePort, fa.DestinationPort = layer4(f.GetL4())
 	fa.Direction = direction(f, fa.SourcePort, fa.DestinationPort)
@@ -378,11 +435,13 @@ func layer4(l4 *flowpb.Layer4) (proto string, src, dst uint32) {
 	return "", 0, 0
 }
 
-// Secrets are the credentials the request carries (URL userinfo, query
-// values, sensitive headers), longest first: whatever quotes this request in
-// a log line or an alert cuts them out (redact.String). They are found on
-// first use, once per flow: most flows never need them. Not safe for
-// concurrent use, like the rest of a flow's facts.
+// Secrets are the credentials the request carries (URL userinfo, query and
+// path parameter values, sensitive headers), longest first: whatever quotes
+// this request in a log line or an alert cuts them out (redact.String).
+// They are read from the request within the bounds, which is all that
+// policies see. They are found on first use, once per flow: most flows
+// never need them. Not safe for concurrent use, like the rest of a flow's
+// facts.
 func (h *HTTP) Secrets() []string {
 	if h.secrets == nil {
 		s := redact.HTTPSecrets(h.record)
@@ -391,60 +450,70 @@ func (h *HTTP) Secrets() []string {
 	return *h.secrets
 }
 
+// Record is the flow's HTTP record within the bounds (MaxURLBytes,
+// MaxHeaders, …): the record itself when nothing was cut, else a copy
+// with the URL, method and headers cut. The policy input shows this one.
+func (h *HTTP) Record() *flowpb.HTTP { return h.record }
+
 func parseHTTP(h *flowpb.HTTP) *HTTP {
-	out := &HTTP{Method: h.GetMethod(), Code: h.GetCode(), record: h}
+	out := &HTTP{Code: h.GetCode()}
 	defer func() { out.Endpoint = out.Method + " " + PathTemplate(out.Path) }()
-	raw := h.GetUrl()
-	out.UserAgent = header(h, "user-agent")
-	if u, err := url.Parse(raw); err == nil {
-		out.Host = u.Host
-		out.RawPath = u.EscapedPath()
-		out.Path = u.Path
-		out.Query = u.RawQuery
-	} else {
-		// Keep what can be kept: a URL Go refuses (a bad port, %zz, a
-		// space in the host) is itself interesting to policies, so split
-		// it leniently rather than drop it or read the host as the path.
-		out.Host, out.RawPath, out.Query = lenientSplit(raw)
-		out.Path = out.RawPath
-		if p, err := url.PathUnescape(out.RawPath); err == nil {
-			out.Path = p
-		}
+	out.record = boundHTTP(h, &out.Truncated)
+	out.Method = out.record.GetMethod()
+	ua, cut := Truncate(header(h, "user-agent"), MaxHeaderValueBytes, false)
+	out.UserAgent, out.Truncated = ua, out.Truncated || cut
+	// One reader for every URL, the one the redactor uses: it never
+	// fails, so a URL Go refuses (a bad port, %zz, a space in the host)
+	// still has its path judged.
+	// Read from the URL within MaxURLBytes: the path and query bounds
+	// are smaller, so reading further would only cost time.
+	u := httpurl.Parse(out.record.GetUrl())
+	var cuts [3]bool
+	out.Host, cuts[0] = Truncate(u.Host, MaxHostBytes, false)
+	out.RawPath, cuts[1] = Truncate(u.Path, MaxPathBytes, true)
+	out.Query, cuts[2] = Truncate(u.Query, MaxQueryBytes, true)
+	out.Truncated = out.Truncated || cuts[0] || cuts[1] || cuts[2]
+	// The path as servers route it: decoded once, path parameters
+	// (";jsessionid=…") stripped, so /admin;x=1 reads /admin.
+	out.Path = httpurl.StripParams(out.RawPath)
+	if p, err := url.PathUnescape(out.Path); err == nil {
+		out.Path = p
 	}
 	out.Plain = plain(out.RawPath, out.Query)
 	if out.Host == "" {
-		out.Host = header(h, "host")
+		out.Host, _ = Truncate(header(h, "host"), MaxHostBytes, false)
 	}
 	if out.Host == "" {
-		out.Host = header(h, ":authority")
+		out.Host, _ = Truncate(header(h, ":authority"), MaxHostBytes, false)
 	}
 	return out
 }
 
-// lenientSplit splits a URL that url.Parse refuses into host (without
-// userinfo), path as sent and query, without failing: scheme://authority
-// is taken off when present, the query runs from the first "?" to a "#".
-func lenientSplit(raw string) (host, path, query string) {
-	rest := raw
-	if i := strings.Index(rest, "://"); i > 0 && !strings.ContainsAny(rest[:i], "/?#") {
-		rest = rest[i+3:]
-		// Userinfo may hold a "/" (a password Go refuses): the authority
-		// then runs past the last "@" before the query.
-		start := 0
-		if q := strings.IndexAny(rest, "?#"); q >= 0 {
-			start = strings.LastIndexByte(rest[:q], '@') + 1
-		} else {
-			start = strings.LastIndexByte(rest, '@') + 1
-		}
-		end := strings.IndexAny(rest[start:], "/?#")
-		if end < 0 {
-			end = len(rest) - start
-		}
-		host, rest = rest[start:start+end], rest[start+end:]
+// boundHTTP returns h when it is within the bounds, else a copy cut to
+// them, setting *cut.
+func boundHTTP(h *flowpb.HTTP, cut *bool) *flowpb.HTTP {
+	within := len(h.GetUrl()) <= MaxURLBytes && len(h.GetMethod()) <= MaxHeaderNameBytes &&
+		len(h.GetProtocol()) <= MaxHeaderNameBytes && len(h.GetHeaders()) <= MaxHeaders
+	for _, hd := range h.GetHeaders() {
+		within = within && len(hd.GetKey()) <= MaxHeaderNameBytes && len(hd.GetValue()) <= MaxHeaderValueBytes
 	}
-	rest, _, _ = strings.Cut(rest, "#")
-	path, query, _ = strings.Cut(rest, "?")
-	return host, path, query
+	if within {
+		return h
+	}
+	*cut = true
+	b := &flowpb.HTTP{Code: h.GetCode()}
+	b.Url, _ = Truncate(h.GetUrl(), MaxURLBytes, true)
+	b.Method, _ = Truncate(h.GetMethod(), MaxHeaderNameBytes, false)
+	b.Protocol, _ = Truncate(h.GetProtocol(), MaxHeaderNameBytes, false)
+	headers := h.GetHeaders()
+	headers = headers[:min(len(headers), MaxHeaders)]
+	b.Headers = make([]*flowpb.HTTPHeader, len(headers))
+	for i, hd := range headers {
+		k, _ := Truncate(hd.GetKey(), MaxHeaderNameBytes, false)
+		v, _ := Truncate(hd.GetValue(), MaxHeaderValueBytes, false)
+		b.Headers[i] = &flowpb.HTTPHeader{Key: k, Value: v}
+	}
+	return b
 }
 
 // plain reports whether a request path (as sent) and query leave no room
@@ -472,9 +541,14 @@ func header(h *flowpb.HTTP, key string) string {
 	return ""
 }
 
+// maxQtypes bounds the query types read from one DNS record.
+const maxQtypes = 16
+
 func measureDNS(d *flowpb.DNS) *DNS {
-	q := strings.TrimSuffix(d.GetQuery(), ".")
-	out := &DNS{Query: q, Qtypes: d.GetQtypes(), Rcode: d.GetRcode()}
+	q, cut := Truncate(d.GetQuery(), MaxDNSNameBytes, false)
+	q = strings.TrimSuffix(q, ".")
+	qtypes := d.GetQtypes()
+	out := &DNS{Query: q, Qtypes: qtypes[:min(len(qtypes), maxQtypes)], Rcode: d.GetRcode(), Truncated: cut}
 	if q == "" {
 		return out
 	}

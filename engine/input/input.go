@@ -36,7 +36,11 @@ func NewBuilder(size int) *Builder {
 
 // Document is the package-level Document with the Builder's cache.
 func (b *Builder) Document(f *flowpb.Flow, fa *facts.Flow, p *profile.Views) ast.Value {
-	doc := messageValueCached(f.ProtoReflect(), b.endpoints).(ast.Object)
+	c := &conv{cache: b.endpoints}
+	if fa.HTTP != nil {
+		c.http = fa.HTTP.Record()
+	}
+	doc := messageValueCached(f.ProtoReflect(), c).(ast.Object)
 	doc.Insert(ast.InternedTerm(SentinelKey), ast.NewTerm(sentinelValue(fa, p)))
 	return doc
 }
@@ -67,6 +71,7 @@ func sentinelValue(fa *facts.Flow, p *profile.Views) ast.Object {
 			ast.Item(ast.InternedTerm("host"), ast.StringTerm(h.Host)),
 			ast.Item(ast.InternedTerm("user_agent"), ast.StringTerm(h.UserAgent)),
 			ast.Item(ast.InternedTerm("plain"), ast.InternedTerm(h.Plain)),
+			ast.Item(ast.InternedTerm("truncated"), ast.InternedTerm(h.Truncated)),
 		))
 	}
 	if d := fa.DNS; d != nil {
@@ -85,6 +90,7 @@ func sentinelValue(fa *facts.Flow, p *profile.Views) ast.Object {
 			ast.Item(ast.InternedTerm("max_label_length"), ast.InternedTerm(d.MaxLabelLength)),
 			ast.Item(ast.InternedTerm("max_label_entropy"), ast.NewTerm(ast.Number(strconv.FormatFloat(d.MaxLabelEntropy, 'f', 3, 64)))),
 			ast.Item(ast.InternedTerm("qtypes"), ast.ArrayTerm(qtypes...)),
+			ast.Item(ast.InternedTerm("truncated"), ast.InternedTerm(d.Truncated)),
 		))
 	}
 	if p != nil {

@@ -2,6 +2,10 @@ package input
 
 import (
 	"encoding/base64"
+
+	flowpb "github.com/cilium/cilium/api/v1/flow"
+
+	"github.com/hubble-sentinel/hubble-sentinel/engine/facts"
 	"strconv"
 	"sync"
 	"time"
@@ -28,6 +32,9 @@ func keyTerm(fd protoreflect.FieldDescriptor) *ast.Term {
 // from flow to flow and are worth caching.
 const endpointName = "flow.Endpoint"
 
+// httpName is the descriptor of flow.HTTP, shown within the bounds.
+const httpName = "flow.HTTP"
+
 // messageValue converts a protobuf message to the value protojson would print
 // with UseProtoNames (the shape of `hubble observe -o jsonpb`), except that
 // 64-bit integers stay numbers so policies can compare them.
@@ -35,11 +42,31 @@ func messageValue(m protoreflect.Message) ast.Value {
 	return messageValueCached(m, nil)
 }
 
-func messageValueCached(m protoreflect.Message, c *endpointCache) ast.Value {
+// maxStringBytes bounds every other string of the flow in the document
+// (Hubble's summary, Kafka topics, DNS answers, …), as facts bounds the
+// request's: what an attacker shapes never reaches Rego unbounded.
+const maxStringBytes = facts.MaxURLBytes
+
+// maxListItems bounds every list of the flow in the document.
+const maxListItems = 256
+
+// conv is what a conversion reuses: the endpoint cache, and the flow's
+// HTTP record within the bounds (facts.HTTP.Record), shown in place of
+// the record itself.
+type conv struct {
+	cache *endpointCache
+	http  *flowpb.HTTP
+}
+
+func messageValueCached(m protoreflect.Message, c *conv) ast.Value {
 	switch m.Descriptor().FullName() {
 	case endpointName:
-		if c != nil {
-			return c.value(m)
+		if c != nil && c.cache != nil {
+			return c.cache.value(m)
+		}
+	case httpName:
+		if c != nil && c.http != nil && m.Interface() != c.http {
+			m = c.http.ProtoReflect()
 		}
 	case "google.protobuf.Timestamp":
 		return ast.String(formatTimestamp(m))
@@ -65,11 +92,11 @@ func messageValueCached(m protoreflect.Message, c *endpointCache) ast.Value {
 	return obj
 }
 
-func fieldValue(fd protoreflect.FieldDescriptor, v protoreflect.Value, c *endpointCache) ast.Value {
+func fieldValue(fd protoreflect.FieldDescriptor, v protoreflect.Value, c *conv) ast.Value {
 	switch {
 	case fd.IsList():
 		l := v.List()
-		terms := make([]*ast.Term, l.Len())
+		terms := make([]*ast.Term, min(l.Len(), maxListItems))
 		for i := range terms {
 			terms[i] = ast.NewTerm(singularValue(fd, l.Get(i), c))
 		}
@@ -85,7 +112,7 @@ func fieldValue(fd protoreflect.FieldDescriptor, v protoreflect.Value, c *endpoi
 	return singularValue(fd, v, c)
 }
 
-func singularValue(fd protoreflect.FieldDescriptor, v protoreflect.Value, c *endpointCache) ast.Value {
+func singularValue(fd protoreflect.FieldDescriptor, v protoreflect.Value, c *conv) ast.Value {
 	if fd.Kind() == protoreflect.MessageKind || fd.Kind() == protoreflect.GroupKind {
 		return messageValueCached(v.Message(), c)
 	}
@@ -97,7 +124,8 @@ func scalarValue(fd protoreflect.FieldDescriptor, v protoreflect.Value) ast.Valu
 	case protoreflect.BoolKind:
 		return ast.InternedValue(v.Bool())
 	case protoreflect.StringKind:
-		return ast.String(v.String())
+		str, _ := facts.Truncate(v.String(), maxStringBytes, false)
+		return ast.String(str)
 	case protoreflect.EnumKind:
 		if ev := fd.Enum().Values().ByNumber(v.Enum()); ev != nil {
 			return ast.InternedValue(string(ev.Name()))
@@ -117,7 +145,8 @@ func scalarValue(fd protoreflect.FieldDescriptor, v protoreflect.Value) ast.Valu
 	case protoreflect.FloatKind, protoreflect.DoubleKind:
 		return ast.Number(strconv.FormatFloat(v.Float(), 'g', -1, 64))
 	case protoreflect.BytesKind:
-		return ast.String(base64.StdEncoding.EncodeToString(v.Bytes()))
+		b := v.Bytes()
+		return ast.String(base64.StdEncoding.EncodeToString(b[:min(len(b), maxStringBytes/4*3)]))
 	}
 	return ast.Null{}
 }

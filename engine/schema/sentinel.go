@@ -74,13 +74,16 @@ func sentinel() map[string]any {
 			"0 when the protocol has none. A reply's destination_port is the client's ephemeral port.")},
 		field{name: "http", optional: true, schema: object("Present for HTTP flows (l7.http): the request's URL taken apart.",
 			field{name: "method", schema: typed("string", "The HTTP method as Hubble reported it (GET).")},
-			field{name: "path", schema: typed("string", "The URL path, percent-decoded.")},
-			field{name: "raw_path", schema: typed("string", "The URL path as sent, percent-encoded.")},
+			field{name: "path", schema: typed("string", `The URL path as servers route it: path parameters (";jsessionid=…") removed, percent-decoded.`)},
+			field{name: "raw_path", schema: typed("string", "The URL path as sent, percent-encoded, path parameters included.")},
 			field{name: "query", schema: typed("string", `The raw query string, without "?"; "" when none. May hold secrets: never put it in a summary.`)},
 			field{name: "host", schema: typed("string", `The URL's host (with its port, if any), else the Host or :authority header; "" when none.`)},
 			field{name: "user_agent", schema: typed("string", `The User-Agent request header; "" when absent.`)},
 			field{name: "plain", schema: typed("boolean", `True when the request has nothing a payload could hide in: no query, `+
 				`and a raw path of letters, digits and "/._~-" only, without "..". Policies looking for payloads lead with plain == false.`)},
+			field{name: "truncated", schema: typed("boolean", `True when the request exceeded a bound and was cut, prefix kept: `+
+				`the URL (8 KiB, l7.http.url), raw_path or query (2 KiB each), host (1 KiB), more than 64 headers, a header name (256 B) or value (4 KiB). `+
+				`path, raw_path, query, user_agent and l7.http are then the cut request. An oversized request is suspicious in itself.`)},
 		)},
 		field{name: "dns", optional: true, schema: object("Present for DNS flows (l7.dns): the query name measured.",
 			field{name: "query", schema: typed("string", `The query name without its trailing dot; "" when none.`)},
@@ -94,6 +97,7 @@ func sentinel() map[string]any {
 				"description": "The highest Shannon entropy of a label, in bits per character, to three decimals. " +
 					"Base32/base64-encoded data scores near 4 to 5, words near 3."}},
 			field{name: "qtypes", schema: stringArray("The query types (A, AAAA, TXT…), as in l7.dns.qtypes.")},
+			field{name: "truncated", schema: typed("boolean", "True when the query name was longer than 1 KiB and was cut, prefix kept.")},
 		)},
 		field{name: "baseline", optional: true, schema: baseline()},
 		field{name: "profile", optional: true, schema: object("What the engine's profiles knew about each side before this flow. "+

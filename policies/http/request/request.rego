@@ -97,13 +97,14 @@ matching(patterns) := {name |
 	regex.match(pattern, text)
 }
 
-# places says where patterns match: "path", "query", "path and query", or
+# places says where the patterns that match text match (only those are
+# tried again on each part): "path", "query", "path and query", or
 # "request" when a match needs both (it spans the line between them).
 places(patterns) := concat(" and ", sort(found)) if {
 	found := {place |
 		some place, s in {"path": path_text, "query": query_text}
-		some pattern in patterns
-		regex.match(pattern, s)
+		some name in matching(patterns)
+		regex.match(patterns[name], s)
 	}
 	count(found) > 0
 } else := "request"

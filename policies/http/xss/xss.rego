@@ -47,15 +47,16 @@ triggered if {
 	contains(request.text, keyword)
 }
 
-injected if {
-	some pattern in data.data.http.xss_patterns
-	regex.match(pattern, request.text)
-}
+# matched are the names of the patterns the request matches, found once for
+# the decision and the summary: each pattern scans the request once.
+matched := request.matching(data.data.http.xss_patterns)
+
+injected if count(matched) > 0
 
 summary := sprintf("%s sent %s to %s with cross-site scripting in the %s (%s)", [
 	lib.endpoint(input.sentinel.source),
 	request.line,
 	lib.endpoint(input.sentinel.destination),
 	request.places(data.data.http.xss_patterns),
-	concat(", ", sort(request.matching(data.data.http.xss_patterns))),
+	concat(", ", sort(matched)),
 ])
