@@ -426,6 +426,12 @@ func (c *Client) deliver(ctx context.Context, f *flowpb.Flow, handle func(contex
 		c.oversizedFlow(f, size)
 		return nil
 	}
+	if !Judgeable(f) {
+		// {"flow":{}}: counted, not judged, and resumed past.
+		c.set.record(k, node, t, f.GetNodeName())
+		c.metrics.malformed.Inc()
+		return nil
+	}
 	if c.shedding(f, t) {
 		c.set.record(k, node, t, f.GetNodeName())
 		c.position.Store(c.set.hw.UnixNano())

@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,6 +38,15 @@ const maxLineBytes = 16 << 20
 // errNotAFlow marks a line that is valid JSON but neither a GetFlowsResponse
 // nor a Flow.
 var errNotAFlow = errors.New("neither a GetFlowsResponse nor a Flow")
+
+// errEmptyFlow marks a flow with nothing to judge: no addresses, no
+// endpoints and no L7 record ({"flow":{}}).
+var errEmptyFlow = errors.New("flow has no addresses, endpoints or L7 record")
+
+// malformedLogInterval is how often malformed lines are logged: the first
+// at once, then one line per interval saying how many were skipped, so a
+// megabyte of garbage gives a few lines of log, not thousands.
+const malformedLogInterval = 10 * time.Second
 
 // FileStats counts what a FileObserver has read, over all its streams.
 type FileStats struct {
@@ -69,6 +80,10 @@ type FileObserver struct {
 
 	mu    sync.Mutex
 	stats FileStats
+	// lastWarn is when a malformed line was last logged; unlogged counts
+	// those skipped since.
+	lastWarn time.Time
+	unlogged int
 }
 
 var _ observerpb.ObserverClient = (*FileObserver)(nil)
@@ -207,6 +222,7 @@ func (s *fileStream) Recv() (*observerpb.GetFlowsResponse, error) {
 
 		line, tooLong, err := s.cur.readLine()
 		if errors.Is(err, io.EOF) {
+			s.obs.flushMalformed()
 			s.closeCurrent()
 			continue
 		}
@@ -276,10 +292,40 @@ func (s *fileStream) closeCurrent() {
 	s.cur = nil
 }
 
+// malformed counts a skipped line and logs it, at most once per
+// malformedLogInterval. err names the position and field, never the
+// value (parseLine's errors are safeError's).
 func (s *fileStream) malformed(err error) {
-	s.obs.count(func(st *FileStats) { st.Malformed++ })
 	s.obs.malformed.Inc()
-	s.obs.logger.Warn("skipping malformed capture line", "file", s.cur.name, "line", s.cur.line, "err", err)
+	o := s.obs
+	o.mu.Lock()
+	o.stats.Malformed++
+	now := time.Now()
+	if !o.lastWarn.IsZero() && now.Sub(o.lastWarn) < malformedLogInterval {
+		o.unlogged++
+		o.mu.Unlock()
+		return
+	}
+	skipped := o.unlogged
+	o.lastWarn, o.unlogged = now, 0
+	o.mu.Unlock()
+	args := []any{"file", s.cur.name, "line", s.cur.line, "err", err}
+	if skipped > 0 {
+		args = append(args, "skipped_unlogged", skipped)
+	}
+	o.logger.Warn("skipping malformed capture line", args...)
+}
+
+// flushMalformed logs how many malformed lines were skipped since the last
+// log line, at the end of a file.
+func (f *FileObserver) flushMalformed() {
+	f.mu.Lock()
+	n := f.unlogged
+	f.unlogged = 0
+	f.mu.Unlock()
+	if n > 0 {
+		f.logger.Warn("skipped more malformed capture lines", "skipped_unlogged", n)
+	}
 }
 
 // inWindow applies the request's Since (inclusive) and Until (inclusive).
@@ -377,25 +423,60 @@ func parseLine(line []byte) (*observerpb.GetFlowsResponse, error) {
 	if hasResponseKey(line) {
 		resp := &observerpb.GetFlowsResponse{}
 		if err := unmarshalOptions.Unmarshal(line, resp); err != nil {
-			return nil, err
+			return nil, safeError(err)
 		}
 		if resp.GetResponseTypes() == nil {
 			return nil, fmt.Errorf("%w: response has no flow, lost_events or node_status", errNotAFlow)
+		}
+		if f, ok := resp.GetResponseTypes().(*observerpb.GetFlowsResponse_Flow); ok && !Judgeable(f.Flow) {
+			return nil, errEmptyFlow
 		}
 		return resp, nil
 	}
 	f := &flowpb.Flow{}
 	if err := unmarshalOptions.Unmarshal(line, f); err != nil {
-		return nil, err
+		return nil, safeError(err)
 	}
 	if !isFlow(f) {
 		return nil, errNotAFlow
+	}
+	if !Judgeable(f) {
+		return nil, errEmptyFlow
 	}
 	return &observerpb.GetFlowsResponse{
 		ResponseTypes: &observerpb.GetFlowsResponse_Flow{Flow: f},
 		NodeName:      f.GetNodeName(),
 		Time:          f.GetTime(),
 	}, nil
+}
+
+// Judgeable reports whether f has something a policy could judge: an
+// address, an endpoint or an L7 record. {"flow":{}} has none, and is
+// counted as malformed rather than judged.
+func Judgeable(f *flowpb.Flow) bool {
+	return f.GetIP() != nil || f.GetSource() != nil || f.GetDestination() != nil || f.GetL7() != nil
+}
+
+// positionRE and fieldRE find, in a protojson error, where it is and which
+// field it is about; the rest of the message may quote the value.
+var (
+	positionRE = regexp.MustCompile(`\(line \d+:\d+\)`)
+	fieldRE    = regexp.MustCompile(`(?:field|for enum) ([A-Za-z0-9_.]+)`)
+)
+
+// safeError rewrites a decoding error to name the position and field but
+// never the value: a malformed capture line may hold a credential
+// ("Bearer …"), and the error is logged.
+func safeError(err error) error {
+	msg := err.Error()
+	out := "invalid JSON for a flow"
+	if f := fieldRE.FindStringSubmatch(msg); f != nil {
+		out += ": field " + f[1]
+	}
+	if p := positionRE.FindString(msg); p != "" {
+		out += " at " + strings.Trim(p, "()")
+	}
+	return errors.New(out)
 }
 
 // isFlow reports whether f has something besides the time and node name

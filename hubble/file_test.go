@@ -298,13 +298,13 @@ func TestParseLine(t *testing.T) {
 		wantKind string
 		wantErr  bool
 	}{
-		{name: "response with flow", line: `{"flow":{"uuid":"a","verdict":"DROPPED"},"node_name":"n"}`, wantFlow: "a", wantKind: "flow"},
+		{name: "response with flow", line: `{"flow":{"uuid":"a","verdict":"DROPPED","IP":{"source":"10.0.0.1"}},"node_name":"n"}`, wantFlow: "a", wantKind: "flow"},
 		{name: "camelCase lost events", line: `{"lostEvents":{"source":"PERF_EVENT_RING_BUFFER","numEventsLost":"3"}}`, wantKind: "lost"},
 		{name: "node status", line: `{"node_status":{"state_change":"NODE_UNAVAILABLE","node_names":["n1"]}}`, wantKind: "node"},
-		{name: "bare flow", line: `{"time":"2021-06-16T16:52:13Z","uuid":"b","verdict":"FORWARDED","node_name":"n"}`, wantFlow: "b", wantKind: "flow"},
+		{name: "bare flow", line: `{"time":"2021-06-16T16:52:13Z","uuid":"b","verdict":"FORWARDED","node_name":"n","IP":{"source":"10.0.0.1"}}`, wantFlow: "b", wantKind: "flow"},
 		{name: "bare flow with nested flow-like keys", line: `{"uuid":"c","source":{"labels":["flow"]},"l7":{"dns":{"query":"lost_events."}}}`, wantFlow: "c", wantKind: "flow"},
-		{name: "key in a string value is not a key", line: `{"summary":"\"flow\": x","uuid":"d"}`, wantFlow: "d", wantKind: "flow"},
-		{name: "unknown fields are ignored", line: `{"flow":{"uuid":"e","from_the_future":1}}`, wantFlow: "e", wantKind: "flow"},
+		{name: "key in a string value is not a key", line: `{"summary":"\"flow\": x","uuid":"d","source":{"identity":2}}`, wantFlow: "d", wantKind: "flow"},
+		{name: "unknown fields are ignored", line: `{"flow":{"uuid":"e","from_the_future":1,"l7":{}}}`, wantFlow: "e", wantKind: "flow"},
 		{name: "not JSON", line: `hello`, wantErr: true},
 		{name: "truncated", line: `{"flow":{"uuid":"x"`, wantErr: true},
 		{name: "wrong type", line: `{"flow":{"verdict":true}}`, wantErr: true},
@@ -312,6 +312,8 @@ func TestParseLine(t *testing.T) {
 		{name: "empty object", line: `{}`, wantErr: true},
 		{name: "only shared fields", line: `{"node_name":"n","time":"2021-06-16T16:52:13Z"}`, wantErr: true},
 		{name: "null flow", line: `{"flow":null}`, wantErr: true},
+		{name: "empty flow", line: `{"flow":{}}`, wantErr: true},
+		{name: "flow with nothing to judge", line: `{"flow":{"uuid":"z","verdict":"DROPPED"}}`, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -30,6 +30,7 @@ type clientMetrics struct {
 	relayFlowsRate        prometheus.Gauge
 	unresponsive          prometheus.Counter
 	oversized             prometheus.Counter
+	malformed             prometheus.Counter
 	lastOutage            prometheus.Gauge
 	shed                  prometheus.Counter
 }
@@ -74,6 +75,7 @@ func newClientMetrics(reg prometheus.Registerer) *clientMetrics {
 		relayFlowsRate:        gauge("relay_flows_per_second", "Flow rate in the relay's last ServerStatus."),
 		unresponsive:          counter("relay_unresponsive_total", "Times the relay did not answer ServerStatus in time and the stream was reopened."),
 		oversized:             counter("oversized_flows_skipped_total", "Flows skipped for exceeding the configured size bound."),
+		malformed:             counter("malformed_flows_skipped_total", "Flows skipped because they had nothing to judge: no addresses, endpoints or L7 record."),
 		lastOutage:            gauge("last_outage_seconds", "How long the last stream outage lasted, from the failure to the relay answering again."),
 		shed:                  counter("flows_shed_total", "Plain L3/L4 flows sampled out in the reduced-coverage mode while evaluation lagged."),
 	}
