@@ -1,0 +1,200 @@
+// Command bench measures hubble-sentinel end to end against the transport
+// limit and the naive way, on the same generated traffic: the simulated
+// shop (test/shopmesh) with its attacks, encoded once and streamed over
+// loopback gRPC by a bench relay that sends the pre-encoded messages.
+//
+//	go run ./test/bench [-bin bin/hubble-sentinel] [-flows 100000] [-out bench.json]
+//
+// Phases, each on the same flows:
+//
+//   - limit: a gRPC client that receives, unmarshals and discards;
+//   - engine: `hubble-sentinel run` against the bench relay as users run
+//     it (workers by default, the bundled policies, profiles and
+//     baselines, alerts to a sink answering Alertmanager's API): flows/s,
+//     allocations and CPU per flow, peak RSS;
+//   - latency: a second run paced at half the engine's rate: p50 and p99
+//     receive -> decision;
+//   - naive: one prepared query per policy on a protojson-built map, in
+//     this process, one core, on a sample;
+//   - identities: a run whose traffic names 100,000 distinct workloads:
+//     peak RSS.
+//
+// It prints the figures and the issue's targets with PASS/FAIL, writes
+// them to -out, and exits 1 when a target is missed, 2 when the bench
+// itself fails.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+type options struct {
+	bin               string
+	flows             int
+	naiveFlows        int
+	identities        int
+	latencyDuration   time.Duration
+	learning          time.Duration
+	poll              time.Duration
+	seed              int64
+	out               string
+	cpuProfile        string
+	cpuProfileSeconds int
+	logDir            string
+	log               io.Writer
+}
+
+// engineFlags are the flags every run passes besides the relay, web and
+// sink addresses: baselines judge after learning (a short learning period
+// so most of the traffic meets learned baselines, as in steady state).
+func (o options) engineFlags() []string {
+	return []string{"--baseline.learning-period", o.learning.String()}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o := options{log: stderr}
+	fs.StringVar(&o.bin, "bin", "bin/hubble-sentinel", "the hubble-sentinel binary")
+	fs.IntVar(&o.flows, "flows", 100000, "flows of the limit and engine runs")
+	fs.IntVar(&o.naiveFlows, "naive-flows", 2000, "sample flows the naive evaluation judges")
+	fs.IntVar(&o.identities, "identities", 100000, "distinct workloads of the memory run (0: skip it)")
+	fs.DurationVar(&o.latencyDuration, "latency-duration", 20*time.Second, "length of the paced latency run")
+	fs.DurationVar(&o.learning, "learning", 5*time.Minute, "--baseline.learning-period of the runs (event time; the shop makes about 140 flows per event second)")
+	fs.DurationVar(&o.poll, "poll", 2*time.Millisecond, "how often the latency run reads the processed counter")
+	fs.Int64Var(&o.seed, "seed", 42, "seed of the simulated shop")
+	fs.StringVar(&o.out, "out", "bench.json", "where the figures are written")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "bin/bench-engine.pprof", "CPU profile of the engine run, when hubble-sentinel serves /debug/pprof/ (empty: none)")
+	fs.IntVar(&o.cpuProfileSeconds, "cpuprofile-seconds", 10, "length of that profile")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if _, err := os.Stat(o.bin); err != nil {
+		fmt.Fprintln(stderr, "bench: -bin:", err, "(make bench builds it)")
+		return 2
+	}
+	dir, err := os.MkdirTemp("", "hubble-sentinel-bench-")
+	if err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 2
+	}
+	o.logDir = dir
+	r, err := bench(ctx, o)
+	if err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		fmt.Fprintln(stderr, "bench: hubble-sentinel's logs are in", dir)
+		return 2
+	}
+	os.RemoveAll(dir)
+	cs := r.checks(o.identities == 0)
+	r.print(stdout, cs)
+	if err := r.writeJSON(o.out); err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 2
+	}
+	fmt.Fprintln(stdout, "\nwritten to", o.out)
+	if failed(cs) {
+		return 1
+	}
+	return 0
+}
+
+// bench runs every phase.
+func bench(ctx context.Context, o options) (Result, error) {
+	say := func(format string, args ...any) {
+		fmt.Fprintf(o.log, "bench: "+format+"\n", args...)
+	}
+	started := time.Now()
+	// Event times end about now, as a relay's recent flows do.
+	start := time.Now().Add(-time.Duration(float64(o.flows)/shopFlowsPerSecond) * time.Second).Truncate(time.Second)
+	say("generating and encoding %d flows of the simulated shop", o.flows)
+	t, err := shopTraffic(o.flows, o.seed, start)
+	if err != nil {
+		return Result{}, err
+	}
+	say("  %d flows, %d MiB encoded, %d workloads", len(t.frames), t.bytes>>20, t.identities)
+	r, err := startRelay()
+	if err != nil {
+		return Result{}, err
+	}
+	defer r.stop()
+	res := Result{Flows: len(t.frames)}
+
+	say("limit: receive + unmarshal + discard")
+	if res.LimitFlowsPerS, err = measureLimit(ctx, r, t); err != nil {
+		return Result{}, err
+	}
+	say("  %.0f flows/s", res.LimitFlowsPerS)
+
+	say("engine: %s run", o.bin)
+	eng, err := measureEngine(ctx, o, r, t, "engine")
+	if err != nil {
+		return Result{}, err
+	}
+	res.EngineFlowsPerS, res.AllocsPerFlow, res.EngineCPUUsPerFlow = eng.rate, eng.allocsPerFlow, eng.cpuUsPerFlow
+	res.PeakRSSMiB, res.Alerts = mib(eng.peakRSS), eng.alerts
+	res.EvalP50Ms, res.EvalP99Ms = eng.evalP50*1e3, eng.evalP99*1e3
+	say("  %.0f flows/s, %.0f allocs/flow, %.0f MiB peak RSS", eng.rate, eng.allocsPerFlow, res.PeakRSSMiB)
+
+	res.LatencyRate = eng.rate / 2
+	say("latency: %s run paced at %.0f flows/s for %s", o.bin, res.LatencyRate, o.latencyDuration)
+	lat, err := measureLatency(ctx, o, r, t, res.LatencyRate, o.latencyDuration)
+	if err != nil {
+		return Result{}, err
+	}
+	res.P50Ms, res.P99Ms, res.P99MsLow, res.P99MsHigh = lat.p50, lat.p99, lat.p99Low, lat.p99High
+	res.LatencyMethod, res.LatencyResolutionMs = lat.method, lat.resolution
+	say("  %d flows, p50 %.2f ms, p99 %.2f ms (polled every %s)", lat.flows, lat.p50, lat.p99, lat.pollMeanInterval.Round(time.Microsecond))
+
+	say("naive: %d sample flows, one query per policy", o.naiveFlows)
+	nv, err := measureNaive(ctx, t, o.naiveFlows, o.learning)
+	if err != nil {
+		return Result{}, err
+	}
+	res.NaiveFlowsPerS, res.NaiveFlows = nv.rate, nv.flows
+	say("  %.1f flows/s over %d policies (%d violations)", nv.rate, nv.policies, nv.violations)
+
+	if o.identities > 0 {
+		say("identities: generating traffic naming %d workloads", o.identities)
+		it, err := identityTraffic(o.identities, o.seed, start)
+		if err != nil {
+			return Result{}, err
+		}
+		t = nil // the shop's frames are no longer needed
+		say("  %d flows, %d MiB encoded, %d workloads", len(it.frames), it.bytes>>20, it.identities)
+		// Every identity's profile is kept: the LRU holds them all.
+		mem, err := measureEngine(ctx, o, r, it, "identities", "--profiles.max", strconv.Itoa(2*it.identities))
+		if err != nil {
+			return Result{}, err
+		}
+		res.PeakRSSMiB100k, res.Identities = mib(mem.peakRSS), it.identities
+		say("  %.0f flows/s, %.0f MiB peak RSS", mem.rate, res.PeakRSSMiB100k)
+	}
+	res.ratios()
+	say("done in %s", time.Since(started).Round(time.Second))
+	return res, nil
+}
+
+// shopFlowsPerSecond is about how many flows the simulated shop makes
+// per second of event time.
+const shopFlowsPerSecond = 140
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }

@@ -1,0 +1,328 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	observerpb "github.com/cilium/cilium/api/v1/observer"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// startTimeout bounds a hubble-sentinel's start: compiling the bundled
+// policies takes seconds on two busy cores.
+const startTimeout = 2 * time.Minute
+
+// stallTimeout fails a run whose processed count stops moving.
+const stallTimeout = 30 * time.Second
+
+// measureLimit is the transport's limit: a client that only receives and
+// unmarshals every flow of t, and discards it, over loopback gRPC.
+func measureLimit(ctx context.Context, r *relay, t *traffic) (float64, error) {
+	conn, err := grpc.NewClient(r.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	p := newPlan(t.frames, 0, false)
+	r.serve(p)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := observerpb.NewObserverClient(conn).GetFlows(ctx, &observerpb.GetFlowsRequest{Follow: true})
+	if err != nil {
+		return 0, fmt.Errorf("limit: GetFlows: %w", err)
+	}
+	select {
+	case <-p.opened:
+	case <-time.After(startTimeout):
+		return 0, errors.New("limit: the stream did not open")
+	}
+	close(p.start)
+	var end time.Time
+	for i := range t.frames {
+		resp, err := stream.Recv()
+		if err != nil {
+			return 0, fmt.Errorf("limit: receiving flow %d: %w", i, err)
+		}
+		if resp.GetFlow() == nil {
+			return 0, fmt.Errorf("limit: response %d holds no flow", i)
+		}
+		end = time.Now()
+	}
+	<-p.done
+	if p.err != nil {
+		return 0, fmt.Errorf("limit: %w", p.err)
+	}
+	return float64(len(t.frames)) / end.Sub(p.first).Seconds(), nil
+}
+
+// engineFigures are what a run of hubble-sentinel over t measured.
+type engineFigures struct {
+	rate          float64
+	allocsPerFlow float64
+	cpuUsPerFlow  float64
+	peakRSS       int64
+	evalP50       float64 // seconds
+	evalP99       float64
+	alerts        int
+}
+
+// throughputPoll is how often the engine run reads the processed count.
+const throughputPoll = 10 * time.Millisecond
+
+// measureEngine runs hubble-sentinel over t as fast as it takes the
+// flows: flows/s from the first flow sent until the processed counter
+// reaches len(t.frames), allocations per flow from the process's
+// go_memstats_mallocs_total (the bench's own scrapes subtracted), CPU per
+// flow from /proc, peak RSS (VmHWM).
+func measureEngine(ctx context.Context, o options, r *relay, t *traffic, name string, extra ...string) (engineFigures, error) {
+	e, err := startEngine(o.bin, r, o.logDir, name, append(o.engineFlags(), extra...)...)
+	if err != nil {
+		return engineFigures{}, err
+	}
+	defer e.stop()
+	p := newPlan(t.frames, 0, false)
+	r.serve(p)
+	if err := e.ready(ctx, p, startTimeout); err != nil {
+		return engineFigures{}, err
+	}
+	names := []string{metricProcessed, metricMallocs, metricEvalTime}
+	// Two scrapes before the start: the second minus the first is what
+	// one scrape allocates in the engine, subtracted from the run's.
+	m0, err := e.scrape(names...)
+	if err != nil {
+		return engineFigures{}, err
+	}
+	m1, err := e.scrape(names...)
+	if err != nil {
+		return engineFigures{}, err
+	}
+	perScrape := max(value(m1, metricMallocs)-value(m0, metricMallocs), 0)
+	base := value(m1, metricProcessed)
+	cpu0, err := e.cpu()
+	if err != nil {
+		return engineFigures{}, err
+	}
+	if o.cpuProfile != "" {
+		if e.pprof() {
+			go func() {
+				if err := e.cpuProfile(o.cpuProfile, o.cpuProfileSeconds); err != nil {
+					fmt.Fprintln(o.log, "bench: CPU profile:", err)
+				}
+			}()
+		} else {
+			fmt.Fprintf(o.log, "bench: %s serves no /debug/pprof/ on its web address: no CPU profile\n", o.bin)
+		}
+	}
+
+	close(p.start)
+	n := float64(len(t.frames))
+	scrapes := 0
+	var end time.Time
+	last, lastMove := base, time.Now()
+	for {
+		select {
+		case <-e.exited:
+			return engineFigures{}, fmt.Errorf("%w during the run: %v (log: %s)", errExited, e.waitErr, e.logs.Name())
+		case <-ctx.Done():
+			return engineFigures{}, ctx.Err()
+		case <-time.After(throughputPoll):
+		}
+		v, err := e.processed()
+		if err != nil {
+			return engineFigures{}, err
+		}
+		scrapes++
+		now := time.Now()
+		if v-base >= n {
+			end = now
+			break
+		}
+		if v != last {
+			last, lastMove = v, now
+		} else if now.Sub(lastMove) > stallTimeout {
+			return engineFigures{}, fmt.Errorf("%s: processed %.0f of %.0f flows, then nothing for %s (log: %s)", name, v-base, n, stallTimeout, e.logs.Name())
+		}
+	}
+	cpu1, err := e.cpu()
+	if err != nil {
+		return engineFigures{}, err
+	}
+	m2, err := e.scrape(names...)
+	if err != nil {
+		return engineFigures{}, err
+	}
+	<-p.done
+	if p.err != nil {
+		return engineFigures{}, fmt.Errorf("%s: %w", name, p.err)
+	}
+	if rc := r.reconnects(); rc > 0 {
+		return engineFigures{}, fmt.Errorf("%s: hubble-sentinel reopened the stream %d time(s); the run is not valid (log: %s)", name, rc, e.logs.Name())
+	}
+	rss, err := e.peakRSS()
+	if err != nil {
+		return engineFigures{}, err
+	}
+	mallocs := value(m2, metricMallocs) - value(m1, metricMallocs) - float64(scrapes+1)*perScrape
+	eval := bucketDelta(buckets(m1, metricEvalTime), buckets(m2, metricEvalTime))
+	return engineFigures{
+		rate:          n / end.Sub(p.first).Seconds(),
+		allocsPerFlow: mallocs / n,
+		cpuUsPerFlow:  (cpu1 - cpu0) / n * 1e6,
+		peakRSS:       rss,
+		evalP50:       histogramQuantile(0.5, eval),
+		evalP99:       histogramQuantile(0.99, eval),
+		alerts:        int(e.sink.alerts.Load()),
+	}, nil
+}
+
+// latencyFigures are the latency run's.
+type latencyFigures struct {
+	p50, p99         float64 // ms
+	p99Low, p99High  float64 // ms: the bracket the outside measurement guarantees
+	resolution       float64 // ms: mean width of a flow's bracket
+	method           string
+	flows            int
+	pollMeanInterval time.Duration
+}
+
+// measureLatency runs hubble-sentinel over the first rate × duration
+// flows of t, paced at rate, and measures receive -> decision per flow.
+//
+// From outside: the relay notes when each flow's Send returned, and the
+// bench reads the processed counter every o.poll. Flow i is decided
+// after the last read that counted fewer than i+1 flows began and before
+// the first read that counted i+1 ended, which brackets its latency; the
+// figures are the brackets' midpoints, and the true p99 lies between the
+// p99 of the lower and of the upper ends. This assumes flows are decided
+// in the order they are sent, which holds at half load up to what two
+// workers reorder, and counts loopback transit as latency.
+//
+// When hubble-sentinel exposes metricDecisionLatency, p50 and p99 come
+// from that histogram instead (method "engine histogram"), the bracket
+// still from outside.
+func measureLatency(ctx context.Context, o options, r *relay, t *traffic, rate float64, duration time.Duration) (latencyFigures, error) {
+	n := min(len(t.frames), max(int(rate*duration.Seconds()), 1))
+	e, err := startEngine(o.bin, r, o.logDir, "latency", o.engineFlags()...)
+	if err != nil {
+		return latencyFigures{}, err
+	}
+	defer e.stop()
+	p := newPlan(t.frames[:n], rate, true)
+	r.serve(p)
+	if err := e.ready(ctx, p, startTimeout); err != nil {
+		return latencyFigures{}, err
+	}
+	m0, err := e.scrape(metricProcessed, metricDecisionLatency)
+	if err != nil {
+		return latencyFigures{}, err
+	}
+	base := int64(value(m0, metricProcessed))
+
+	close(p.start)
+	var polls []poll
+	next := time.Now()
+	for {
+		select {
+		case <-e.exited:
+			return latencyFigures{}, fmt.Errorf("%w during the latency run: %v (log: %s)", errExited, e.waitErr, e.logs.Name())
+		case <-ctx.Done():
+			return latencyFigures{}, ctx.Err()
+		default:
+		}
+		next = next.Add(o.poll)
+		if wait := time.Until(next); wait > 0 {
+			time.Sleep(wait)
+		}
+		start := time.Now().UnixNano()
+		v, err := e.processed()
+		if err != nil {
+			return latencyFigures{}, err
+		}
+		polls = append(polls, poll{start: start, end: time.Now().UnixNano(), count: int64(v) - base})
+		if int64(v)-base >= int64(n) {
+			break
+		}
+		if len(polls) > 1 && time.Duration(polls[len(polls)-1].end-polls[0].start) > duration+stallTimeout {
+			return latencyFigures{}, fmt.Errorf("latency run: %d of %d flows processed after %s (log: %s)", int64(v)-base, n, duration+stallTimeout, e.logs.Name())
+		}
+	}
+	<-p.done
+	if p.err != nil {
+		return latencyFigures{}, fmt.Errorf("latency run: %w", p.err)
+	}
+	if rc := r.reconnects(); rc > 0 {
+		return latencyFigures{}, fmt.Errorf("latency run: hubble-sentinel reopened the stream %d time(s) (log: %s)", rc, e.logs.Name())
+	}
+	lo, hi, err := latencyBrackets(p.sent, polls)
+	if err != nil {
+		return latencyFigures{}, err
+	}
+	f := summarizeLatency(lo, hi)
+	f.flows = n
+	f.pollMeanInterval = time.Duration((polls[len(polls)-1].start - polls[0].start) / int64(max(len(polls)-1, 1)))
+	f.method = "outside: relay send time to processed counter, polled"
+	m1, err := e.scrape(metricProcessed, metricDecisionLatency)
+	if err != nil {
+		return latencyFigures{}, err
+	}
+	if d := bucketDelta(buckets(m0, metricDecisionLatency), buckets(m1, metricDecisionLatency)); len(d) > 0 {
+		if p50 := histogramQuantile(0.5, d); !math.IsNaN(p50) {
+			f.p50, f.p99 = p50*1e3, histogramQuantile(0.99, d)*1e3
+			f.method = "engine histogram " + metricDecisionLatency
+		}
+	}
+	return f, nil
+}
+
+// poll is one read of the processed counter: when the request began and
+// its answer ended (Unix ns), and the flows counted.
+type poll struct {
+	start, end int64
+	count      int64
+}
+
+// latencyBrackets bounds each flow's receive -> decision latency in ms:
+// flow i (sent at sent[i]) was decided after polls[k-1] began (or after
+// it was sent) and before polls[k] ended, k being the first poll counting
+// i+1 flows. polls are in order, their counts non-decreasing.
+func latencyBrackets(sent []int64, polls []poll) (lo, hi []float64, err error) {
+	lo, hi = make([]float64, len(sent)), make([]float64, len(sent))
+	for i, s := range sent {
+		k := sort.Search(len(polls), func(k int) bool { return polls[k].count >= int64(i+1) })
+		if k == len(polls) {
+			return nil, nil, fmt.Errorf("latency: flow %d of %d was never counted", i+1, len(sent))
+		}
+		after := s
+		if k > 0 {
+			after = max(after, polls[k-1].start)
+		}
+		lo[i] = float64(after-s) / 1e6
+		hi[i] = float64(max(polls[k].end, after)-s) / 1e6
+	}
+	return lo, hi, nil
+}
+
+// summarizeLatency is p50 and p99 of the brackets' midpoints, and the p99
+// of their ends.
+func summarizeLatency(lo, hi []float64) latencyFigures {
+	mid := make([]float64, len(lo))
+	width := 0.0
+	for i := range lo {
+		mid[i] = (lo[i] + hi[i]) / 2
+		width += hi[i] - lo[i]
+	}
+	f := latencyFigures{
+		p50: percentile(mid, 0.5), p99: percentile(mid, 0.99),
+		p99Low:  percentile(append([]float64(nil), lo...), 0.99),
+		p99High: percentile(append([]float64(nil), hi...), 0.99),
+	}
+	if len(lo) > 0 {
+		f.resolution = width / float64(len(lo))
+	}
+	return f
+}
