@@ -12,6 +12,7 @@ SCHEMAS  := policies/schemas
 HUBBLE_SENTINEL_CAPTURES ?= $(wildcard $(abspath ../shared/captures/gke-2021))
 export HUBBLE_SENTINEL_CAPTURES
 
+.PHONY: fuzz fuzz-short
 .PHONY: all build test go-test test-cilium test-hubble hubble-tools test-stream policy-test fixtures schema e2e demo bench bench-micro eval fmt lint tools clean
 
 all: build
@@ -22,7 +23,7 @@ build:
 ## test: every test: Go (race detector, end-to-end with a real Alertmanager included) and Rego.
 ## The pinned tools and the binary the end-to-end tests run are built first, so that no
 ## test's timeout includes a compile.
-test: tools build policy-test go-test test-stream test-cilium
+test: tools build policy-test go-test fuzz-short test-stream test-cilium
 
 go-test: tools build
 	HUBBLE_SENTINEL_BIN=$(abspath $(BIN)) $(GO) test -race -timeout 12m $(PKGS)
@@ -69,6 +70,23 @@ fixtures:
 ## schema: regenerate the policy input schema, policies/schemas/input.jsonschema, from engine/input.
 schema:
 	$(GO) generate ./engine/schema
+
+## fuzz: every native Go fuzz target for FUZZTIME each (go test -fuzz takes one target per
+## package per run). Seeds live in each package's testdata/fuzz/<Target>/; a crasher found is
+## written there too and then runs as a seed in every go test.
+FUZZ_TARGETS := ./hubble:FuzzParseLine ./hubble:FuzzRecentSet ./engine/input:FuzzDocument \
+	./engine/httpurl:FuzzParse ./engine/redact:FuzzRedact ./engine/facts:FuzzMeasure ./engine/facts:FuzzPathTemplate
+FUZZTIME ?= 30s
+FUZZTIME_SHORT ?= 5s
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $$t for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
+	done
+
+## fuzz-short: each fuzz target for FUZZTIME_SHORT, part of make test.
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_SHORT)
 
 ## e2e: only the end-to-end test (relay -> hubble-sentinel run -> real Alertmanager).
 e2e: tools build

@@ -1,0 +1,54 @@
+package input
+
+import (
+	"testing"
+
+	flowpb "github.com/cilium/cilium/api/v1/flow"
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/hubble-sentinel/hubble-sentinel/engine/facts"
+	"github.com/hubble-sentinel/hubble-sentinel/engine/profile"
+)
+
+// FuzzDocument: any flow (decoded from fuzzed JSON or protobuf bytes) is
+// measured and becomes a policy input document without panicking, and
+// what it shows of the request stays within the bounds.
+func FuzzDocument(f *testing.F) {
+	for _, s := range []string{
+		`{"time":"0001-01-01T00:00:00Z","IP":{"source":"10.0.0.1"},"l7":{"type":"REQUEST","http":{"method":"GET","url":"http://u:p/w@[fd00::1:80a/a;jsessionid=x/%zz?q=1#f","headers":[{"key":"User-Agent","value":"curl"}]}}}`,
+		`{"l7":{"dns":{"query":"a.b.example.com.","qtypes":["A"]}},"destination_names":["Example.COM."]}`,
+		`{"l4":{"TCP":{"source_port":40000,"destination_port":443,"flags":{"SYN":true}}},"is_reply":true}`,
+		`{}`,
+	} {
+		f.Add([]byte(s), true)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, json bool) {
+		fl := &flowpb.Flow{}
+		var err error
+		if json {
+			err = protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(data, fl)
+		} else {
+			err = proto.Unmarshal(data, fl)
+		}
+		if err != nil {
+			return
+		}
+		fa := facts.Measure(fl)
+		doc := NewBuilder(16).Document(fl, &fa, &profile.Views{})
+		_, err = ast.JSON(doc)
+		require.NoError(t, err)
+		if h := fa.HTTP; h != nil {
+			require.LessOrEqual(t, len(h.RawPath), facts.MaxPathBytes)
+			require.LessOrEqual(t, len(h.Query), facts.MaxQueryBytes)
+			require.LessOrEqual(t, len(h.Record().GetUrl()), facts.MaxURLBytes)
+			require.LessOrEqual(t, len(h.Record().GetHeaders()), facts.MaxHeaders)
+			_ = h.Secrets()
+		}
+		if d := fa.DNS; d != nil {
+			require.LessOrEqual(t, len(d.Query), facts.MaxDNSNameBytes)
+		}
+	})
+}
