@@ -245,10 +245,11 @@ func TestTenantOfBothDirections(t *testing.T) {
 			L4: &flowpb.Layer4{Protocol: &flowpb.Layer4_TCP{TCP: &flowpb.TCP{SourcePort: sport, DestinationPort: dport}}}}
 	}
 	req, reply := flow("10.0.0.1", "10.0.0.2", 40000, 80), flow("10.0.0.2", "10.0.0.1", 80, 40000)
-	require.Equal(t, tenantOf(req, 1000), tenantOf(reply, 1000), "a request and its reply are one tenant")
+	require.Equal(t, tenantOf(req, 7, 1000), tenantOf(reply, 7, 1000), "a request and its reply are one tenant")
+	require.NotEqual(t, tenantOf(req, 7, 1000), tenantOf(req, 8, 1000), "the next block is another tenant")
 	spread := map[int]bool{}
 	for p := range uint32(200) {
-		spread[tenantOf(flow("10.0.0.1", "10.0.0.2", 40000+p, 80), 1000)] = true
+		spread[tenantOf(flow("10.0.0.1", "10.0.0.2", 40000+p, 80), 0, 1000)] = true
 	}
 	require.Greater(t, len(spread), 150, "connections spread over tenants")
 }

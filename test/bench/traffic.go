@@ -75,19 +75,21 @@ const identitiesPerTenant = 2
 
 // identityTraffic is the shop's traffic spread over copies of the shop
 // ("tenants") until the flows name at least identities distinct
-// workloads: each connection (address and port pair) belongs to one
-// tenant, whose workloads, pods, app labels and security identities get
-// the tenant's suffix, so a request and its reply stay one conversation
-// and every tenant's workloads have their own profiles and peers.
+// workloads: each flow belongs to one tenant, whose workloads, pods, app
+// labels and security identities get the tenant's suffix. The tenant
+// follows the connection (address and port pair), so a request and its
+// reply next to it stay one conversation, and moves on every
+// tenantBlock flows, because the shop's pooled connections would
+// otherwise keep most flows in a few tenants.
 func identityTraffic(identities int, seed int64, start time.Time) (*traffic, error) {
 	g := shopmesh.New(shopmesh.Config{Seed: seed, Start: start, Attacks: true})
 	tenants := max(identities/identitiesPerTenant, 1)
 	t := &traffic{}
 	seen := identitySet{}
 	ids := map[[2]uint32]uint32{}
-	for len(seen) < identities {
+	for i := 0; len(seen) < identities; i++ {
 		f := g.Next()
-		tenant := tenantOf(f, tenants)
+		tenant := tenantOf(f, i/tenantBlock, tenants)
 		for _, ep := range []*flowpb.Endpoint{f.GetSource(), f.GetDestination()} {
 			rename(ep, tenant, ids)
 		}
@@ -100,9 +102,13 @@ func identityTraffic(identities int, seed int64, start time.Time) (*traffic, err
 	return t, nil
 }
 
-// tenantOf is the tenant of f's connection: the same for both
+// tenantBlock is how many consecutive flows of a connection stay in one
+// tenant.
+const tenantBlock = 4
+
+// tenantOf is the tenant of f's connection in block: the same for both
 // directions.
-func tenantOf(f *flowpb.Flow, tenants int) int {
+func tenantOf(f *flowpb.Flow, block, tenants int) int {
 	a, b := f.GetIP().GetSource(), f.GetIP().GetDestination()
 	pa, pb := ports(f)
 	if a > b || a == b && pa > pb {
@@ -110,7 +116,7 @@ func tenantOf(f *flowpb.Flow, tenants int) int {
 	}
 	h := fnv.New32a()
 	fmt.Fprintf(h, "%s:%d-%s:%d", a, pa, b, pb)
-	return int(h.Sum32() % uint32(tenants))
+	return int((h.Sum32() + uint32(block)) % uint32(tenants))
 }
 
 func ports(f *flowpb.Flow) (src, dst uint32) {
