@@ -280,6 +280,8 @@ func replayFlags(fs *flag.FlagSet, o *app.Options) {
 	alertmanagerFlags(fs, o)
 	fs.StringVar(&o.PoliciesDir, "policies.dir", "", "directory of Rego policies and data (default: the bundled policies)")
 	policyLimitFlags(fs, o)
+	fs.Var((*commaList)(&o.RedactHeaders), "redact.headers", "HTTP headers whose values are credentials, comma-separated, masked in alerts and logs in addition to the defaults (Authorization, Cookie, X-Api-Key, …)")
+	fs.Var((*commaList)(&o.RedactQueryKeys), "redact.query-keys", "parameter names whose name=value is masked in free text (summaries, logs), comma-separated, in addition to the defaults (token, password, jsessionid, …)")
 	fs.DurationVar(&o.ResolveAfter, "alerts.resolve-after", 5*time.Minute, "resolve an alert after this long without a violating flow")
 	fs.IntVar(&o.ProfilesMax, "profiles.max", 50000, "workloads whose profiles and baselines are kept (LRU)")
 	fs.DurationVar(&o.BaselineLearning, "baseline.learning-period", 24*time.Hour, "event time a namespace's workloads learn before their baselines judge (a workload first seen later gets its own)")
@@ -340,7 +342,7 @@ func daemonFlags(fs *flag.FlagSet, o *app.Options) {
 	fs.DurationVar(&o.Stream.StatusTimeout, "hubble.status-timeout", hubble.DefaultStatusTimeout, "reopen the stream when the relay does not answer ServerStatus in this time")
 	fs.DurationVar(&o.Stream.ShedAfter, "hubble.shed-after", 0, "reduced coverage: once evaluation lags this far behind, sample plain L3/L4 flows one in ten (never L7, DNS, drops or new connections), each span a visibility gap (0: back-pressure only)")
 	fs.Var((*negated)(&o.Stream.FullFlows), "hubble.field-mask", "ask the relay only for the flow fields the engine and the policies read (false: every field)")
-	fs.StringVar(&o.WebListenAddress, "web.listen-address", ":9966", "address serving /metrics, /healthz and /readyz (empty: off)")
+	fs.StringVar(&o.WebListenAddress, "web.listen-address", "localhost:9966", "address serving /metrics, /healthz and /readyz (empty: off); set :9966 or the pod address to be scraped from elsewhere")
 	fs.DurationVar(&o.ResendInterval, "alerts.resend-interval", time.Minute, "re-send firing alerts this often")
 	fs.DurationVar(&o.Alerts.VisibilityGrace, "alerts.visibility-grace", app.DefaultVisibilityGrace, "raise SentinelVisibilityGap when the relay is unreachable, or a node unavailable, this long")
 	fs.BoolVar(&o.WatchPolicies, "policies.watch", true, "reload --policies.dir when its files change (SIGHUP always reloads)")
@@ -405,4 +407,18 @@ func version() string {
 		return bi.Main.Version
 	}
 	return "devel"
+}
+
+// commaList is a flag of comma-separated values, repeatable.
+type commaList []string
+
+func (c *commaList) String() string { return strings.Join(*c, ",") }
+
+func (c *commaList) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*c = append(*c, s)
+		}
+	}
+	return nil
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/hubble-sentinel/hubble-sentinel/engine/alertmanager"
 	"github.com/hubble-sentinel/hubble-sentinel/engine/policy"
 	"github.com/hubble-sentinel/hubble-sentinel/engine/profile"
+	"github.com/hubble-sentinel/hubble-sentinel/engine/redact"
 	"github.com/hubble-sentinel/hubble-sentinel/hubble"
 	"github.com/hubble-sentinel/hubble-sentinel/policies"
 )
@@ -42,6 +43,9 @@ type Options struct {
 	PoliciesDir string // empty: the bundled policies
 	// PolicyLimits bound what the policies may cost (see policy.Budget).
 	PolicyLimits PolicyLimits
+	// RedactHeaders and RedactQueryKeys are added to the redactor's
+	// defaults (--redact.headers, --redact.query-keys).
+	RedactHeaders, RedactQueryKeys []string
 	// WatchPolicies reloads PoliciesDir when its files change.
 	WatchPolicies    bool
 	WebListenAddress string
@@ -235,6 +239,9 @@ func (p *pipeline) close(logger *slog.Logger) {
 }
 
 func newPipeline(ctx context.Context, o *Options, aggCfg alert.AggregatorConfig, engCfg engine.Config, extra alert.Notifier, reg prometheus.Registerer) (*pipeline, error) {
+	if err := redact.Extend(o.RedactHeaders, o.RedactQueryKeys); err != nil {
+		return nil, err
+	}
 	set, groupings, err := loadPolicies(ctx, o.PoliciesDir, o.PolicyLimits, o.Logger.With("component", "policy"))
 	if err != nil {
 		return nil, err

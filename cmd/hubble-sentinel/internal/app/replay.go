@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -94,6 +95,13 @@ func Replay(ctx context.Context, o Options, files []string) (ReplaySummary, erro
 	if err := <-senderDone; err != nil && runErr == nil {
 		runErr = err
 	}
+	if p.sender != nil && runErr == nil {
+		// Asked to deliver: alerts still spooled or dropped are a failure
+		// the exit status must show, not only a log line.
+		if n := undelivered(reg); n > 0 {
+			runErr = fmt.Errorf("%w: %d alert(s) not delivered to every Alertmanager", ErrUndelivered, n)
+		}
+	}
 	st := obs.Stats()
 	sum := ReplaySummary{
 		Files: len(files), Flows: st.Flows, Alerts: printer.count(), Malformed: st.Malformed,
@@ -105,6 +113,34 @@ func Replay(ctx context.Context, o Options, files []string) (ReplaySummary, erro
 		return sum, fmt.Errorf("replay: %w", runErr)
 	}
 	return sum, nil
+}
+
+// ErrUndelivered is returned by Replay when alerts it was asked to send to
+// Alertmanager could not be delivered (they stay in a disk spool, if any,
+// for the next run).
+var ErrUndelivered = errors.New("alerts not delivered")
+
+// undelivered is how many alerts the sender dropped or still holds: the sum
+// of its alerts_dropped_total and queue_length over all Alertmanagers.
+func undelivered(g prometheus.Gatherer) int {
+	mfs, err := g.Gather()
+	if err != nil {
+		return 0
+	}
+	n := 0.0
+	for _, mf := range mfs {
+		switch mf.GetName() {
+		case "hubble_sentinel_alertmanager_alerts_dropped_total":
+			for _, m := range mf.GetMetric() {
+				n += m.GetCounter().GetValue()
+			}
+		case "hubble_sentinel_alertmanager_queue_length":
+			for _, m := range mf.GetMetric() {
+				n += m.GetGauge().GetValue()
+			}
+		}
+	}
+	return int(n)
 }
 
 // jsonPrinter writes alerts as PostableAlert JSON lines.
