@@ -145,4 +145,5 @@ func TestOversizedRequestIsBoundedAndStillJudged(t *testing.T) {
 		ids = append(ids, a.Labels[alert.LabelAlertname])
 	}
 	require.Contains(t, ids, "HTTPSQLInjectionAttempt")
+	require.Contains(t, ids, "HTTPOversizedRequest")
 }
