@@ -53,6 +53,11 @@ type Engine struct {
 
 	lastErrLog atomic.Int64
 
+	// inflight flows are being judged; done is when the last one finished
+	// (unix nanoseconds): together they tell a stalled engine.
+	inflight atomic.Int64
+	done     atomic.Int64
+
 	// quarantined are the policies of the running set whose
 	// SentinelPolicyDegraded is held, by id.
 	mu          sync.Mutex
@@ -166,9 +171,27 @@ func (e *Engine) Process(ctx context.Context, f *flowpb.Flow) error {
 	return e.process(ctx, f, &fa)
 }
 
+// Stalled reports whether flows have been in flight without any finishing
+// for longer than after: the engine is not keeping up (readiness).
+func (e *Engine) Stalled(now time.Time, after time.Duration) (bool, int64) {
+	n := e.inflight.Load()
+	if n == 0 {
+		return false, 0
+	}
+	return now.Sub(time.Unix(0, e.done.Load())) > after, n
+}
+
 // process judges f, whose facts are measured.
 func (e *Engine) process(ctx context.Context, f *flowpb.Flow, fa *facts.Flow) error {
 	start := time.Now()
+	if e.inflight.Add(1) == 1 {
+		// Idle until now: the wait for a flow is not a stall.
+		e.done.Store(start.UnixNano())
+	}
+	defer func() {
+		e.done.Store(time.Now().UnixNano())
+		e.inflight.Add(-1)
+	}()
 	now := fa.Time
 	if now.IsZero() {
 		now = start

@@ -223,3 +223,20 @@ func TestLearnablePoliciesLearnEdges(t *testing.T) {
 	require.Len(t, rec.alerts, 1, "a new edge after learning alerts")
 	require.Equal(t, "DatabaseConnection", rec.alerts[0].Labels[alert.LabelAlertname])
 }
+
+// Stalled: flows in flight and none finished for longer than the bound.
+func TestStalled(t *testing.T) {
+	e, err := New(Config{}, bundled(t), &recordingAggregator{}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	require.NoError(t, err)
+	now := time.Now()
+	stalled, _ := e.Stalled(now.Add(time.Hour), time.Second)
+	require.False(t, stalled, "idle is not stalled")
+
+	require.NoError(t, e.Process(context.Background(), shopmesh.New(shopmesh.Config{Seed: 1}).Next()))
+	e.inflight.Add(1) // a flow that never finishes
+	stalled, n := e.Stalled(time.Now(), time.Minute)
+	require.False(t, stalled, "in flight for less than the bound")
+	stalled, n = e.Stalled(time.Now().Add(2*time.Minute), time.Minute)
+	require.True(t, stalled)
+	require.Equal(t, int64(1), n)
+}

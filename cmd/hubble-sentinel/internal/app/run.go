@@ -96,7 +96,16 @@ func Run(ctx context.Context, o Options) error {
 		addContext(ctx, &g, r.Run)
 	}
 	if o.WebListenAddress != "" {
-		web := &Web{Address: o.WebListenAddress, Registry: reg, Ready: client.Ready, Logger: o.Logger.With("component", "web")}
+		web := &Web{Address: o.WebListenAddress, Registry: reg, Logger: o.Logger.With("component", "web"),
+			Ready: func() error {
+				if !client.Ready() {
+					return errors.New("not connected to hubble relay")
+				}
+				if stalled, n := p.engine.Stalled(time.Now(), stallAfter); stalled {
+					return fmt.Errorf("engine not keeping up: %d flows in flight, none judged for %s", n, stallAfter)
+				}
+				return nil
+			}}
 		addContext(ctx, &g, web.Run)
 	}
 	o.Logger.Info("hubble-sentinel running", "hubble_address", o.HubbleAddress, "tls", o.HubbleTLS.Enabled,
@@ -268,11 +277,16 @@ func addContext(parent context.Context, g *run.Group, fn func(context.Context) e
 	}, func(error) { cancel() })
 }
 
+// stallAfter is how long flows may be in flight with none judged before
+// /readyz says the engine is not keeping up: many times what the
+// evaluation budget allows one flow.
+const stallAfter = 15 * time.Second
+
 // Web serves /metrics, /healthz and /readyz.
 type Web struct {
 	Address  string
 	Registry *prometheus.Registry
-	Ready    func() bool
+	Ready    func() error // nil: ready
 	Logger   *slog.Logger
 }
 
@@ -284,9 +298,11 @@ func (w *Web) Run(ctx context.Context) error {
 		_, _ = rw.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("/readyz", func(rw http.ResponseWriter, _ *http.Request) {
-		if w.Ready != nil && !w.Ready() {
-			http.Error(rw, "not connected to hubble relay", http.StatusServiceUnavailable)
-			return
+		if w.Ready != nil {
+			if err := w.Ready(); err != nil {
+				http.Error(rw, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
 		}
 		_, _ = rw.Write([]byte("ok\n"))
 	})
