@@ -78,6 +78,7 @@ type metrics struct {
 	evalErrors prometheus.Counter
 	malformed  prometheus.Counter
 	evalTime   prometheus.Histogram
+	decision   prometheus.Histogram
 	learned    *prometheus.CounterVec
 	failures   *prometheus.CounterVec
 	quarantine *prometheus.GaugeVec
@@ -125,6 +126,11 @@ func New(cfg Config, set *policy.Set, agg Aggregator, logger *slog.Logger, reg p
 				Namespace: "hubble_sentinel", Subsystem: "policy", Name: "quarantined",
 				Help: "1 while a policy of the running set is quarantined (left out of evaluation after repeated failures), by policy id.",
 			}, []string{"policy"}),
+			decision: f.NewHistogram(prometheus.HistogramOpts{
+				Namespace: "hubble_sentinel", Subsystem: "engine", Name: "decision_latency_seconds",
+				Help:    "Time from a flow's arrival from the stream to its verdict (alerts observed), queueing included.",
+				Buckets: prometheus.ExponentialBucketsRange(50e-6, 1, 30),
+			}),
 			evalTime: f.NewHistogram(prometheus.HistogramOpts{
 				Namespace: "hubble_sentinel", Subsystem: "engine", Name: "evaluation_duration_seconds",
 				Help:    "Time to judge one flow: measure, profile, evaluate, alert.",
@@ -168,7 +174,7 @@ func (e *Engine) Process(ctx context.Context, f *flowpb.Flow) error {
 		return nil
 	}
 	fa := facts.Measure(f)
-	return e.process(ctx, f, &fa)
+	return e.process(ctx, f, &fa, time.Time{})
 }
 
 // Stalled reports whether flows have been in flight without any finishing
@@ -182,7 +188,9 @@ func (e *Engine) Stalled(now time.Time, after time.Duration) (bool, int64) {
 }
 
 // process judges f, whose facts are measured.
-func (e *Engine) process(ctx context.Context, f *flowpb.Flow, fa *facts.Flow) error {
+// received, when set, is when the flow arrived (Parallel.Handle): the
+// decision latency runs from then to the verdict.
+func (e *Engine) process(ctx context.Context, f *flowpb.Flow, fa *facts.Flow, received time.Time) error {
 	start := time.Now()
 	if e.inflight.Add(1) == 1 {
 		// Idle until now: the wait for a flow is not a stall.
@@ -229,7 +237,11 @@ func (e *Engine) process(ctx context.Context, f *flowpb.Flow, fa *facts.Flow) er
 	if e.cfg.FlowClock {
 		e.aggregator.Tick(now)
 	}
-	e.metrics.evalTime.Observe(time.Since(start).Seconds())
+	end := time.Now()
+	e.metrics.evalTime.Observe(end.Sub(start).Seconds())
+	if !received.IsZero() {
+		e.metrics.decision.Observe(end.Sub(received).Seconds())
+	}
 	return nil
 }
 

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"hash/maphash"
+	"time"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 
@@ -50,14 +51,15 @@ func NewParallel(e *Engine, workers, queue int, reg prometheus.Registerer) *Para
 
 // measured is a flow with its facts.
 type measured struct {
-	flow  *flowpb.Flow
-	facts *facts.Flow
+	flow     *flowpb.Flow
+	facts    *facts.Flow
+	received time.Time
 }
 
 // Handle measures a flow and queues it for its client's worker. It has
 // the signature of a hubble.Client handler.
 func (p *Parallel) Handle(ctx context.Context, f *flowpb.Flow) error {
-	m := measured{flow: f}
+	m := measured{flow: f, received: time.Now()}
 	if f != nil {
 		fa := facts.Measure(f)
 		m.facts = &fa
@@ -104,7 +106,7 @@ func (p *Parallel) Run(ctx context.Context) error {
 					if m.facts == nil {
 						err = p.engine.Process(ctx, m.flow)
 					} else {
-						err = p.engine.process(ctx, m.flow, m.facts)
+						err = p.engine.process(ctx, m.flow, m.facts, m.received)
 					}
 					if err != nil && ctx.Err() == nil {
 						return err

@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hubble-sentinel/hubble-sentinel/engine/alert"
@@ -63,6 +64,12 @@ func TestParallelCloseDrains(t *testing.T) {
 	p.Close()
 	require.NoError(t, p.Run(context.Background()), "returns once the queues are drained")
 	require.Equal(t, 400.0, testutil.ToFloat64(e.metrics.flows))
+
+	// Each flow's arrival-to-verdict time is observed, queueing included.
+	var m dto.Metric
+	require.NoError(t, e.metrics.decision.(prometheus.Metric).Write(&m))
+	require.Equal(t, uint64(400), m.GetHistogram().GetSampleCount())
+	require.Positive(t, m.GetHistogram().GetSampleSum())
 }
 
 func TestParallelShardsByClientWorkload(t *testing.T) {
