@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -180,4 +181,28 @@ func TestCheckRefuses(t *testing.T) {
 	_, err = set.Check(context.Background(), samples, time.Nanosecond)
 	require.ErrorContains(t, err, "test/bad_port/bad_port.rego: package sentinel.test.bad_port costs")
 	require.ErrorContains(t, err, "above the bound of 1ns")
+}
+
+// Quarantine and its rebuild run while other goroutines judge flows.
+func TestQuarantineUnderConcurrentEvaluation(t *testing.T) {
+	files := base()
+	files["test/broken/broken.rego"] = policyWith("Broken", "broken", "violation contains lib.violation(rego.metadata.chain(), \"x\") if c == 1\n\nc := 1 if input.verdict == \"DROPPED\"\n\nc := 2 if input.verdict == \"DROPPED\"")
+	set, err := Load(context.Background(), fsWith(files), ".")
+	require.NoError(t, err)
+	doc := parseInput(t, dropped)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 50 {
+				vs, _ := set.Eval(context.Background(), doc)
+				require.ElementsMatch(t, []string{"BadPort", "Dropped"}, ids(vs))
+			}
+		})
+	}
+	wg.Wait()
+	require.Eventually(t, func() bool { return !set.health.rebuilding.Load() }, 10*time.Second, 10*time.Millisecond)
+	vs, err := set.Eval(context.Background(), doc)
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{"BadPort", "Dropped"}, ids(vs))
+	require.True(t, set.Health()[0].Quarantined)
 }
