@@ -54,5 +54,5 @@ violation contains "y" if input.sentinel.http.pathh == "/admin"
 	} {
 		require.Contains(t, out, want)
 	}
-	require.Contains(t, out, `want (one of): ["host" "method" "path" "plain" "query" "raw_path" "user_agent"]`)
+	require.Contains(t, out, `want (one of): ["host" "method" "path" "plain" "query" "raw_path" "truncated" "user_agent"]`)
 }
