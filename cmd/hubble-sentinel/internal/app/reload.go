@@ -96,23 +96,24 @@ func (r *Reloader) reload(ctx context.Context, trigger string) {
 		if ctx.Err() != nil {
 			return
 		}
-		r.reloads.WithLabelValues("failure").Inc()
 		r.ok.Set(0)
 		r.Logger.Error("policy reload failed, keeping the running policies", "trigger", trigger, "err", err)
 		if r.Alerts != nil {
 			r.Alerts.Hold(now, r.failedAlert(now, err))
 		}
+		// Counted last: whoever sees the count sees the log and the alert.
+		r.reloads.WithLabelValues("failure").Inc()
 		return
 	}
 	r.Apply(set)
 	r.loadedAt, r.running = now, len(set.Policies())
-	r.reloads.WithLabelValues("success").Inc()
 	r.ok.Set(1)
 	r.lastOK.Set(float64(now.Unix()))
 	r.Logger.Info("policies reloaded", "trigger", trigger, "policies", r.running)
 	if r.Alerts != nil && r.Alerts.Release(now, failedLabels) {
 		r.Logger.Info("policy load failure resolved", "alertname", AlertPolicyLoadFailed)
 	}
+	r.reloads.WithLabelValues("success").Inc()
 }
 
 var failedLabels = map[string]string{
