@@ -126,15 +126,7 @@ func (s *Set) Check(ctx context.Context, samples []ast.Value, maxCost time.Durat
 		c.Policy = p
 		var total time.Duration
 		for _, doc := range samples {
-			start := time.Now()
-			rs, err := probe.run(ctx, probe.single[i], doc)
-			if errors.Is(err, errBudget) {
-				// A pause of the machine (GC, a busy neighbour) is not the
-				// policy's cost: only a second timeout on the sample counts.
-				start = time.Now()
-				rs, err = probe.run(ctx, probe.single[i], doc)
-			}
-			took := time.Since(start)
+			rs, took, reason, err := probe.runAlone(ctx, i, doc)
 			if ctx.Err() != nil {
 				return costs, ctx.Err()
 			}
@@ -143,11 +135,7 @@ func (s *Set) Check(ctx context.Context, samples []ast.Value, maxCost time.Durat
 			c.Flows++
 			var fails Failures
 			if err != nil {
-				reason := ReasonError
-				if errors.Is(err, errBudget) {
-					reason = ReasonTimeout
-				}
-				fails = Failures{{Policy: p, Reason: reason, Err: withoutValues(err)}}
+				fails = Failures{{Policy: p, Reason: reason, Err: err}}
 			} else {
 				var vs []Violation
 				vs, fails = probe.decodeOne(rs, i, nil, nil)

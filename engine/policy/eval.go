@@ -208,26 +208,38 @@ func (s *Set) evalEach(ctx context.Context, input ast.Value) ([]Violation, error
 		if s.health.quarantined[i].Load() {
 			continue
 		}
-		rs, err := s.run(ctx, s.single[i], input)
-		if errors.Is(err, errBudget) {
-			// A pause of the machine (GC, a busy neighbour) is not the
-			// policy's doing: it times out only if it does so twice.
-			rs, err = s.run(ctx, s.single[i], input)
-		}
+		rs, _, reason, err := s.runAlone(ctx, i, input)
 		if err != nil {
 			if ctx.Err() != nil {
 				return out, ctx.Err()
 			}
-			reason := ReasonError
-			if errors.Is(err, errBudget) {
-				reason = ReasonTimeout
-			}
-			fails = append(fails, s.fail(ctx, i, reason, withoutValues(err)))
+			fails = append(fails, s.fail(ctx, i, reason, err))
 			continue
 		}
 		out, fails = s.decodeOne(rs, i, out, fails)
 	}
 	return out, fails.orNil()
+}
+
+// runAlone evaluates policy i alone on input, and how long the counted
+// attempt took. A pause of the machine (GC, a busy neighbour) is not the
+// policy's doing: it times out only if it does so twice. A failure comes
+// with its reason and without values (see withoutValues).
+func (s *Set) runAlone(ctx context.Context, i int, input ast.Value) (rego.ResultSet, time.Duration, string, error) {
+	start := time.Now()
+	rs, err := s.run(ctx, s.single[i], input)
+	if errors.Is(err, errBudget) {
+		start = time.Now()
+		rs, err = s.run(ctx, s.single[i], input)
+	}
+	took := time.Since(start)
+	switch {
+	case err == nil:
+		return rs, took, "", nil
+	case errors.Is(err, errBudget):
+		return nil, took, ReasonTimeout, err
+	}
+	return nil, took, ReasonError, withoutValues(err)
 }
 
 func (fs Failures) orNil() error {
