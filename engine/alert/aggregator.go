@@ -115,7 +115,8 @@ type Aggregator struct {
 	lastTick  time.Time
 }
 
-// throttle is one policy's window of new incidents.
+// throttle is one policy's window of new incidents (in one cluster, when
+// there are several).
 type throttle struct {
 	start  time.Time
 	opened int
@@ -291,10 +292,15 @@ func (a *Aggregator) admitLocked(labels map[string]string, seen time.Time) strin
 	if a.cfg.MaxIncidentsPerPolicy < 0 {
 		return ""
 	}
-	th, ok := a.throttles[id]
+	// A cluster's flood throttles that cluster's incidents, not another's.
+	key := id
+	if c := labels[LabelCluster]; c != "" {
+		key += "\xff" + c
+	}
+	th, ok := a.throttles[key]
 	if !ok {
 		th = &throttle{start: seen}
-		a.throttles[id] = th
+		a.throttles[key] = th
 	}
 	if seen.Sub(th.start) >= a.cfg.ThrottleInterval || seen.Before(th.start) {
 		th.start, th.opened = seen, 0
@@ -316,6 +322,9 @@ func (a *Aggregator) foldLocked(labels map[string]string, occ *Occurrence, evt, 
 		LabelAlertname: AlertAlertsThrottled,
 		LabelSeverity:  "warning",
 		LabelPolicy:    labels[LabelPolicy],
+	}
+	if c := labels[LabelCluster]; c != "" {
+		tl[LabelCluster] = c
 	}
 	fp := Fingerprint(tl)
 	in, ok := a.active[fp]

@@ -22,6 +22,11 @@ const (
 	LabelDestinationFQDN      = "destination_fqdn"
 	LabelDestinationPort      = "destination_port"
 	LabelProtocol             = "protocol"
+	// LabelCluster names the Hubble source (the cluster) an alert is
+	// about, when hubble-sentinel follows several. It identifies the
+	// incident (Grouping never drops it): the same workload's incidents in
+	// two clusters are two alerts. Absent with a single unnamed source.
+	LabelCluster = "cluster"
 )
 
 // Labels of hubble-sentinel's own alerts, beside alertname and severity.

@@ -8,16 +8,17 @@ import (
 )
 
 // GroupableLabels are the labels a grouping may name: the flow's side and
-// service labels of the schema. alertname, severity and policy always
-// identify an incident and are not named.
+// service labels of the schema. alertname, severity, policy and cluster
+// always identify an incident and are not named.
 var GroupableLabels = []string{
 	LabelSourceNamespace, LabelSourceWorkload, LabelSourcePod, LabelSourceIP,
 	LabelDestinationNamespace, LabelDestinationWorkload, LabelDestinationPod,
 	LabelDestinationIP, LabelDestinationFQDN, LabelDestinationPort, LabelProtocol,
 }
 
-// alwaysLabels identify every incident.
-var alwaysLabels = []string{LabelAlertname, LabelSeverity, LabelPolicy}
+// alwaysLabels identify every incident that has them. cluster is one: a
+// grouping that dropped it would merge two clusters' incidents into one.
+var alwaysLabels = []string{LabelAlertname, LabelSeverity, LabelPolicy, LabelCluster}
 
 // Grouping says which labels identify an incident of a policy. Labels a
 // flow carries that are not in its identity go to annotations.
@@ -62,7 +63,7 @@ var ErrGrouping = errors.New("invalid alert grouping")
 
 // NewGrouping builds a policy's grouping from its declaration: groupBy
 // names exactly the labels that identify an incident (besides alertname,
-// severity and policy); otherwise drop and add edit the default. Naming a
+// severity, policy and cluster); otherwise drop and add edit the default. Naming a
 // label explicitly makes it identify the incident whenever the flow has
 // it, without the default's fallbacks. Dropping a workload drops the pod
 // that stands in for it.
@@ -131,7 +132,7 @@ func (g Grouping) Labels() []string {
 }
 
 // Identity returns the labels of flow labels all that identify the
-// incident: alertname, severity and policy from all, and the grouping's
+// incident: alertname, severity, policy and cluster from all, and the grouping's
 // labels the flow has.
 func (g Grouping) Identity(all map[string]string) map[string]string {
 	if !g.set {

@@ -47,6 +47,18 @@ type Conditions interface {
 
 var _ Conditions = (*Aggregator)(nil)
 
+// Raiser raises alerts: the Aggregator, or the Cluster view of it that one
+// source of several raises its alerts through.
+type Raiser interface {
+	Observe(now time.Time, a Alert)
+	Conditions
+}
+
+var (
+	_ Raiser = (*Aggregator)(nil)
+	_ Raiser = Cluster{}
+)
+
 // Gaps is what the Hubble side tells of blind spots. Visibility implements
 // it; the command adapts the Hubble client's reports to it.
 type Gaps interface {
@@ -65,7 +77,7 @@ var _ Gaps = (*Visibility)(nil)
 // until every key of its reason is restored; flows known to be missed fire
 // at once and resolve when no more are missed.
 type Visibility struct {
-	agg    *Aggregator
+	agg    Raiser
 	grace  time.Duration
 	logger *slog.Logger
 
@@ -83,9 +95,10 @@ type gapStart struct {
 	detail string
 }
 
-// NewVisibility returns a Visibility raising alerts through agg. Its Run
+// NewVisibility returns a Visibility raising alerts through agg (a Cluster
+// for one source of several, so that its gaps carry the cluster). Its Run
 // checks the grace period of lasting gaps.
-func NewVisibility(agg *Aggregator, grace time.Duration, logger *slog.Logger) *Visibility {
+func NewVisibility(agg Raiser, grace time.Duration, logger *slog.Logger) *Visibility {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
