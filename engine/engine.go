@@ -52,6 +52,7 @@ type Engine struct {
 	metrics    *metrics
 
 	lastErrLog atomic.Int64
+	cache      *cacheCollector
 
 	// inflight flows are being judged; done is when the last one finished
 	// (unix nanoseconds): together they tell a stalled engine.
@@ -139,13 +140,36 @@ func New(cfg Config, set *policy.Set, agg Aggregator, logger *slog.Logger, reg p
 		},
 	}
 	e.policies.Store(set)
+	e.cache = newCacheCollector(e.policies.Load)
+	if reg != nil {
+		if err := reg.Register(e.cache); err != nil {
+			return nil, err
+		}
+	}
+	if set != nil {
+		e.logUncached(set)
+	}
 	return e, nil
+}
+
+// logUncached says which policies of set are judged on every flow, outside
+// the decision cache, and why.
+func (e *Engine) logUncached(set *policy.Set) {
+	if u := set.Uncached(); len(u) > 0 {
+		e.logger.Debug("policies judged on every flow, outside the decision cache", "policies", u)
+	}
 }
 
 // SetPolicies swaps the policy set; flows in flight finish on the old one.
 // The old set's quarantines end with it.
 func (e *Engine) SetPolicies(s *policy.Set) {
-	e.policies.Store(s)
+	old := e.policies.Swap(s)
+	if old != s {
+		e.cache.retire(old)
+	}
+	if s != nil {
+		e.logUncached(s)
+	}
 	e.mu.Lock()
 	held := e.quarantined
 	e.quarantined = nil

@@ -1,9 +1,11 @@
 package policy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -77,10 +79,21 @@ func (fs Failures) Error() string {
 	return strings.Join(parts, "; ")
 }
 
-// evaluator is the combined query over every policy not skipped.
+// evaluator is the combined query over every policy not skipped, and
+// the same policies split by class (see groups), which Eval runs.
 type evaluator struct {
+	compiler *ast.Compiler
+	query    rego.PreparedEvalQuery
+	skip     []bool
+	groups   []group
+}
+
+// group is the query over one class of policies and its decision cache
+// (nil: judged on every flow).
+type group struct {
+	class int
 	query rego.PreparedEvalQuery
-	skip  []bool
+	cache *decisionCache
 }
 
 func (ev *evaluator) skips(i int) bool { return i < len(ev.skip) && ev.skip[i] }
@@ -142,16 +155,44 @@ func (s *Set) Eval(ctx context.Context, input ast.Value) ([]Violation, error) {
 		// holds it: judge with each policy alone until it is rebuilt.
 		return s.evalEach(ctx, input)
 	}
-	rs, err := s.run(ctx, ev.query, input)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+	var (
+		out   []Violation
+		fails Failures
+		buf   [32]*ast.Term
+	)
+	for gi := range ev.groups {
+		g := &ev.groups[gi]
+		var (
+			vals []*ast.Term
+			h    uint64
+		)
+		if g.cache != nil {
+			vals, h = g.cache.key(input, buf[:0])
+			if v, ok := g.cache.get(h, vals); ok {
+				out = append(out, v...)
+				continue
+			}
 		}
-		// One policy failed the combined query; find which by judging
-		// each alone, so the others' verdicts still count.
-		return s.evalEach(ctx, input)
+		rs, err := s.run(ctx, g.query, input)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			// A policy failed its group's query; find which by judging
+			// each alone, so the others' verdicts still count.
+			return s.evalEach(ctx, input)
+		}
+		v, f := s.decodeTagged(rs)
+		if g.cache != nil && len(f) == 0 {
+			g.cache.put(h, vals, v)
+		}
+		out = append(out, v...)
+		fails = append(fails, f...)
 	}
-	out, fails := s.decodeTagged(rs)
+	if len(ev.groups) > 1 && len(out) > 1 {
+		// In policy order, as one combined query returns them.
+		slices.SortStableFunc(out, func(a, b Violation) int { return cmp.Compare(s.order[a.ID], s.order[b.ID]) })
+	}
 	return out, fails.orNil()
 }
 

@@ -2,6 +2,7 @@
 package policy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -78,6 +79,16 @@ type Set struct {
 	// eval is the combined query over every policy not quarantined.
 	eval   atomic.Pointer[evaluator]
 	health *health
+
+	// order is each policy's index by id; reads and class what each
+	// reads of its input (see classify).
+	order map[string]int
+	reads []reads
+	class []int
+	// cacheSize bounds each group's decision cache (see WithCacheSize);
+	// stats count its lookups across rebuilds, by class.
+	cacheSize int
+	stats     [numClasses]cacheCounts
 }
 
 // Policies lists the loaded policies sorted by package.
@@ -108,6 +119,12 @@ func Load(ctx context.Context, fsys fs.FS, root string, opts ...Option) (*Set, e
 
 // Option tunes a loaded Set.
 type Option func(*Set)
+
+// WithCacheSize sets how many decisions each cached policy group keeps
+// (0: DefaultCacheSize; negative: no decision cache, every flow judged).
+func WithCacheSize(n int) Option {
+	return func(s *Set) { s.cacheSize = n }
+}
 
 // WithBudget sets the evaluation budget (zero fields keep DefaultBudget's).
 func WithBudget(b Budget) Option {
@@ -187,6 +204,10 @@ func compile(ctx context.Context, modules map[string]*ast.Module, data map[strin
 	s.modules = modules
 	s.store = inmem.NewFromObjectWithOpts(data, inmem.OptReturnASTValuesOnRead(true))
 	s.health = newHealth(len(s.policies))
+	s.order = make(map[string]int, len(s.policies))
+	for i, p := range s.policies {
+		s.order[p.ID] = i
+	}
 	ev, err := s.prepare(ctx, nil)
 	if err != nil {
 		return nil, err
@@ -208,7 +229,20 @@ func compile(ctx context.Context, modules map[string]*ast.Module, data map[strin
 // skip, and prepares the query evaluating it. The first call builds the
 // Set's compiler; later calls (quarantine) build a new one.
 func (s *Set) prepare(ctx context.Context, skip []bool) (*evaluator, error) {
-	agg, err := ast.ParseModuleWithOpts("hubble-sentinel/aggregate.rego", aggregateModule(s.policies, skip),
+	if s.class == nil {
+		// What each policy reads decides its class, and the classes the
+		// aggregate's rules: read it from a first compilation.
+		ev, err := s.compileAggregate(ctx, skip)
+		if err != nil {
+			return nil, err
+		}
+		s.classify(ev.compiler)
+	}
+	return s.compileAggregate(ctx, skip)
+}
+
+func (s *Set) compileAggregate(ctx context.Context, skip []bool) (*evaluator, error) {
+	agg, err := ast.ParseModuleWithOpts("hubble-sentinel/aggregate.rego", aggregateModule(s.policies, s.class, skip),
 		ast.ParserOptions{RegoVersion: ast.RegoV1})
 	if err != nil {
 		return nil, fmt.Errorf("generating aggregate module: %w", err)
@@ -234,16 +268,79 @@ func (s *Set) prepare(ctx context.Context, skip []bool) (*evaluator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compiling policies: %w", err)
 	}
+	ev := &evaluator{query: q, skip: skip, compiler: compiler}
+	if s.class == nil {
+		return ev, nil
+	}
 	if s.compiler == nil {
 		s.compiler = compiler
 	}
-	return &evaluator{query: q, skip: skip}, nil
+	if ev.groups, err = s.groups(ctx, compiler, skip); err != nil {
+		return nil, err
+	}
+	return ev, nil
+}
+
+// classify reads what every policy reads of its input (see inputReads)
+// and sorts it into its class.
+func (s *Set) classify(c *ast.Compiler) {
+	s.reads = make([]reads, len(s.policies))
+	s.class = make([]int, len(s.policies))
+	for i, p := range s.policies {
+		s.reads[i] = inputReads(c, p.Package)
+		s.class[i] = classOf(s.reads[i])
+	}
+}
+
+// groups prepares one query per class over the policies not in skip, each
+// with a decision cache keyed by what its policies read (none for
+// classVolatile, or when the cache is off).
+func (s *Set) groups(ctx context.Context, compiler *ast.Compiler, skip []bool) ([]group, error) {
+	var out []group
+	for class := range numClasses {
+		var (
+			n             int
+			paths, exists []ast.Ref
+		)
+		for i := range s.policies {
+			if s.class[i] != class || (i < len(skip) && skip[i]) {
+				continue
+			}
+			n++
+			paths = append(paths, s.reads[i].paths...)
+			exists = append(exists, s.reads[i].exists...)
+		}
+		if n == 0 {
+			continue
+		}
+		q, err := s.prepareQueryWith(ctx, compiler, "data."+aggregatePackage+".violations_"+classNames[class])
+		if err != nil {
+			return nil, fmt.Errorf("compiling the %s policies' query: %w", classNames[class], err)
+		}
+		g := group{class: class, query: q}
+		if class != classVolatile && s.cacheSize >= 0 {
+			paths = minimalPaths(paths)
+			var guards []ast.Ref
+			for _, e := range minimalPaths(exists) {
+				if !covered(e, paths) {
+					guards = append(guards, e)
+				}
+			}
+			g.cache = newDecisionCache(paths, guards, cmp.Or(s.cacheSize, DefaultCacheSize), &s.stats[class])
+		}
+		out = append(out, g)
+	}
+	return out, nil
 }
 
 // prepareQuery prepares query against the Set's compiled modules.
 func (s *Set) prepareQuery(ctx context.Context, query string) (rego.PreparedEvalQuery, error) {
+	return s.prepareQueryWith(ctx, s.compiler, query)
+}
+
+func (s *Set) prepareQueryWith(ctx context.Context, compiler *ast.Compiler, query string) (rego.PreparedEvalQuery, error) {
 	opts := []func(*rego.Rego){
-		rego.Compiler(s.compiler),
+		rego.Compiler(compiler),
 		rego.Store(s.store),
 		rego.StoreReadAST(true),
 		rego.Query(query),
@@ -254,7 +351,9 @@ func (s *Set) prepareQuery(ctx context.Context, query string) (rego.PreparedEval
 
 // aggregateModule unions the violations of every policy not skipped, each
 // tagged with the policy's index so a result is attributed to its policy.
-func aggregateModule(ps []Info, skip []bool) string {
+// With classes, each class's policies are also unioned in
+// violations_<class>.
+func aggregateModule(ps []Info, class []int, skip []bool) string {
 	var b strings.Builder
 	b.WriteString("package " + aggregatePackage + "\n\n")
 	// Never true: the set is defined even when every policy is skipped.
@@ -264,6 +363,9 @@ func aggregateModule(ps []Info, skip []bool) string {
 			continue
 		}
 		fmt.Fprintf(&b, "violations contains [%d, v] if some v in data.%s.%s\n", i, p.Package, RuleName)
+		if i < len(class) {
+			fmt.Fprintf(&b, "violations_%s contains [%d, v] if some v in data.%s.%s\n", classNames[class[i]], i, p.Package, RuleName)
+		}
 	}
 	return b.String()
 }

@@ -1,0 +1,185 @@
+package policy
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// DefaultCacheSize is how many decisions each cached policy group keeps
+// when the Set is loaded without WithCacheSize.
+const DefaultCacheSize = 1 << 16
+
+// cacheShards splits each decision cache so that workers rarely wait on
+// one another's lock.
+const cacheShards = 16
+
+// decisionCache remembers a policy group's violations for the values of
+// exactly the input paths the group reads. It is sound because policies
+// are sandboxed to deterministic builtins (see Sandbox) and the data is
+// fixed for the Set's life: the same values at those paths always yield
+// the same violations. A hit is confirmed by comparing the values, never
+// by the hash alone, so a collision (OPA's object hash is a sum, which an
+// attacker could aim at) costs an evaluation, not a wrong verdict.
+type decisionCache struct {
+	paths  [][]*ast.Term // each path's keys below input
+	exists [][]*ast.Term // paths read only for being there and not false
+	shards [cacheShards]cacheShard
+	counts *cacheCounts
+}
+
+// cacheCounts counts a group's lookups.
+type cacheCounts struct{ hits, misses atomic.Uint64 }
+
+type cacheShard struct {
+	mu  sync.Mutex
+	lru *simplelru.LRU[uint64, *decision]
+}
+
+// decision is one cached verdict: the values it was judged on and the
+// violations found (shared, never modified).
+type decision struct {
+	values     []*ast.Term
+	violations []Violation
+}
+
+func newDecisionCache(paths, exists []ast.Ref, size int, counts *cacheCounts) *decisionCache {
+	c := &decisionCache{counts: counts}
+	for _, p := range paths {
+		c.paths = append(c.paths, p[1:])
+	}
+	for _, p := range exists {
+		c.exists = append(c.exists, p[1:])
+	}
+	per := max(size/cacheShards, 1)
+	for i := range c.shards {
+		c.shards[i].lru, _ = simplelru.NewLRU[uint64, *decision](per, nil) // per > 0: no error
+	}
+	return c
+}
+
+// undefinedHash stands for a path the input does not have.
+const undefinedHash = 0x9e3779b97f4a7c15
+
+// key returns the values at the cache's paths in input (nil where
+// undefined), appended to vals, and their hash.
+func (c *decisionCache) key(input ast.Value, vals []*ast.Term) ([]*ast.Term, uint64) {
+	h := uint64(14695981039346656037)
+	for _, p := range c.paths {
+		t := lookup(input, p)
+		vals = append(vals, t)
+		x := uint64(undefinedHash)
+		if t != nil {
+			x = uint64(t.Value.Hash())
+		}
+		h = (h ^ x) * 1099511628211
+	}
+	for _, p := range c.exists {
+		t := lookup(input, p)
+		there := t != nil && ast.Compare(t.Value, ast.Boolean(false)) != 0
+		vals = append(vals, ast.InternedTerm(there))
+		h = (h ^ uint64(ast.Boolean(there).Hash())) * 1099511628211
+	}
+	return vals, h
+}
+
+// lookup returns the value at path p below v, or nil.
+func lookup(v ast.Value, p []*ast.Term) *ast.Term {
+	var t *ast.Term
+	for _, k := range p {
+		obj, ok := v.(ast.Object)
+		if !ok {
+			return nil
+		}
+		if t = obj.Get(k); t == nil {
+			return nil
+		}
+		v = t.Value
+	}
+	return t
+}
+
+func (c *decisionCache) get(h uint64, vals []*ast.Term) ([]Violation, bool) {
+	s := &c.shards[h%cacheShards]
+	s.mu.Lock()
+	d, ok := s.lru.Get(h)
+	s.mu.Unlock()
+	if !ok || !sameValues(d.values, vals) {
+		c.counts.misses.Add(1)
+		return nil, false
+	}
+	c.counts.hits.Add(1)
+	return d.violations, true
+}
+
+func (c *decisionCache) put(h uint64, vals []*ast.Term, violations []Violation) {
+	d := &decision{values: append([]*ast.Term(nil), vals...), violations: violations}
+	s := &c.shards[h%cacheShards]
+	s.mu.Lock()
+	s.lru.Add(h, d)
+	s.mu.Unlock()
+}
+
+func sameValues(a, b []*ast.Term) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		switch {
+		case a[i] == b[i]:
+		case a[i] == nil || b[i] == nil:
+			return false
+		case ast.Compare(a[i].Value, b[i].Value) != 0:
+			return false
+		}
+	}
+	return true
+}
+
+// CacheStats counts a policy group's decision cache lookups since the
+// Set was loaded.
+type CacheStats struct {
+	Group        string // edge, wide
+	Policies     int    // how many policies the group judges
+	Hits, Misses uint64
+}
+
+// CacheStats reports each cached group's lookups.
+func (s *Set) CacheStats() []CacheStats {
+	var out []CacheStats
+	for class := range classVolatile {
+		n := 0
+		for _, c := range s.class {
+			if c == class {
+				n++
+			}
+		}
+		out = append(out, CacheStats{Group: classNames[class], Policies: n,
+			Hits: s.stats[class].hits.Load(), Misses: s.stats[class].misses.Load()})
+	}
+	return out
+}
+
+// Uncached lists the policies judged on every flow and why: they read a
+// value that changes on every flow, or the whole input.
+func (s *Set) Uncached() map[string]string {
+	out := map[string]string{}
+	for i, p := range s.policies {
+		if s.class[i] != classVolatile {
+			continue
+		}
+		why := s.reads[i].whole
+		if why == "" {
+			for _, r := range s.reads[i].paths {
+				if overlaps(r, volatile) {
+					why = "reads " + r.String()
+					break
+				}
+			}
+		}
+		out[p.ID] = why
+	}
+	return out
+}

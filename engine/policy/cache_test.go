@@ -1,0 +1,126 @@
+package policy
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/stretchr/testify/require"
+)
+
+func refStrings(rs []ast.Ref) []string {
+	out := []string{}
+	for _, r := range rs {
+		out = append(out, r.String())
+	}
+	return out
+}
+
+// TestInputReads: what a policy reads of its input, through the functions
+// it calls, decides its class and its decision cache's key.
+func TestInputReads(t *testing.T) {
+	for _, tc := range []struct {
+		name, body    string
+		class         string
+		paths, exists []string
+		whole         string
+	}{
+		{name: "edge", class: "edge", body: `violation contains lib.violation(rego.metadata.chain(), "x") if input.verdict == "DROPPED"`,
+			paths: []string{"input.verdict"}},
+		{name: "object_get", class: "edge", body: `violation contains lib.violation(rego.metadata.chain(), x) if {
+	x := object.get(input, "node_name", "unknown")
+	input.sentinel.destination_port == 22
+}`, paths: []string{"input.node_name", "input.sentinel.destination_port"}},
+		{name: "object_get_path", class: "edge", body: `violation contains lib.violation(rego.metadata.chain(), "x") if object.get(input, ["IP", "encrypted"], false) == false`,
+			paths: []string{"input.IP.encrypted"}},
+		{name: "guard", class: "wide", body: `violation contains lib.violation(rego.metadata.chain(), "x") if {
+	input.l7.http
+	input.sentinel.http.path == "/admin"
+}`, paths: []string{"input.sentinel.http.path"}, exists: []string{"input.l7.http"}},
+		{name: "guard_read_too", class: "wide", body: `violation contains lib.violation(rego.metadata.chain(), "x") if {
+	input.l7.http
+	input.l7.http.method == "TRACE"
+}`, paths: []string{"input.l7.http.method"}, exists: []string{"input.l7.http"}},
+		{name: "measurement", class: "volatile", body: `violation contains lib.violation(rego.metadata.chain(), "x") if input.sentinel.baseline.rate.per_min > 100`,
+			paths: []string{"input.sentinel.baseline.rate.per_min"}},
+		{name: "dynamic_key", class: "volatile", body: `violation contains lib.violation(rego.metadata.chain(), k) if {
+	some k
+	input.sentinel[k] == "x"
+}`, paths: []string{"input.sentinel"}},
+		{name: "through_a_function", class: "volatile", body: `violation contains lib.violation(rego.metadata.chain(), "x") if ephemeral(22)
+
+ephemeral(p) if input.l4.TCP.source_port > p`, paths: []string{"input.l4.TCP.source_port"}},
+		{name: "whole_input", class: "volatile", body: `violation contains lib.violation(rego.metadata.chain(), "x") if count(input) > 3`,
+			whole: "reads the whole input"},
+		{name: "with_input", class: "volatile", body: `violation contains lib.violation(rego.metadata.chain(), "x") if dropped with input.verdict as "DROPPED"
+
+dropped if input.verdict == "DROPPED"`, paths: []string{"input.verdict"}, whole: "replaces the input"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			files := base()
+			files["test/p/p.rego"] = policyWith("Probe", "p", tc.body)
+			s, err := Load(context.Background(), fsWith(files), ".")
+			require.NoError(t, err)
+			i := s.order["Probe"]
+			r := s.reads[i]
+			require.Equal(t, tc.class, classNames[s.class[i]])
+			if tc.paths == nil {
+				tc.paths = []string{}
+			}
+			if tc.exists == nil {
+				tc.exists = []string{}
+			}
+			require.Equal(t, tc.paths, refStrings(r.paths))
+			require.Equal(t, tc.exists, refStrings(r.exists))
+			if tc.whole == "" {
+				require.Empty(t, r.whole)
+			} else {
+				require.Contains(t, r.whole, tc.whole)
+				require.True(t, strings.HasPrefix(r.whole, "test/p/p.rego:"), r.whole)
+				require.Contains(t, s.Uncached(), "Probe")
+			}
+		})
+	}
+}
+
+// TestDecisionCacheConfirmsHits: a hit needs the same values, not only the
+// same hash (OPA's object hash is a sum: {a: x, b: y} and {a: y, b: x}
+// collide), and the verdicts of a cached Set are those of an uncached one.
+func TestDecisionCacheConfirmsHits(t *testing.T) {
+	c := newDecisionCache([]ast.Ref{ast.MustParseRef("input.sentinel.source")}, nil, 16, &cacheCounts{})
+	a := parseInput(t, `{"sentinel": {"source": {"namespace": "shop", "pod": "db"}}}`)
+	b := parseInput(t, `{"sentinel": {"source": {"namespace": "db", "pod": "shop"}}}`)
+	va, ha := c.key(a, nil)
+	vb, hb := c.key(b, nil)
+	require.Equal(t, ha, hb, "the sum hash collides")
+	c.put(ha, va, []Violation{{ID: "X"}})
+	_, hit := c.get(hb, vb)
+	require.False(t, hit, "a colliding input is judged, not given another's verdict")
+	got, hit := c.get(ha, va)
+	require.True(t, hit)
+	require.Equal(t, "X", got[0].ID)
+
+	files := base()
+	files["test/p/p.rego"] = policyWith("Probe", "p", `violation contains lib.violation(rego.metadata.chain(), "x") if {
+	input.sentinel.source.namespace == "shop"
+	input.sentinel.source.pod == "db"
+}`)
+	cached, err := Load(context.Background(), fsWith(files), ".")
+	require.NoError(t, err)
+	uncached, err := Load(context.Background(), fsWith(files), ".", WithCacheSize(-1))
+	require.NoError(t, err)
+	for range 3 {
+		for _, in := range []ast.Value{a, b, parseInput(t, `{"verdict": "DROPPED"}`)} {
+			want, err := uncached.Eval(context.Background(), in)
+			require.NoError(t, err)
+			got, err := cached.Eval(context.Background(), in)
+			require.NoError(t, err)
+			require.Equal(t, want, got)
+		}
+	}
+	stats := cached.CacheStats()
+	require.Equal(t, "edge", stats[0].Group)
+	require.Positive(t, stats[0].Hits)
+	require.Zero(t, uncached.CacheStats()[0].Hits)
+}

@@ -1,0 +1,304 @@
+package policy
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// reads is what one policy reads of its input: the paths (input.a.b,
+// truncated where a ref turns dynamic), found by walking its violation
+// rules and every rule and function they reach through the compiler. A
+// policy whose value depends on more than those paths (the whole input
+// passed around, input replaced with `with`) has whole set to where.
+//
+// A ref that is a whole expression (`input.l7.http` as a guard) reads
+// only whether the value is there and not false: it is in exists, not in
+// paths, so that a policy checking a flow's type does not depend on every
+// value below it.
+type reads struct {
+	paths  []ast.Ref
+	exists []ast.Ref
+	whole  string
+}
+
+// inputReads returns what the policy in package pkg reads of its input.
+func inputReads(c *ast.Compiler, pkg string) reads {
+	var (
+		out     reads
+		seen    = map[string]bool{}
+		visited = map[*ast.Rule]bool{}
+	)
+	add := func(r ast.Ref) {
+		r = stringPrefix(r)
+		if k := r.String(); !seen[k] {
+			seen[k] = true
+			out.paths = append(out.paths, r)
+		}
+	}
+	addExists := func(r ast.Ref) {
+		if k := "?" + r.String(); !seen[k] {
+			seen[k] = true
+			out.exists = append(out.exists, r.Copy())
+		}
+	}
+	setWhole := func(n ast.Node, what string) {
+		if out.whole != "" {
+			return
+		}
+		out.whole = what
+		if loc := n.Loc(); loc != nil {
+			out.whole = fmt.Sprintf("%s:%d: %s", loc.File, loc.Row, what)
+		}
+	}
+	var visit func(r *ast.Rule)
+	visit = func(rule *ast.Rule) {
+		if visited[rule] {
+			return
+		}
+		visited[rule] = true
+		// object.get(input, "field", default) reads input.field, as a
+		// call term or (once compiled) a call expression.
+		// Compiled, the input is first bound to a variable: a variable
+		// bound to the input and used only as object.get's object names
+		// fields too.
+		named := map[*ast.Term]bool{}
+		aliases := map[ast.Var]*ast.Term{}
+		ast.WalkExprs(rule, func(e *ast.Expr) bool {
+			if !e.IsEquality() {
+				return false
+			}
+			terms := e.Terms.([]*ast.Term)
+			for _, pair := range [][2]*ast.Term{{terms[1], terms[2]}, {terms[2], terms[1]}} {
+				if v, ok := pair[0].Value.(ast.Var); ok && isInputTerm(pair[1]) {
+					aliases[v] = pair[1]
+				}
+			}
+			return false
+		})
+		uses, getUses := map[ast.Var]int{}, map[ast.Var]int{}
+		ast.WalkVars(rule, func(v ast.Var) bool {
+			uses[v]++
+			return false
+		})
+		objectGetInput := func(call []*ast.Term) {
+			if len(call) < 3 || !call[0].Equal(objectGet) {
+				return
+			}
+			v, isVar := call[1].Value.(ast.Var)
+			if !isInputTerm(call[1]) && (!isVar || aliases[v] == nil) {
+				return
+			}
+			if p, ok := keyPath(call[2].Value); ok {
+				if isVar {
+					getUses[v]++
+				} else {
+					named[call[1]] = true
+				}
+				add(append(ast.Ref{ast.InputRootDocument}, p...))
+			}
+		}
+		ast.WalkTerms(rule, func(t *ast.Term) bool {
+			if call, ok := t.Value.(ast.Call); ok {
+				objectGetInput(call)
+			}
+			return false
+		})
+		// A guard: an expression that is only a constant input ref.
+		guard := map[*ast.Term]bool{}
+		ast.WalkExprs(rule, func(e *ast.Expr) bool {
+			if terms, ok := e.Terms.([]*ast.Term); ok {
+				objectGetInput(terms)
+			}
+			if t, ok := e.Terms.(*ast.Term); ok && len(e.With) == 0 {
+				if r, ok := t.Value.(ast.Ref); ok && len(r) > 1 && r.HasPrefix(ast.InputRootRef) && stringPrefix(r).Equal(r) {
+					guard[t] = true
+					addExists(r)
+				}
+			}
+			return false
+		})
+		for v, t := range aliases {
+			if uses[v] == getUses[v]+1 { // its binding, and object.get's
+				named[t] = true
+			}
+		}
+		ast.WalkTerms(rule, func(t *ast.Term) bool {
+			if isInputTerm(t) && !named[t] {
+				setWhole(t, "reads the whole input")
+			}
+			return false
+		})
+		ast.WalkExprs(rule, func(e *ast.Expr) bool {
+			for _, w := range e.With {
+				if r, ok := w.Target.Value.(ast.Ref); ok && r.HasPrefix(ast.InputRootRef) {
+					setWhole(e, "replaces the input with `with`")
+				}
+			}
+			return false
+		})
+		ast.WalkTerms(rule, func(t *ast.Term) bool {
+			r, ok := t.Value.(ast.Ref)
+			switch {
+			case !ok || guard[t]:
+			case r.HasPrefix(ast.InputRootRef) && len(r) > 1:
+				add(r)
+			case r.HasPrefix(ast.DefaultRootRef):
+				for _, next := range c.GetRules(r.ConstantPrefix()) {
+					visit(next)
+				}
+			}
+			return false
+		})
+	}
+	for _, r := range c.GetRules(ast.MustParseRef("data." + pkg + "." + RuleName)) {
+		visit(r)
+	}
+	out.paths = minimalPaths(out.paths)
+	// What is read whole is read for being there too.
+	exists := minimalPaths(out.exists)
+	out.exists = nil
+	for _, e := range exists {
+		if !covered(e, out.paths) {
+			out.exists = append(out.exists, e)
+		}
+	}
+	return out
+}
+
+// covered reports whether p is within one of ps.
+func covered(p ast.Ref, ps []ast.Ref) bool {
+	for _, q := range ps {
+		if p.HasPrefix(q) {
+			return true
+		}
+	}
+	return false
+}
+
+var objectGet = ast.RefTerm(ast.VarTerm("object"), ast.StringTerm("get"))
+
+// isInputTerm reports whether t is the bare input document.
+func isInputTerm(t *ast.Term) bool {
+	r, ok := t.Value.(ast.Ref)
+	return ok && len(r) == 1 && r[0].Equal(ast.InputRootDocument)
+}
+
+// keyPath is object.get's key argument as path terms: a string, or an
+// array of strings (its leading strings: what follows is read whole).
+func keyPath(v ast.Value) (ast.Ref, bool) {
+	switch k := v.(type) {
+	case ast.String:
+		return ast.Ref{ast.NewTerm(k)}, true
+	case *ast.Array:
+		var p ast.Ref
+		for i := range k.Len() {
+			s, ok := k.Elem(i).Value.(ast.String)
+			if !ok {
+				break
+			}
+			p = append(p, ast.NewTerm(s))
+		}
+		return p, len(p) > 0
+	}
+	return nil, false
+}
+
+// stringPrefix truncates r (rooted at input) before its first term that is
+// not a string: input.a[x].b and input.a[0] read input.a.
+func stringPrefix(r ast.Ref) ast.Ref {
+	for i := 1; i < len(r); i++ {
+		if _, ok := r[i].Value.(ast.String); !ok {
+			return r[:i].Copy()
+		}
+	}
+	return r.Copy()
+}
+
+// minimalPaths sorts ps and drops every path another one is a prefix of.
+func minimalPaths(ps []ast.Ref) []ast.Ref {
+	slices.SortFunc(ps, func(a, b ast.Ref) int { return a.Compare(b) })
+	out := ps[:0]
+	for _, p := range ps {
+		if len(out) > 0 && p.HasPrefix(out[len(out)-1]) {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// Classes of policy by what they read, each judged with its own query
+// and, but for classVolatile, its own decision cache: a policy reading a
+// value that changes on every flow would make every decision of its
+// group miss, so policies are grouped by the widest value they read.
+const (
+	// classEdge reads only what stays the same between flows of one edge
+	// (endpoints, ports, verdict, flags, learned-or-not): L3/L4 policies,
+	// whose decisions hit the cache nearly always.
+	classEdge = iota
+	// classWide reads URLs, DNS names and other L7 values: many distinct
+	// values, repeated still (the same endpoints called again).
+	classWide
+	// classVolatile reads values that differ on every flow (time, source
+	// ports, request headers, the baselines' measurements): not cached.
+	classVolatile
+	numClasses
+)
+
+var classNames = [numClasses]string{"edge", "wide", "volatile"}
+
+// volatile are the input paths whose values change from one flow of an
+// edge to the next: the flow's identity and time, source ports, L7
+// latency and headers (request ids, traces), the profiles' counters and
+// the baselines' measurements (rates, ratios, latencies).
+var volatile = refs(
+	"input.time", "input.uuid",
+	"input.l4.TCP.source_port", "input.l4.UDP.source_port", "input.l4.SCTP.source_port",
+	"input.l7.latency_ns", "input.l7.http.headers",
+	"input.sentinel.profile",
+	"input.sentinel.baseline.latency", "input.sentinel.baseline.errors", "input.sentinel.baseline.rate",
+	"input.sentinel.baseline.fanout", "input.sentinel.baseline.auth_failures", "input.sentinel.baseline.drops",
+	"input.sentinel.baseline.dns",
+)
+
+// wide are the input paths with many distinct but recurring values.
+var wide = refs("input.l7", "input.sentinel.http", "input.sentinel.dns")
+
+func refs(ss ...string) []ast.Ref {
+	out := make([]ast.Ref, len(ss))
+	for i, s := range ss {
+		out[i] = ast.MustParseRef(s)
+	}
+	return out
+}
+
+// classOf is the class of a policy reading r.
+func classOf(r reads) int {
+	if r.whole != "" {
+		return classVolatile
+	}
+	class := classEdge
+	// A guard reads a flow's type, whatever the class of what it guards.
+	for _, p := range r.paths {
+		switch {
+		case overlaps(p, volatile):
+			return classVolatile
+		case overlaps(p, wide):
+			class = classWide
+		}
+	}
+	return class
+}
+
+// overlaps reports whether reading p reads any of vs (p is within one, or
+// one within p).
+func overlaps(p ast.Ref, vs []ast.Ref) bool {
+	for _, v := range vs {
+		if p.HasPrefix(v) || v.HasPrefix(p) {
+			return true
+		}
+	}
+	return false
+}
