@@ -14,8 +14,9 @@ import (
 )
 
 // FuzzDocument: any flow (decoded from fuzzed JSON or protobuf bytes) is
-// measured and becomes a policy input document without panicking, and
-// what it shows of the request stays within the bounds.
+// measured and becomes a policy input document without panicking, exactly
+// the reference conversion's, cached or not, and what it shows of the
+// request stays within the bounds.
 func FuzzDocument(f *testing.F) {
 	for _, s := range []string{
 		`{"time":"0001-01-01T00:00:00Z","IP":{"source":"10.0.0.1"},"l7":{"type":"REQUEST","http":{"method":"GET","url":"http://u:p/w@[fd00::1:80a/a;jsessionid=x/%zz?q=1#f","headers":[{"key":"User-Agent","value":"curl"}]}}}`,
@@ -37,7 +38,14 @@ func FuzzDocument(f *testing.F) {
 			return
 		}
 		fa := facts.Measure(fl)
-		doc := NewBuilder(16).Document(fl, &fa, &profile.Views{})
+		b := NewBuilder(16)
+		doc := b.Document(fl, &fa, &profile.Views{})
+		for i := range 4 {
+			p := testViews(len(data) + i)
+			want := refDocument(fl, &fa, p)
+			requireSameValue(t, want, Document(fl, &fa, p), "uncached")
+			requireSameValue(t, want, b.Document(fl, &fa, p), "cached")
+		}
 		_, err = ast.JSON(doc)
 		require.NoError(t, err)
 		if h := fa.HTTP; h != nil {

@@ -2,6 +2,7 @@
 package input
 
 import (
+	"math"
 	"strconv"
 	"time"
 
@@ -20,6 +21,7 @@ const SentinelKey = "sentinel"
 // endpoints it has seen recently. It is safe for concurrent use.
 type Builder struct {
 	endpoints *endpointCache
+	facts     *factsCache
 }
 
 // DefaultEndpointCacheSize holds the endpoints of a large cluster's busy
@@ -31,18 +33,26 @@ func NewBuilder(size int) *Builder {
 	if size <= 0 {
 		size = DefaultEndpointCacheSize
 	}
-	return &Builder{endpoints: newEndpointCache(size)}
+	return &Builder{endpoints: newEndpointCache(size), facts: newFactsCache(size)}
 }
 
 // Document is the package-level Document with the Builder's cache.
 func (b *Builder) Document(f *flowpb.Flow, fa *facts.Flow, p *profile.Views) ast.Value {
-	c := &conv{cache: b.endpoints}
+	var http *flowpb.HTTP
 	if fa.HTTP != nil {
-		c.http = fa.HTTP.Record()
+		http = fa.HTTP.Record()
 	}
-	doc := messageValueCached(f.ProtoReflect(), c).(ast.Object)
-	doc.Insert(ast.InternedTerm(SentinelKey), ast.NewTerm(sentinelValue(fa, p)))
-	return doc
+	c := getConv(b.endpoints, http, true)
+	c.facts = b.facts
+	defer c.release()
+	start := len(c.items)
+	c.current = planOf(f.ProtoReflect().Descriptor())
+	f.ProtoReflect().Range(c.addField)
+	c.current = nil
+	// No Flow field is named SentinelKey (a test pins it), so the pair
+	// is added, never replaced.
+	c.push(keySentinel, c.term(c.sentinelValue(fa, p)))
+	return c.object(start)
 }
 
 // Document builds the policy input for f: the flow as `hubble observe -o
@@ -53,54 +63,125 @@ func Document(f *flowpb.Flow, fa *facts.Flow, p *profile.Views) ast.Value {
 	return (&Builder{}).Document(f, fa, p) // no cache: every endpoint converted
 }
 
-func sentinelValue(fa *facts.Flow, p *profile.Views) ast.Object {
-	obj := ast.NewObjectWithCapacity(10)
-	obj.Insert(ast.InternedTerm("source"), ast.NewTerm(endpointValue(&fa.Source, false)))
-	obj.Insert(ast.InternedTerm("destination"), ast.NewTerm(endpointValue(&fa.Destination, true)))
-	obj.Insert(ast.InternedTerm("protocol"), ast.InternedTerm(fa.Protocol))
-	obj.Insert(ast.InternedTerm("destination_port"), ast.InternedTerm(fa.DestinationPort))
-	obj.Insert(ast.InternedTerm("initiated"), ast.InternedTerm(fa.Direction.Initiated))
-	obj.Insert(ast.InternedTerm("direction"), directionTerm(fa.Direction))
-	obj.Insert(ast.InternedTerm("service_port"), ast.InternedTerm(fa.ServicePort()))
+// The keys of the sentinel document, made once: a term is never mutated
+// by evaluation, so every document shares them.
+var (
+	keySentinel = ast.StringTerm(SentinelKey)
+
+	keySource, keyDestination  = ast.StringTerm("source"), ast.StringTerm("destination")
+	keyProtocol                = ast.StringTerm("protocol")
+	keyDestinationPort         = ast.StringTerm("destination_port")
+	keyInitiated, keyDirection = ast.StringTerm("initiated"), ast.StringTerm("direction")
+	keyServicePort             = ast.StringTerm("service_port")
+	keyInitiator, keyRule      = ast.StringTerm("initiator"), ast.StringTerm("rule")
+
+	keyHTTP, keyMethod, keyPath  = ast.StringTerm("http"), ast.StringTerm("method"), ast.StringTerm("path")
+	keyRawPath, keyQuery         = ast.StringTerm("raw_path"), ast.StringTerm("query")
+	keyHost, keyUserAgent        = ast.StringTerm("host"), ast.StringTerm("user_agent")
+	keyPlain, keyTruncated       = ast.StringTerm("plain"), ast.StringTerm("truncated")
+	keyDNS, keyDomains           = ast.StringTerm("dns"), ast.StringTerm("domains")
+	keyLabels, keyQtypes         = ast.StringTerm("labels"), ast.StringTerm("qtypes")
+	keyMaxLabelLength            = ast.StringTerm("max_label_length")
+	keyMaxLabelEntropy           = ast.StringTerm("max_label_entropy")
+	keyProfile, keyBaseline      = ast.StringTerm("profile"), ast.StringTerm("baseline")
+	keyKind, keyNamespace        = ast.StringTerm("kind"), ast.StringTerm("namespace")
+	keyWorkload, keyPod, keyIP   = ast.StringTerm("workload"), ast.StringTerm("pod"), ast.StringTerm("ip")
+	keyIdentity, keyFQDN         = ast.StringTerm("identity"), ast.StringTerm("fqdn")
+	keyNames                     = ast.StringTerm("names")
+	keyFlows, keyFirstSeen       = ast.StringTerm("flows"), ast.StringTerm("first_seen")
+	keyPeers                     = ast.StringTerm("peers")
+	keyNewPeer, keyNewPort       = ast.StringTerm("new_peer"), ast.StringTerm("new_port")
+	keyNewEndpoint, keyNewDomain = ast.StringTerm("new_endpoint"), ast.StringTerm("new_domain")
+	keyLearning                  = ast.StringTerm("learning")
+	keyKnownEdge, keyLearnedEdge = ast.StringTerm("known_edge"), ast.StringTerm("learned_edge")
+	keyPeer, keyEndpoint         = ast.StringTerm("peer"), ast.StringTerm("endpoint")
+
+	keyLatency, keyMs, keyBaselineMs = ast.StringTerm("latency"), ast.StringTerm("ms"), ast.StringTerm("baseline_ms")
+	keyRatio, keyDeviations          = ast.StringTerm("ratio"), ast.StringTerm("deviations")
+	keySamples                       = ast.StringTerm("samples")
+	keyErrors, keyBaselineRatio      = ast.StringTerm("errors"), ast.StringTerm("baseline_ratio")
+	keyClientRatio                   = ast.StringTerm("client_ratio")
+	keyBaselineClientRatio           = ast.StringTerm("baseline_client_ratio")
+	keyResponses                     = ast.StringTerm("responses")
+	keyRate, keyPerMin               = ast.StringTerm("rate"), ast.StringTerm("per_min")
+	keyBaselinePerMin                = ast.StringTerm("baseline_per_min")
+	keyFanout, keyIPs, keyPorts      = ast.StringTerm("fanout"), ast.StringTerm("ips"), ast.StringTerm("ports")
+	keyBaselineIPs, keyBaselinePorts = ast.StringTerm("baseline_ips"), ast.StringTerm("baseline_ports")
+	keyRefusedRatio, keyDroppedRatio = ast.StringTerm("refused_ratio"), ast.StringTerm("dropped_ratio")
+	keyAuthFailures, keySources      = ast.StringTerm("auth_failures"), ast.StringTerm("sources")
+	keyDrops                         = ast.StringTerm("drops")
+	keyNXDomainRatio                 = ast.StringTerm("nxdomain_ratio")
+	keyBaselineNXDomainRatio         = ast.StringTerm("baseline_nxdomain_ratio")
+	emptyArray                       = ast.ArrayTerm()
+	zeroNum                          = ast.NumberTerm("0.00")
+)
+
+func (c *conv) sentinelValue(fa *facts.Flow, p *profile.Views) ast.Value {
+	start := len(c.items)
+	c.push(keySource, c.term(c.measuredEndpoint(&fa.Source, false)))
+	c.push(keyDestination, c.term(c.measuredEndpoint(&fa.Destination, true)))
+	c.push(keyProtocol, ast.InternedTerm(fa.Protocol))
+	c.push(keyDestinationPort, ast.InternedTerm(fa.DestinationPort))
+	c.push(keyInitiated, ast.InternedTerm(fa.Direction.Initiated))
+	c.push(keyDirection, directionTerm(fa.Direction))
+	c.push(keyServicePort, ast.InternedTerm(fa.ServicePort()))
 	if h := fa.HTTP; h != nil {
-		obj.Insert(ast.InternedTerm("http"), ast.ObjectTerm(
-			ast.Item(ast.InternedTerm("method"), ast.InternedTerm(h.Method)),
-			ast.Item(ast.InternedTerm("path"), ast.StringTerm(h.Path)),
-			ast.Item(ast.InternedTerm("raw_path"), ast.StringTerm(h.RawPath)),
-			ast.Item(ast.InternedTerm("query"), ast.StringTerm(h.Query)),
-			ast.Item(ast.InternedTerm("host"), ast.StringTerm(h.Host)),
-			ast.Item(ast.InternedTerm("user_agent"), ast.StringTerm(h.UserAgent)),
-			ast.Item(ast.InternedTerm("plain"), ast.InternedTerm(h.Plain)),
-			ast.Item(ast.InternedTerm("truncated"), ast.InternedTerm(h.Truncated)),
-		))
+		at := len(c.items)
+		c.push(keyMethod, ast.InternedTerm(h.Method))
+		c.push(keyPath, c.str(h.Path))
+		c.push(keyRawPath, c.str(h.RawPath))
+		c.push(keyQuery, c.str(h.Query))
+		c.push(keyHost, c.str(h.Host))
+		c.push(keyUserAgent, c.str(h.UserAgent))
+		c.push(keyPlain, ast.InternedTerm(h.Plain))
+		c.push(keyTruncated, ast.InternedTerm(h.Truncated))
+		obj := c.object(at)
+		c.push(keyHTTP, c.term(obj))
 	}
 	if d := fa.DNS; d != nil {
 		labels := make([]*ast.Term, len(d.Labels))
 		for i, l := range d.Labels {
-			labels[i] = ast.StringTerm(l)
+			labels[i] = c.str(l)
 		}
 		qtypes := make([]*ast.Term, len(d.Qtypes))
 		for i, q := range d.Qtypes {
 			qtypes[i] = ast.InternedTerm(q)
 		}
-		obj.Insert(ast.InternedTerm("dns"), ast.ObjectTerm(
-			ast.Item(ast.InternedTerm("query"), ast.StringTerm(d.Query)),
-			ast.Item(ast.InternedTerm("domains"), stringArray(d.Domains)),
-			ast.Item(ast.InternedTerm("labels"), ast.ArrayTerm(labels...)),
-			ast.Item(ast.InternedTerm("max_label_length"), ast.InternedTerm(d.MaxLabelLength)),
-			ast.Item(ast.InternedTerm("max_label_entropy"), ast.NewTerm(ast.Number(strconv.FormatFloat(d.MaxLabelEntropy, 'f', 3, 64)))),
-			ast.Item(ast.InternedTerm("qtypes"), ast.ArrayTerm(qtypes...)),
-			ast.Item(ast.InternedTerm("truncated"), ast.InternedTerm(d.Truncated)),
-		))
+		at := len(c.items)
+		c.push(keyQuery, c.str(d.Query))
+		c.push(keyDomains, c.strings(d.Domains))
+		c.push(keyLabels, c.term(ast.NewArray(labels...)))
+		c.push(keyMaxLabelLength, ast.InternedTerm(d.MaxLabelLength))
+		c.push(keyMaxLabelEntropy, c.term(ast.Number(strconv.FormatFloat(d.MaxLabelEntropy, 'f', 3, 64))))
+		c.push(keyQtypes, c.term(ast.NewArray(qtypes...)))
+		c.push(keyTruncated, ast.InternedTerm(d.Truncated))
+		obj := c.object(at)
+		c.push(keyDNS, c.term(obj))
 	}
 	if p != nil {
-		obj.Insert(ast.InternedTerm("profile"), ast.ObjectTerm(
-			ast.Item(ast.InternedTerm("source"), ast.NewTerm(profileValue(&p.Source))),
-			ast.Item(ast.InternedTerm("destination"), ast.NewTerm(profileValue(&p.Destination))),
-		))
-		obj.Insert(ast.InternedTerm("baseline"), ast.NewTerm(baselineValue(&p.Baseline)))
+		at := len(c.items)
+		c.push(keySource, c.profileValue(&p.Source))
+		c.push(keyDestination, c.profileValue(&p.Destination))
+		obj := c.object(at)
+		c.push(keyProfile, c.term(obj))
+		c.push(keyBaseline, c.baselineValue(&p.Baseline))
 	}
-	return obj
+	return c.object(start)
+}
+
+// str is a string term.
+func (c *conv) str(s string) *ast.Term { return c.term(ast.String(s)) }
+
+// strings is an array term of strings.
+func (c *conv) strings(ss []string) *ast.Term {
+	if len(ss) == 0 {
+		return emptyArray
+	}
+	terms := make([]*ast.Term, len(ss))
+	for i, s := range ss {
+		terms[i] = c.str(s)
+	}
+	return c.term(ast.NewArray(terms...))
 }
 
 // directions are the input values of every direction Measure reports,
@@ -130,82 +211,123 @@ func newDirectionTerm(d facts.Direction) *ast.Term {
 	)
 }
 
-func endpointValue(e *facts.Endpoint, withFQDN bool) ast.Object {
-	obj := ast.NewObjectWithCapacity(7)
-	obj.Insert(ast.InternedTerm("kind"), ast.InternedTerm(e.Kind))
-	obj.Insert(ast.InternedTerm("namespace"), ast.InternedTerm(e.Namespace))
-	obj.Insert(ast.InternedTerm("workload"), ast.StringTerm(e.Workload))
-	obj.Insert(ast.InternedTerm("pod"), ast.StringTerm(e.Pod))
-	obj.Insert(ast.InternedTerm("ip"), ast.StringTerm(e.IP))
-	obj.Insert(ast.InternedTerm("identity"), ast.InternedTerm(e.Identity))
-	if withFQDN {
-		obj.Insert(ast.InternedTerm("fqdn"), ast.StringTerm(e.FQDN))
-		obj.Insert(ast.InternedTerm("names"), stringArray(e.Names))
-		obj.Insert(ast.InternedTerm("domains"), stringArray(e.Domains))
+// measuredEndpoint is the sentinel value of e, cached when the Builder
+// caches.
+func (c *conv) measuredEndpoint(e *facts.Endpoint, withFQDN bool) ast.Value {
+	if c.facts != nil {
+		return c.facts.value(e, withFQDN)
 	}
-	return obj
+	return c.endpointValue(e, withFQDN)
 }
 
-func stringArray(ss []string) *ast.Term {
-	terms := make([]*ast.Term, len(ss))
-	for i, s := range ss {
-		terms[i] = ast.StringTerm(s)
+func (c *conv) endpointValue(e *facts.Endpoint, withFQDN bool) ast.Value {
+	start := len(c.items)
+	c.push(keyKind, ast.InternedTerm(e.Kind))
+	c.push(keyNamespace, ast.InternedTerm(e.Namespace))
+	c.push(keyWorkload, c.str(e.Workload))
+	c.push(keyPod, c.str(e.Pod))
+	c.push(keyIP, c.str(e.IP))
+	c.push(keyIdentity, ast.InternedTerm(e.Identity))
+	if withFQDN {
+		c.push(keyFQDN, c.str(e.FQDN))
+		c.push(keyNames, c.strings(e.Names))
+		c.push(keyDomains, c.strings(e.Domains))
 	}
-	return ast.ArrayTerm(terms...)
+	return c.object(start)
 }
 
 // num is a measured quantity, to two decimals: finer differences mean
 // nothing to a threshold and only make inputs differ.
-func num(f float64) *ast.Term {
+func (c *conv) num(f float64) *ast.Term {
 	if f != f || f > 1e15 || f < -1e15 { // NaN or absurd: say nothing
 		f = 0
 	}
-	return ast.NewTerm(ast.Number(strconv.FormatFloat(f, 'f', 2, 64)))
+	if f == 0 && !math.Signbit(f) { // -0 is "-0.00"
+		return zeroNum // most of a baseline, while it learns
+	}
+	return c.term(ast.Number(strconv.FormatFloat(f, 'f', 2, 64)))
 }
 
-func item(k string, v *ast.Term) [2]*ast.Term { return ast.Item(ast.InternedTerm(k), v) }
-
-func baselineValue(b *profile.Baseline) ast.Object {
-	return ast.NewObject(
-		item("learning", ast.InternedTerm(b.Learning)),
-		item("known_edge", ast.InternedTerm(b.KnownEdge)),
-		item("learned_edge", ast.InternedTerm(b.LearnedEdge)),
-		item("new_peer", ast.InternedTerm(b.NewPeer)),
-		item("new_port", ast.InternedTerm(b.NewPort)),
-		item("new_endpoint", ast.InternedTerm(b.NewEndpoint)),
-		item("new_domain", ast.InternedTerm(b.NewDomain)),
-		item("peer", ast.StringTerm(b.Peer)),
-		item("endpoint", ast.StringTerm(b.Endpoint)),
-		item("latency", ast.ObjectTerm(
-			item("ms", num(b.LatencyMs)), item("baseline_ms", num(b.BaselineLatencyMs)),
-			item("ratio", num(b.LatencyRatio)), item("deviations", num(b.LatencyDeviations)), item("samples", ast.InternedTerm(int(b.LatencySamples))))),
-		item("errors", ast.ObjectTerm(
-			item("ratio", num(b.ErrorRatio)), item("baseline_ratio", num(b.BaselineErrorRatio)),
-			item("client_ratio", num(b.ClientErrorRatio)), item("baseline_client_ratio", num(b.BaselineClientErrorRatio)),
-			item("responses", num(b.Responses)))),
-		item("rate", ast.ObjectTerm(item("per_min", num(b.RatePerMin)), item("baseline_per_min", num(b.BaselineRatePerMin)))),
-		item("fanout", ast.ObjectTerm(
-			item("ips", num(b.FanoutIPs)), item("ports", num(b.FanoutPorts)),
-			item("baseline_ips", num(b.BaselineFanoutIPs)), item("baseline_ports", num(b.BaselineFanoutPorts)),
-			item("refused_ratio", num(b.RefusedRatio)), item("dropped_ratio", num(b.DroppedRatio)))),
-		item("auth_failures", ast.ObjectTerm(
-			item("per_min", num(b.AuthFailuresPerMin)), item("baseline_per_min", num(b.BaselineAuthFailuresPerMin)),
-			item("sources", num(b.AuthFailureSources)))),
-		item("drops", ast.ObjectTerm(item("per_min", num(b.DropsPerMin)), item("baseline_per_min", num(b.BaselineDropsPerMin)))),
-		item("dns", ast.ObjectTerm(item("nxdomain_ratio", num(b.NXDomainRatio)), item("baseline_nxdomain_ratio", num(b.BaselineNXDomainRatio)))),
-	)
+func (c *conv) baselineValue(b *profile.Baseline) *ast.Term {
+	if *b == (profile.Baseline{}) {
+		return zeroBaseline
+	}
+	return c.newBaselineValue(b)
 }
 
-func profileValue(p *profile.View) ast.Object {
+func (c *conv) newBaselineValue(b *profile.Baseline) *ast.Term {
+	start := len(c.items)
+	c.push(keyLearning, ast.InternedTerm(b.Learning))
+	c.push(keyKnownEdge, ast.InternedTerm(b.KnownEdge))
+	c.push(keyLearnedEdge, ast.InternedTerm(b.LearnedEdge))
+	c.push(keyNewPeer, ast.InternedTerm(b.NewPeer))
+	c.push(keyNewPort, ast.InternedTerm(b.NewPort))
+	c.push(keyNewEndpoint, ast.InternedTerm(b.NewEndpoint))
+	c.push(keyNewDomain, ast.InternedTerm(b.NewDomain))
+	c.push(keyPeer, c.str(b.Peer))
+	c.push(keyEndpoint, c.str(b.Endpoint))
+	c.push(keyLatency, c.group(
+		keyMs, c.num(b.LatencyMs), keyBaselineMs, c.num(b.BaselineLatencyMs),
+		keyRatio, c.num(b.LatencyRatio), keyDeviations, c.num(b.LatencyDeviations),
+		keySamples, ast.InternedTerm(int(b.LatencySamples))))
+	c.push(keyErrors, c.group(
+		keyRatio, c.num(b.ErrorRatio), keyBaselineRatio, c.num(b.BaselineErrorRatio),
+		keyClientRatio, c.num(b.ClientErrorRatio), keyBaselineClientRatio, c.num(b.BaselineClientErrorRatio),
+		keyResponses, c.num(b.Responses)))
+	c.push(keyRate, c.group(keyPerMin, c.num(b.RatePerMin), keyBaselinePerMin, c.num(b.BaselineRatePerMin)))
+	c.push(keyFanout, c.group(
+		keyIPs, c.num(b.FanoutIPs), keyPorts, c.num(b.FanoutPorts),
+		keyBaselineIPs, c.num(b.BaselineFanoutIPs), keyBaselinePorts, c.num(b.BaselineFanoutPorts),
+		keyRefusedRatio, c.num(b.RefusedRatio), keyDroppedRatio, c.num(b.DroppedRatio)))
+	c.push(keyAuthFailures, c.group(
+		keyPerMin, c.num(b.AuthFailuresPerMin), keyBaselinePerMin, c.num(b.BaselineAuthFailuresPerMin),
+		keySources, c.num(b.AuthFailureSources)))
+	c.push(keyDrops, c.group(keyPerMin, c.num(b.DropsPerMin), keyBaselinePerMin, c.num(b.BaselineDropsPerMin)))
+	c.push(keyDNS, c.group(keyNXDomainRatio, c.num(b.NXDomainRatio), keyBaselineNXDomainRatio, c.num(b.BaselineNXDomainRatio)))
+	return c.term(c.object(start))
+}
+
+// group is the object term of keys and values, alternating.
+func (c *conv) group(kv ...*ast.Term) *ast.Term {
+	start := len(c.items)
+	for i := 0; i+1 < len(kv); i += 2 {
+		c.push(kv[i], kv[i+1])
+	}
+	return c.term(c.object(start))
+}
+
+// zeroBaseline and zeroProfile are the values of a baseline and of a
+// profile that know nothing yet, shared by every document that has them.
+var (
+	zeroBaseline = func() *ast.Term {
+		c := getConv(nil, nil, false)
+		defer c.release()
+		return c.newBaselineValue(&profile.Baseline{})
+	}()
+	zeroProfile = func() *ast.Term {
+		c := getConv(nil, nil, false)
+		defer c.release()
+		return c.newProfileValue(&profile.View{})
+	}()
+)
+
+func (c *conv) profileValue(p *profile.View) *ast.Term {
+	if *p == (profile.View{}) {
+		return zeroProfile
+	}
+	return c.newProfileValue(p)
+}
+
+func (c *conv) newProfileValue(p *profile.View) *ast.Term {
 	first := ""
 	if !p.FirstSeen.IsZero() {
 		first = p.FirstSeen.UTC().Format(time.RFC3339Nano)
 	}
-	return ast.NewObject(
-		ast.Item(ast.InternedTerm("flows"), ast.InternedTerm(int64(min(p.Flows, 1<<62)))),
-		ast.Item(ast.InternedTerm("first_seen"), ast.StringTerm(first)),
-		ast.Item(ast.InternedTerm("peers"), ast.InternedTerm(p.Peers)),
-		ast.Item(ast.InternedTerm("new_peer"), ast.InternedTerm(p.NewPeer)),
-		ast.Item(ast.InternedTerm("new_port"), ast.InternedTerm(p.NewPort)),
-	)
+	start := len(c.items)
+	c.push(keyFlows, ast.InternedTerm(int64(min(p.Flows, 1<<62))))
+	c.push(keyFirstSeen, c.str(first))
+	c.push(keyPeers, ast.InternedTerm(p.Peers))
+	c.push(keyNewPeer, ast.InternedTerm(p.NewPeer))
+	c.push(keyNewPort, ast.InternedTerm(p.NewPort))
+	return c.term(c.object(start))
 }

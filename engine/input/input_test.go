@@ -2,6 +2,7 @@ package input
 
 import (
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -165,6 +166,28 @@ func TestBuilderNeverServesAnotherEndpoint(t *testing.T) {
 			f := &flowpb.Flow{Source: ep}
 			fa := facts.Measure(f)
 			require.Equal(t, 0, Document(f, &fa, nil).Compare(b.Document(f, &fa, nil)), "%v", ep)
+		}
+	}
+}
+
+// A measured endpoint's cached value is never another's, even when they
+// differ only in a name or a domain.
+func TestBuilderNeverServesAnotherMeasuredEndpoint(t *testing.T) {
+	b := NewBuilder(16)
+	f := &flowpb.Flow{Destination: &flowpb.Endpoint{Identity: 2, Labels: []string{"reserved:world"}}}
+	base := facts.Measure(f)
+	variants := [][2][]string{
+		{{"a.example.com"}, {"a.example.com", "example.com", "com"}},
+		{{"b.example.com"}, {"b.example.com", "example.com", "com"}},
+		{{"b.example.com"}, {"b.example.com", "example.org", "com"}},
+		{nil, nil},
+		{{}, {}},
+	}
+	for range 2 {
+		for _, v := range variants {
+			fa := base
+			fa.Destination.Names, fa.Destination.Domains = v[0], v[1]
+			requireSameValue(t, refDocument(f, &fa, nil), b.Document(f, &fa, nil), fmt.Sprint(v))
 		}
 	}
 }

@@ -2,31 +2,16 @@ package input
 
 import (
 	"encoding/base64"
-
-	flowpb "github.com/cilium/cilium/api/v1/flow"
-
-	"github.com/hubble-sentinel/hubble-sentinel/engine/facts"
 	"strconv"
 	"sync"
 	"time"
 
+	flowpb "github.com/cilium/cilium/api/v1/flow"
 	"github.com/open-policy-agent/opa/v1/ast"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/hubble-sentinel/hubble-sentinel/engine/facts"
 )
-
-// keyTerms caches one interned key term per field descriptor, so building an
-// object never allocates its keys. Descriptors are immutable and shared by all
-// messages of a type, which makes them safe map keys.
-var keyTerms sync.Map // protoreflect.FieldDescriptor -> *ast.Term
-
-func keyTerm(fd protoreflect.FieldDescriptor) *ast.Term {
-	if t, ok := keyTerms.Load(fd); ok {
-		return t.(*ast.Term)
-	}
-	t := ast.StringTerm(string(fd.Name()))
-	keyTerms.Store(fd, t)
-	return t
-}
 
 // endpointName is the descriptor of flow.Endpoint, whose values repeat
 // from flow to flow and are worth caching.
@@ -34,13 +19,6 @@ const endpointName = "flow.Endpoint"
 
 // httpName is the descriptor of flow.HTTP, shown within the bounds.
 const httpName = "flow.HTTP"
-
-// messageValue converts a protobuf message to the value protojson would print
-// with UseProtoNames (the shape of `hubble observe -o jsonpb`), except that
-// 64-bit integers stay numbers so policies can compare them.
-func messageValue(m protoreflect.Message) ast.Value {
-	return messageValueCached(m, nil)
-}
 
 // maxStringBytes bounds every other string of the flow in the document
 // (Hubble's summary, Kafka topics, DNS answers, …), as facts bounds the
@@ -50,71 +28,251 @@ const maxStringBytes = facts.MaxURLBytes
 // maxListItems bounds every list of the flow in the document.
 const maxListItems = 256
 
-// conv is what a conversion reuses: the endpoint cache, and the flow's
-// HTTP record within the bounds (facts.HTTP.Record), shown in place of
-// the record itself.
-type conv struct {
-	cache *endpointCache
-	http  *flowpb.HTTP
+// messageValue converts a protobuf message to the value protojson would print
+// with UseProtoNames (the shape of `hubble observe -o jsonpb`), except that
+// 64-bit integers stay numbers so policies can compare them.
+func messageValue(m protoreflect.Message) ast.Value {
+	c := getConv(nil, nil, false)
+	defer c.release()
+	return c.message(m)
 }
 
-func messageValueCached(m protoreflect.Message, c *conv) ast.Value {
-	switch m.Descriptor().FullName() {
+// special says how a message type converts as a whole rather than field by
+// field.
+type special uint8
+
+const (
+	plain special = iota
+	endpoint
+	httpRecord
+	timestamp
+	duration
+	wrapper
+	anyMessage
+)
+
+// plan is what converting a message type needs, worked out once per type:
+// the key term of every field and the value term of every enum value, so
+// converting a message never allocates a key or an enum name. Descriptors
+// are immutable and shared by every message of a type, which makes them
+// safe map keys and a plan safe to share between goroutines.
+type plan struct {
+	special special
+	fields  []fieldPlan // by field index
+}
+
+type fieldPlan struct {
+	key   *ast.Term
+	enums map[protoreflect.EnumNumber]*ast.Term // enum fields only
+}
+
+var plans sync.Map // protoreflect.MessageDescriptor -> *plan
+
+func planOf(md protoreflect.MessageDescriptor) *plan {
+	if p, ok := plans.Load(md); ok {
+		return p.(*plan)
+	}
+	p, _ := plans.LoadOrStore(md, newPlan(md))
+	return p.(*plan)
+}
+
+func newPlan(md protoreflect.MessageDescriptor) *plan {
+	p := &plan{}
+	switch md.FullName() {
 	case endpointName:
-		if c != nil && c.cache != nil {
-			return c.cache.value(m)
-		}
+		p.special = endpoint
 	case httpName:
-		if c != nil && c.http != nil && m.Interface() != c.http {
-			m = c.http.ProtoReflect()
-		}
+		p.special = httpRecord
 	case "google.protobuf.Timestamp":
-		return ast.String(formatTimestamp(m))
+		p.special = timestamp
 	case "google.protobuf.Duration":
-		return ast.String(formatDuration(m))
+		p.special = duration
 	case "google.protobuf.BoolValue", "google.protobuf.StringValue",
 		"google.protobuf.Int32Value", "google.protobuf.UInt32Value",
 		"google.protobuf.Int64Value", "google.protobuf.UInt64Value",
 		"google.protobuf.FloatValue", "google.protobuf.DoubleValue",
 		"google.protobuf.BytesValue":
-		fd := m.Descriptor().Fields().ByNumber(1)
-		return scalarValue(fd, m.Get(fd))
+		p.special = wrapper
 	case "google.protobuf.Any":
-		// Extensions are opaque to policies; name their type only.
-		fd := m.Descriptor().Fields().ByName("type_url")
-		return ast.NewObject(ast.Item(ast.InternedTerm("@type"), ast.StringTerm(m.Get(fd).String())))
+		p.special = anyMessage
 	}
-	obj := ast.NewObjectWithCapacity(m.Descriptor().Fields().Len())
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		obj.Insert(keyTerm(fd), ast.NewTerm(fieldValue(fd, v, c)))
-		return true
-	})
+	fields := md.Fields()
+	p.fields = make([]fieldPlan, fields.Len())
+	for i := range p.fields {
+		fd := fields.Get(i)
+		p.fields[i].key = ast.StringTerm(string(fd.Name()))
+		if fd.Kind() == protoreflect.EnumKind {
+			values := fd.Enum().Values()
+			p.fields[i].enums = make(map[protoreflect.EnumNumber]*ast.Term, values.Len())
+			for j := range values.Len() {
+				ev := values.Get(j)
+				if _, dup := p.fields[i].enums[ev.Number()]; !dup { // aliases: ByNumber returns the first
+					p.fields[i].enums[ev.Number()] = ast.StringTerm(string(ev.Name()))
+				}
+			}
+		}
+	}
+	return p
+}
+
+// fieldPlanOf is the plan of any field: a map's value field too, and an
+// extension (Flow has none), which is no field of its message's plan.
+func fieldPlanOf(fd protoreflect.FieldDescriptor) *fieldPlan {
+	if fd.IsExtension() {
+		return &fieldPlan{key: ast.StringTerm(string(fd.Name()))}
+	}
+	return &planOf(fd.ContainingMessage()).fields[fd.Index()]
+}
+
+// conv is one conversion's state: the endpoint cache, the flow's HTTP
+// record within the bounds (facts.HTTP.Record), shown in place of the
+// record itself, and what it allocates from. Convs are pooled; one is
+// used by one goroutine at a time.
+type conv struct {
+	cache *endpointCache
+	facts *factsCache // the sentinel values of measured endpoints
+	http  *flowpb.HTTP
+	// slab, when set, hands out the document's terms from blocks rather
+	// than one allocation each, as OPA's own Object.Copy does. A cached
+	// endpoint value is built without, so the cache never pins a block.
+	slab  bool
+	terms []ast.Term
+	// items is a stack of the key/value pairs of the objects being built:
+	// an object's pairs are appended, its nested objects' pairs above
+	// them, and each becomes an ast.Object in one ast.NewObject call.
+	items [][2]*ast.Term
+	// current is the plan of the message being ranged over, and addField
+	// the Range callback, made once per conv rather than once per message.
+	current  *plan
+	addField func(protoreflect.FieldDescriptor, protoreflect.Value) bool
+}
+
+var convs = sync.Pool{New: func() any { return &conv{} }}
+
+// termBlock is how many terms a slab block holds: a flow's document takes
+// one to three.
+const termBlock = 64
+
+func getConv(cache *endpointCache, http *flowpb.HTTP, slab bool) *conv {
+	c := convs.Get().(*conv)
+	if c.addField == nil {
+		c.addField = c.field
+	}
+	c.cache, c.facts, c.http, c.slab = cache, nil, http, slab
+	return c
+}
+
+func (c *conv) release() {
+	c.cache, c.facts, c.http = nil, nil, nil
+	convs.Put(c)
+}
+
+// term wraps v in a new term.
+func (c *conv) term(v ast.Value) *ast.Term {
+	if !c.slab {
+		return ast.NewTerm(v)
+	}
+	if len(c.terms) == 0 {
+		c.terms = make([]ast.Term, termBlock)
+	}
+	t := &c.terms[0]
+	c.terms = c.terms[1:]
+	t.Value = v
+	return t
+}
+
+// push adds one pair to the object being built.
+func (c *conv) push(k, v *ast.Term) {
+	c.items = append(c.items, [2]*ast.Term{k, v})
+}
+
+// object makes the pairs pushed since start an object and pops them.
+func (c *conv) object(start int) ast.Object {
+	obj := ast.NewObject(c.items[start:]...)
+	clear(c.items[start:]) // the pool holds no document
+	c.items = c.items[:start]
 	return obj
 }
 
-func fieldValue(fd protoreflect.FieldDescriptor, v protoreflect.Value, c *conv) ast.Value {
+func (c *conv) message(m protoreflect.Message) ast.Value {
+	md := m.Descriptor()
+	p := planOf(md)
+	switch p.special {
+	case endpoint:
+		if c.cache != nil {
+			return c.cache.value(m)
+		}
+	case httpRecord:
+		if c.http != nil && m.Interface() != c.http {
+			m = c.http.ProtoReflect()
+		}
+	case timestamp:
+		return ast.String(formatTimestamp(m))
+	case duration:
+		return ast.String(formatDuration(m))
+	case wrapper:
+		fd := md.Fields().ByNumber(1)
+		return c.scalarValue(&p.fields[fd.Index()], fd, m.Get(fd))
+	case anyMessage:
+		// Extensions are opaque to policies; name their type only.
+		fd := md.Fields().ByName("type_url")
+		return ast.NewObject(ast.Item(ast.InternedTerm("@type"), ast.StringTerm(m.Get(fd).String())))
+	}
+	start, outer := len(c.items), c.current
+	c.current = p
+	m.Range(c.addField)
+	c.current = outer
+	return c.object(start)
+}
+
+// field adds one field of the message of plan c.current.
+func (c *conv) field(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+	var fp *fieldPlan
+	if fd.IsExtension() {
+		fp = fieldPlanOf(fd)
+	} else {
+		fp = &c.current.fields[fd.Index()]
+	}
+	val := c.term(c.fieldValue(fp, fd, v))
+	c.push(fp.key, val)
+	return true
+}
+
+func (c *conv) fieldValue(fp *fieldPlan, fd protoreflect.FieldDescriptor, v protoreflect.Value) ast.Value {
 	switch {
 	case fd.IsList():
 		l := v.List()
 		terms := make([]*ast.Term, min(l.Len(), maxListItems))
 		for i := range terms {
-			terms[i] = ast.NewTerm(singularValue(fd, l.Get(i), c))
+			terms[i] = c.term(c.singularValue(fp, fd, l.Get(i)))
 		}
 		return ast.NewArray(terms...)
 	case fd.IsMap():
-		obj := ast.NewObject()
+		start := len(c.items)
+		vd := fd.MapValue()
+		vp := fieldPlanOf(vd)
 		v.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
-			obj.Insert(ast.StringTerm(k.String()), ast.NewTerm(singularValue(fd.MapValue(), mv, c)))
+			val := c.term(c.singularValue(vp, vd, mv))
+			c.push(c.term(ast.String(k.String())), val)
 			return true
 		})
-		return obj
+		return c.object(start)
 	}
-	return singularValue(fd, v, c)
+	return c.singularValue(fp, fd, v)
 }
 
-func singularValue(fd protoreflect.FieldDescriptor, v protoreflect.Value, c *conv) ast.Value {
+func (c *conv) singularValue(fp *fieldPlan, fd protoreflect.FieldDescriptor, v protoreflect.Value) ast.Value {
 	if fd.Kind() == protoreflect.MessageKind || fd.Kind() == protoreflect.GroupKind {
-		return messageValueCached(v.Message(), c)
+		return c.message(v.Message())
+	}
+	return c.scalarValue(fp, fd, v)
+}
+
+func (c *conv) scalarValue(fp *fieldPlan, fd protoreflect.FieldDescriptor, v protoreflect.Value) ast.Value {
+	if fd.Kind() == protoreflect.EnumKind {
+		if t, ok := fp.enums[v.Enum()]; ok {
+			return t.Value
+		}
 	}
 	return scalarValue(fd, v)
 }
