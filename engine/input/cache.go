@@ -1,11 +1,14 @@
 package input
 
 import (
+	"hash/maphash"
 	"slices"
+	"sync/atomic"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/open-policy-agent/opa/v1/ast"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/hubble-sentinel/hubble-sentinel/engine/facts"
@@ -81,15 +84,18 @@ func sameEndpoint(a, b *flowpb.Endpoint) bool {
 
 // endpointFieldsKnown holds when Endpoint has no field but those compared
 // above, so that no endpoint can set another.
-var endpointFieldsKnown = func() bool {
-	fields := (&flowpb.Endpoint{}).ProtoReflect().Descriptor().Fields()
+var endpointFieldsKnown = onlyFields(&flowpb.Endpoint{}, knownEndpointField)
+
+// onlyFields reports whether every field of m's type is known.
+func onlyFields(m proto.Message, known func(protoreflect.FieldDescriptor) bool) bool {
+	fields := m.ProtoReflect().Descriptor().Fields()
 	for i := range fields.Len() {
-		if !knownEndpointField(fields.Get(i)) {
+		if !known(fields.Get(i)) {
 			return false
 		}
 	}
 	return true
-}()
+}
 
 func knownEndpointField(fd protoreflect.FieldDescriptor) bool {
 	switch fd.Name() {
@@ -173,5 +179,100 @@ func (c *factsCache) value(e *facts.Endpoint, withFQDN bool) ast.Value {
 		h.names, h.domains = slices.Clone(e.Names), slices.Clone(e.Domains)
 	}
 	c.lru.Add(k, h)
+	return v
+}
+
+// direct is a direct-mapped cache: a slot holds the last entry hashed to
+// it, so a hit takes no lock and a miss costs one allocation more. It
+// suits values that repeat from flow to flow among many that do not.
+type direct[E any] struct {
+	seed  maphash.Seed
+	slots []atomic.Pointer[E]
+}
+
+func newDirect[E any](size int) direct[E] {
+	return direct[E]{seed: maphash.MakeSeed(), slots: make([]atomic.Pointer[E], size)}
+}
+
+func (d *direct[E]) slot(s ...string) *atomic.Pointer[E] {
+	var h uint64
+	for _, x := range s {
+		h = h*31 + maphash.String(d.seed, x)
+	}
+	return &d.slots[h%uint64(len(d.slots))]
+}
+
+// headerCache remembers the values of recently seen HTTP headers: most of
+// a request's headers (Accept, Content-Type, User-Agent, …) repeat from
+// request to request, and each is an object.
+type headerCache struct {
+	direct[headerEntry]
+}
+
+type headerEntry struct {
+	key, value string
+	v          ast.Value
+}
+
+// headerSlots bounds the cache; maxCachedHeaderBytes keeps it small and
+// leaves out what is unique anyway (cookies, tokens).
+const (
+	headerSlots          = 1024
+	maxCachedHeaderBytes = 256
+)
+
+// headerFieldsKnown holds when HTTPHeader has no field but a key and a
+// value, the cache's key.
+var headerFieldsKnown = onlyFields(&flowpb.HTTPHeader{}, func(fd protoreflect.FieldDescriptor) bool {
+	return fd.Name() == "key" || fd.Name() == "value"
+})
+
+func newHeaderCache() *headerCache {
+	if !headerFieldsKnown {
+		return nil
+	}
+	return &headerCache{newDirect[headerEntry](headerSlots)}
+}
+
+// get is h's value, or nil.
+func (c *headerCache) get(h *flowpb.HTTPHeader) ast.Value {
+	if len(h.GetKey())+len(h.GetValue()) > maxCachedHeaderBytes {
+		return nil
+	}
+	if e := c.slot(h.GetKey(), h.GetValue()).Load(); e != nil && e.key == h.GetKey() && e.value == h.GetValue() {
+		return e.v
+	}
+	return nil
+}
+
+func (c *headerCache) put(h *flowpb.HTTPHeader, v ast.Value) {
+	if len(h.GetKey())+len(h.GetValue()) <= maxCachedHeaderBytes {
+		c.slot(h.GetKey(), h.GetValue()).Store(&headerEntry{key: h.GetKey(), value: h.GetValue(), v: v})
+	}
+}
+
+// nodeCache remembers the value of each node's labels, the same on every
+// flow the node reports, by node name.
+type nodeCache struct {
+	direct[nodeEntry]
+}
+
+type nodeEntry struct {
+	labels []string // a private copy to compare hits against
+	v      ast.Value
+}
+
+const nodeSlots = 256
+
+func newNodeCache() *nodeCache { return &nodeCache{newDirect[nodeEntry](nodeSlots)} }
+
+// value is the node labels' value, from the cache or made by build.
+func (c *nodeCache) value(f *flowpb.Flow, build func() ast.Value) ast.Value {
+	s := c.slot(f.GetNodeName())
+	if e := s.Load(); e != nil && slices.Equal(e.labels, f.GetNodeLabels()) {
+		return e.v
+	}
+	v := build()
+	s.Store(&nodeEntry{labels: slices.Clone(f.GetNodeLabels()), v: v})
 	return v
 }

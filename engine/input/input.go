@@ -22,6 +22,8 @@ const SentinelKey = "sentinel"
 type Builder struct {
 	endpoints *endpointCache
 	facts     *factsCache
+	headers   *headerCache
+	nodes     *nodeCache
 }
 
 // DefaultEndpointCacheSize holds the endpoints of a large cluster's busy
@@ -33,7 +35,7 @@ func NewBuilder(size int) *Builder {
 	if size <= 0 {
 		size = DefaultEndpointCacheSize
 	}
-	return &Builder{endpoints: newEndpointCache(size), facts: newFactsCache(size)}
+	return &Builder{endpoints: newEndpointCache(size), facts: newFactsCache(size), headers: newHeaderCache(), nodes: newNodeCache()}
 }
 
 // Document is the package-level Document with the Builder's cache.
@@ -43,12 +45,12 @@ func (b *Builder) Document(f *flowpb.Flow, fa *facts.Flow, p *profile.Views) ast
 		http = fa.HTTP.Record()
 	}
 	c := getConv(b.endpoints, http, true)
-	c.facts = b.facts
+	c.facts, c.headers, c.nodes = b.facts, b.headers, b.nodes
 	defer c.release()
 	start := len(c.items)
-	c.current = planOf(f.ProtoReflect().Descriptor())
+	c.current, c.flow = planOf(f.ProtoReflect().Descriptor()), f
 	f.ProtoReflect().Range(c.addField)
-	c.current = nil
+	c.current, c.flow = nil, nil
 	// No Flow field is named SentinelKey (a test pins it), so the pair
 	// is added, never replaced.
 	c.push(keySentinel, c.term(c.sentinelValue(fa, p)))

@@ -191,3 +191,30 @@ func TestBuilderNeverServesAnotherMeasuredEndpoint(t *testing.T) {
 		}
 	}
 }
+
+// Neither a node's labels nor a header is ever served for another's, even
+// when they share a node name or a header name.
+func TestBuilderNeverServesAnotherNodeOrHeader(t *testing.T) {
+	b := NewBuilder(16)
+	flows := []*flowpb.Flow{
+		{NodeName: "n1", NodeLabels: []string{"a=1", "b=2"}},
+		{NodeName: "n1", NodeLabels: []string{"a=1", "b=3"}},
+		{NodeName: "n1"},
+		{NodeName: "n2", NodeLabels: []string{"a=1", "b=2"}},
+		{NodeLabels: []string{"a=1"}},
+	}
+	for _, hs := range [][]*flowpb.HTTPHeader{
+		{{Key: "Accept", Value: "text/html"}, {Key: "Te", Value: "trailers"}},
+		{{Key: "Accept", Value: "text/plain"}, {Key: "Te", Value: "trailers"}},
+		{{Key: "Accept", Value: "text/html"}, {Key: "Te", Value: "Trailers"}},
+		{{Key: "Accept"}, {Value: "text/html"}},
+	} {
+		flows = append(flows, &flowpb.Flow{L7: &flowpb.Layer7{Record: &flowpb.Layer7_Http{Http: &flowpb.HTTP{Method: "GET", Url: "http://a/", Headers: hs}}}})
+	}
+	for range 2 {
+		for i, f := range flows {
+			fa := facts.Measure(f)
+			requireSameValue(t, refDocument(f, &fa, nil), b.Document(f, &fa, nil), strconv.Itoa(i))
+		}
+	}
+}

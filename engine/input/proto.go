@@ -20,6 +20,9 @@ const endpointName = "flow.Endpoint"
 // httpName is the descriptor of flow.HTTP, shown within the bounds.
 const httpName = "flow.HTTP"
 
+// headerName is the descriptor of flow.HTTPHeader, whose values repeat.
+const headerName = "flow.HTTPHeader"
+
 // maxStringBytes bounds every other string of the flow in the document
 // (Hubble's summary, Kafka topics, DNS answers, …), as facts bounds the
 // request's: what an attacker shapes never reaches Rego unbounded.
@@ -45,6 +48,7 @@ const (
 	plain special = iota
 	endpoint
 	httpRecord
+	httpHeader
 	timestamp
 	duration
 	wrapper
@@ -83,6 +87,8 @@ func newPlan(md protoreflect.MessageDescriptor) *plan {
 		p.special = endpoint
 	case httpName:
 		p.special = httpRecord
+	case headerName:
+		p.special = httpHeader
 	case "google.protobuf.Timestamp":
 		p.special = timestamp
 	case "google.protobuf.Duration":
@@ -129,9 +135,14 @@ func fieldPlanOf(fd protoreflect.FieldDescriptor) *fieldPlan {
 // record itself, and what it allocates from. Convs are pooled; one is
 // used by one goroutine at a time.
 type conv struct {
-	cache *endpointCache
-	facts *factsCache // the sentinel values of measured endpoints
-	http  *flowpb.HTTP
+	cache   *endpointCache
+	facts   *factsCache // the sentinel values of measured endpoints
+	headers *headerCache
+	nodes   *nodeCache
+	// flow is the flow whose own fields are being ranged over, nil within
+	// its messages.
+	flow *flowpb.Flow
+	http *flowpb.HTTP
 	// slab, when set, hands out the document's terms from blocks rather
 	// than one allocation each, as OPA's own Object.Copy does. A cached
 	// endpoint value is built without, so the cache never pins a block.
@@ -158,12 +169,12 @@ func getConv(cache *endpointCache, http *flowpb.HTTP, slab bool) *conv {
 	if c.addField == nil {
 		c.addField = c.field
 	}
-	c.cache, c.facts, c.http, c.slab = cache, nil, http, slab
+	c.cache, c.facts, c.headers, c.nodes, c.http, c.flow, c.slab = cache, nil, nil, nil, http, nil, slab
 	return c
 }
 
 func (c *conv) release() {
-	c.cache, c.facts, c.http = nil, nil, nil
+	c.cache, c.facts, c.headers, c.nodes, c.http, c.flow = nil, nil, nil, nil, nil, nil
 	convs.Put(c)
 }
 
@@ -206,6 +217,18 @@ func (c *conv) message(m protoreflect.Message) ast.Value {
 		if c.http != nil && m.Interface() != c.http {
 			m = c.http.ProtoReflect()
 		}
+	case httpHeader:
+		if h, ok := m.Interface().(*flowpb.HTTPHeader); ok && c.headers != nil {
+			if v := c.headers.get(h); v != nil {
+				return v
+			}
+			slab := c.slab
+			c.slab = false // a cached value pins no document's block
+			v := c.fields(m, p)
+			c.slab = slab
+			c.headers.put(h, v)
+			return v
+		}
 	case timestamp:
 		return ast.String(formatTimestamp(m))
 	case duration:
@@ -218,10 +241,15 @@ func (c *conv) message(m protoreflect.Message) ast.Value {
 		fd := md.Fields().ByName("type_url")
 		return ast.NewObject(ast.Item(ast.InternedTerm("@type"), ast.StringTerm(m.Get(fd).String())))
 	}
-	start, outer := len(c.items), c.current
-	c.current = p
+	return c.fields(m, p)
+}
+
+// fields is m's value, field by field.
+func (c *conv) fields(m protoreflect.Message, p *plan) ast.Object {
+	start, outer, flow := len(c.items), c.current, c.flow
+	c.current, c.flow = p, nil
 	m.Range(c.addField)
-	c.current = outer
+	c.current, c.flow = outer, flow
 	return c.object(start)
 }
 
@@ -233,9 +261,25 @@ func (c *conv) field(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool
 	} else {
 		fp = &c.current.fields[fd.Index()]
 	}
+	if fd == nodeLabelsField && c.flow != nil && c.nodes != nil {
+		c.push(fp.key, c.term(c.nodes.value(c.flow, func() ast.Value { return c.unslabbed(fp, fd, v) })))
+		return true
+	}
 	val := c.term(c.fieldValue(fp, fd, v))
 	c.push(fp.key, val)
 	return true
+}
+
+// nodeLabelsField is Flow's node_labels, whose values a Builder caches.
+var nodeLabelsField = (&flowpb.Flow{}).ProtoReflect().Descriptor().Fields().ByName("node_labels")
+
+// unslabbed is the field's value for a cache: a cached value pins no
+// document's block.
+func (c *conv) unslabbed(fp *fieldPlan, fd protoreflect.FieldDescriptor, v protoreflect.Value) ast.Value {
+	slab := c.slab
+	c.slab = false
+	defer func() { c.slab = slab }()
+	return c.fieldValue(fp, fd, v)
 }
 
 func (c *conv) fieldValue(fp *fieldPlan, fd protoreflect.FieldDescriptor, v protoreflect.Value) ast.Value {
