@@ -122,14 +122,14 @@ func (c *conv) sentinelValue(fa *facts.Flow, p *profile.Views) ast.Value {
 	start := len(c.items)
 	c.push(keySource, c.term(c.measuredEndpoint(&fa.Source, false)))
 	c.push(keyDestination, c.term(c.measuredEndpoint(&fa.Destination, true)))
-	c.push(keyProtocol, ast.InternedTerm(fa.Protocol))
+	c.push(keyProtocol, c.word(fa.Protocol))
 	c.push(keyDestinationPort, ast.InternedTerm(fa.DestinationPort))
 	c.push(keyInitiated, ast.InternedTerm(fa.Direction.Initiated))
 	c.push(keyDirection, directionTerm(fa.Direction))
 	c.push(keyServicePort, ast.InternedTerm(fa.ServicePort()))
 	if h := fa.HTTP; h != nil {
 		at := len(c.items)
-		c.push(keyMethod, ast.InternedTerm(h.Method))
+		c.push(keyMethod, c.word(h.Method))
 		c.push(keyPath, c.str(h.Path))
 		c.push(keyRawPath, c.str(h.RawPath))
 		c.push(keyQuery, c.str(h.Query))
@@ -147,7 +147,7 @@ func (c *conv) sentinelValue(fa *facts.Flow, p *profile.Views) ast.Value {
 		}
 		qtypes := make([]*ast.Term, len(d.Qtypes))
 		for i, q := range d.Qtypes {
-			qtypes[i] = ast.InternedTerm(q)
+			qtypes[i] = c.word(q)
 		}
 		at := len(c.items)
 		c.push(keyQuery, c.str(d.Query))
@@ -169,6 +169,28 @@ func (c *conv) sentinelValue(fa *facts.Flow, p *profile.Views) ast.Value {
 		c.push(keyBaseline, c.baselineValue(&p.Baseline))
 	}
 	return c.object(start)
+}
+
+// words are the string terms of the few values a fact mostly takes (a
+// protocol, an HTTP method, a DNS query type), made once.
+var words = func() map[string]*ast.Term {
+	m := map[string]*ast.Term{}
+	for _, w := range []string{
+		"", "TCP", "UDP", "SCTP", "ICMPv4", "ICMPv6", "VRRP", "IGMP",
+		"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE",
+		"A", "AAAA", "CNAME", "TXT", "MX", "NS", "PTR", "SRV", "SOA", "HTTPS", "SVCB", "ANY",
+	} {
+		m[w] = ast.StringTerm(w)
+	}
+	return m
+}()
+
+// word is the string term of s, shared when s is one of the words.
+func (c *conv) word(s string) *ast.Term {
+	if t, ok := words[s]; ok {
+		return t
+	}
+	return c.str(s)
 }
 
 // str is a string term.
