@@ -17,8 +17,9 @@ import (
 // measured. No Flow field has this name, so it never shadows Hubble's data.
 const SentinelKey = "sentinel"
 
-// Builder builds input documents, reusing the converted values of
-// endpoints it has seen recently. It is safe for concurrent use.
+// Builder builds input documents, reusing the converted values of what
+// repeats from flow to flow: endpoints, measured endpoints, HTTP headers
+// and node labels it has seen recently. It is safe for concurrent use.
 type Builder struct {
 	endpoints *endpointCache
 	facts     *factsCache
@@ -30,7 +31,8 @@ type Builder struct {
 // pods; a miss only costs a conversion.
 const DefaultEndpointCacheSize = 16384
 
-// NewBuilder returns a Builder caching up to size endpoint values.
+// NewBuilder returns a Builder caching up to size endpoint values, and as
+// many measured endpoints' values.
 func NewBuilder(size int) *Builder {
 	if size <= 0 {
 		size = DefaultEndpointCacheSize
@@ -230,8 +232,8 @@ func directionTerm(d facts.Direction) *ast.Term {
 
 func newDirectionTerm(d facts.Direction) *ast.Term {
 	return ast.ObjectTerm(
-		ast.Item(ast.InternedTerm("initiator"), ast.InternedTerm(d.Initiator())),
-		ast.Item(ast.InternedTerm("rule"), ast.InternedTerm(d.Rule)),
+		ast.Item(keyInitiator, ast.InternedTerm(d.Initiator())),
+		ast.Item(keyRule, ast.InternedTerm(d.Rule)),
 	)
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -121,4 +122,35 @@ func sameValue(want, got ast.Value, path string) (string, bool) {
 // one.
 func TestNoFlowFieldIsSentinel(t *testing.T) {
 	require.Nil(t, (&flowpb.Flow{}).ProtoReflect().Descriptor().Fields().ByName(SentinelKey))
+}
+
+// TestBuilderConcurrent: workers sharing one Builder, as the engine's do,
+// each get exactly the reference document (run with -race).
+func TestBuilderConcurrent(t *testing.T) {
+	g := shopmesh.New(shopmesh.Config{Seed: 7, Attacks: true})
+	flows := make([]*flowpb.Flow, 512)
+	for i := range flows {
+		flows[i] = g.Next()
+	}
+	b := NewBuilder(4)
+	var wg sync.WaitGroup
+	errs := make(chan string, 4)
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range flows {
+				f := flows[(i+w*131)%len(flows)]
+				fa := facts.Measure(f)
+				p := testViews(i)
+				if ast.Compare(refDocument(f, &fa, p), b.Document(f, &fa, p)) != 0 {
+					errs <- fmt.Sprintf("worker %d, flow %d", w, i)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
 }
