@@ -66,7 +66,7 @@ type ClientConfig struct {
 	// whatever ObserverClient was given to NewClient.
 	Address string
 	// Cluster names the source when several are followed; it is carried
-	// in gaps and logs.
+	// in gaps (the logger given to NewClient carries it in logs).
 	Cluster string
 	// TLS says whether the connection uses TLS, so that an error can be
 	// explained ("the relay requires TLS").
@@ -655,9 +655,6 @@ func (c *Client) gap(g Gap) {
 	}
 	if g.Message != "" {
 		attrs = append(attrs, "message", g.Message)
-	}
-	if c.cfg.Cluster != "" {
-		attrs = append(attrs, "cluster", c.cfg.Cluster)
 	}
 	// Lost events arrive every second from a busy node: one line per
 	// kind and reason every ten seconds, with the count since.

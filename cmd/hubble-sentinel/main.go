@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -285,7 +286,7 @@ func replayFlags(fs *flag.FlagSet, o *app.Options) {
 	fs.DurationVar(&o.ResolveAfter, "alerts.resolve-after", 5*time.Minute, "resolve an alert after this long without a violating flow")
 	fs.IntVar(&o.ProfilesMax, "profiles.max", 50000, "workloads whose profiles and baselines are kept (LRU)")
 	fs.DurationVar(&o.BaselineLearning, "baseline.learning-period", 24*time.Hour, "event time a namespace's workloads learn before their baselines judge (a workload first seen later gets its own)")
-	fs.StringVar(&o.BaselinePath, "baseline.path", "", "file the baselines are restored from at start and snapshotted to (empty: in memory only)")
+	fs.StringVar(&o.BaselinePath, "baseline.path", "", "file the baselines are restored from at start and snapshotted to (empty: in memory only); run keeps one per named --hubble.address, PATH.NAME")
 	fs.DurationVar(&o.BaselineSnapshotInterval, "baseline.snapshot-interval", 5*time.Minute, "how often baselines are snapshotted to --baseline.path (and at shutdown)")
 }
 
@@ -322,8 +323,10 @@ func alertmanagerFlags(fs *flag.FlagSet, o *app.Options) {
 // daemonFlags are the flags of the run command.
 func daemonFlags(fs *flag.FlagSet, o *app.Options) {
 	replayFlags(fs, o)
-	fs.StringVar(&o.HubbleAddress, "hubble.address", "localhost:4245", "Hubble Relay gRPC address (host:port or unix:///path)")
-	fs.BoolVar(&o.HubbleTLS.Enabled, "hubble.tls.enabled", false, "connect to Hubble Relay over TLS (implied by the other --hubble.tls.* flags)")
+	o.HubbleSources = []app.HubbleSource{{Address: app.DefaultHubbleAddress}}
+	fs.Var(&hubbleSources{list: &o.HubbleSources}, "hubble.address", "Hubble Relay gRPC address, [NAME=]ADDRESS (host:port or unix:///path); repeatable, one per cluster: "+
+		"with several, each needs a distinct cluster NAME (e.g. prod-eu=relay-eu.example:4245), which labels its alerts and metrics (cluster) and suffixes its files (--baseline.path and --hubble.position-path + .NAME)")
+	fs.BoolVar(&o.HubbleTLS.Enabled, "hubble.tls.enabled", false, "connect to Hubble Relay over TLS (implied by the other --hubble.tls.* flags; every --hubble.tls.* flag applies to every --hubble.address)")
 	fs.StringVar(&o.HubbleTLS.CAFile, "hubble.tls.ca-file", "", "CA certificate to verify Hubble Relay")
 	fs.StringVar(&o.HubbleTLS.CertFile, "hubble.tls.cert-file", "", "client certificate for mTLS")
 	fs.StringVar(&o.HubbleTLS.KeyFile, "hubble.tls.key-file", "", "client key for mTLS")
@@ -332,7 +335,7 @@ func daemonFlags(fs *flag.FlagSet, o *app.Options) {
 	fs.Var((*filterList)(&o.HubbleAllow), "hubble.allow-filter", `server-side allow filter, a FlowFilter as JSON, e.g. '{"source_pod":["shop/"]}' (repeatable)`)
 	fs.Var((*filterList)(&o.HubbleDeny), "hubble.deny-filter", `server-side deny filter, a FlowFilter as JSON (repeatable)`)
 	fs.Var((*stringList)(&o.Stream.Filters), "hubble.filter", `server-side filter in hubble observe's words, NAME=VALUE: namespace=shop, to-fqdn=*.example.com, type=l7, http-status=5+, not-verdict=DROPPED (repeatable)`)
-	fs.StringVar(&o.Stream.PositionPath, "hubble.position-path", "", "file keeping the stream position across restarts, so a restart resumes where it stopped (default: --baseline.path + .position when set, else none)")
+	fs.StringVar(&o.Stream.PositionPath, "hubble.position-path", "", "file keeping the stream position across restarts, so a restart resumes where it stopped (default: --baseline.path + .position when set, else none); a named --hubble.address keeps its own, PATH.NAME (PATH.NAME.position by default)")
 	fs.DurationVar(&o.Stream.ResumeOverlap, "hubble.resume-overlap", hubble.DefaultOverlap, "a resumed stream starts this long before the newest flow seen; replays are dropped by UUID")
 	fs.IntVar(&o.Stream.DedupSize, "hubble.dedup-size", hubble.DefaultDedupSize, "recent flows remembered to drop replays (must cover the overlap at the peak flow rate)")
 	fs.IntVar(&o.Stream.MaxFlowSize, "hubble.max-flow-size", hubble.DefaultMaxFlowSize, "largest flow in bytes decoded; a larger one is skipped, counted and logged")
@@ -346,7 +349,7 @@ func daemonFlags(fs *flag.FlagSet, o *app.Options) {
 	fs.DurationVar(&o.ResendInterval, "alerts.resend-interval", time.Minute, "re-send firing alerts this often")
 	fs.DurationVar(&o.Alerts.VisibilityGrace, "alerts.visibility-grace", app.DefaultVisibilityGrace, "raise SentinelVisibilityGap when the relay is unreachable, or a node unavailable, this long")
 	fs.BoolVar(&o.WatchPolicies, "policies.watch", true, "reload --policies.dir when its files change (SIGHUP always reloads)")
-	fs.IntVar(&o.Workers, "engine.workers", 0, "flows judged in parallel, each source workload on one worker (0: one per CPU)")
+	fs.IntVar(&o.Workers, "engine.workers", 0, "flows judged in parallel per --hubble.address, each source workload on one worker (0: one per CPU)")
 }
 
 // negated is a boolean flag that sets its variable to the opposite: the
@@ -382,6 +385,41 @@ func (b *byteSize) Set(v string) error {
 		return fmt.Errorf("want a positive size such as 256MiB, got %q", v)
 	}
 	*b = byteSize(n * mult)
+	return nil
+}
+
+// hubbleSources is the repeatable --hubble.address: the default until the
+// flag is given, then every value given, checked as each is added.
+type hubbleSources struct {
+	list *[]app.HubbleSource
+	set  bool
+}
+
+func (h *hubbleSources) String() string {
+	if h.list == nil {
+		return ""
+	}
+	out := make([]string, len(*h.list))
+	for i, s := range *h.list {
+		out[i] = s.String()
+	}
+	return strings.Join(out, ",")
+}
+
+func (h *hubbleSources) Set(v string) error {
+	s, err := app.ParseHubbleSource(v)
+	if err != nil {
+		return err
+	}
+	var next []app.HubbleSource
+	if h.set {
+		next = slices.Clone(*h.list)
+	}
+	next = append(next, s)
+	if err := app.CheckHubbleSources(next); err != nil {
+		return err
+	}
+	*h.list, h.set = next, true
 	return nil
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hubble-sentinel/hubble-sentinel/cmd/hubble-sentinel/internal/app"
 	"github.com/hubble-sentinel/hubble-sentinel/policies"
 )
 
@@ -35,10 +36,59 @@ func TestDaemonFlags(t *testing.T) {
 		"--web.listen-address", ":0",
 	}, &stderr, daemonFlags)
 	require.NoError(t, err)
-	require.Equal(t, "relay:443", o.HubbleAddress)
+	require.Equal(t, []app.HubbleSource{{Address: "relay:443"}}, o.HubbleSources, "one unnamed source, as before names")
 	require.Equal(t, "ca.crt", o.HubbleTLS.CAFile)
 	require.Equal(t, []string{"shop/"}, o.HubbleAllow[0].GetSourcePod())
 	require.Equal(t, "DROPPED", o.HubbleDeny[0].GetVerdict()[0].String())
+}
+
+func TestHubbleAddressFlag(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		want    []app.HubbleSource
+		wantErr string
+	}{
+		{name: "default", want: []app.HubbleSource{{Address: "localhost:4245"}}},
+		{name: "one unnamed, as before names", args: []string{"--hubble.address", "relay:443"},
+			want: []app.HubbleSource{{Address: "relay:443"}}},
+		{name: "one unix socket", args: []string{"--hubble.address", "unix:///var/run/cilium/hubble.sock"},
+			want: []app.HubbleSource{{Address: "unix:///var/run/cilium/hubble.sock"}}},
+		{name: "one named", args: []string{"--hubble.address", "prod-eu=relay-eu.example:4245"},
+			want: []app.HubbleSource{{Name: "prod-eu", Address: "relay-eu.example:4245"}}},
+		{name: "several named", args: []string{"--hubble.address", "prod-eu=relay-eu.example:4245", "--hubble.address=prod_us.1=unix:///run/hubble.sock"},
+			want: []app.HubbleSource{{Name: "prod-eu", Address: "relay-eu.example:4245"}, {Name: "prod_us.1", Address: "unix:///run/hubble.sock"}}},
+		{name: "duplicate names", args: []string{"--hubble.address", "eu=a:4245", "--hubble.address", "eu=b:4245"},
+			wantErr: `invalid value "eu=b:4245" for flag -hubble.address: cluster name "eu" given twice ("eu=b:4245")`},
+		{name: "first of several unnamed", args: []string{"--hubble.address", "a:4245", "--hubble.address", "eu=b:4245"},
+			wantErr: `invalid value "eu=b:4245" for flag -hubble.address: "a:4245" has no cluster name: with several --hubble.address values each needs one, NAME=a:4245`},
+		{name: "second of several unnamed", args: []string{"--hubble.address", "eu=a:4245", "--hubble.address", "b:4245"},
+			wantErr: `invalid value "b:4245" for flag -hubble.address: "b:4245" has no cluster name`},
+		{name: "invalid name", args: []string{"--hubble.address", "prod eu=a:4245"},
+			wantErr: `invalid value "prod eu=a:4245" for flag -hubble.address: cluster name "prod eu" must match ^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`},
+		{name: "name starting with a dot", args: []string{"--hubble.address", ".eu=a:4245"}, wantErr: `cluster name ".eu" must match`},
+		{name: "name too long", args: []string{"--hubble.address", strings.Repeat("a", 64) + "=a:4245"}, wantErr: "must match"},
+		{name: "empty name", args: []string{"--hubble.address", "=a:4245"}, wantErr: `cluster name "" must match`},
+		{name: "no address", args: []string{"--hubble.address", "eu="}, wantErr: `invalid value "eu=" for flag -hubble.address: no address`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			o, _, err := parse("run", tc.args, &stderr, daemonFlags)
+			if tc.wantErr != "" {
+				require.ErrorContains(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.want, o.HubbleSources)
+		})
+	}
+	t.Run("help", func(t *testing.T) {
+		var stderr bytes.Buffer
+		_, _, err := parse("run", []string{"-h"}, &stderr, daemonFlags)
+		require.ErrorIs(t, err, flag.ErrHelp)
+		require.Regexp(t, `(?s)-hubble.address value\n.*\[NAME=\]ADDRESS.*\(default localhost:4245\)`, stderr.String())
+		require.Contains(t, stderr.String(), "applies to every --hubble.address")
+	})
 }
 
 func TestParseErrors(t *testing.T) {

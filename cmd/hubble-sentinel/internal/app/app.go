@@ -31,7 +31,9 @@ import (
 
 // Options are the process settings every command shares, filled from flags.
 type Options struct {
-	HubbleAddress    string
+	// HubbleSources are the relays run follows, each with its own engine
+	// (empty: DefaultHubbleAddress). HubbleTLS applies to every one.
+	HubbleSources    []HubbleSource
 	HubbleTLS        hubble.TLSConfig
 	HubbleAllow      []*flowpb.FlowFilter
 	HubbleDeny       []*flowpb.FlowFilter
@@ -220,12 +222,16 @@ func newSender(urls []string, ao AlertmanagerOptions, logger *slog.Logger, reg p
 	}, logger.With("component", "alertmanager"), reg)
 }
 
-// pipeline is the engine with its aggregator and notifiers.
+// pipeline is the engine with its aggregator and notifiers. run builds
+// one engine per source instead, all sharing the policies, the aggregator
+// and the sender.
 type pipeline struct {
-	engine     *engine.Engine
+	engine     *engine.Engine // nil in run, which has one per source
 	aggregator *alert.Aggregator
 	sender     *alertmanager.Sender
 	snapshots  *profile.Snapshotter // nil without --baseline.path
+	// policies is the set loaded at start, which every engine begins with.
+	policies *policy.Set
 }
 
 // close releases what outlives the run: the Alertmanager spool.
@@ -238,7 +244,23 @@ func (p *pipeline) close(logger *slog.Logger) {
 	}
 }
 
+// newPipeline is the pipeline of one engine, restoring --baseline.path.
 func newPipeline(ctx context.Context, o *Options, aggCfg alert.AggregatorConfig, engCfg engine.Config, extra alert.Notifier, reg prometheus.Registerer) (*pipeline, error) {
+	p, err := newDelivery(ctx, o, aggCfg, extra, reg)
+	if err != nil {
+		return nil, err
+	}
+	p.engine, p.snapshots, err = p.newEngine(o, engCfg, p.aggregator, o.BaselinePath, o.Logger, reg)
+	if err != nil {
+		p.close(o.Logger)
+		return nil, err
+	}
+	return p, nil
+}
+
+// newDelivery is the pipeline without an engine: the policies loaded, the
+// aggregator and the Alertmanager sender.
+func newDelivery(ctx context.Context, o *Options, aggCfg alert.AggregatorConfig, extra alert.Notifier, reg prometheus.Registerer) (*pipeline, error) {
 	if err := redact.Extend(o.RedactHeaders, o.RedactQueryKeys); err != nil {
 		return nil, err
 	}
@@ -272,27 +294,30 @@ func newPipeline(ctx context.Context, o *Options, aggCfg alert.AggregatorConfig,
 	if sender != nil {
 		sender.SetConditions(agg)
 	}
-	engCfg.Profiles = profile.Config{Limits: profile.Limits{Profiles: o.ProfilesMax}, LearningPeriod: o.BaselineLearning}
-	eng, err := engine.New(engCfg, set, agg, o.Logger.With("component", "engine"), reg)
-	if err != nil {
-		if sender != nil {
-			_ = sender.Close()
-		}
-		return nil, err
-	}
-	p := &pipeline{engine: eng, aggregator: agg, sender: sender}
-	if o.BaselinePath != "" {
-		p.snapshots = restoreBaselines(eng.Profiles(), o, reg)
-	}
-	return p, nil
+	return &pipeline{aggregator: agg, sender: sender, policies: set}, nil
 }
 
-// restoreBaselines loads the baseline snapshot, if any, and returns what
-// saves it. An unusable snapshot is logged, counted and moved aside, and
-// learning starts afresh: it never stops the daemon.
-func restoreBaselines(store *profile.Store, o *Options, reg prometheus.Registerer) *profile.Snapshotter {
-	logger := o.Logger.With("component", "baseline")
-	n, err := store.LoadFile(o.BaselinePath)
+// newEngine is an engine judging with the policies loaded at start,
+// raising alerts through sink, its baselines restored from and
+// snapshotted to baselinePath (none when empty).
+func (p *pipeline) newEngine(o *Options, cfg engine.Config, sink alert.Sink, baselinePath string, logger *slog.Logger, reg prometheus.Registerer) (*engine.Engine, *profile.Snapshotter, error) {
+	cfg.Profiles = profile.Config{Limits: profile.Limits{Profiles: o.ProfilesMax}, LearningPeriod: o.BaselineLearning}
+	eng, err := engine.New(cfg, p.policies, sink, logger.With("component", "engine"), reg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if baselinePath == "" {
+		return eng, nil, nil
+	}
+	return eng, restoreBaselines(eng.Profiles(), baselinePath, o.BaselineSnapshotInterval, logger, reg), nil
+}
+
+// restoreBaselines loads the baseline snapshot at path, if any, and
+// returns what saves it. An unusable snapshot is logged, counted and moved
+// aside, and learning starts afresh: it never stops the daemon.
+func restoreBaselines(store *profile.Store, path string, interval time.Duration, logger *slog.Logger, reg prometheus.Registerer) *profile.Snapshotter {
+	logger = logger.With("component", "baseline")
+	n, err := store.LoadFile(path)
 	switch {
 	case err != nil:
 		logger.Error("baseline snapshot unusable; learning starts afresh", "err", err)
@@ -301,32 +326,42 @@ func restoreBaselines(store *profile.Store, o *Options, reg prometheus.Registere
 			Help: "Baseline snapshots found unusable at start (moved aside).",
 		}).Inc()
 	case n > 0:
-		logger.Info("baselines restored", "path", o.BaselinePath, "profiles", n)
+		logger.Info("baselines restored", "path", path, "profiles", n)
 	default:
-		logger.Info("no baseline snapshot yet; learning", "path", o.BaselinePath)
+		logger.Info("no baseline snapshot yet; learning", "path", path)
 	}
-	interval := o.BaselineSnapshotInterval
 	if interval <= 0 {
 		interval = DefaultSnapshotInterval
 	}
-	return profile.NewSnapshotter(store, o.BaselinePath, interval, logger, reg)
+	return profile.NewSnapshotter(store, path, interval, logger, reg)
 }
 
 // DefaultSnapshotInterval bounds what a kill -9 loses of the baselines.
 const DefaultSnapshotInterval = 5 * time.Minute
 
-// follow adds to g what judges a live stream: the client feeding the engine
-// workers, the workers, the aggregator's clock and the Alertmanager sender.
+// follow adds to g what judges a live stream with the pipeline's engine
+// and what delivers its alerts.
 func (p *pipeline) follow(ctx context.Context, g *run.Group, client *hubble.Client, workers int, reg prometheus.Registerer) {
-	par := engine.NewParallel(p.engine, workerCount(workers), flowQueue, reg)
+	judge(ctx, g, p.engine, p.snapshots, client, workers, reg)
+	p.deliver(ctx, g)
+}
+
+// judge adds to g the client feeding the engine's workers, the workers,
+// and the baseline snapshots (when snapshots is set).
+func judge(ctx context.Context, g *run.Group, eng *engine.Engine, snapshots *profile.Snapshotter, client *hubble.Client, workers int, reg prometheus.Registerer) {
+	par := engine.NewParallel(eng, workerCount(workers), flowQueue, reg)
 	addContext(ctx, g, func(ctx context.Context) error { return client.Run(ctx, par.Handle) })
 	addContext(ctx, g, par.Run)
+	if snapshots != nil {
+		addContext(ctx, g, snapshots.Run)
+	}
+}
+
+// deliver adds to g the aggregator's clock and the Alertmanager sender.
+func (p *pipeline) deliver(ctx context.Context, g *run.Group) {
 	addContext(ctx, g, p.aggregator.Run)
 	if p.sender != nil {
 		addContext(ctx, g, p.sender.Run)
-	}
-	if p.snapshots != nil {
-		addContext(ctx, g, p.snapshots.Run)
 	}
 }
 

@@ -215,7 +215,7 @@ func TestRunAsksForTheFieldMask(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.o.Logger = slog.New(slog.DiscardHandler)
-			cfg, closePosition, err := tc.o.Stream.clientConfig(&tc.o)
+			cfg, closePosition, err := tc.o.Stream.clientConfig(&tc.o, HubbleSource{Address: DefaultHubbleAddress}, nil, tc.o.Logger)
 			require.NoError(t, err)
 			closePosition()
 			require.Equal(t, tc.want, cfg.FieldMask.GetPaths())

@@ -25,11 +25,23 @@ import (
 	"github.com/hubble-sentinel/hubble-sentinel/hubble"
 )
 
-// Run is the daemon: it follows a Hubble Relay, judges every flow and sends
-// alerts to Alertmanager until ctx ends. An unreachable relay or
-// Alertmanager is logged and retried, never fatal.
+// Run is the daemon: it follows one or more Hubble Relays, judges every
+// flow and sends alerts to Alertmanager until ctx ends. An unreachable relay
+// or Alertmanager is logged and retried, never fatal.
+//
+// Each relay (HubbleSources) has its own stream, engine, baselines and
+// visibility alerts, so that two clusters never share a baseline and one
+// cluster's flood or outage does not blind the other's; they share the
+// policies, the aggregator, the Alertmanager sender, the registry and the
+// web server.
 func Run(ctx context.Context, o Options) error {
 	o.defaults()
+	if len(o.HubbleSources) == 0 {
+		o.HubbleSources = []HubbleSource{{Address: DefaultHubbleAddress}}
+	}
+	if err := CheckHubbleSources(o.HubbleSources); err != nil {
+		return fmt.Errorf("--hubble.address: %w", err)
+	}
 	if t := &o.HubbleTLS; t.CAFile != "" || t.CertFile != "" || t.ServerName != "" || t.InsecureSkipVerify {
 		t.Enabled = true
 	}
@@ -41,36 +53,23 @@ func Run(ctx context.Context, o Options) error {
 		o.Logger.Warn("no --alertmanager.url given: alerts are only logged")
 		extra = logNotifier{o.Logger.With("component", "alerts")}
 	}
-	p, err := newPipeline(ctx, &o, alert.DefaultAggregatorConfig, engine.Config{}, extra, reg)
+	p, err := newDelivery(ctx, &o, alert.DefaultAggregatorConfig, extra, reg)
 	if err != nil {
 		return err
 	}
 	defer p.close(o.Logger)
-	visibility := alert.NewVisibility(p.aggregator, cmp.Or(o.Alerts.VisibilityGrace, DefaultVisibilityGrace), o.Logger.With("component", "visibility"))
-	// Baselines learn no rate over a gap; the span of a gap without one is
-	// the client's position, read once the client exists.
-	var client *hubble.Client
-	blind := &blindBaselines{blind: p.engine.Profiles().Blind, position: func() time.Time { return client.Position() }, next: o.Gaps}
-	o.Gaps = gapAlerts{gaps: visibility, next: blind}
-	conn, err := hubble.Dial(o.HubbleAddress, o.HubbleTLS, o.Stream.dialOptions())
-	if err != nil {
-		return fmt.Errorf("hubble relay %s: %w", o.HubbleAddress, err)
-	}
-	defer conn.Close()
-	cfg, closePosition, err := o.Stream.clientConfig(&o)
-	if err != nil {
-		return err
-	}
-	defer closePosition()
-	cfg.Conn = conn
-	client = hubble.NewClient(observerpb.NewObserverClient(conn), cfg, o.Logger.With("component", "hubble"), reg)
 
 	var g run.Group
-	p.follow(ctx, &g, client, o.Workers, reg)
-	addContext(ctx, &g, visibility.Run)
-	addContext(ctx, &g, func(ctx context.Context) error {
-		return watchRelay(ctx, client.Ready, visibility, o.HubbleAddress)
-	})
+	followers := make([]*follower, 0, len(o.HubbleSources))
+	for _, src := range o.HubbleSources {
+		f, err := p.followSource(ctx, &g, &o, src, reg)
+		if err != nil {
+			return err
+		}
+		defer f.close()
+		followers = append(followers, f)
+	}
+	p.deliver(ctx, &g)
 	if o.Reload != nil || (o.WatchPolicies && o.PoliciesDir != "") {
 		logger := o.Logger.With("component", "policy")
 		// Load and Apply run one after the other on the reloader's
@@ -83,10 +82,12 @@ func Run(ctx context.Context, o Options) error {
 		}
 		apply := func(set *policy.Set) {
 			p.aggregator.SetGroupings(groupings)
-			p.engine.SetPolicies(set)
+			for _, f := range followers {
+				f.engine.SetPolicies(set)
+			}
 		}
 		source := cmp.Or(o.PoliciesDir, "bundled policies")
-		r := NewReloader(source, len(p.engine.Policies().Policies()), load, apply, logger, reg)
+		r := NewReloader(source, len(p.policies.Policies()), load, apply, logger, reg)
 		r.Signals, r.Alerts = o.Reload, p.aggregator
 		if o.WatchPolicies && o.PoliciesDir != "" {
 			w := NewWatcher(o.PoliciesDir, logger)
@@ -97,20 +98,92 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if o.WebListenAddress != "" {
 		web := &Web{Address: o.WebListenAddress, Registry: reg, Logger: o.Logger.With("component", "web"),
-			Ready: func() error {
-				if !client.Ready() {
-					return errors.New("not connected to hubble relay")
-				}
-				if stalled, n := p.engine.Stalled(time.Now(), stallAfter); stalled {
-					return fmt.Errorf("engine not keeping up: %d flows in flight, none judged for %s", n, stallAfter)
-				}
-				return nil
-			}}
+			Ready: func() error { return ready(followers, time.Now()) }}
 		addContext(ctx, &g, web.Run)
 	}
-	o.Logger.Info("hubble-sentinel running", "hubble_address", o.HubbleAddress, "tls", o.HubbleTLS.Enabled,
-		"alertmanagers", len(o.AlertmanagerURLs), "web", o.WebListenAddress)
+	attrs := []any{"hubble_address", o.HubbleSources[0].Address}
+	if len(o.HubbleSources) > 1 || o.HubbleSources[0].Name != "" {
+		names := make([]string, len(o.HubbleSources))
+		for i, s := range o.HubbleSources {
+			names[i] = s.String()
+		}
+		attrs = []any{"hubble_sources", strings.Join(names, ",")}
+	}
+	o.Logger.Info("hubble-sentinel running", append(attrs, "tls", o.HubbleTLS.Enabled,
+		"alertmanagers", len(o.AlertmanagerURLs), "web", o.WebListenAddress)...)
 	return g.Run()
+}
+
+// follower is one source's stream and engine.
+type follower struct {
+	HubbleSource
+	engine *engine.Engine
+	client *hubble.Client
+	close  func()
+}
+
+// followSource adds to g what follows src: its client, its engine (with
+// its own baselines), and its visibility alerts. A named source labels its
+// alerts, logs and metrics with its cluster and keeps its own position and
+// snapshot files.
+func (p *pipeline) followSource(ctx context.Context, g *run.Group, o *Options, src HubbleSource, reg prometheus.Registerer) (*follower, error) {
+	logger, sink := o.Logger, alert.Sink(p.aggregator)
+	if src.Name != "" {
+		logger = logger.With(alert.LabelCluster, src.Name, "hubble_address", src.Address)
+		sink = alert.Cluster{Sink: p.aggregator, Name: src.Name}
+	}
+	reg = src.registerer(reg)
+	eng, snapshots, err := p.newEngine(o, engine.Config{}, sink, src.file(o.BaselinePath), logger, reg)
+	if err != nil {
+		return nil, err
+	}
+	visibility := alert.NewVisibility(sink, cmp.Or(o.Alerts.VisibilityGrace, DefaultVisibilityGrace), logger.With("component", "visibility"))
+	// Baselines learn no rate over a gap; the span of a gap without one is
+	// the client's position, read once the client exists.
+	f := &follower{HubbleSource: src, engine: eng}
+	blind := &blindBaselines{blind: eng.Profiles().Blind, position: func() time.Time { return f.client.Position() }, next: o.Gaps}
+	conn, err := hubble.Dial(src.Address, o.HubbleTLS, o.Stream.dialOptions())
+	if err != nil {
+		return nil, fmt.Errorf("hubble relay %s: %w", src.Address, err)
+	}
+	cfg, closePosition, err := o.Stream.clientConfig(o, src, gapAlerts{gaps: visibility, next: blind}, logger)
+	if err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	f.close = func() {
+		closePosition()
+		_ = conn.Close()
+	}
+	cfg.Conn = conn
+	f.client = hubble.NewClient(observerpb.NewObserverClient(conn), cfg, logger.With("component", "hubble"), reg)
+	judge(ctx, g, eng, snapshots, f.client, o.Workers, reg)
+	addContext(ctx, g, visibility.Run)
+	addContext(ctx, g, func(ctx context.Context) error {
+		return watchRelay(ctx, f.client.Ready, visibility, src.Address)
+	})
+	return f, nil
+}
+
+// ready is /readyz: every source's stream is up and no engine is stalled.
+// With several sources, the error names each one that is not ready.
+func ready(followers []*follower, now time.Time) error {
+	var errs []error
+	for _, f := range followers {
+		var err error
+		if !f.client.Ready() {
+			err = errors.New("not connected to hubble relay")
+		} else if stalled, n := f.engine.Stalled(now, stallAfter); stalled {
+			err = fmt.Errorf("engine not keeping up: %d flows in flight, none judged for %s", n, stallAfter)
+		}
+		if err != nil && f.Name != "" {
+			err = fmt.Errorf("cluster %s (%s): %w", f.Name, f.Address, err)
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // relayPoll is how often watchRelay looks at the stream's readiness.
@@ -212,18 +285,19 @@ func (s StreamOptions) dialOptions() hubble.DialOptions {
 	return hubble.DialOptions{KeepaliveTime: s.KeepaliveTime, KeepaliveTimeout: s.KeepaliveTimeout, MaxFlowSize: s.MaxFlowSize}
 }
 
-// clientConfig is the live client's configuration, with the position file
-// opened (close it once the client has stopped).
-func (s StreamOptions) clientConfig(o *Options) (hubble.ClientConfig, func(), error) {
+// clientConfig is src's live client configuration, telling gaps of its
+// blind spots, with its position file opened (close it once the client has
+// stopped). A named source's position file is its own: PATH.NAME.
+func (s StreamOptions) clientConfig(o *Options, src HubbleSource, gaps hubble.GapObserver, logger *slog.Logger) (hubble.ClientConfig, func(), error) {
 	allow, deny, err := hubble.ObserveFilters(s.Filters)
 	if err != nil {
 		return hubble.ClientConfig{}, nil, fmt.Errorf("--hubble.filter: %w", err)
 	}
 	cfg := hubble.ClientConfig{
-		Follow: true, Reconnect: true, Address: o.HubbleAddress, TLS: o.HubbleTLS.Enabled,
+		Follow: true, Reconnect: true, Address: src.Address, Cluster: src.Name, TLS: o.HubbleTLS.Enabled,
 		Allow:   append(append([]*flowpb.FlowFilter(nil), o.HubbleAllow...), allow...),
 		Deny:    append(append([]*flowpb.FlowFilter(nil), o.HubbleDeny...), deny...),
-		Overlap: s.ResumeOverlap, DedupSize: s.DedupSize, Gaps: o.Gaps,
+		Overlap: s.ResumeOverlap, DedupSize: s.DedupSize, Gaps: gaps,
 		StatusInterval: s.StatusInterval, StatusTimeout: s.StatusTimeout, ShedAfter: s.ShedAfter,
 	}
 	if !s.FullFlows {
@@ -231,14 +305,14 @@ func (s StreamOptions) clientConfig(o *Options) (hubble.ClientConfig, func(), er
 			return hubble.ClientConfig{}, nil, err
 		}
 	}
-	path := s.PositionPath
+	path := src.file(s.PositionPath)
 	if path == "" && o.BaselinePath != "" {
-		path = o.BaselinePath + ".position"
+		path = src.file(o.BaselinePath) + ".position"
 	}
 	if path == "" {
 		return cfg, func() {}, nil
 	}
-	logger := o.Logger.With("component", "hubble")
+	logger = logger.With("component", "hubble")
 	pos, err := hubble.OpenPosition(path, s.DedupSize)
 	if pos == nil {
 		return cfg, nil, fmt.Errorf("--hubble.position-path: %w", err)
