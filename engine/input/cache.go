@@ -61,7 +61,7 @@ func (c *endpointCache) value(m protoreflect.Message) ast.Value {
 		return e.value
 	}
 	v := messageValue(m)
-	c.lru.Add(k, endpointEntry{ep: cloneEndpoint(ep), value: v})
+	c.lru.Add(k, endpointEntry{ep: cloneEndpoint(ep), value: seal(v)})
 	return v
 }
 
@@ -174,7 +174,7 @@ func (c *factsCache) value(e *facts.Endpoint, withFQDN bool) ast.Value {
 	b := getConv(nil, nil, false)
 	defer b.release()
 	v := b.endpointValue(e, withFQDN)
-	h := factsEntry{value: v}
+	h := factsEntry{value: seal(v)}
 	if withFQDN {
 		h.names, h.domains = slices.Clone(e.Names), slices.Clone(e.Domains)
 	}
@@ -247,7 +247,7 @@ func (c *headerCache) get(h *flowpb.HTTPHeader) ast.Value {
 
 func (c *headerCache) put(h *flowpb.HTTPHeader, v ast.Value) {
 	if len(h.GetKey())+len(h.GetValue()) <= maxCachedHeaderBytes {
-		c.slot(h.GetKey(), h.GetValue()).Store(&headerEntry{key: h.GetKey(), value: h.GetValue(), v: v})
+		c.slot(h.GetKey(), h.GetValue()).Store(&headerEntry{key: h.GetKey(), value: h.GetValue(), v: seal(v)})
 	}
 }
 
@@ -273,6 +273,25 @@ func (c *nodeCache) value(f *flowpb.Flow, build func() ast.Value) ast.Value {
 		return e.v
 	}
 	v := build()
-	s.Store(&nodeEntry{labels: slices.Clone(f.GetNodeLabels()), v: v})
+	s.Store(&nodeEntry{labels: slices.Clone(f.GetNodeLabels()), v: seal(v)})
+	return v
+}
+
+// seal puts every object and set in v in its sorted order now. OPA sorts
+// an object's keys in place the first time it is compared, while a Copy
+// of the same object reads them unguarded: a value that other goroutines
+// will read must be sorted before it is published.
+func seal(v ast.Value) ast.Value {
+	switch x := v.(type) {
+	case ast.Object:
+		x.Foreach(func(k, e *ast.Term) {
+			seal(k.Value)
+			seal(e.Value)
+		})
+	case ast.Set:
+		x.Foreach(func(e *ast.Term) { seal(e.Value) })
+	case *ast.Array:
+		x.Foreach(func(e *ast.Term) { seal(e.Value) })
+	}
 	return v
 }

@@ -231,10 +231,12 @@ func directionTerm(d facts.Direction) *ast.Term {
 }
 
 func newDirectionTerm(d facts.Direction) *ast.Term {
-	return ast.ObjectTerm(
+	t := ast.ObjectTerm(
 		ast.Item(keyInitiator, ast.InternedTerm(d.Initiator())),
 		ast.Item(keyRule, ast.InternedTerm(d.Rule)),
 	)
+	seal(t.Value)
+	return t
 }
 
 // measuredEndpoint is the sentinel value of e, cached when the Builder
@@ -328,12 +330,16 @@ var (
 	zeroBaseline = func() *ast.Term {
 		c := getConv(nil, nil, false)
 		defer c.release()
-		return c.newBaselineValue(&profile.Baseline{})
+		t := c.newBaselineValue(&profile.Baseline{})
+		seal(t.Value)
+		return t
 	}()
 	zeroProfile = func() *ast.Term {
 		c := getConv(nil, nil, false)
 		defer c.release()
-		return c.newProfileValue(&profile.View{})
+		t := c.newProfileValue(&profile.View{})
+		seal(t.Value)
+		return t
 	}()
 )
 
