@@ -18,21 +18,23 @@ import (
 	"github.com/hubble-sentinel/hubble-sentinel/test/shopmesh"
 )
 
-// TestDecisionCacheChangesNoAlert is the decision cache's correctness
-// guard: the real captures and the simulated shop (its attacks included),
-// judged by an engine with the cache and one without, raise the same
-// alerts, flow by flow, in the same order; and the cache is used.
+// TestDecisionCacheChangesNoAlert is the shortcuts' correctness guard:
+// the real captures and the simulated shop (its attacks included), judged
+// by an engine with the decision cache and gating by flow type, one with
+// gating only, and one judging every flow with one query over every
+// policy, raise the same alerts, flow by flow, in the same order; and the
+// cache is used.
 func TestDecisionCacheChangesNoAlert(t *testing.T) {
 	var flows []*flowpb.Flow
 	g := shopmesh.New(shopmesh.Config{Seed: 9, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Attacks: true})
-	for range 6000 {
+	for range 3000 {
 		flows = append(flows, g.Next())
 	}
 	for _, f := range captures.Flows(t) {
 		flows = append(flows, f.Flow)
 	}
-	judge := func(size int) ([]string, *policy.Set) {
-		set, err := policy.Load(context.Background(), policies.FS, ".", policy.WithCacheSize(size))
+	judge := func(opts ...policy.Option) ([]string, *policy.Set) {
+		set, err := policy.Load(context.Background(), policies.FS, ".", opts...)
 		require.NoError(t, err)
 		rec := &recordingAggregator{}
 		e, err := New(Config{FlowClock: true}, set, rec, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
@@ -47,10 +49,12 @@ func TestDecisionCacheChangesNoAlert(t *testing.T) {
 		}
 		return out, set
 	}
-	uncached, _ := judge(-1)
-	cached, set := judge(0)
-	require.NotEmpty(t, uncached, "the flows raise alerts")
-	require.Equal(t, uncached, cached, "the decision cache changes no verdict")
+	plain, _ := judge(policy.WithoutShortcuts())
+	gated, _ := judge(policy.WithCacheSize(-1))
+	cached, set := judge()
+	require.NotEmpty(t, plain, "the flows raise alerts")
+	require.Equal(t, plain, gated, "gating by flow type changes no verdict")
+	require.Equal(t, plain, cached, "the decision cache changes no verdict")
 	var hits uint64
 	for _, s := range set.CacheStats() {
 		t.Logf("%s group (%d policies): %d hits, %d misses", s.Group, s.Policies, s.Hits, s.Misses)

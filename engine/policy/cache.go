@@ -64,9 +64,11 @@ func newDecisionCache(paths, exists []ast.Ref, size int, counts *cacheCounts) *d
 const undefinedHash = 0x9e3779b97f4a7c15
 
 // key returns the values at the cache's paths in input (nil where
-// undefined), appended to vals, and their hash.
-func (c *decisionCache) key(input ast.Value, vals []*ast.Term) ([]*ast.Term, uint64) {
-	h := uint64(14695981039346656037)
+// undefined) and the flow's markers (which decide the policies judging
+// it), appended to vals, and their hash.
+func (c *decisionCache) key(input ast.Value, mask uint, vals []*ast.Term) ([]*ast.Term, uint64) {
+	vals = append(vals, ast.InternedTerm(int(mask)))
+	h := (uint64(14695981039346656037) ^ uint64(mask)) * 1099511628211
 	for _, p := range c.paths {
 		t := lookup(input, p)
 		vals = append(vals, t)
@@ -115,7 +117,15 @@ func (c *decisionCache) get(h uint64, vals []*ast.Term) ([]Violation, bool) {
 }
 
 func (c *decisionCache) put(h uint64, vals []*ast.Term, violations []Violation) {
-	d := &decision{values: append([]*ast.Term(nil), vals...), violations: violations}
+	// Copies: a value may sit in a block of terms allocated for the whole
+	// input document, which a pointer to it would keep alive.
+	values := make([]*ast.Term, len(vals))
+	for i, v := range vals {
+		if v != nil {
+			values[i] = v.Copy()
+		}
+	}
+	d := &decision{values: values, violations: violations}
 	s := &c.shards[h%cacheShards]
 	s.mu.Lock()
 	s.lru.Add(h, d)

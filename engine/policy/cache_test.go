@@ -91,8 +91,8 @@ func TestDecisionCacheConfirmsHits(t *testing.T) {
 	c := newDecisionCache([]ast.Ref{ast.MustParseRef("input.sentinel.source")}, nil, 16, &cacheCounts{})
 	a := parseInput(t, `{"sentinel": {"source": {"namespace": "shop", "pod": "db"}}}`)
 	b := parseInput(t, `{"sentinel": {"source": {"namespace": "db", "pod": "shop"}}}`)
-	va, ha := c.key(a, nil)
-	vb, hb := c.key(b, nil)
+	va, ha := c.key(a, 0, nil)
+	vb, hb := c.key(b, 0, nil)
 	require.Equal(t, ha, hb, "the sum hash collides")
 	c.put(ha, va, []Violation{{ID: "X"}})
 	_, hit := c.get(hb, vb)
@@ -123,4 +123,61 @@ func TestDecisionCacheConfirmsHits(t *testing.T) {
 	require.Equal(t, "edge", stats[0].Group)
 	require.Positive(t, stats[0].Hits)
 	require.Zero(t, uncached.CacheStats()[0].Hits)
+}
+
+// TestGateOf: a policy is left out for a flow only when every one of its
+// violation rules needs a marker the flow lacks.
+func TestGateOf(t *testing.T) {
+	const (
+		l7   = 1 << 0
+		http = 1 << 1
+		sdns = 1 << 5
+	)
+	for _, tc := range []struct {
+		name, body string
+		gate       uint
+	}{
+		{"guard", `violation contains lib.violation(rego.metadata.chain(), "x") if {
+	input.l7.http
+	input.sentinel.destination_port == 80
+}`, l7 | http},
+		{"comparison", `violation contains lib.violation(rego.metadata.chain(), "x") if input.sentinel.dns.query == "x."`, sdns},
+		{"negated", `violation contains lib.violation(rego.metadata.chain(), "x") if not input.l7.http`, 0},
+		{"comprehension", `violation contains lib.violation(rego.metadata.chain(), "x") if {
+	methods := [m | m := input.l7.http.method]
+	count(methods) == 0
+}`, 0},
+		{"one_rule_of_two", `violation contains lib.violation(rego.metadata.chain(), "x") if input.l7.http.method == "TRACE"
+
+violation contains lib.violation(rego.metadata.chain(), "y") if input.verdict == "DROPPED"`, 0},
+		{"both_rules", `violation contains lib.violation(rego.metadata.chain(), "x") if input.l7.http.method == "TRACE"
+
+violation contains lib.violation(rego.metadata.chain(), "y") if input.l7.http.code == 500`, l7 | http},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			files := base()
+			files["test/p/p.rego"] = policyWith("Probe", "p", tc.body)
+			s, err := Load(context.Background(), fsWith(files), ".")
+			require.NoError(t, err)
+			require.Equal(t, tc.gate, s.gate[s.order["Probe"]])
+		})
+	}
+}
+
+// TestGatedEval: a policy gated on HTTP is not evaluated for a DNS flow,
+// and judges an HTTP flow.
+func TestGatedEval(t *testing.T) {
+	files := base()
+	files["test/p/p.rego"] = policyWith("Probe", "p", `violation contains lib.violation(rego.metadata.chain(), "x") if {
+	input.l7.http
+	input.sentinel.destination_port == 4444
+}`)
+	s, err := Load(context.Background(), fsWith(files), ".")
+	require.NoError(t, err)
+	got, err := s.Eval(context.Background(), parseInput(t, `{"l7": {"http": {"method": "GET"}}, "sentinel": {"destination_port": 4444}}`))
+	require.NoError(t, err)
+	require.Contains(t, ids(got), "Probe")
+	got, err = s.Eval(context.Background(), parseInput(t, `{"l7": {"dns": {"query": "x."}}, "sentinel": {"destination_port": 4444}}`))
+	require.NoError(t, err)
+	require.NotContains(t, ids(got), "Probe")
 }

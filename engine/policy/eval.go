@@ -92,8 +92,11 @@ type evaluator struct {
 // (nil: judged on every flow).
 type group struct {
 	class int
-	query rego.PreparedEvalQuery
-	cache *decisionCache
+	// queries evaluate the class's policies a flow's markers let through,
+	// chosen by byMask (-1: none).
+	queries []rego.PreparedEvalQuery
+	byMask  [numMasks]int
+	cache   *decisionCache
 }
 
 func (ev *evaluator) skips(i int) bool { return i < len(ev.skip) && ev.skip[i] }
@@ -155,25 +158,41 @@ func (s *Set) Eval(ctx context.Context, input ast.Value) ([]Violation, error) {
 		// holds it: judge with each policy alone until it is rebuilt.
 		return s.evalEach(ctx, input)
 	}
+	if s.plain {
+		rs, err := s.run(ctx, ev.query, input)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return s.evalEach(ctx, input)
+		}
+		out, fails := s.decodeTagged(rs)
+		return out, fails.orNil()
+	}
 	var (
 		out   []Violation
 		fails Failures
 		buf   [32]*ast.Term
 	)
+	mask := maskOf(input)
 	for gi := range ev.groups {
 		g := &ev.groups[gi]
+		qi := g.byMask[mask]
+		if qi < 0 {
+			continue // no policy of the class can judge this type of flow
+		}
 		var (
 			vals []*ast.Term
 			h    uint64
 		)
 		if g.cache != nil {
-			vals, h = g.cache.key(input, buf[:0])
+			vals, h = g.cache.key(input, mask, buf[:0])
 			if v, ok := g.cache.get(h, vals); ok {
 				out = append(out, v...)
 				continue
 			}
 		}
-		rs, err := s.run(ctx, g.query, input)
+		rs, err := s.run(ctx, g.queries[qi], input)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()

@@ -302,3 +302,95 @@ func overlaps(p ast.Ref, vs []ast.Ref) bool {
 	}
 	return false
 }
+
+// markers are the input paths that tell a flow's type: a policy that
+// needs one of them (see gateOf) is not evaluated for a flow without it.
+var markers = refs("input.l7", "input.l7.http", "input.l7.dns", "input.l7.kafka", "input.sentinel.http", "input.sentinel.dns")
+
+// numMasks is how many combinations of markers a flow can have.
+const numMasks = 1 << 6
+
+// gateOf is the set of markers (a bit each, in markers' order) the policy
+// in package pkg needs: every one of its violation rules has a top-level
+// expression that is undefined without it (input.l7.http as a guard,
+// input.l7.dns.rcode == 3, a call or an assignment reading below it), so
+// for a flow that lacks it the policy can find nothing. Rego gives this
+// for free: a body is a conjunction, and an expression reading an
+// undefined ref is undefined, except under not, inside a comprehension,
+// in every, or with `with`, which are not counted.
+func gateOf(c *ast.Compiler, pkg string) uint {
+	rules := c.GetRules(ast.MustParseRef("data." + pkg + "." + RuleName))
+	if len(rules) == 0 {
+		return 0
+	}
+	gate := uint(numMasks - 1)
+	for _, r := range rules {
+		gate &= ruleGate(r)
+	}
+	return gate
+}
+
+func ruleGate(r *ast.Rule) uint {
+	var gate uint
+	for _, e := range r.Body {
+		if e.Negated || len(e.With) > 0 {
+			continue
+		}
+		var terms []*ast.Term
+		switch t := e.Terms.(type) {
+		case *ast.Term:
+			terms = []*ast.Term{t}
+		case []*ast.Term:
+			terms = t
+		default: // some, every
+			continue
+		}
+		for _, t := range terms {
+			gate |= needs(t)
+		}
+	}
+	return gate
+}
+
+// needs is the markers term t cannot be evaluated without: those its
+// input refs lie within, comprehensions (always defined) aside.
+func needs(t *ast.Term) uint {
+	var gate uint
+	vis := ast.NewGenericVisitor(func(x any) bool {
+		switch v := x.(type) {
+		case *ast.ArrayComprehension, *ast.SetComprehension, *ast.ObjectComprehension:
+			return true
+		case ast.Ref:
+			if v.HasPrefix(ast.InputRootRef) {
+				p := stringPrefix(v)
+				for i, m := range markers {
+					if p.HasPrefix(m) {
+						gate |= 1 << i
+					}
+				}
+			}
+		}
+		return false
+	})
+	vis.Walk(t)
+	return gate
+}
+
+// maskOf is the markers input has.
+func maskOf(input ast.Value) uint {
+	var mask uint
+	for i, m := range markerKeys {
+		if lookup(input, m) != nil {
+			mask |= 1 << i
+		}
+	}
+	return mask
+}
+
+var markerKeys = func() [][]*ast.Term {
+	out := make([][]*ast.Term, len(markers))
+	for i, m := range markers {
+		out[i] = m[1:]
+	}
+	return out
+}()

@@ -85,10 +85,12 @@ type Set struct {
 	order map[string]int
 	reads []reads
 	class []int
+	gate  []uint // the markers each policy needs (see gateOf)
 	// cacheSize bounds each group's decision cache (see WithCacheSize);
 	// stats count its lookups across rebuilds, by class.
 	cacheSize int
 	stats     [numClasses]cacheCounts
+	plain     bool // see WithoutShortcuts
 }
 
 // Policies lists the loaded policies sorted by package.
@@ -124,6 +126,13 @@ type Option func(*Set)
 // (0: DefaultCacheSize; negative: no decision cache, every flow judged).
 func WithCacheSize(n int) Option {
 	return func(s *Set) { s.cacheSize = n }
+}
+
+// WithoutShortcuts makes Eval judge every flow with one query over every
+// policy, as written: no decision cache, no gating by flow type. It is the
+// reference the shortcuts are tested against.
+func WithoutShortcuts() Option {
+	return func(s *Set) { s.plain = true }
 }
 
 // WithBudget sets the evaluation budget (zero fields keep DefaultBudget's).
@@ -242,7 +251,11 @@ func (s *Set) prepare(ctx context.Context, skip []bool) (*evaluator, error) {
 }
 
 func (s *Set) compileAggregate(ctx context.Context, skip []bool) (*evaluator, error) {
-	agg, err := ast.ParseModuleWithOpts("hubble-sentinel/aggregate.rego", aggregateModule(s.policies, s.class, skip),
+	var lay *layout
+	if s.class != nil {
+		lay = s.layout(skip)
+	}
+	agg, err := ast.ParseModuleWithOpts("hubble-sentinel/aggregate.rego", aggregateModule(s.policies, lay, skip),
 		ast.ParserOptions{RegoVersion: ast.RegoV1})
 	if err != nil {
 		return nil, fmt.Errorf("generating aggregate module: %w", err)
@@ -275,7 +288,7 @@ func (s *Set) compileAggregate(ctx context.Context, skip []bool) (*evaluator, er
 	if s.compiler == nil {
 		s.compiler = compiler
 	}
-	if ev.groups, err = s.groups(ctx, compiler, skip); err != nil {
+	if ev.groups, err = s.groups(ctx, compiler, lay, skip); err != nil {
 		return nil, err
 	}
 	return ev, nil
@@ -286,18 +299,60 @@ func (s *Set) compileAggregate(ctx context.Context, skip []bool) (*evaluator, er
 func (s *Set) classify(c *ast.Compiler) {
 	s.reads = make([]reads, len(s.policies))
 	s.class = make([]int, len(s.policies))
+	s.gate = make([]uint, len(s.policies))
 	for i, p := range s.policies {
 		s.reads[i] = inputReads(c, p.Package)
 		s.class[i] = classOf(s.reads[i])
+		s.gate[i] = gateOf(c, p.Package)
 	}
+}
+
+// layout is how the policies not skipped are evaluated: by class and,
+// within a class, only those whose gate the flow's markers open.
+type layout struct {
+	// subsets are the distinct lists of policies (indexes) a class
+	// evaluates; byMask picks one for a flow's markers (-1: none).
+	subsets [numClasses][][]int
+	byMask  [numClasses][numMasks]int
+}
+
+func (s *Set) layout(skip []bool) *layout {
+	l := &layout{}
+	for class := range numClasses {
+		seen := map[string]int{}
+		for mask := range uint(numMasks) {
+			var sub []int
+			for i := range s.policies {
+				if s.class[i] == class && !(i < len(skip) && skip[i]) && s.gate[i]&^mask == 0 {
+					sub = append(sub, i)
+				}
+			}
+			if len(sub) == 0 {
+				l.byMask[class][mask] = -1
+				continue
+			}
+			key := fmt.Sprint(sub)
+			k, ok := seen[key]
+			if !ok {
+				k = len(l.subsets[class])
+				seen[key] = k
+				l.subsets[class] = append(l.subsets[class], sub)
+			}
+			l.byMask[class][mask] = k
+		}
+	}
+	return l
 }
 
 // groups prepares one query per class over the policies not in skip, each
 // with a decision cache keyed by what its policies read (none for
 // classVolatile, or when the cache is off).
-func (s *Set) groups(ctx context.Context, compiler *ast.Compiler, skip []bool) ([]group, error) {
+func (s *Set) groups(ctx context.Context, compiler *ast.Compiler, lay *layout, skip []bool) ([]group, error) {
 	var out []group
 	for class := range numClasses {
+		if len(lay.subsets[class]) == 0 {
+			continue
+		}
 		var (
 			n             int
 			paths, exists []ast.Ref
@@ -313,11 +368,14 @@ func (s *Set) groups(ctx context.Context, compiler *ast.Compiler, skip []bool) (
 		if n == 0 {
 			continue
 		}
-		q, err := s.prepareQueryWith(ctx, compiler, "data."+aggregatePackage+".violations_"+classNames[class])
-		if err != nil {
-			return nil, fmt.Errorf("compiling the %s policies' query: %w", classNames[class], err)
+		g := group{class: class, byMask: lay.byMask[class]}
+		for k := range lay.subsets[class] {
+			q, err := s.prepareQueryWith(ctx, compiler, fmt.Sprintf("data.%s.violations_%s_%d", aggregatePackage, classNames[class], k))
+			if err != nil {
+				return nil, fmt.Errorf("compiling the %s policies' query: %w", classNames[class], err)
+			}
+			g.queries = append(g.queries, q)
 		}
-		g := group{class: class, query: q}
 		if class != classVolatile && s.cacheSize >= 0 {
 			paths = minimalPaths(paths)
 			var guards []ast.Ref
@@ -353,7 +411,7 @@ func (s *Set) prepareQueryWith(ctx context.Context, compiler *ast.Compiler, quer
 // tagged with the policy's index so a result is attributed to its policy.
 // With classes, each class's policies are also unioned in
 // violations_<class>.
-func aggregateModule(ps []Info, class []int, skip []bool) string {
+func aggregateModule(ps []Info, lay *layout, skip []bool) string {
 	var b strings.Builder
 	b.WriteString("package " + aggregatePackage + "\n\n")
 	// Never true: the set is defined even when every policy is skipped.
@@ -363,8 +421,15 @@ func aggregateModule(ps []Info, class []int, skip []bool) string {
 			continue
 		}
 		fmt.Fprintf(&b, "violations contains [%d, v] if some v in data.%s.%s\n", i, p.Package, RuleName)
-		if i < len(class) {
-			fmt.Fprintf(&b, "violations_%s contains [%d, v] if some v in data.%s.%s\n", classNames[class[i]], i, p.Package, RuleName)
+	}
+	if lay == nil {
+		return b.String()
+	}
+	for class, subsets := range lay.subsets {
+		for k, sub := range subsets {
+			for _, i := range sub {
+				fmt.Fprintf(&b, "violations_%s_%d contains [%d, v] if some v in data.%s.%s\n", classNames[class], k, i, ps[i].Package, RuleName)
+			}
 		}
 	}
 	return b.String()
