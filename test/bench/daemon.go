@@ -29,6 +29,8 @@ const (
 	metricProcessed = "hubble_sentinel_engine_flows_processed_total"
 	metricEvalTime  = "hubble_sentinel_engine_evaluation_duration_seconds"
 	metricMallocs   = "go_memstats_mallocs_total"
+	// metricCacheLookups counts decision cache lookups by result.
+	metricCacheLookups = "hubble_sentinel_policy_decision_cache_lookups_total"
 	// metricDecisionLatency is receive -> decision per flow, when the
 	// engine has it; without it the latency run measures from outside.
 	metricDecisionLatency = "hubble_sentinel_engine_decision_latency_seconds"

@@ -57,13 +57,14 @@ type options struct {
 	cpuProfileSeconds int
 	logDir            string
 	log               io.Writer
+	extra             []string // more flags for every hubble-sentinel run
 }
 
 // engineFlags are the flags every run passes besides the relay, web and
 // sink addresses: baselines judge after learning (a short learning period
 // so most of the traffic meets learned baselines, as in steady state).
 func (o options) engineFlags() []string {
-	return []string{"--baseline.learning-period", o.learning.String()}
+	return append([]string{"--baseline.learning-period", o.learning.String()}, o.extra...)
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -81,6 +82,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.out, "out", "bench.json", "where the figures are written")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "bin/bench-engine.pprof", "CPU profile of the engine run, when hubble-sentinel serves /debug/pprof/ (empty: none)")
 	fs.IntVar(&o.cpuProfileSeconds, "cpuprofile-seconds", 10, "length of that profile")
+	fs.Func("engine-flag", "a flag for every hubble-sentinel run, e.g. -engine-flag=--policies.decision-cache-size=8192 (repeatable)", func(v string) error {
+		o.extra = append(o.extra, v)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -150,6 +155,7 @@ func bench(ctx context.Context, o options) (Result, error) {
 		return Result{}, err
 	}
 	res.EngineFlowsPerS, res.AllocsPerFlow, res.EngineCPUUsPerFlow = eng.rate, eng.allocsPerFlow, eng.cpuUsPerFlow
+	res.CacheHitRatio = eng.cacheHits
 	res.PeakRSSMiB, res.Alerts = mib(eng.peakRSS), eng.alerts
 	res.EvalP50Ms, res.EvalP99Ms = eng.evalP50*1e3, eng.evalP99*1e3
 	say("  %.0f flows/s, %.0f allocs/flow, %.0f MiB peak RSS", eng.rate, eng.allocsPerFlow, res.PeakRSSMiB)

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	observerpb "github.com/cilium/cilium/api/v1/observer"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -69,6 +71,7 @@ type engineFigures struct {
 	evalP50       float64 // seconds
 	evalP99       float64
 	alerts        int
+	cacheHits     float64 // decision cache hits / lookups, over the run
 }
 
 // throughputPoll is how often the engine run reads the processed count.
@@ -90,7 +93,7 @@ func measureEngine(ctx context.Context, o options, r *relay, t *traffic, name st
 	if err := e.ready(ctx, p, startTimeout); err != nil {
 		return engineFigures{}, err
 	}
-	names := []string{metricProcessed, metricMallocs, metricEvalTime}
+	names := []string{metricProcessed, metricMallocs, metricEvalTime, metricCacheLookups}
 	// Two scrapes before the start: the second minus the first is what
 	// one scrape allocates in the engine, subtracted from the run's.
 	m0, err := e.scrape(names...)
@@ -177,6 +180,7 @@ func measureEngine(ctx context.Context, o options, r *relay, t *traffic, name st
 		evalP50:       histogramQuantile(0.5, eval),
 		evalP99:       histogramQuantile(0.99, eval),
 		alerts:        int(e.sink.alerts.Load()),
+		cacheHits:     hitRatio(m1, m2),
 	}, nil
 }
 
@@ -325,4 +329,26 @@ func summarizeLatency(lo, hi []float64) latencyFigures {
 		f.resolution = width / float64(len(lo))
 	}
 	return f
+}
+
+// hitRatio is the share of decision cache lookups that hit between two
+// scrapes (0 when there were none).
+func hitRatio(before, after map[string]*dto.MetricFamily) float64 {
+	count := func(mfs map[string]*dto.MetricFamily, result string) float64 {
+		var v float64
+		for _, m := range mfs[metricCacheLookups].GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "result" && l.GetValue() == result {
+					v += m.GetCounter().GetValue()
+				}
+			}
+		}
+		return v
+	}
+	hits := count(after, "hit") - count(before, "hit")
+	all := hits + count(after, "miss") - count(before, "miss")
+	if all <= 0 {
+		return 0
+	}
+	return hits / all
 }

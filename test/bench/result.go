@@ -36,6 +36,9 @@ type Result struct {
 	// EngineCPUUsPerFlow is the engine process's CPU time (user+system)
 	// per flow during the engine run.
 	EngineCPUUsPerFlow float64 `json:"engine_cpu_us_per_flow"`
+	// CacheHitRatio is the share of the engine run's decision cache
+	// lookups that hit (hubble_sentinel_policy_decision_cache_lookups_total).
+	CacheHitRatio float64 `json:"decision_cache_hit_ratio"`
 	// EvalP50Ms, EvalP99Ms: the engine's own evaluation time per flow
 	// (hubble_sentinel_engine_evaluation_duration_seconds, queueing
 	// excluded) during the engine run.
@@ -145,7 +148,7 @@ func (r Result) print(w io.Writer, cs []check) {
 	fmt.Fprintf(w, "  engine  %10.0f flows/s   (hubble-sentinel run, %.1f µs CPU/flow, %.0f allocs/flow, peak RSS %.0f MiB, %d alerts)\n",
 		r.EngineFlowsPerS, r.EngineCPUUsPerFlow, r.AllocsPerFlow, r.PeakRSSMiB, r.Alerts)
 	fmt.Fprintf(w, "  naive   %10.1f flows/s   (one prepared query per policy, protojson map input, one core)\n", r.NaiveFlowsPerS)
-	fmt.Fprintf(w, "  engine/limit %.3f   engine/naive %.1f\n", r.EngineOverLimit, r.EngineOverNaive)
+	fmt.Fprintf(w, "  engine/limit %.3f   engine/naive %.1f   decision cache hits %.1f%%\n", r.EngineOverLimit, r.EngineOverNaive, 100*r.CacheHitRatio)
 	fmt.Fprintf(w, "  latency at %.0f flows/s: p50 %.2f ms, p99 %.2f ms (p99 within [%.2f, %.2f] ms; %s, resolution %.2f ms)\n",
 		r.LatencyRate, r.P50Ms, r.P99Ms, r.P99MsLow, r.P99MsHigh, r.LatencyMethod, r.LatencyResolutionMs)
 	fmt.Fprintf(w, "  engine evaluation time alone: p50 %.3f ms, p99 %.3f ms\n", r.EvalP50Ms, r.EvalP99Ms)

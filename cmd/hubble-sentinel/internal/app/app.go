@@ -127,6 +127,9 @@ type PolicyLimits struct {
 	// MaxCost refuses a set in which a policy costs more than this per
 	// sample input on average (0: no bound).
 	MaxCost time.Duration
+	// CacheSize is how many decisions each cached policy group keeps (0:
+	// policy.DefaultCacheSize; negative: no decision cache).
+	CacheSize int
 }
 
 // LoadPolicies loads the policies from dir, or the bundled ones when dir is
@@ -145,7 +148,7 @@ func LoadPolicies(ctx context.Context, dir string, limits PolicyLimits, logger *
 		}
 		fsys, where = os.DirFS(dir), dir
 	}
-	set, err := policy.Load(ctx, fsys, ".", policy.WithBudget(limits.Budget))
+	set, err := policy.Load(ctx, fsys, ".", policy.WithBudget(limits.Budget), policy.WithCacheSize(limits.CacheSize))
 	if err != nil {
 		return nil, fmt.Errorf("loading %s: %w", where, err)
 	}
