@@ -346,6 +346,7 @@ func daemonFlags(fs *flag.FlagSet, o *app.Options) {
 	fs.DurationVar(&o.Stream.StatusTimeout, "hubble.status-timeout", hubble.DefaultStatusTimeout, "reopen the stream when the relay does not answer ServerStatus in this time")
 	fs.DurationVar(&o.Stream.ShedAfter, "hubble.shed-after", 0, "reduced coverage: once evaluation lags this far behind, sample plain L3/L4 flows one in ten (never L7, DNS, drops or new connections), each span a visibility gap (0: back-pressure only)")
 	fs.Var((*negated)(&o.Stream.FullFlows), "hubble.field-mask", "ask the relay only for the flow fields the engine and the policies read (false: every field)")
+	fs.BoolVar(&o.WebPprof, "web.enable-pprof", false, "serve Go's CPU, heap and goroutine profiles under /debug/pprof/ on the web address (they reveal internals: keep the address private)")
 	fs.StringVar(&o.WebListenAddress, "web.listen-address", "localhost:9966", "address serving /metrics, /healthz and /readyz (empty: off); set :9966 or the pod address to be scraped from elsewhere")
 	fs.DurationVar(&o.ResendInterval, "alerts.resend-interval", time.Minute, "re-send firing alerts this often")
 	fs.DurationVar(&o.Alerts.VisibilityGrace, "alerts.visibility-grace", app.DefaultVisibilityGrace, "raise SentinelVisibilityGap when the relay is unreachable, or a node unavailable, this long")

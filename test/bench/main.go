@@ -64,7 +64,7 @@ type options struct {
 // sink addresses: baselines judge after learning (a short learning period
 // so most of the traffic meets learned baselines, as in steady state).
 func (o options) engineFlags() []string {
-	return append([]string{"--baseline.learning-period", o.learning.String()}, o.extra...)
+	return append([]string{"--baseline.learning-period", o.learning.String(), "--web.enable-pprof"}, o.extra...)
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {

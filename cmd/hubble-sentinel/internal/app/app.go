@@ -51,9 +51,11 @@ type Options struct {
 	// WatchPolicies reloads PoliciesDir when its files change.
 	WatchPolicies    bool
 	WebListenAddress string
-	ResolveAfter     time.Duration
-	ResendInterval   time.Duration
-	ProfilesMax      int
+	// WebPprof serves Go's profiles under /debug/pprof/ on the web address.
+	WebPprof       bool
+	ResolveAfter   time.Duration
+	ResendInterval time.Duration
+	ProfilesMax    int
 	// BaselineLearning is the learning period in event time (0: the
 	// default, a day); BaselinePath, when set, is where baselines are
 	// restored from at start and snapshotted to every

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"runtime"
 	"strings"
 	"time"
@@ -97,7 +98,7 @@ func Run(ctx context.Context, o Options) error {
 		addContext(ctx, &g, r.Run)
 	}
 	if o.WebListenAddress != "" {
-		web := &Web{Address: o.WebListenAddress, Registry: reg, Logger: o.Logger.With("component", "web"),
+		web := &Web{Address: o.WebListenAddress, Registry: reg, Pprof: o.WebPprof, Logger: o.Logger.With("component", "web"),
 			Ready: func() error { return ready(followers, time.Now()) }}
 		addContext(ctx, &g, web.Run)
 	}
@@ -356,11 +357,13 @@ func addContext(parent context.Context, g *run.Group, fn func(context.Context) e
 // evaluation budget allows one flow.
 const stallAfter = 15 * time.Second
 
-// Web serves /metrics, /healthz and /readyz.
+// Web serves /metrics, /healthz and /readyz, and Go's profiles under
+// /debug/pprof/ when Pprof is set.
 type Web struct {
 	Address  string
 	Registry *prometheus.Registry
 	Ready    func() error // nil: ready
+	Pprof    bool
 	Logger   *slog.Logger
 }
 
@@ -380,6 +383,13 @@ func (w *Web) Run(ctx context.Context) error {
 		}
 		_, _ = rw.Write([]byte("ok\n"))
 	})
+	if w.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	lis, err := net.Listen("tcp", w.Address)
 	if err != nil {
 		return fmt.Errorf("--web.listen-address %s: %w", w.Address, err)
