@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"math/bits"
 	"sync"
 	"sync/atomic"
 
@@ -23,10 +24,16 @@ const cacheShards = 16
 // the same violations. A hit is confirmed by comparing the values, never
 // by the hash alone, so a collision (OPA's object hash is a sum, which an
 // attacker could aim at) costs an evaluation, not a wrong verdict.
+//
+// A decision is kept only when its key comes a second time: seen remembers
+// the hashes of recent keys (direct-mapped, 8 bytes each, no lock), so a
+// stream of keys that never repeat (a new pod in every flow, a scan)
+// costs no copies and evicts nothing worth keeping.
 type decisionCache struct {
 	paths  [][]*ast.Term // each path's keys below input
 	exists [][]*ast.Term // paths read only for being there and not false
 	shards [cacheShards]cacheShard
+	seen   []atomic.Uint64
 	counts *cacheCounts
 }
 
@@ -53,6 +60,7 @@ func newDecisionCache(paths, exists []ast.Ref, size int, counts *cacheCounts) *d
 	for _, p := range exists {
 		c.exists = append(c.exists, p[1:])
 	}
+	c.seen = make([]atomic.Uint64, 1<<bits.Len(uint(max(size, 1))-1)) // a power of two >= size
 	per := max(size/cacheShards, 1)
 	for i := range c.shards {
 		c.shards[i].lru, _ = simplelru.NewLRU[uint64, *decision](per, nil) // per > 0: no error
@@ -117,6 +125,9 @@ func (c *decisionCache) get(h uint64, vals []*ast.Term) ([]Violation, bool) {
 }
 
 func (c *decisionCache) put(h uint64, vals []*ast.Term, violations []Violation) {
+	if slot := &c.seen[h&uint64(len(c.seen)-1)]; slot.Swap(h) != h {
+		return // first time (lately): kept when it comes again
+	}
 	// Copies: a value may sit in a block of terms allocated for the whole
 	// input document, which a pointer to it would keep alive.
 	values := make([]*ast.Term, len(vals))

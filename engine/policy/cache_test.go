@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -95,7 +96,10 @@ func TestDecisionCacheConfirmsHits(t *testing.T) {
 	vb, hb := c.key(b, 0, nil)
 	require.Equal(t, ha, hb, "the sum hash collides")
 	c.put(ha, va, []Violation{{ID: "X"}})
-	_, hit := c.get(hb, vb)
+	_, hit := c.get(ha, va)
+	require.False(t, hit, "a key seen once is not kept")
+	c.put(ha, va, []Violation{{ID: "X"}})
+	_, hit = c.get(hb, vb)
 	require.False(t, hit, "a colliding input is judged, not given another's verdict")
 	got, hit := c.get(ha, va)
 	require.True(t, hit)
@@ -180,4 +184,28 @@ func TestGatedEval(t *testing.T) {
 	got, err = s.Eval(context.Background(), parseInput(t, `{"l7": {"dns": {"query": "x."}}, "sentinel": {"destination_port": 4444}}`))
 	require.NoError(t, err)
 	require.NotContains(t, ids(got), "Probe")
+}
+
+// TestDecisionCacheKeepsOnlyRepeats: keys that never come again (a new pod
+// in every flow) cost the cache no entries; a key that repeats is kept.
+func TestDecisionCacheKeepsOnlyRepeats(t *testing.T) {
+	c := newDecisionCache([]ast.Ref{ast.MustParseRef("input.sentinel.source.pod")}, nil, 1024, &cacheCounts{})
+	kept := func() int {
+		n := 0
+		for i := range c.shards {
+			n += c.shards[i].lru.Len()
+		}
+		return n
+	}
+	for i := range 5000 {
+		v, h := c.key(parseInput(t, fmt.Sprintf(`{"sentinel": {"source": {"pod": "p%d"}}}`, i)), 0, nil)
+		c.put(h, v, nil)
+	}
+	require.Zero(t, kept())
+	v, h := c.key(parseInput(t, `{"sentinel": {"source": {"pod": "again"}}}`), 0, nil)
+	c.put(h, v, nil)
+	c.put(h, v, nil)
+	require.Equal(t, 1, kept())
+	_, hit := c.get(h, v)
+	require.True(t, hit)
 }
