@@ -280,6 +280,7 @@ func replayFlags(fs *flag.FlagSet, o *app.Options) {
 	fs.Var((*stringList)(&o.AlertmanagerURLs), "alertmanager.url", "Alertmanager URL to send alerts to (repeatable; every Alertmanager gets every alert)")
 	alertmanagerFlags(fs, o)
 	fs.StringVar(&o.PoliciesDir, "policies.dir", "", "directory of Rego policies and data (default: the bundled policies)")
+	bundleFlags(fs, o)
 	policyLimitFlags(fs, o)
 	fs.Var((*commaList)(&o.RedactHeaders), "redact.headers", "HTTP headers whose values are credentials, comma-separated, masked in alerts and logs in addition to the defaults (Authorization, Cookie, X-Api-Key, …)")
 	fs.Var((*commaList)(&o.RedactQueryKeys), "redact.query-keys", "parameter names whose name=value is masked in free text (summaries, logs), comma-separated, in addition to the defaults (token, password, jsessionid, …)")
@@ -288,6 +289,21 @@ func replayFlags(fs *flag.FlagSet, o *app.Options) {
 	fs.DurationVar(&o.BaselineLearning, "baseline.learning-period", 24*time.Hour, "event time a namespace's workloads learn before their baselines judge (a workload first seen later gets its own)")
 	fs.StringVar(&o.BaselinePath, "baseline.path", "", "file the baselines are restored from at start and snapshotted to (empty: in memory only); run keeps one per named --hubble.address, PATH.NAME")
 	fs.DurationVar(&o.BaselineSnapshotInterval, "baseline.snapshot-interval", 5*time.Minute, "how often baselines are snapshotted to --baseline.path (and at shutdown)")
+}
+
+// bundleFlags load the policies from an OPA bundle, as OPA's bundle plugin
+// and keys configuration do.
+func bundleFlags(fs *flag.FlagSet, o *app.Options) {
+	b := &o.PolicyBundle
+	fs.StringVar(&b.Source, "policies.bundle", "", "OPA bundle (opa build) to load the policies and data from: a .tar.gz file or an http(s):// URL (exclusive with --policies.dir)")
+	fs.DurationVar(&b.PollInterval, "policies.bundle-poll-interval", app.DefaultBundlePollInterval, "how often a --policies.bundle URL is polled (with jitter; If-None-Match with the last ETag)")
+	fs.StringVar(&b.CAFile, "policies.bundle.tls.ca-file", "", "CA certificate to verify the bundle server with")
+	fs.StringVar(&b.CertFile, "policies.bundle.tls.cert-file", "", "client certificate for mTLS to the bundle server")
+	fs.StringVar(&b.KeyFile, "policies.bundle.tls.key-file", "", "client key for mTLS to the bundle server")
+	fs.StringVar(&b.BearerTokenFile, "policies.bundle.bearer-token-file", "", "file holding a bearer token sent to the bundle server (read on every request)")
+	fs.StringVar(&b.VerificationKeyFile, "policies.bundle.verification-key-file", "", "key bundles must be signed with (opa sign): a PEM public key (RS256, ES256, PS256, ...) or an HMAC secret; unsigned bundles are then refused")
+	fs.StringVar(&b.VerificationKeyID, "policies.bundle.verification-key-id", "default", "key id of --policies.bundle.verification-key-file, as in the signature's keyid")
+	fs.StringVar(&b.VerificationScope, "policies.bundle.verification-scope", "", "scope the bundle signature must carry (optional)")
 }
 
 // policyLimitFlags bound what policies may cost.

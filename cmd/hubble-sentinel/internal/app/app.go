@@ -43,6 +43,9 @@ type Options struct {
 	// Alerts tunes how violations become alerts.
 	Alerts      AlertOptions
 	PoliciesDir string // empty: the bundled policies
+	// PolicyBundle loads the policies from an OPA bundle instead of
+	// PoliciesDir (the two are exclusive).
+	PolicyBundle BundleOptions
 	// PolicyLimits bound what the policies may cost (see policy.Budget).
 	PolicyLimits PolicyLimits
 	// RedactHeaders and RedactQueryKeys are added to the redactor's
@@ -78,6 +81,30 @@ type Options struct {
 	Stdout io.Writer
 	Stderr io.Writer
 }
+
+// BundleOptions are the --policies.bundle* settings: where an OPA bundle
+// (`opa build` format) comes from, how it is fetched, and the key its
+// signature is verified with.
+type BundleOptions struct {
+	// Source is a .tar.gz file path or an http(s):// URL; empty: no bundle.
+	Source string
+	// PollInterval is how often a URL is polled (0: DefaultBundlePollInterval).
+	PollInterval time.Duration
+	// CAFile, CertFile and KeyFile are the TLS settings of a URL (CA to
+	// verify the server, client certificate and key for mTLS).
+	CAFile, CertFile, KeyFile string
+	// BearerTokenFile holds a bearer token sent with every request (read
+	// on each request).
+	BearerTokenFile string
+	// VerificationKeyFile, when set, holds the key bundles must be signed
+	// with (a PEM public key, or an HMAC secret); unsigned bundles are then
+	// refused. VerificationKeyID names it (default "default") and
+	// VerificationScope is the scope the signature must carry (optional).
+	VerificationKeyFile, VerificationKeyID, VerificationScope string
+}
+
+// DefaultBundlePollInterval is how often a bundle URL is polled by default.
+const DefaultBundlePollInterval = time.Minute
 
 // AlertmanagerOptions are the --alertmanager.* settings beyond the URLs.
 type AlertmanagerOptions struct {
