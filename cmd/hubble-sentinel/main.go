@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/hubble-sentinel/hubble-sentinel/cmd/hubble-sentinel/internal/app"
+	"github.com/hubble-sentinel/hubble-sentinel/cmd/hubble-sentinel/internal/config"
 	"github.com/hubble-sentinel/hubble-sentinel/engine/alert"
 	"github.com/hubble-sentinel/hubble-sentinel/engine/alertmanager"
 	"github.com/hubble-sentinel/hubble-sentinel/engine/policy"
@@ -39,6 +40,7 @@ Usage:
   hubble-sentinel policy test DIR          run the Rego tests of a policy directory, like opa test
   hubble-sentinel policy input FILE...     print the policy input document of each flow
   hubble-sentinel policy fixtures DIR      write testdata/inputs.json beside every testdata/flows.jsonl under DIR
+  hubble-sentinel config check FILE        parse and validate a --config.file strictly (and load its policies)
   hubble-sentinel baseline show [WORKLOAD...]     what the baselines in --baseline.path learned
   hubble-sentinel baseline export --namespace NS  the learned egress of NS's workloads as CiliumNetworkPolicy YAML
   hubble-sentinel version                  print the version
@@ -104,6 +106,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return policyCommand(ctx, args, stdout, stderr)
 	case "baseline":
 		return baselineCommand(args, stdout, stderr)
+	case "config":
+		if len(args) == 0 || args[0] != "check" {
+			return errors.New(configUsage)
+		}
+		o, pos, err := parse("config check", args[1:], stderr, daemonFlags)
+		if err != nil {
+			return err
+		}
+		if len(pos) != 1 {
+			return fmt.Errorf("config check: want one file, got %d arguments; %s", len(pos), configUsage)
+		}
+		o.Stdout, o.Stderr = stdout, stderr
+		return app.ConfigCheck(ctx, o, pos[0])
 	case "simulate":
 		var cfg shopmesh.Config
 		var n int
@@ -183,6 +198,8 @@ func policyCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	return fmt.Errorf("unknown policy command %q; %s", sub, policyUsage)
 }
 
+const configUsage = "usage: hubble-sentinel config check [flags] FILE (flags given win over the file, as in run)"
+
 const baselineUsage = "usage: hubble-sentinel baseline show --baseline.path FILE [WORKLOAD...] | baseline export --baseline.path FILE --namespace NS"
 
 func baselineCommand(args []string, stdout, stderr io.Writer) error {
@@ -252,6 +269,9 @@ func parse(name string, args []string, stderr io.Writer, define func(*flag.FlagS
 		positional = append(positional, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
+	// The flags given win over --config.file's keys.
+	o.Explicit = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { o.Explicit[f.Name] = true })
 	logger, err := newLogger(*logLevel, *logFormat, stderr)
 	if err != nil {
 		return o, nil, err
@@ -284,11 +304,11 @@ func replayFlags(fs *flag.FlagSet, o *app.Options) {
 	policyLimitFlags(fs, o)
 	fs.Var((*commaList)(&o.RedactHeaders), "redact.headers", "HTTP headers whose values are credentials, comma-separated, masked in alerts and logs in addition to the defaults (Authorization, Cookie, X-Api-Key, …)")
 	fs.Var((*commaList)(&o.RedactQueryKeys), "redact.query-keys", "parameter names whose name=value is masked in free text (summaries, logs), comma-separated, in addition to the defaults (token, password, jsessionid, …)")
-	fs.DurationVar(&o.ResolveAfter, "alerts.resolve-after", 5*time.Minute, "resolve an alert after this long without a violating flow")
-	fs.IntVar(&o.ProfilesMax, "profiles.max", 50000, "workloads whose profiles and baselines are kept (LRU)")
-	fs.DurationVar(&o.BaselineLearning, "baseline.learning-period", 24*time.Hour, "event time a namespace's workloads learn before their baselines judge (a workload first seen later gets its own)")
+	fs.DurationVar(&o.ResolveAfter, "alerts.resolve-after", alert.DefaultAggregatorConfig.ResolveAfter, "resolve an alert after this long without a violating flow")
+	fs.IntVar(&o.ProfilesMax, "profiles.max", config.DefaultProfilesMax, "workloads whose profiles and baselines are kept (LRU)")
+	fs.DurationVar(&o.BaselineLearning, "baseline.learning-period", config.DefaultLearningPeriod, "event time a namespace's workloads learn before their baselines judge (a workload first seen later gets its own)")
 	fs.StringVar(&o.BaselinePath, "baseline.path", "", "file the baselines are restored from at start and snapshotted to (empty: in memory only); run keeps one per named --hubble.address, PATH.NAME")
-	fs.DurationVar(&o.BaselineSnapshotInterval, "baseline.snapshot-interval", 5*time.Minute, "how often baselines are snapshotted to --baseline.path (and at shutdown)")
+	fs.DurationVar(&o.BaselineSnapshotInterval, "baseline.snapshot-interval", config.DefaultSnapshotInterval, "how often baselines are snapshotted to --baseline.path (and at shutdown)")
 }
 
 // bundleFlags load the policies from an OPA bundle, as OPA's bundle plugin
@@ -363,8 +383,10 @@ func daemonFlags(fs *flag.FlagSet, o *app.Options) {
 	fs.DurationVar(&o.Stream.ShedAfter, "hubble.shed-after", 0, "reduced coverage: once evaluation lags this far behind, sample plain L3/L4 flows one in ten (never L7, DNS, drops or new connections), each span a visibility gap (0: back-pressure only)")
 	fs.Var((*negated)(&o.Stream.FullFlows), "hubble.field-mask", "ask the relay only for the flow fields the engine and the policies read (false: every field)")
 	fs.BoolVar(&o.WebPprof, "web.enable-pprof", false, "serve Go's CPU, heap and goroutine profiles under /debug/pprof/ on the web address (they reveal internals: keep the address private)")
+	fs.BoolVar(&o.WebLifecycle, "web.enable-lifecycle", false, "serve POST /-/reload on the web address, which reloads --config.file (or the policies) as SIGHUP does (a mutating endpoint: off by default)")
+	fs.StringVar(&o.ConfigFile, "config.file", "", "YAML configuration file (see deploy/config.example.yaml): sources, filters, Alertmanagers, alerts, baselines, policies, redaction; flags given on the command line win over it; reloaded on SIGHUP and POST /-/reload")
 	fs.StringVar(&o.WebListenAddress, "web.listen-address", "localhost:9966", "address serving /metrics, /healthz and /readyz (empty: off); set :9966 or the pod address to be scraped from elsewhere")
-	fs.DurationVar(&o.ResendInterval, "alerts.resend-interval", time.Minute, "re-send firing alerts this often")
+	fs.DurationVar(&o.ResendInterval, "alerts.resend-interval", alert.DefaultAggregatorConfig.ResendInterval, "re-send firing alerts this often")
 	fs.DurationVar(&o.Alerts.VisibilityGrace, "alerts.visibility-grace", app.DefaultVisibilityGrace, "raise SentinelVisibilityGap when the relay is unreachable, or a node unavailable, this long")
 	fs.BoolVar(&o.WatchPolicies, "policies.watch", true, "reload --policies.dir when its files change (SIGHUP always reloads)")
 	fs.IntVar(&o.Workers, "engine.workers", 0, "flows judged in parallel per --hubble.address, each source workload on one worker (0: one per CPU)")
@@ -387,22 +409,11 @@ type byteSize int64
 
 func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
 func (b *byteSize) Set(v string) error {
-	units := []struct {
-		suffix string
-		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
-	num, mult := v, int64(1)
-	for _, u := range units {
-		if strings.HasSuffix(v, u.suffix) {
-			num, mult = strings.TrimSuffix(v, u.suffix), u.mult
-			break
-		}
+	n, err := config.ParseSize(v)
+	if err != nil {
+		return err
 	}
-	n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
-	if err != nil || n <= 0 {
-		return fmt.Errorf("want a positive size such as 256MiB, got %q", v)
-	}
-	*b = byteSize(n * mult)
+	*b = byteSize(n)
 	return nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/hubble-sentinel/hubble-sentinel/cmd/hubble-sentinel/internal/config"
 	"github.com/hubble-sentinel/hubble-sentinel/engine"
 	"github.com/hubble-sentinel/hubble-sentinel/engine/alert"
 	"github.com/hubble-sentinel/hubble-sentinel/engine/alertmanager"
@@ -73,9 +74,20 @@ type Options struct {
 	// Gaps, when set, learns of every blind spot the Hubble client finds
 	// (the client logs and counts them itself).
 	Gaps hubble.GapObserver
-	// Reload receives a value for each request to reload the policies
-	// (the command sends one per SIGHUP); nil never reloads.
+	// Reload receives a value for each request to reload the policies, or
+	// the configuration file when ConfigFile is set (the command sends one
+	// per SIGHUP); nil never reloads.
 	Reload <-chan struct{}
+	// ConfigFile is the YAML configuration file (--config.file; empty:
+	// flags only). Explicit names the flags given on the command line,
+	// which win over the file (see ApplyConfig).
+	ConfigFile string
+	Explicit   map[string]bool
+	// WebLifecycle serves POST /-/reload (--web.enable-lifecycle).
+	WebLifecycle bool
+	// preloaded are the policies loadConfig loaded with the file, which
+	// the pipeline starts with instead of loading them again.
+	preloaded loaded
 
 	Logger *slog.Logger
 	Stdout io.Writer
@@ -104,7 +116,7 @@ type BundleOptions struct {
 }
 
 // DefaultBundlePollInterval is how often a bundle URL is polled by default.
-const DefaultBundlePollInterval = time.Minute
+const DefaultBundlePollInterval = config.DefaultBundlePollInterval
 
 // AlertmanagerOptions are the --alertmanager.* settings beyond the URLs.
 type AlertmanagerOptions struct {
@@ -134,7 +146,7 @@ type AlertOptions struct {
 }
 
 // DefaultVisibilityGrace lets a relay restart pass without an alert.
-const DefaultVisibilityGrace = time.Minute
+const DefaultVisibilityGrace = config.DefaultVisibilityGrace
 
 func (o *Options) defaults() {
 	if o.Logger == nil {
@@ -296,9 +308,12 @@ func newDelivery(ctx context.Context, o *Options, aggCfg alert.AggregatorConfig,
 	if err := redact.Extend(o.RedactHeaders, o.RedactQueryKeys); err != nil {
 		return nil, err
 	}
-	set, groupings, err := loadPolicies(ctx, o.PoliciesDir, o.PolicyLimits, o.Logger.With("component", "policy"))
-	if err != nil {
-		return nil, err
+	set, groupings := o.preloaded.set, o.preloaded.groupings
+	if set == nil {
+		var err error
+		if set, groupings, err = loadPolicies(ctx, o.PoliciesDir, o.PolicyLimits, o.Logger.With("component", "policy")); err != nil {
+			return nil, err
+		}
 	}
 	sender, err := newSender(o.AlertmanagerURLs, o.Alertmanager, o.Logger, reg)
 	if err != nil {
@@ -369,7 +384,7 @@ func restoreBaselines(store *profile.Store, path string, interval time.Duration,
 }
 
 // DefaultSnapshotInterval bounds what a kill -9 loses of the baselines.
-const DefaultSnapshotInterval = 5 * time.Minute
+const DefaultSnapshotInterval = config.DefaultSnapshotInterval
 
 // follow adds to g what judges a live stream with the pipeline's engine
 // and what delivers its alerts.

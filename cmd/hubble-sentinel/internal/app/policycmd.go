@@ -11,12 +11,13 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/hubble-sentinel/hubble-sentinel/cmd/hubble-sentinel/internal/config"
 	"github.com/hubble-sentinel/hubble-sentinel/engine/policy"
 )
 
 // DefaultPolicyMaxCost is --policies.max-cost's default: about a hundred
 // times what a bundled policy costs alone.
-const DefaultPolicyMaxCost = 10 * time.Millisecond
+const DefaultPolicyMaxCost = config.DefaultPolicyMaxCost
 
 // PolicyCheck compiles the policies in dir as the daemon would (sandbox,
 // input schema, output types, metadata and exceptions checks), judges the

@@ -37,6 +37,13 @@ import (
 // web server.
 func Run(ctx context.Context, o Options) error {
 	o.defaults()
+	base := o
+	if o.ConfigFile != "" {
+		var err error
+		if o, o.preloaded, err = loadConfig(ctx, base, o.Logger.With("component", "policy")); err != nil {
+			return err
+		}
+	}
 	if len(o.HubbleSources) == 0 {
 		o.HubbleSources = []HubbleSource{{Address: DefaultHubbleAddress}}
 	}

@@ -8,12 +8,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hubble-sentinel/hubble-sentinel/cmd/hubble-sentinel/internal/config"
 	"github.com/hubble-sentinel/hubble-sentinel/engine/alert"
 )
 
 // DefaultHubbleAddress is the relay run follows when given none: the
 // address `cilium hubble port-forward` listens on.
-const DefaultHubbleAddress = "localhost:4245"
+const DefaultHubbleAddress = config.DefaultHubbleAddress
 
 // HubbleSource is one Hubble Relay run follows, from --hubble.address
 // [NAME=]ADDRESS.
