@@ -186,6 +186,29 @@ func NewAggregator(cfg AggregatorConfig, n Notifier, logger *slog.Logger, reg pr
 	return a
 }
 
+// Tuning is what of an AggregatorConfig a configuration reload may change
+// while the aggregator runs.
+type Tuning struct {
+	ResolveAfter, ResendInterval time.Duration
+	MaxIncidentsPerPolicy        int
+	HubbleUIURL                  string
+}
+
+// Retune applies t from the next violation or tick on, with the zero
+// values meaning what they mean to NewAggregator; a ResendInterval is
+// applied only when the aggregator re-sends at all. Incidents already
+// firing keep their generatorURL.
+func (a *Aggregator) Retune(t Tuning) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.cfg.ResolveAfter = cmp.Or(max(t.ResolveAfter, 0), DefaultAggregatorConfig.ResolveAfter)
+	if t.ResendInterval > 0 && a.cfg.ResendInterval > 0 {
+		a.cfg.ResendInterval = t.ResendInterval
+	}
+	a.cfg.MaxIncidentsPerPolicy = cmp.Or(t.MaxIncidentsPerPolicy, DefaultMaxIncidentsPerPolicy)
+	a.cfg.HubbleUIURL = t.HubbleUIURL
+}
+
 // SetGroupings replaces the policies' groupings; a policy without one uses
 // DefaultGrouping. Incidents already firing keep their labels.
 func (a *Aggregator) SetGroupings(g Groupings) {

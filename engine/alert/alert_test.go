@@ -617,3 +617,32 @@ func TestFingerprintIgnoresOrder(t *testing.T) {
 	require.NotEqual(t, Fingerprint(a), Fingerprint(map[string]string{"a": "12"}))
 	require.NotEqual(t, Fingerprint(map[string]string{"ab": "1"}), Fingerprint(map[string]string{"a": "b1"}))
 }
+
+// TestAggregatorRetune: a reload's new resolve timeout and resend interval
+// apply to incidents already firing from the next tick on.
+func TestAggregatorRetune(t *testing.T) {
+	agg, rec, _ := newAgg(t, eventClock)
+	pod := map[string]string{"source_namespace": "shop", "source_workload": "catalog", "source_pod": "catalog-1"}
+	agg.Observe(t0, violation(t0, pod))
+	require.Len(t, rec.take(), 1)
+	agg.Tick(t0.Add(30 * time.Second))
+	require.Empty(t, rec.take(), "not re-sent before the minute")
+
+	agg.Retune(Tuning{ResolveAfter: 2 * time.Minute, ResendInterval: 20 * time.Second, MaxIncidentsPerPolicy: 1})
+	agg.Tick(t0.Add(30 * time.Second))
+	got := rec.take()
+	require.Len(t, got, 1, "re-sent at the new interval")
+	require.Equal(t, t0.Add(2*time.Minute), got[0].EndsAt, "endsAt at the new resolve timeout")
+	agg.Observe(t0.Add(31*time.Second), violation(t0.Add(31*time.Second), map[string]string{"source_namespace": "shop", "source_workload": "cart"}))
+	got = rec.take()
+	require.Len(t, got, 1)
+	require.Equal(t, AlertAlertsThrottled, got[0].Labels[LabelAlertname], "the new cap of one incident folds the second")
+	agg.Tick(t0.Add(2 * time.Minute))
+	require.NotEmpty(t, rec.take())
+	require.Len(t, agg.Active(), 1, "resolved at the new timeout; only the throttle condition is left")
+
+	agg.Retune(Tuning{})
+	agg.Tick(t0.Add(3 * time.Minute))
+	require.Equal(t, eventClock.ResolveAfter, agg.cfg.ResolveAfter, "zero values are the defaults")
+	require.Equal(t, DefaultMaxIncidentsPerPolicy, agg.cfg.MaxIncidentsPerPolicy)
+}

@@ -85,6 +85,8 @@ type Options struct {
 	Explicit   map[string]bool
 	// WebLifecycle serves POST /-/reload (--web.enable-lifecycle).
 	WebLifecycle bool
+	// senders, in run, is the sender a configuration reload may replace.
+	senders *senders
 	// preloaded are the policies loadConfig loaded with the file, which
 	// the pipeline starts with instead of loading them again.
 	preloaded loaded
@@ -274,12 +276,19 @@ type pipeline struct {
 	aggregator *alert.Aggregator
 	sender     *alertmanager.Sender
 	snapshots  *profile.Snapshotter // nil without --baseline.path
+	// senders is run's replaceable sender (sender is nil then).
+	senders *senders
 	// policies is the set loaded at start, which every engine begins with.
 	policies *policy.Set
 }
 
 // close releases what outlives the run: the Alertmanager spool.
 func (p *pipeline) close(logger *slog.Logger) {
+	if p.senders != nil {
+		if err := p.senders.Close(); err != nil {
+			logger.Error("closing the alertmanager spool", "err", err)
+		}
+	}
 	if p.sender == nil {
 		return
 	}
@@ -315,16 +324,28 @@ func newDelivery(ctx context.Context, o *Options, aggCfg alert.AggregatorConfig,
 			return nil, err
 		}
 	}
-	sender, err := newSender(o.AlertmanagerURLs, o.Alertmanager, o.Logger, reg)
-	if err != nil {
-		return nil, err
-	}
 	var ns alert.Notifiers
 	if extra != nil {
 		ns = append(ns, extra)
 	}
-	if sender != nil {
-		ns = append(ns, sender)
+	var sender *alertmanager.Sender
+	if o.senders != nil {
+		// run: a sender a reload may replace, logging alerts while there
+		// is no Alertmanager.
+		snd, sreg, err := o.senders.build(o.AlertmanagerURLs, o.Alertmanager, nil)
+		if err != nil {
+			return nil, err
+		}
+		o.senders.set(snd, sreg)
+		ns = append(ns, o.senders)
+	} else {
+		var err error
+		if sender, err = newSender(o.AlertmanagerURLs, o.Alertmanager, o.Logger, reg); err != nil {
+			return nil, err
+		}
+		if sender != nil {
+			ns = append(ns, sender)
+		}
 	}
 	if o.ResolveAfter > 0 {
 		aggCfg.ResolveAfter = o.ResolveAfter
@@ -341,7 +362,10 @@ func newDelivery(ctx context.Context, o *Options, aggCfg alert.AggregatorConfig,
 	if sender != nil {
 		sender.SetConditions(agg)
 	}
-	return &pipeline{aggregator: agg, sender: sender, policies: set}, nil
+	if o.senders != nil {
+		o.senders.setConditions(agg)
+	}
+	return &pipeline{aggregator: agg, sender: sender, senders: o.senders, policies: set}, nil
 }
 
 // newEngine is an engine judging with the policies loaded at start,
@@ -409,6 +433,9 @@ func (p *pipeline) deliver(ctx context.Context, g *run.Group) {
 	addContext(ctx, g, p.aggregator.Run)
 	if p.sender != nil {
 		addContext(ctx, g, p.sender.Run)
+	}
+	if p.senders != nil {
+		addContext(ctx, g, p.senders.Run)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,45 +35,92 @@ type conditions interface {
 type Reloader struct {
 	Signals <-chan struct{}
 	Changes <-chan struct{}
-	Load    func(context.Context) (*policy.Set, error)
-	Apply   func(*policy.Set)
-	Alerts  conditions // nil: failures are only logged and counted
-	Source  string     // what is reloaded, for messages
-	Logger  *slog.Logger
+	// Requests are reloads asked over HTTP (POST /-/reload), each
+	// answered with the reload's error.
+	Requests <-chan chan<- error
+	Load     func(context.Context) (*policy.Set, error)
+	Apply    func(*policy.Set)
+	Alerts   conditions // nil: failures are only logged and counted
+	Source   string     // what is reloaded, for messages
+	Logger   *slog.Logger
 
-	reloads  *prometheus.CounterVec
-	ok       prometheus.Gauge
-	lastOK   prometheus.Gauge
+	reloadMetrics
 	loadedAt time.Time
 	running  int
+}
+
+// reloadMetrics are a reloader's outcome, named as Prometheus names its own
+// (hubble_sentinel_SUBSYSTEM_reloads_total, …_last_reload_successful,
+// …_last_reload_success_timestamp_seconds).
+type reloadMetrics struct {
+	reloads *prometheus.CounterVec
+	ok      prometheus.Gauge
+	lastOK  prometheus.Gauge
+}
+
+func newReloadMetrics(subsystem, what string, reg prometheus.Registerer) reloadMetrics {
+	f := promauto.With(reg)
+	m := reloadMetrics{
+		reloads: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "hubble_sentinel", Subsystem: subsystem, Name: "reloads_total",
+			Help: what + " reloads, by result (success or failure).",
+		}, []string{"result"}),
+		ok: f.NewGauge(prometheus.GaugeOpts{
+			Namespace: "hubble_sentinel", Subsystem: subsystem, Name: "last_reload_successful",
+			Help: "Whether the last " + strings.ToLower(what) + " reload succeeded (1) or kept the previous one (0).",
+		}),
+		lastOK: f.NewGauge(prometheus.GaugeOpts{
+			Namespace: "hubble_sentinel", Subsystem: subsystem, Name: "last_reload_success_timestamp_seconds",
+			Help: "When the running " + strings.ToLower(what) + " was loaded, in seconds since the epoch.",
+		}),
+	}
+	m.reloads.WithLabelValues("success")
+	m.reloads.WithLabelValues("failure")
+	m.ok.Set(1)
+	m.lastOK.Set(float64(time.Now().Unix()))
+	return m
+}
+
+// failed records a failed reload; call it last, so whoever sees the count
+// sees the log and the alert.
+func (m reloadMetrics) failed() {
+	m.ok.Set(0)
+	m.reloads.WithLabelValues("failure").Inc()
+}
+
+// succeeded records a good reload at now; call it last.
+func (m reloadMetrics) succeeded(now time.Time) {
+	m.ok.Set(1)
+	m.lastOK.Set(float64(now.Unix()))
+	m.reloads.WithLabelValues("success").Inc()
+}
+
+// failureAlert is a reloader's self-alert: labels, summary and the error,
+// bounded, as its description.
+func failureAlert(labels map[string]string, summary string, err error, now time.Time) alert.Alert {
+	msg := err.Error()
+	if len(msg) > maxErrorText {
+		msg = msg[:maxErrorText] + "\n… (truncated; the full error is in hubble-sentinel's log)"
+	}
+	return alert.Alert{
+		Labels: labels,
+		Annotations: map[string]string{
+			alert.AnnotationSummary:     summary,
+			alert.AnnotationDescription: msg,
+		},
+		StartsAt: now,
+	}
 }
 
 // NewReloader registers the reload metrics on reg. running is the number of
 // policies loaded at start.
 func NewReloader(source string, running int, load func(context.Context) (*policy.Set, error), apply func(*policy.Set), logger *slog.Logger, reg prometheus.Registerer) *Reloader {
-	f := promauto.With(reg)
-	r := &Reloader{
+	return &Reloader{
 		Load: load, Apply: apply, Source: source, Logger: logger,
-		reloads: f.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "hubble_sentinel", Subsystem: "policy", Name: "reloads_total",
-			Help: "Policy reloads, by result (success or failure).",
-		}, []string{"result"}),
-		ok: f.NewGauge(prometheus.GaugeOpts{
-			Namespace: "hubble_sentinel", Subsystem: "policy", Name: "last_reload_successful",
-			Help: "Whether the last policy reload succeeded (1) or kept the previous set (0).",
-		}),
-		lastOK: f.NewGauge(prometheus.GaugeOpts{
-			Namespace: "hubble_sentinel", Subsystem: "policy", Name: "last_reload_success_timestamp_seconds",
-			Help: "When the running policy set was loaded, in seconds since the epoch.",
-		}),
-		loadedAt: time.Now(),
-		running:  running,
+		reloadMetrics: newReloadMetrics("policy", "Policy", reg),
+		loadedAt:      time.Now(),
+		running:       running,
 	}
-	r.reloads.WithLabelValues("success")
-	r.reloads.WithLabelValues("failure")
-	r.ok.Set(1)
-	r.lastOK.Set(float64(r.loadedAt.Unix()))
-	return r
 }
 
 // Run reloads on every signal or change until ctx ends.
@@ -85,35 +133,34 @@ func (r *Reloader) Run(ctx context.Context) error {
 			r.reload(ctx, "signal")
 		case <-r.Changes:
 			r.reload(ctx, "change")
+		case reply := <-r.Requests:
+			reply <- r.reload(ctx, "http")
 		}
 	}
 }
 
-func (r *Reloader) reload(ctx context.Context, trigger string) {
+func (r *Reloader) reload(ctx context.Context, trigger string) error {
 	set, err := r.Load(ctx)
 	now := time.Now()
 	if err != nil {
 		if ctx.Err() != nil {
-			return
+			return err
 		}
-		r.ok.Set(0)
 		r.Logger.Error("policy reload failed, keeping the running policies", "trigger", trigger, "err", err)
 		if r.Alerts != nil {
 			r.Alerts.Hold(now, r.failedAlert(now, err))
 		}
-		// Counted last: whoever sees the count sees the log and the alert.
-		r.reloads.WithLabelValues("failure").Inc()
-		return
+		r.failed()
+		return err
 	}
 	r.Apply(set)
 	r.loadedAt, r.running = now, len(set.Policies())
-	r.ok.Set(1)
-	r.lastOK.Set(float64(now.Unix()))
 	r.Logger.Info("policies reloaded", "trigger", trigger, "policies", r.running)
 	if r.Alerts != nil && r.Alerts.Release(now, failedLabels) {
 		r.Logger.Info("policy load failure resolved", "alertname", AlertPolicyLoadFailed)
 	}
-	r.reloads.WithLabelValues("success").Inc()
+	r.succeeded(now)
+	return nil
 }
 
 var failedLabels = map[string]string{
@@ -126,17 +173,6 @@ var failedLabels = map[string]string{
 const maxErrorText = 4000
 
 func (r *Reloader) failedAlert(now time.Time, err error) alert.Alert {
-	msg := err.Error()
-	if len(msg) > maxErrorText {
-		msg = msg[:maxErrorText] + "\n… (truncated; the full error is in hubble-sentinel's log)"
-	}
-	return alert.Alert{
-		Labels: failedLabels,
-		Annotations: map[string]string{
-			alert.AnnotationSummary: fmt.Sprintf("Policies from %s failed to load; still running the %d policies loaded at %s",
-				r.Source, r.running, r.loadedAt.UTC().Format(time.RFC3339)),
-			alert.AnnotationDescription: msg,
-		},
-		StartsAt: now,
-	}
+	return failureAlert(failedLabels, fmt.Sprintf("Policies from %s failed to load; still running the %d policies loaded at %s",
+		r.Source, r.running, r.loadedAt.UTC().Format(time.RFC3339)), err, now)
 }

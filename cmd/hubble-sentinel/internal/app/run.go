@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
@@ -23,6 +25,7 @@ import (
 	"github.com/hubble-sentinel/hubble-sentinel/engine"
 	"github.com/hubble-sentinel/hubble-sentinel/engine/alert"
 	"github.com/hubble-sentinel/hubble-sentinel/engine/policy"
+	"github.com/hubble-sentinel/hubble-sentinel/engine/redact"
 	"github.com/hubble-sentinel/hubble-sentinel/hubble"
 )
 
@@ -50,18 +53,15 @@ func Run(ctx context.Context, o Options) error {
 	if err := CheckHubbleSources(o.HubbleSources); err != nil {
 		return fmt.Errorf("--hubble.address: %w", err)
 	}
-	if t := &o.HubbleTLS; t.CAFile != "" || t.CertFile != "" || t.ServerName != "" || t.InsecureSkipVerify {
-		t.Enabled = true
-	}
+	o.impliedTLS()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	var extra alert.Notifier
 	if len(o.AlertmanagerURLs) == 0 {
 		o.Logger.Warn("no --alertmanager.url given: alerts are only logged")
-		extra = logNotifier{o.Logger.With("component", "alerts")}
 	}
-	p, err := newDelivery(ctx, &o, alert.DefaultAggregatorConfig, extra, reg)
+	o.senders = newSenders(o.Logger)
+	p, err := newDelivery(ctx, &o, alert.DefaultAggregatorConfig, nil, reg)
 	if err != nil {
 		return err
 	}
@@ -78,25 +78,52 @@ func Run(ctx context.Context, o Options) error {
 		followers = append(followers, f)
 	}
 	p.deliver(ctx, &g)
-	if o.Reload != nil || (o.WatchPolicies && o.PoliciesDir != "") {
+	// running is the configuration in effect, which a configuration
+	// reload replaces and the policy reloader reads.
+	var mu sync.Mutex
+	running := o
+	current := func() Options { mu.Lock(); defer mu.Unlock(); return running }
+	setPolicies := func(set *policy.Set, groupings alert.Groupings) {
+		p.aggregator.SetGroupings(groupings)
+		for _, f := range followers {
+			f.engine.SetPolicies(set)
+		}
+	}
+	requests := make(chan chan<- error)
+	if o.ConfigFile != "" {
+		logger := o.Logger.With("component", "config")
+		r := NewConfigReloader(o.ConfigFile, func(ctx context.Context) (Options, loaded, error) {
+			return loadConfig(ctx, base, o.Logger.With("component", "policy"))
+		}, func(next Options, l loaded) error {
+			err := applyReload(current(), &next, l, p, setPolicies, logger)
+			mu.Lock()
+			running = next
+			mu.Unlock()
+			return err
+		}, logger, reg)
+		r.Signals, r.Requests, r.Alerts = o.Reload, requests, p.aggregator
+		addContext(ctx, &g, r.Run)
+	}
+	if (o.ConfigFile == "" && (o.Reload != nil || o.WebLifecycle)) || (o.WatchPolicies && o.PoliciesDir != "") {
 		logger := o.Logger.With("component", "policy")
 		// Load and Apply run one after the other on the reloader's
 		// goroutine: the groupings loaded with a set are applied with it.
 		var groupings alert.Groupings
 		load := func(ctx context.Context) (*policy.Set, error) {
-			set, gs, err := loadPolicies(ctx, o.PoliciesDir, o.PolicyLimits, logger)
+			c := current()
+			set, gs, err := loadPolicies(ctx, c.PoliciesDir, c.PolicyLimits, logger)
 			groupings = gs
 			return set, err
 		}
-		apply := func(set *policy.Set) {
-			p.aggregator.SetGroupings(groupings)
-			for _, f := range followers {
-				f.engine.SetPolicies(set)
-			}
-		}
+		apply := func(set *policy.Set) { setPolicies(set, groupings) }
 		source := cmp.Or(o.PoliciesDir, "bundled policies")
 		r := NewReloader(source, len(p.policies.Policies()), load, apply, logger, reg)
-		r.Signals, r.Alerts = o.Reload, p.aggregator
+		r.Alerts = p.aggregator
+		if o.ConfigFile == "" {
+			// With a configuration file, SIGHUP and /-/reload reload it,
+			// the policies included.
+			r.Signals, r.Requests = o.Reload, requests
+		}
 		if o.WatchPolicies && o.PoliciesDir != "" {
 			w := NewWatcher(o.PoliciesDir, logger)
 			r.Changes = w.Changes()
@@ -105,8 +132,9 @@ func Run(ctx context.Context, o Options) error {
 		addContext(ctx, &g, r.Run)
 	}
 	if o.WebListenAddress != "" {
-		web := &Web{Address: o.WebListenAddress, Registry: reg, Pprof: o.WebPprof, Logger: o.Logger.With("component", "web"),
-			Ready: func() error { return ready(followers, time.Now()) }}
+		web := &Web{Address: o.WebListenAddress, Registry: reg, More: o.senders, Pprof: o.WebPprof, Logger: o.Logger.With("component", "web"),
+			Ready:     func() error { return ready(followers, time.Now()) },
+			Lifecycle: o.WebLifecycle, Reload: func(ctx context.Context) error { return askReload(ctx, requests) }}
 		addContext(ctx, &g, web.Run)
 	}
 	attrs := []any{"hubble_address", o.HubbleSources[0].Address}
@@ -117,9 +145,55 @@ func Run(ctx context.Context, o Options) error {
 		}
 		attrs = []any{"hubble_sources", strings.Join(names, ",")}
 	}
+	if o.ConfigFile != "" {
+		attrs = append(attrs, "config_file", o.ConfigFile)
+	}
 	o.Logger.Info("hubble-sentinel running", append(attrs, "tls", o.HubbleTLS.Enabled,
 		"alertmanagers", len(o.AlertmanagerURLs), "web", o.WebListenAddress)...)
 	return g.Run()
+}
+
+// applyReload swaps a reloaded configuration in over running: the
+// restart-only settings that changed are logged and kept as they run, then
+// redaction, alert tuning, the policies and (when its settings changed)
+// the Alertmanager sender are replaced. next ends as what runs.
+func applyReload(running Options, next *Options, l loaded, p *pipeline, setPolicies func(*policy.Set, alert.Groupings), logger *slog.Logger) error {
+	keepRestartOnly(running, next, logger)
+	if err := redact.Extend(next.RedactHeaders, next.RedactQueryKeys); err != nil {
+		next.RedactHeaders, next.RedactQueryKeys = running.RedactHeaders, running.RedactQueryKeys
+		return err
+	}
+	p.aggregator.Retune(alert.Tuning{
+		ResolveAfter: next.ResolveAfter, ResendInterval: next.ResendInterval,
+		MaxIncidentsPerPolicy: next.Alerts.MaxIncidentsPerPolicy, HubbleUIURL: next.Alerts.HubbleUIURL,
+	})
+	setPolicies(l.set, l.groupings)
+	if slices.Equal(running.AlertmanagerURLs, next.AlertmanagerURLs) && running.Alertmanager == next.Alertmanager {
+		return nil
+	}
+	logger.Info("alertmanager settings changed; replacing the sender", "alertmanagers", len(next.AlertmanagerURLs))
+	if err := p.senders.replace(next.AlertmanagerURLs, next.Alertmanager, running.AlertmanagerURLs, running.Alertmanager, p.aggregator.Active); err != nil {
+		next.AlertmanagerURLs, next.Alertmanager = running.AlertmanagerURLs, running.Alertmanager
+		return fmt.Errorf("alertmanagers: %w (the previous settings stay)", err)
+	}
+	return nil
+}
+
+// askReload asks the reloader listening on requests for a reload and
+// waits for its result.
+func askReload(ctx context.Context, requests chan<- chan<- error) error {
+	reply := make(chan error, 1)
+	select {
+	case requests <- reply:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // follower is one source's stream and engine.
@@ -369,15 +443,26 @@ const stallAfter = 15 * time.Second
 type Web struct {
 	Address  string
 	Registry *prometheus.Registry
-	Ready    func() error // nil: ready
-	Pprof    bool
-	Logger   *slog.Logger
+	// More are gathered with Registry (the replaceable sender's metrics).
+	More  prometheus.Gatherer
+	Ready func() error // nil: ready
+	Pprof bool
+	// Lifecycle serves POST /-/reload, which calls Reload and answers with
+	// its error (--web.enable-lifecycle); without it /-/reload answers 403.
+	Lifecycle bool
+	Reload    func(context.Context) error
+	Logger    *slog.Logger
 }
 
 // Run serves until ctx ends.
 func (w *Web) Run(ctx context.Context) error {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(w.Registry, promhttp.HandlerOpts{Registry: w.Registry}))
+	gatherers := prometheus.Gatherers{w.Registry}
+	if w.More != nil {
+		gatherers = append(gatherers, w.More)
+	}
+	mux.Handle("/metrics", promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{Registry: w.Registry}))
+	mux.HandleFunc("/-/reload", w.reload)
 	mux.HandleFunc("/healthz", func(rw http.ResponseWriter, _ *http.Request) {
 		_, _ = rw.Write([]byte("ok\n"))
 	})
@@ -417,6 +502,26 @@ func (w *Web) Run(ctx context.Context) error {
 		}
 		return err
 	}
+}
+
+// reload is /-/reload, as Prometheus serves it: POST only (405
+// otherwise), and only with the lifecycle API enabled (403 otherwise);
+// a reload that fails answers 500 with the error.
+func (w *Web) reload(rw http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		rw.Header().Set("Allow", http.MethodPost)
+		http.Error(rw, "only POST requests allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	if !w.Lifecycle || w.Reload == nil {
+		http.Error(rw, "lifecycle API is not enabled (--web.enable-lifecycle)", http.StatusForbidden)
+		return
+	}
+	if err := w.Reload(r.Context()); err != nil {
+		http.Error(rw, "reload failed, the running configuration stays: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	_, _ = rw.Write([]byte("reloaded\n"))
 }
 
 // logNotifier logs alerts when no Alertmanager is configured, so nothing is

@@ -409,7 +409,7 @@ func (f *File) validate(l lines) error {
 		}
 	}
 	for i, s := range f.Redact.QueryKeys {
-		if strings.TrimSpace(s) == "" || strings.ContainsAny(s, ",=& ") {
+		if strings.TrimSpace(s) == "" || strings.ContainsAny(s, ",=&;?# ") {
 			bad(fmt.Sprintf("redact.query_keys[%d]", i), "want one parameter name, got %q", s)
 		}
 	}
