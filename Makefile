@@ -13,17 +13,20 @@ HUBBLE_SENTINEL_CAPTURES ?= $(wildcard $(abspath ../shared/captures/gke-2021))
 export HUBBLE_SENTINEL_CAPTURES
 
 .PHONY: fuzz fuzz-short
+.PHONY: image test-deploy
 .PHONY: all build test go-test test-cilium test-hubble hubble-tools test-stream policy-test fixtures schema e2e demo bench bench-micro eval fmt lint tools clean
 
 all: build
 
+## build: a static binary built as the Dockerfile's build stage builds it (CGO_ENABLED=0,
+## -trimpath), so that test-deploy's run of that command reuses this compilation.
 build:
-	$(GO) build -o $(BIN) ./cmd/hubble-sentinel
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/hubble-sentinel
 
 ## test: every test: Go (race detector, end-to-end with a real Alertmanager included) and Rego.
 ## The pinned tools and the binary the end-to-end tests run are built first, so that no
 ## test's timeout includes a compile.
-test: tools build policy-test go-test fuzz-short test-stream test-cilium
+test: tools build policy-test go-test fuzz-short test-stream test-cilium test-deploy
 
 go-test: tools build
 	HUBBLE_SENTINEL_BIN=$(abspath $(BIN)) $(GO) test -race -timeout 12m $(PKGS)
@@ -32,6 +35,20 @@ go-test: tools build
 ## its own under test/cilium so the product module does not link Cilium's agent packages.
 test-cilium: build
 	cd test/cilium && HUBBLE_SENTINEL_BIN=$(abspath $(BIN)) $(GO) test -race -timeout 10m ./...
+
+## test-deploy: the kustomize overlays and the Helm chart rendered (as libraries) with default
+## and other values, decoded strictly into Kubernetes', prometheus-operator's and Cilium's types;
+## the dashboard's and rules' metric names against what the binary registers; promlint; the
+## Dockerfile's build command. A module of its own under deploy/ (Helm, kustomize).
+test-deploy: build
+	cd deploy && HUBBLE_SENTINEL_BIN=$(abspath $(BIN)) $(GO) test -race -timeout 10m ./...
+
+## image: the container image (Dockerfile: distroless static, non-root) with docker or podman.
+IMAGE ?= ghcr.io/hubble-sentinel/hubble-sentinel:latest
+CONTAINER_ENGINE ?= $(shell command -v docker 2>/dev/null || command -v podman 2>/dev/null)
+image:
+	@if [ -z "$(CONTAINER_ENGINE)" ]; then echo "make image: no container engine (docker or podman) found; set CONTAINER_ENGINE" >&2; exit 1; fi
+	$(CONTAINER_ENGINE) build -t $(IMAGE) .
 
 ## test-hubble: the flow stream against real Hubble, v1.20.2 (Cilium's observer server and ring,
 ## the real hubble-relay, the real hubble CLI against the demo relay), in test/cilium behind the

@@ -75,6 +75,7 @@ type conditions interface {
 
 type metrics struct {
 	flows      prometheus.Counter
+	byFlow     *flowCounters
 	violations *prometheus.CounterVec
 	evalErrors prometheus.Counter
 	malformed  prometheus.Counter
@@ -103,6 +104,7 @@ func New(cfg Config, set *policy.Set, agg Aggregator, logger *slog.Logger, reg p
 				Namespace: "hubble_sentinel", Subsystem: "engine", Name: "flows_processed_total",
 				Help: "Flows evaluated against the policies.",
 			}),
+			byFlow: newFlowCounters(f),
 			violations: f.NewCounterVec(prometheus.CounterOpts{
 				Namespace: "hubble_sentinel", Subsystem: "engine", Name: "violations_total",
 				Help: "Policy violations found, by policy id and severity.",
@@ -233,6 +235,7 @@ func (e *Engine) process(ctx context.Context, f *flowpb.Flow, fa *facts.Flow, re
 
 	violations, err := set.Eval(ctx, doc)
 	e.metrics.flows.Inc()
+	e.metrics.byFlow.inc(f)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
