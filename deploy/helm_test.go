@@ -1,6 +1,9 @@
 package deploy
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -136,6 +139,7 @@ config:
 				require.Len(t, o.ConfigMaps, 1)
 				require.Equal(t, []string{"/etc/hubble-sentinel/config/config.yaml"}, flags["config.file"])
 				require.Contains(t, o.ConfigMaps[0].Data["config.yaml"], "resolve_after: 10m")
+				require.Contains(t, o.Deployments[0].Spec.Template.Annotations, "checksum/config", "a changed config rolls the pod")
 			},
 		},
 	} {
@@ -147,6 +151,9 @@ config:
 			require.NoError(t, err)
 			o := decode(t, ms)
 			_, flags := check(t, o, known)
+			for _, cm := range o.ConfigMaps {
+				configCheck(t, cm.Data["config.yaml"])
+			}
 			for _, m := range ms {
 				require.Contains(t, string(m.YAML), "namespace: "+tc.namespace, "%s is in the release's namespace", m)
 			}
@@ -197,4 +204,33 @@ func TestPrometheusRulesAgree(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(hb), `job="prod-hubble-sentinel"`)
 	require.Equal(t, string(kb), strings.ReplaceAll(string(hb), `job="prod-hubble-sentinel"`, `job="hubble-sentinel"`))
+}
+
+// configCheck runs `hubble-sentinel config check` on a rendered config.
+func configCheck(t *testing.T, content string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
+	out, err := exec.Command(binary(t), "config", "check", path).CombinedOutput()
+	require.NoError(t, err, "config check of the rendered config:\n%s\n%s", content, out)
+}
+
+// TestHelmConfigExample: the chart renders deploy/config.example.yaml (every
+// key) into its ConfigMap unchanged in meaning: config check accepts it.
+func TestHelmConfigExample(t *testing.T) {
+	if !runFlags(t)["config.file"] {
+		t.Skip("the binary has no --config.file yet")
+	}
+	b, err := os.ReadFile("config.example.yaml")
+	require.NoError(t, err)
+	content := map[string]any{}
+	require.NoError(t, yaml.Unmarshal(b, &content))
+	ms, err := renderHelm(t, "hubble-sentinel", "kube-system", map[string]any{"config": map[string]any{"enabled": true, "content": content}})
+	require.NoError(t, err)
+	o := decode(t, ms)
+	require.Len(t, o.ConfigMaps, 1)
+	rendered := map[string]any{}
+	require.NoError(t, yaml.Unmarshal([]byte(o.ConfigMaps[0].Data["config.yaml"]), &rendered))
+	require.Equal(t, content, rendered)
+	configCheck(t, o.ConfigMaps[0].Data["config.yaml"])
 }
