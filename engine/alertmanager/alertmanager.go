@@ -342,6 +342,24 @@ func (s *Sender) Run(ctx context.Context) error {
 	return nil
 }
 
+// Release resolves the SentinelDeliveryFailing conditions the sender
+// holds. Call it once Run has returned, when a new sender replaces this
+// one (a configuration reload): an Alertmanager still failing is the new
+// sender's to raise again, and one dropped from the configuration must not
+// stay firing.
+func (s *Sender) Release() {
+	c := s.conditionsOrNil()
+	if c == nil {
+		return
+	}
+	for _, t := range s.targets {
+		if t.failing {
+			t.failing = false
+			c.Release(time.Now(), t.failingLabels())
+		}
+	}
+}
+
 // Close releases the spool. Alerts sent after it are dropped and counted.
 func (s *Sender) Close() error { return s.spool.close() }
 

@@ -178,3 +178,24 @@ func TestDrainCoalescesVersions(t *testing.T) {
 	require.Equal(t, []string{"B", "A", "C"}, am.received())
 	require.Equal(t, int32(1), am.fake.requests.Load(), "one request")
 }
+
+// TestReleaseOnReplacement: a sender being replaced resolves the
+// SentinelDeliveryFailing it raised, so that an Alertmanager dropped by a
+// reload does not stay firing.
+func TestReleaseOnReplacement(t *testing.T) {
+	am, u := newSwitchAM(t)
+	am.down.Store(true)
+	h := newHarness(t, Config{URLs: []*url.URL{u}, BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond, FailingAfter: 100 * time.Millisecond})
+	conds := &fakeConditions{}
+	h.SetConditions(conds)
+	stop := h.run(t)
+	h.Send(named("pending"))
+	require.Eventually(t, func() bool { held, _ := conds.counts(); return held == 1 }, 5*time.Second, 10*time.Millisecond)
+	stop()
+	h.Release()
+	_, released := conds.counts()
+	require.Equal(t, 1, released)
+	h.Release()
+	_, released = conds.counts()
+	require.Equal(t, 1, released, "released once")
+}

@@ -155,7 +155,11 @@ func (s *senders) set(snd *alertmanager.Sender, reg *prometheus.Registry) {
 // restored and the error returned.
 func (s *senders) replace(urls []string, ao AlertmanagerOptions, oldURLs []string, old AlertmanagerOptions, firing func() []alert.Alert) error {
 	s.mu.Lock()
+	replaced := s.cur
 	s.stopLocked()
+	if replaced != nil {
+		replaced.Release()
+	}
 	snd, reg, err := s.build(urls, ao, s.conds)
 	if err != nil {
 		var rerr error
