@@ -93,7 +93,7 @@ schema:
 ## written there too and then runs as a seed in every go test.
 FUZZ_TARGETS := ./hubble:FuzzParseLine ./hubble:FuzzRecentSet ./engine/input:FuzzDocument \
 	./engine/httpurl:FuzzParse ./engine/redact:FuzzRedact ./engine/facts:FuzzMeasure ./engine/facts:FuzzPathTemplate \
-	./cmd/hubble-sentinel/internal/config:FuzzConfig
+	./cmd/hubble-sentinel/internal/config:FuzzConfig ./engine/policy:FuzzBundle
 FUZZTIME ?= 30s
 # make test fuzzes a count of inputs, not a duration: Go 1.26's fuzz coordinator can fail a
 # duration-bound run with a spurious "context deadline exceeded" at its end (go.dev/issue/75804,
