@@ -316,13 +316,12 @@ func replayFlags(fs *flag.FlagSet, o *app.Options) {
 func bundleFlags(fs *flag.FlagSet, o *app.Options) {
 	b := &o.PolicyBundle
 	fs.StringVar(&b.Source, "policies.bundle", "", "OPA bundle (opa build) to load the policies and data from: a .tar.gz file or an http(s):// URL (exclusive with --policies.dir)")
-	fs.DurationVar(&b.PollInterval, "policies.bundle-poll-interval", app.DefaultBundlePollInterval, "how often a --policies.bundle URL is polled (with jitter; If-None-Match with the last ETag)")
 	fs.StringVar(&b.CAFile, "policies.bundle.tls.ca-file", "", "CA certificate to verify the bundle server with")
 	fs.StringVar(&b.CertFile, "policies.bundle.tls.cert-file", "", "client certificate for mTLS to the bundle server")
 	fs.StringVar(&b.KeyFile, "policies.bundle.tls.key-file", "", "client key for mTLS to the bundle server")
 	fs.StringVar(&b.BearerTokenFile, "policies.bundle.bearer-token-file", "", "file holding a bearer token sent to the bundle server (read on every request)")
 	fs.StringVar(&b.VerificationKeyFile, "policies.bundle.verification-key-file", "", "key bundles must be signed with (opa sign): a PEM public key (RS256, ES256, PS256, ...) or an HMAC secret; unsigned bundles are then refused")
-	fs.StringVar(&b.VerificationKeyID, "policies.bundle.verification-key-id", "default", "key id of --policies.bundle.verification-key-file, as in the signature's keyid")
+	fs.StringVar(&b.VerificationKeyID, "policies.bundle.verification-key-id", "default", "id of --policies.bundle.verification-key-file, as OPA's signing.keyid: the key used whatever the signature's kid")
 	fs.StringVar(&b.VerificationScope, "policies.bundle.verification-scope", "", "scope the bundle signature must carry (optional)")
 }
 
@@ -388,7 +387,8 @@ func daemonFlags(fs *flag.FlagSet, o *app.Options) {
 	fs.StringVar(&o.WebListenAddress, "web.listen-address", "localhost:9966", "address serving /metrics, /healthz and /readyz (empty: off); set :9966 or the pod address to be scraped from elsewhere")
 	fs.DurationVar(&o.ResendInterval, "alerts.resend-interval", alert.DefaultAggregatorConfig.ResendInterval, "re-send firing alerts this often")
 	fs.DurationVar(&o.Alerts.VisibilityGrace, "alerts.visibility-grace", app.DefaultVisibilityGrace, "raise SentinelVisibilityGap when the relay is unreachable, or a node unavailable, this long")
-	fs.BoolVar(&o.WatchPolicies, "policies.watch", true, "reload --policies.dir when its files change (SIGHUP always reloads)")
+	fs.BoolVar(&o.WatchPolicies, "policies.watch", true, "reload --policies.dir, or a --policies.bundle file, when its files change (SIGHUP always reloads)")
+	fs.DurationVar(&o.PolicyBundle.PollInterval, "policies.bundle-poll-interval", app.DefaultBundlePollInterval, "how often a --policies.bundle URL is polled (plus up to a fifth as jitter; If-None-Match with the last ETag)")
 	fs.IntVar(&o.Workers, "engine.workers", 0, "flows judged in parallel per --hubble.address, each source workload on one worker (0: one per CPU)")
 }
 

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"maps"
 	"path"
 	"slices"
 	"strings"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/bundle"
+	"github.com/open-policy-agent/opa/v1/loader"
 )
 
 // BundleLimits bound what reading a bundle may cost: a bundle is input
@@ -397,17 +397,38 @@ type BundleSigning struct {
 // With sign, the bundle carries a signature as `opa build --signing-key`
 // writes it.
 func WriteBundle(w io.Writer, fsys fs.FS, root, revision string, sign *BundleSigning) error {
-	res, err := readDir(fsys, root, true)
+	// Data as `opa test` sees it; modules as they are, unparsed, so that
+	// a bundle may carry a module that does not compile (and is refused
+	// when read).
+	res, err := loader.NewFileLoader().WithFS(fsys).Filtered([]string{root}, func(_ string, info fs.FileInfo, depth int) bool {
+		return path.Ext(info.Name()) == ".rego" || skipFiles(true)("", info, depth)
+	})
 	if err != nil {
-		return err
+		return fmt.Errorf("loading data from %s: %w", root, err)
 	}
 	b := bundle.Bundle{Data: res.Documents, Manifest: bundle.Manifest{Revision: revision}}
 	if b.Data == nil {
 		b.Data = map[string]any{}
 	}
-	for _, name := range slices.Sorted(maps.Keys(res.Modules)) {
+	err = fs.WalkDir(fsys, root, func(name string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case d.IsDir() && name != root && strings.HasPrefix(d.Name(), "."):
+			return fs.SkipDir
+		case d.IsDir() || path.Ext(name) != ".rego":
+			return nil
+		}
+		raw, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return err
+		}
 		p := "/" + strings.TrimPrefix(path.Clean(name), "./")
-		b.Modules = append(b.Modules, bundle.ModuleFile{URL: p, Path: p, Raw: res.Modules[name].Raw, Parsed: res.Modules[name].Parsed})
+		b.Modules = append(b.Modules, bundle.ModuleFile{URL: p, Path: p, Raw: raw})
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	b.Manifest.Init()
 	if sign != nil {

@@ -18,19 +18,9 @@ import (
 // schema directory, `opa check --strict --schema policies/schemas policies`
 // (make policy-test), and accepts the bundled policies.
 func TestOPACheckCatchesTypos(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs go tool opa")
-	}
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command to run the OPA CLI with")
-	}
+	opa := opaTool(t)
 	check := func(dir string) (string, error) {
-		cmd := exec.Command(gobin, "tool", "opa", "check", "--strict",
-			"--schema", filepath.Join(dir, filepath.Dir(schema.File)), dir)
-		cmd.Dir = filepath.Join("..", "..") // the module, whose go.mod pins OPA
-		out, err := cmd.CombinedOutput()
-		return string(out), err
+		return opa("check", "--strict", "--schema", filepath.Join(dir, filepath.Dir(schema.File)), dir)
 	}
 
 	dir := t.TempDir()
@@ -55,4 +45,23 @@ violation contains "y" if input.sentinel.http.pathh == "/admin"
 		require.Contains(t, out, want)
 	}
 	require.Contains(t, out, `want (one of): ["host" "method" "path" "plain" "query" "raw_path" "truncated" "user_agent"]`)
+}
+
+// opaTool runs the OPA CLI pinned in go.mod (go tool opa) in the module's
+// directory; it skips t in -short mode or without a go command.
+func opaTool(t *testing.T) func(args ...string) (string, error) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs go tool opa")
+	}
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command to run the OPA CLI with")
+	}
+	return func(args ...string) (string, error) {
+		cmd := exec.Command(gobin, append([]string{"tool", "opa"}, args...)...)
+		cmd.Dir = filepath.Join("..", "..") // the module, whose go.mod pins OPA
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
 }

@@ -2,7 +2,6 @@
 package app
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -94,6 +93,10 @@ type Options struct {
 	Logger *slog.Logger
 	Stdout io.Writer
 	Stderr io.Writer
+
+	// policyFS holds the policies loaded at start (set when they load),
+	// which the field mask is made from.
+	policyFS fs.FS
 }
 
 // BundleOptions are the --policies.bundle* settings: where an OPA bundle
@@ -191,12 +194,18 @@ func LoadPolicies(ctx context.Context, dir string, limits PolicyLimits, logger *
 		}
 		fsys, where = os.DirFS(dir), dir
 	}
+	return loadFS(ctx, fsys, where, dir != "", limits, logger)
+}
+
+// loadFS loads the policies under fsys as LoadPolicies does, running
+// their Rego tests when tests is set; where names fsys in messages.
+func loadFS(ctx context.Context, fsys fs.FS, where string, tests bool, limits PolicyLimits, logger *slog.Logger, attrs ...any) (*policy.Set, error) {
 	set, err := policy.Load(ctx, fsys, ".", policy.WithBudget(limits.Budget), policy.WithCacheSize(limits.CacheSize))
 	if err != nil {
 		return nil, fmt.Errorf("loading %s: %w", where, err)
 	}
-	tests := 0
-	if dir != "" {
+	passed := 0
+	if tests {
 		report, err := policy.Test(ctx, fsys, ".", policy.TestOptions{})
 		if err == nil {
 			err = report.Err()
@@ -204,7 +213,7 @@ func LoadPolicies(ctx context.Context, dir string, limits PolicyLimits, logger *
 		if err != nil {
 			return nil, fmt.Errorf("testing %s: %w", where, err)
 		}
-		tests = len(report.Results)
+		passed = len(report.Results)
 	}
 	samples, err := sampleInputs(fsys, where)
 	if err != nil {
@@ -213,8 +222,8 @@ func LoadPolicies(ctx context.Context, dir string, limits PolicyLimits, logger *
 	if _, err := set.Check(ctx, samples, limits.MaxCost); err != nil {
 		return nil, fmt.Errorf("checking %s on %d sample inputs: %w", where, len(samples), err)
 	}
-	logger.Info("policies loaded", "source", where, "policies", len(set.Policies()), "tests_passed", tests,
-		"exceptions", len(set.Exceptions()), "samples_judged", len(samples))
+	logger.Info("policies loaded", append([]any{"source", where, "policies", len(set.Policies()), "tests_passed", passed,
+		"exceptions", len(set.Exceptions()), "samples_judged", len(samples)}, attrs...)...)
 	return set, nil
 }
 
@@ -234,19 +243,95 @@ func sampleInputs(fsys fs.FS, where string) ([]ast.Value, error) {
 // loadPolicies loads the policies as LoadPolicies does, with the alert
 // grouping each declares in its METADATA.
 func loadPolicies(ctx context.Context, dir string, limits PolicyLimits, logger *slog.Logger) (*policy.Set, alert.Groupings, error) {
-	set, err := LoadPolicies(ctx, dir, limits, logger)
-	if err != nil {
-		return nil, nil, err
+	src := &policySource{dir: dir, limits: limits, logger: logger}
+	l, err := src.load(ctx, true)
+	return l.set, l.groupings, err
+}
+
+// policySource is where the policies come from: the bundled set, a
+// directory (--policies.dir) or an OPA bundle (--policies.bundle).
+type policySource struct {
+	dir    string
+	bundle *bundleSource // nil unless --policies.bundle
+	limits PolicyLimits
+	logger *slog.Logger
+}
+
+// newPolicySource is the source o names (register puts its metrics on a
+// registry).
+func newPolicySource(o *Options, logger *slog.Logger) (*policySource, error) {
+	s := &policySource{dir: o.PoliciesDir, limits: o.PolicyLimits, logger: logger}
+	if o.PolicyBundle.Source == "" {
+		return s, nil
 	}
+	if o.PoliciesDir != "" {
+		return nil, errors.New("--policies.dir and --policies.bundle are exclusive: load the policies from one of them")
+	}
+	b, err := newBundleSource(o.PolicyBundle, logger)
+	if err != nil {
+		return nil, err
+	}
+	s.bundle = b
+	return s, nil
+}
+
+// register puts the source's metrics (a bundle's) on reg.
+func (s *policySource) register(reg prometheus.Registerer) {
+	if s.bundle != nil {
+		reg.MustRegister(s.bundle.requests, s.bundle.lastSuccess)
+	}
+}
+
+// String names the source in messages.
+func (s *policySource) String() string {
+	switch {
+	case s.bundle != nil:
+		return s.bundle.String()
+	case s.dir != "":
+		return s.dir
+	}
+	return "bundled policies"
+}
+
+// loaded is a policy set with the alert groupings its METADATA declares,
+// the files it was loaded from, and the source they came from.
+type loaded struct {
+	set       *policy.Set
+	groupings alert.Groupings
+	fsys      fs.FS
+	source    *policySource
+}
+
+// load loads, tests and checks the policies. A bundle's own Rego tests run
+// as a directory's do. Unless force is set, a bundle URL that has not
+// changed returns errNotModified.
+func (s *policySource) load(ctx context.Context, force bool) (loaded, error) {
 	var fsys fs.FS = policies.FS
-	if dir != "" {
-		fsys = os.DirFS(dir)
+	tests := false
+	var attrs []any
+	switch {
+	case s.bundle != nil:
+		b, err := s.bundle.fetch(ctx, force)
+		if err != nil {
+			return loaded{}, err
+		}
+		fsys, tests = b.FS, true
+		attrs = []any{"revision", b.Revision, "signed", b.Signed}
+	case s.dir != "":
+		if _, err := os.Stat(s.dir); err != nil {
+			return loaded{}, fmt.Errorf("policies directory: %w", err)
+		}
+		fsys, tests = os.DirFS(s.dir), true
+	}
+	set, err := loadFS(ctx, fsys, s.String(), tests, s.limits, s.logger, attrs...)
+	if err != nil {
+		return loaded{}, err
 	}
 	groupings, err := policy.Groupings(fsys, ".")
 	if err != nil {
-		return nil, nil, fmt.Errorf("loading %s: %w", cmp.Or(dir, "bundled policies"), err)
+		return loaded{}, fmt.Errorf("loading %s: %w", s, err)
 	}
-	return set, groupings, nil
+	return loaded{set: set, groupings: groupings, fsys: fsys, source: s}, nil
 }
 
 // newSender returns an Alertmanager sender, or nil when no URL is set.
@@ -280,6 +365,8 @@ type pipeline struct {
 	senders *senders
 	// policies is the set loaded at start, which every engine begins with.
 	policies *policy.Set
+	// source is where policies came from, which reloads read again.
+	source *policySource
 }
 
 // close releases what outlives the run: the Alertmanager spool.
@@ -317,13 +404,19 @@ func newDelivery(ctx context.Context, o *Options, aggCfg alert.AggregatorConfig,
 	if err := redact.Extend(o.RedactHeaders, o.RedactQueryKeys); err != nil {
 		return nil, err
 	}
-	set, groupings := o.preloaded.set, o.preloaded.groupings
-	if set == nil {
+	source := o.preloaded.source
+	if source == nil {
 		var err error
-		if set, groupings, err = loadPolicies(ctx, o.PoliciesDir, o.PolicyLimits, o.Logger.With("component", "policy")); err != nil {
+		if source, err = newPolicySource(o, o.Logger.With("component", "policy")); err != nil {
+			return nil, err
+		}
+		if o.preloaded, err = source.load(ctx, true); err != nil {
 			return nil, err
 		}
 	}
+	source.register(reg)
+	set, groupings := o.preloaded.set, o.preloaded.groupings
+	o.policyFS = o.preloaded.fsys
 	var ns alert.Notifiers
 	if extra != nil {
 		ns = append(ns, extra)
@@ -365,7 +458,7 @@ func newDelivery(ctx context.Context, o *Options, aggCfg alert.AggregatorConfig,
 	if o.senders != nil {
 		o.senders.setConditions(agg)
 	}
-	return &pipeline{aggregator: agg, sender: sender, senders: o.senders, policies: set}, nil
+	return &pipeline{aggregator: agg, sender: sender, senders: o.senders, policies: set, source: source}, nil
 }
 
 // newEngine is an engine judging with the policies loaded at start,

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,8 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hubble-sentinel/hubble-sentinel/cmd/hubble-sentinel/internal/config"
-	"github.com/hubble-sentinel/hubble-sentinel/engine/alert"
-	"github.com/hubble-sentinel/hubble-sentinel/engine/policy"
 )
 
 // ApplyConfig is base with the configuration file's settings, except those
@@ -142,18 +139,15 @@ func loadConfig(ctx context.Context, base Options, logger *slog.Logger) (Options
 	if s != nil {
 		_ = s.Close()
 	}
-	var l loaded
-	l.set, l.groupings, err = loadPolicies(ctx, o.PoliciesDir, o.PolicyLimits, logger)
+	src, err := newPolicySource(&o, logger)
+	if err != nil {
+		return Options{}, loaded{}, fmt.Errorf("%s: policies: %w", base.ConfigFile, err)
+	}
+	l, err := src.load(ctx, true)
 	if err != nil {
 		return Options{}, loaded{}, fmt.Errorf("%s: policies: %w", base.ConfigFile, err)
 	}
 	return o, l, nil
-}
-
-// loaded is a policy set with the alert groupings its METADATA declares.
-type loaded struct {
-	set       *policy.Set
-	groupings alert.Groupings
 }
 
 // ConfigCheck is `config check FILE`: the file parsed strictly and
@@ -167,11 +161,7 @@ func ConfigCheck(ctx context.Context, o Options, path string) error {
 	if err != nil {
 		return err
 	}
-	policies := cmp.Or(c.PoliciesDir, "bundled policies")
-	if c.PolicyBundle.Source != "" {
-		policies = "bundle " + c.PolicyBundle.Source + " (not fetched by config check)"
-	}
 	fmt.Fprintf(o.Stdout, "%s: ok: %d hubble source(s), %d alertmanager(s), %d policies from %s\n",
-		path, len(c.HubbleSources), len(c.AlertmanagerURLs), len(l.set.Policies()), policies)
+		path, len(c.HubbleSources), len(c.AlertmanagerURLs), len(l.set.Policies()), l.source)
 	return nil
 }

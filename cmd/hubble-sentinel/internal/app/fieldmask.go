@@ -117,12 +117,15 @@ func fieldMask(fsys fs.FS) (*fieldmaskpb.FieldMask, string, error) {
 }
 
 // policiesFieldMask is the field mask for the policies run loads
-// (--policies.dir, else the bundled ones), logged; nil when a policy reads
+// (--policies.bundle or --policies.dir, else the bundled ones), logged; nil when a policy reads
 // the whole input. A reloaded policy that reads a further field sees it
 // only after a restart (or with --hubble.field-mask=false).
 func policiesFieldMask(o *Options) (*fieldmaskpb.FieldMask, error) {
 	var fsys fs.FS = policies.FS
-	if o.PoliciesDir != "" {
+	switch {
+	case o.policyFS != nil:
+		fsys = o.policyFS
+	case o.PoliciesDir != "":
 		fsys = os.DirFS(o.PoliciesDir)
 	}
 	logger := o.Logger.With("component", "hubble")

@@ -38,11 +38,16 @@ type Reloader struct {
 	// Requests are reloads asked over HTTP (POST /-/reload), each
 	// answered with the reload's error.
 	Requests <-chan chan<- error
-	Load     func(context.Context) (*policy.Set, error)
-	Apply    func(*policy.Set)
-	Alerts   conditions // nil: failures are only logged and counted
-	Source   string     // what is reloaded, for messages
-	Logger   *slog.Logger
+	// Load reads the set again; a nil set without an error means nothing
+	// changed (a bundle server answered 304). LoadForced, when set, is
+	// used on a signal or request instead: it reads even what seems
+	// unchanged.
+	Load       func(context.Context) (*policy.Set, error)
+	LoadForced func(context.Context) (*policy.Set, error)
+	Apply      func(*policy.Set)
+	Alerts     conditions // nil: failures are only logged and counted
+	Source     string     // what is reloaded, for messages
+	Logger     *slog.Logger
 
 	reloadMetrics
 	loadedAt time.Time
@@ -140,7 +145,15 @@ func (r *Reloader) Run(ctx context.Context) error {
 }
 
 func (r *Reloader) reload(ctx context.Context, trigger string) error {
-	set, err := r.Load(ctx)
+	load := r.Load
+	if trigger != "change" && r.LoadForced != nil {
+		load = r.LoadForced
+	}
+	set, err := load(ctx)
+	if set == nil && err == nil {
+		r.Logger.Debug("policies unchanged", "trigger", trigger, "source", r.Source)
+		return nil
+	}
 	now := time.Now()
 	if err != nil {
 		if ctx.Err() != nil {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -104,27 +105,46 @@ func Run(ctx context.Context, o Options) error {
 		r.Signals, r.Requests, r.Alerts = o.Reload, requests, p.aggregator
 		addContext(ctx, &g, r.Run)
 	}
-	if (o.ConfigFile == "" && (o.Reload != nil || o.WebLifecycle)) || (o.WatchPolicies && o.PoliciesDir != "") {
+	if src := p.source; (o.ConfigFile == "" && (o.Reload != nil || o.WebLifecycle)) || (o.WatchPolicies && o.PoliciesDir != "") || src.bundle != nil {
 		logger := o.Logger.With("component", "policy")
 		// Load and Apply run one after the other on the reloader's
 		// goroutine: the groupings loaded with a set are applied with it.
 		var groupings alert.Groupings
-		load := func(ctx context.Context) (*policy.Set, error) {
-			c := current()
-			set, gs, err := loadPolicies(ctx, c.PoliciesDir, c.PolicyLimits, logger)
-			groupings = gs
-			return set, err
+		loader := func(force bool) func(ctx context.Context) (*policy.Set, error) {
+			return func(ctx context.Context) (*policy.Set, error) {
+				// The directory and limits are the running configuration's;
+				// a bundle's source is restart-only, so the one started with.
+				c := current()
+				s := &policySource{dir: c.PoliciesDir, bundle: src.bundle, limits: c.PolicyLimits, logger: logger}
+				l, err := s.load(ctx, force)
+				if errors.Is(err, errNotModified) {
+					return nil, nil
+				}
+				groupings = l.groupings
+				return l.set, err
+			}
 		}
 		apply := func(set *policy.Set) { setPolicies(set, groupings) }
-		source := cmp.Or(o.PoliciesDir, "bundled policies")
-		r := NewReloader(source, len(p.policies.Policies()), load, apply, logger, reg)
+		r := NewReloader(src.String(), len(p.policies.Policies()), loader(false), apply, logger, reg)
+		r.LoadForced = loader(true)
 		r.Alerts = p.aggregator
 		if o.ConfigFile == "" {
 			// With a configuration file, SIGHUP and /-/reload reload it,
 			// the policies included.
 			r.Signals, r.Requests = o.Reload, requests
 		}
-		if o.WatchPolicies && o.PoliciesDir != "" {
+		changes := make(chan struct{}, 1)
+		switch {
+		case src.bundle != nil && src.bundle.url != nil:
+			r.Changes = changes
+			addContext(ctx, &g, func(ctx context.Context) error { return src.bundle.poll(ctx, changes) })
+		case src.bundle != nil && o.WatchPolicies:
+			dir, file := filepath.Split(filepath.Clean(o.PolicyBundle.Source))
+			w := NewWatcher(filepath.Clean(dir+"."), logger)
+			w.File = file
+			r.Changes = w.Changes()
+			addContext(ctx, &g, w.Run)
+		case o.WatchPolicies && o.PoliciesDir != "":
 			w := NewWatcher(o.PoliciesDir, logger)
 			r.Changes = w.Changes()
 			addContext(ctx, &g, w.Run)

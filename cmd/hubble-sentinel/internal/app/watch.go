@@ -19,7 +19,11 @@ import (
 // ..data link) become one change once the directory has been quiet for
 // Debounce.
 type Watcher struct {
-	Dir      string
+	Dir string
+	// File, when set, narrows the watch to this one file of Dir (a policy
+	// bundle): Dir alone is watched, for the file being written, created
+	// or replaced by a rename or a ConfigMap's ..data swap.
+	File     string
 	Debounce time.Duration
 	Logger   *slog.Logger
 
@@ -45,14 +49,18 @@ func (w *Watcher) Run(ctx context.Context) error {
 	fw, err := fsnotify.NewWatcher()
 	if err == nil {
 		defer fw.Close()
-		err = w.addTree(fw, w.Dir)
+		if w.File != "" {
+			err = fw.Add(w.Dir)
+		} else {
+			err = w.addTree(fw, w.Dir)
+		}
 	}
 	if err != nil {
-		w.Logger.Error("cannot watch the policy directory; reload with SIGHUP", "dir", w.Dir, "err", err)
+		w.Logger.Error("cannot watch the policy directory; reload with SIGHUP", "dir", w.Dir, "file", w.File, "err", err)
 		<-ctx.Done()
 		return nil
 	}
-	w.Logger.Info("watching policies for changes", "dir", w.Dir)
+	w.Logger.Info("watching policies for changes", "dir", w.Dir, "file", w.File)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
@@ -90,6 +98,9 @@ func (w *Watcher) relevant(fw *fsnotify.Watcher, ev fsnotify.Event) bool {
 		return false
 	}
 	name := filepath.Base(ev.Name)
+	if w.File != "" {
+		return name == w.File || strings.HasPrefix(name, "..data")
+	}
 	if ev.Has(fsnotify.Create) {
 		if info, err := os.Stat(ev.Name); err == nil && info.IsDir() && !hidden(name) {
 			if err := w.addTree(fw, ev.Name); err != nil {
