@@ -10,11 +10,14 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -28,7 +31,9 @@ import (
 	"github.com/hubble-sentinel/hubble-sentinel/engine/alert"
 	"github.com/hubble-sentinel/hubble-sentinel/engine/policy"
 	"github.com/hubble-sentinel/hubble-sentinel/policies"
+	"github.com/hubble-sentinel/hubble-sentinel/test/amtest"
 	"github.com/hubble-sentinel/hubble-sentinel/test/logtest"
+	"github.com/hubble-sentinel/hubble-sentinel/test/testrelay"
 )
 
 // canary fires on every forwarded flow; canaryTest is its passing test.
@@ -332,4 +337,138 @@ func TestBundleTooLarge(t *testing.T) {
 	require.ErrorContains(t, err, "larger than 1000")
 	require.ErrorContains(t, err, "data.json")
 	require.Equal(t, 2.0, testutil.ToFloat64(src.bundle.requests.WithLabelValues("error")))
+}
+
+// TestRunWithBundle: the daemon started with --policies.bundle URL judges
+// a relay's flows with the bundle's policies, alerts reaching a real
+// Alertmanager; a newer revision replaces them (its canary alerts, the old
+// one is gone from the set); a broken one is refused, counted on /metrics
+// and raised as SentinelPolicyLoadFailed while the running set keeps
+// judging.
+func TestRunWithBundle(t *testing.T) {
+	am := amtest.Start(t)
+	relay := freeLoopback(t)
+	lis, err := net.Listen("tcp", relay)
+	require.NoError(t, err)
+	ring := testrelay.NewRing(1024)
+	relayCtx, stopRelay := context.WithCancel(context.Background())
+	relayDone := make(chan struct{})
+	go func() {
+		_ = testrelay.NewRingServer(ring, slog.New(slog.DiscardHandler)).Serve(relayCtx, lis)
+		close(relayDone)
+	}()
+	t.Cleanup(func() { stopRelay(); <-relayDone })
+	n := 0
+	flow := func() {
+		n++
+		f := credentialFetch(time.Now())
+		f.Uuid = fmt.Sprintf("0b7f3c52-4e0d-4c1e-9a51-%012d", n)
+		ring.Write(f)
+	}
+
+	bundles := &bundleServer{body: bundleOf(t, "r1", map[string]string{"custom/canary_a/a.rego": canary("CanaryA")}, nil)}
+	hs := httptest.NewServer(bundles)
+	defer hs.Close()
+	web := freeLoopback(t)
+	var logs logtest.Buffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Options{
+			HubbleSources: []HubbleSource{{Address: relay}}, AlertmanagerURLs: []string{am.URL.String()},
+			PolicyBundle:     BundleOptions{Source: hs.URL + "/bundle.tar.gz", PollInterval: 100 * time.Millisecond},
+			WebListenAddress: web, ResendInterval: time.Second,
+			Logger: slog.New(slog.NewTextHandler(&logs, nil)), Stdout: io.Discard, Stderr: io.Discard,
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+	metric := func(series string) bool {
+		_, body := webGet(t, "http://"+web+"/metrics")
+		return strings.Contains(body, series+"\n")
+	}
+	// violations is how many violations of policy the engine found.
+	violations := func(policy string) float64 {
+		_, body := webGet(t, "http://"+web+"/metrics")
+		prefix := `hubble_sentinel_engine_violations_total{policy="` + policy + `",severity="info"} `
+		for line := range strings.Lines(body) {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), prefix); ok {
+				f, err := strconv.ParseFloat(v, 64)
+				require.NoError(t, err)
+				return f
+			}
+		}
+		return 0
+	}
+	require.Eventually(t, func() bool { flow(); return firingIn(am, "CanaryA") }, 90*time.Second, 200*time.Millisecond, "logs:\n%s", &logs)
+	require.True(t, firingIn(am, "EgressToCloudMetadata"), "the bundled policies, from the bundle, judge too")
+	require.Contains(t, logs.String(), "revision=r1")
+	require.Eventually(t, func() bool { return !metric(`hubble_sentinel_policy_bundle_requests_total{result="not_modified"} 0`) }, 30*time.Second, 100*time.Millisecond)
+
+	bundles.set(bundleOf(t, "r2", map[string]string{"custom/canary_b/b.rego": canary("CanaryB")}, nil))
+	require.Eventually(t, func() bool { return metric(`hubble_sentinel_policy_reloads_total{result="success"} 1`) }, 60*time.Second, 100*time.Millisecond, "logs:\n%s", &logs)
+	require.Eventually(t, func() bool { flow(); return firingIn(am, "CanaryB") }, 60*time.Second, 200*time.Millisecond)
+	require.Contains(t, logs.String(), "revision=r2")
+	seenA, seenB := violations("CanaryA"), violations("CanaryB")
+	require.Positive(t, seenA)
+	require.Positive(t, seenB)
+
+	bundles.set(bundleOf(t, "r3", map[string]string{"custom/canary_c/c.rego": "package sentinel.custom.c\n\nviolation contains x if {\n"}, nil))
+	require.Eventually(t, func() bool { return metric(`hubble_sentinel_policy_reloads_total{result="failure"} 1`) }, 60*time.Second, 100*time.Millisecond, "logs:\n%s", &logs)
+	require.Eventually(t, func() bool { return firingIn(am, AlertPolicyLoadFailed) }, 30*time.Second, 100*time.Millisecond)
+	require.True(t, metric(`hubble_sentinel_policy_last_reload_successful 0`))
+	require.Contains(t, logs.String(), "custom/canary_c/c.rego:")
+	require.Contains(t, logs.String(), hs.URL)
+	// The running set (r2) still judges: CanaryB finds the new flows,
+	// CanaryA (gone since r2) finds none.
+	require.Eventually(t, func() bool { flow(); return violations("CanaryB") > seenB+2 }, 30*time.Second, 200*time.Millisecond)
+	require.Equal(t, seenA, violations("CanaryA"))
+	_, body := webGet(t, "http://"+web+"/metrics")
+	require.Contains(t, body, `hubble_sentinel_policy_bundle_requests_total{result="error"} 1`+"\n", "a module that does not parse makes a bundle that cannot be read")
+}
+
+// At start, a bundle that cannot be loaded is an error, as a broken
+// --policies.dir is; so is giving both.
+func TestRunRefusesBrokenBundle(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bundle.tar.gz")
+	require.NoError(t, os.WriteFile(path, bundleOf(t, "r1", nil, nil)[:3000], 0o600))
+	logger := slog.New(slog.DiscardHandler)
+	err := Run(context.Background(), Options{Logger: logger, PolicyBundle: BundleOptions{Source: path}})
+	require.ErrorContains(t, err, "bundle "+path)
+	require.ErrorContains(t, err, "unexpected EOF")
+	err = Run(context.Background(), Options{Logger: logger, PoliciesDir: "policies", PolicyBundle: BundleOptions{Source: path}})
+	require.ErrorContains(t, err, "--policies.dir and --policies.bundle are exclusive")
+}
+
+// A watched bundle file reports a change when it is rewritten or replaced
+// by a rename, and not when a neighbour changes.
+func TestWatcherOfBundleFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "bundle.tar.gz")
+	require.NoError(t, os.WriteFile(path, []byte("v1"), 0o600))
+	var logs logtest.Buffer
+	w := NewWatcher(dir, slog.New(slog.NewTextHandler(&logs, nil)))
+	w.File, w.Debounce = "bundle.tar.gz", 20*time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = w.Run(ctx) }()
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "watching policies for changes") }, 5*time.Second, 10*time.Millisecond)
+	changed := func() bool {
+		select {
+		case <-w.Changes():
+			return true
+		case <-time.After(300 * time.Millisecond):
+			return false
+		}
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "other.tar.gz"), []byte("x"), 0o600))
+	require.False(t, changed(), "a neighbour is not the bundle")
+	require.NoError(t, os.WriteFile(path, []byte("v2"), 0o600))
+	require.True(t, changed(), "rewritten")
+	tmp := filepath.Join(dir, ".bundle.tmp")
+	require.NoError(t, os.WriteFile(tmp, []byte("v3"), 0o600))
+	require.NoError(t, os.Rename(tmp, path))
+	require.True(t, changed(), "replaced by a rename")
 }
