@@ -448,21 +448,9 @@ func TestWatcherOfBundleFile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "bundle.tar.gz")
 	require.NoError(t, os.WriteFile(path, []byte("v1"), 0o600))
-	var logs logtest.Buffer
-	w := NewWatcher(dir, slog.New(slog.NewTextHandler(&logs, nil)))
-	w.File, w.Debounce = "bundle.tar.gz", 20*time.Millisecond
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { _ = w.Run(ctx) }()
-	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "watching policies for changes") }, 5*time.Second, 10*time.Millisecond)
-	changed := func() bool {
-		select {
-		case <-w.Changes():
-			return true
-		case <-time.After(300 * time.Millisecond):
-			return false
-		}
-	}
+	w := NewWatcher(dir, nil)
+	w.File = "bundle.tar.gz"
+	changed := runWatcher(t, w, 300*time.Millisecond)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "other.tar.gz"), []byte("x"), 0o600))
 	require.False(t, changed(), "a neighbour is not the bundle")
 	require.NoError(t, os.WriteFile(path, []byte("v2"), 0o600))

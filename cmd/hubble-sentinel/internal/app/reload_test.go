@@ -199,3 +199,62 @@ func TestWatcherCannotWatch(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 }
+
+// A directory reached through a symbolic link that is swapped to a new
+// target, as git-sync's --link is on every sync, is watched across swaps:
+// the swap is a change, and so is an edit in the new target.
+func TestWatcherFollowsSwappedLink(t *testing.T) {
+	root := t.TempDir()
+	mkTree := func(name string) string {
+		dir := filepath.Join(root, ".worktrees", name, "policies")
+		require.NoError(t, os.MkdirAll(dir, 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "p.rego"), []byte("package p\n"), 0o600))
+		return dir
+	}
+	swap := func(name string) {
+		tmp := filepath.Join(root, "tmp-link")
+		require.NoError(t, os.Symlink(filepath.Join(".worktrees", name), tmp))
+		require.NoError(t, os.Rename(tmp, filepath.Join(root, "current")))
+	}
+	mkTree("a")
+	require.NoError(t, os.Symlink(filepath.Join(".worktrees", "a"), filepath.Join(root, "current")))
+
+	w := NewWatcher(filepath.Join(root, "current", "policies"), nil)
+	changed := runWatcher(t, w, 500*time.Millisecond)
+	drain := func() {
+		for changed() {
+		}
+	}
+
+	for i, name := range []string{"b", "c", "d"} {
+		dir := mkTree(name)
+		drain()
+		swap(name)
+		require.True(t, changed(), "swap %d", i)
+		require.NoError(t, os.RemoveAll(filepath.Join(root, ".worktrees", []string{"a", "b", "c"}[i]))) // git-sync removes the old worktree
+		drain()
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "p.rego"), []byte("package p\n\n# edited\n"), 0o600))
+		require.True(t, changed(), "an edit in the new target, after swap %d", i)
+	}
+}
+
+// runWatcher runs w (with a short debounce) until the test ends, once it
+// watches, and returns a probe reporting whether w reports a change
+// within wait.
+func runWatcher(t *testing.T, w *Watcher, wait time.Duration) func() bool {
+	t.Helper()
+	var logs logtest.Buffer
+	w.Logger, w.Debounce = slog.New(slog.NewTextHandler(&logs, nil)), 20*time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() { _ = w.Run(ctx) }()
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "watching policies for changes") }, 5*time.Second, 10*time.Millisecond)
+	return func() bool {
+		select {
+		case <-w.Changes():
+			return true
+		case <-time.After(wait):
+			return false
+		}
+	}
+}

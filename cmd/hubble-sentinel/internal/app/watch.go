@@ -14,7 +14,8 @@ import (
 )
 
 // Watcher reports changes to a policy directory: its Rego modules and data
-// documents, in every subdirectory, including ones created later. Bursts of
+// documents, in every subdirectory, including ones created later, and the
+// swap of a symbolic link on its path (git-sync's --link). Bursts of
 // events (an editor's save, a git checkout, a ConfigMap update swapping its
 // ..data link) become one change once the directory has been quiet for
 // Debounce.
@@ -28,6 +29,9 @@ type Watcher struct {
 	Logger   *slog.Logger
 
 	changes chan struct{}
+	// links are the symbolic links on the path to Dir (a git-sync
+	// checkout's), whose parents are watched for the link being swapped.
+	links map[string]bool
 }
 
 // DefaultDebounce waits out an editor's or git's burst of writes.
@@ -51,8 +55,8 @@ func (w *Watcher) Run(ctx context.Context) error {
 		defer fw.Close()
 		if w.File != "" {
 			err = fw.Add(w.Dir)
-		} else {
-			err = w.addTree(fw, w.Dir)
+		} else if err = w.addTree(fw, w.Dir); err == nil {
+			err = w.watchLinks(fw)
 		}
 	}
 	if err != nil {
@@ -98,6 +102,17 @@ func (w *Watcher) relevant(fw *fsnotify.Watcher, ev fsnotify.Event) bool {
 		return false
 	}
 	name := filepath.Base(ev.Name)
+	if w.links[filepath.Dir(ev.Name)+"/"] {
+		// In the parent of a link on the path: only the link matters. It
+		// now points elsewhere (git-sync swapped it): watch the new tree.
+		if !w.links[ev.Name] {
+			return false
+		}
+		if err := w.addTree(fw, w.Dir); err != nil {
+			w.Logger.Warn("cannot watch the policy directory after its link changed", "dir", w.Dir, "err", err)
+		}
+		return true
+	}
 	if w.File != "" {
 		return name == w.File || strings.HasPrefix(name, "..data")
 	}
@@ -140,6 +155,31 @@ func (w *Watcher) addTree(fw *fsnotify.Watcher, root string) error {
 		}
 		return fw.Add(path)
 	})
+}
+
+// watchLinks watches the parent of every symbolic link on the path to
+// Dir, so that a link swapped to a new target (git-sync's --link, a
+// deployment tool's "current") is seen: the watches on the old tree do
+// not see it. w.links holds the links, and each parent with a trailing
+// slash.
+func (w *Watcher) watchLinks(fw *fsnotify.Watcher) error {
+	w.links = map[string]bool{}
+	abs, err := filepath.Abs(w.Dir)
+	if err != nil {
+		return err
+	}
+	for p := abs; ; p = filepath.Dir(p) {
+		if info, err := os.Lstat(p); err == nil && info.Mode()&fs.ModeSymlink != 0 && filepath.Dir(p) != p {
+			parent := filepath.Dir(p)
+			if err := fw.Add(parent); err != nil {
+				return err
+			}
+			w.links[p], w.links[parent+"/"] = true, true
+		}
+		if filepath.Dir(p) == p {
+			return nil
+		}
+	}
 }
 
 func hidden(name string) bool { return strings.HasPrefix(name, ".") }
