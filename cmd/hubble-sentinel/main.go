@@ -36,8 +36,8 @@ Usage:
   hubble-sentinel replay [flags] FILE...   evaluate hubble observe -o jsonpb captures offline ("-" = stdin)
   hubble-sentinel demo [flags]             run against a built-in demo relay streaming a simulated shop
   hubble-sentinel simulate [flags]         write the simulated shop's flows as a hubble observe -o jsonpb capture
-  hubble-sentinel policy check DIR         compile policies (sandbox, schema, metadata, exceptions), list ids
-  hubble-sentinel policy test DIR          run the Rego tests of a policy directory, like opa test
+  hubble-sentinel policy check DIR         compile policies (sandbox, schema, metadata, exceptions), list ids (or --policies.bundle FILE|URL)
+  hubble-sentinel policy test DIR          run the Rego tests of a policy directory, like opa test (or --policies.bundle FILE|URL)
   hubble-sentinel policy input FILE...     print the policy input document of each flow
   hubble-sentinel policy fixtures DIR      write testdata/inputs.json beside every testdata/flows.jsonl under DIR
   hubble-sentinel config check FILE        parse and validate a --config.file strictly (and load its policies)
@@ -148,7 +148,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return fmt.Errorf("unknown command %q", cmd)
 }
 
-const policyUsage = "usage: hubble-sentinel policy check DIR | policy test [flags] DIR | policy input FILE... | policy fixtures [--check] DIR"
+const policyUsage = "usage: hubble-sentinel policy check [flags] DIR|--policies.bundle FILE|URL | policy test [flags] DIR|--policies.bundle FILE|URL | policy input FILE... | policy fixtures [--check] DIR"
 
 func policyCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -164,10 +164,14 @@ func policyCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 	}
 	if sub == "check" {
-		define = policyLimitFlags
+		define = func(fs *flag.FlagSet, o *app.Options) {
+			policyLimitFlags(fs, o)
+			bundleFlags(fs, o)
+		}
 	}
 	if sub == "test" {
-		define = func(fs *flag.FlagSet, _ *app.Options) {
+		define = func(fs *flag.FlagSet, o *app.Options) {
+			bundleFlags(fs, o)
 			fs.BoolVar(&to.Verbose, "v", false, "list every test and the coverage of every file")
 			fs.StringVar(&to.Run, "run", "", "run only tests whose name matches this regular expression")
 			fs.BoolVar(&to.Coverage, "coverage", false, "report line coverage per file")
@@ -184,6 +188,9 @@ func policyCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	case "input":
 		return app.PolicyInput(ctx, o, pos)
 	case "check", "test", "fixtures":
+		if sub != "fixtures" && o.PolicyBundle.Source != "" && len(pos) == 0 {
+			pos = []string{""} // the bundle instead of a directory
+		}
 		if len(pos) != 1 {
 			return fmt.Errorf("policy %s: want one policy directory, got %d arguments", sub, len(pos))
 		}

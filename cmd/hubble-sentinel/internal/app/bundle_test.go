@@ -460,3 +460,28 @@ func TestWatcherOfBundleFile(t *testing.T) {
 	require.NoError(t, os.Rename(tmp, path))
 	require.True(t, changed(), "replaced by a rename")
 }
+
+// policy check and policy test read a bundle (file or URL) as they read a
+// directory; a bundle whose tests fail fails policy test.
+func TestPolicyCommandsOnBundle(t *testing.T) {
+	good := bundleOf(t, "r1", map[string]string{"custom/canary_a/a.rego": canary("CanaryA"), "custom/canary_a/a_test.rego": canaryTest("CanaryA", true)}, nil)
+	bad := bundleOf(t, "r2", map[string]string{"custom/canary_a/a.rego": canary("CanaryA"), "custom/canary_a/a_test.rego": canaryTest("CanaryA", false)}, nil)
+	path := filepath.Join(t.TempDir(), "bundle.tar.gz")
+	require.NoError(t, os.WriteFile(path, good, 0o600))
+	srv := &bundleServer{body: bad}
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	ctx := context.Background()
+	var out bytes.Buffer
+	o := Options{Stdout: &out, Logger: slog.New(slog.DiscardHandler), PolicyBundle: BundleOptions{Source: path}}
+	require.NoError(t, PolicyCheck(ctx, o, ""))
+	require.Contains(t, out.String(), "CanaryA")
+	require.NoError(t, PolicyTest(ctx, o, "", PolicyTestOptions{}))
+	require.Contains(t, out.String(), "PASS:")
+	require.ErrorContains(t, PolicyTest(ctx, o, "policies", PolicyTestOptions{}), "not both")
+
+	o.PolicyBundle.Source = hs.URL + "/bundle.tar.gz"
+	err := PolicyTest(ctx, o, "", PolicyTestOptions{})
+	require.ErrorContains(t, err, "policy test bundle "+hs.URL)
+	require.ErrorContains(t, err, "1 of")
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"os"
 	"slices"
@@ -27,10 +28,10 @@ const DefaultPolicyMaxCost = config.DefaultPolicyMaxCost
 // sample, or costs more than o.PolicyLimits.MaxCost.
 func PolicyCheck(ctx context.Context, o Options, dir string) error {
 	o.defaults()
-	if _, err := os.Stat(dir); err != nil {
+	fsys, dir, err := policyFiles(ctx, o, dir)
+	if err != nil {
 		return fmt.Errorf("policy check: %w", err)
 	}
-	fsys := os.DirFS(dir)
 	set, err := policy.Load(ctx, fsys, ".", policy.WithBudget(o.PolicyLimits.Budget))
 	if err != nil {
 		return fmt.Errorf("policy check %s: %w", dir, err)
@@ -66,6 +67,30 @@ func PolicyCheck(ctx context.Context, o Options, dir string) error {
 	return nil
 }
 
+// policyFiles are the policies a policy command reads: the directory dir,
+// or the bundle of --policies.bundle fetched once (then dir must be
+// empty), and their name for messages.
+func policyFiles(ctx context.Context, o Options, dir string) (fs.FS, string, error) {
+	if o.PolicyBundle.Source == "" {
+		if _, err := os.Stat(dir); err != nil {
+			return nil, "", err
+		}
+		return os.DirFS(dir), dir, nil
+	}
+	if dir != "" {
+		return nil, "", fmt.Errorf("give a policy directory or --policies.bundle, not both")
+	}
+	b, err := newBundleSource(o.PolicyBundle, o.Logger)
+	if err != nil {
+		return nil, "", err
+	}
+	read, err := b.fetch(ctx, true)
+	if err != nil {
+		return nil, "", err
+	}
+	return read.FS, b.String(), nil
+}
+
 // micros prints a duration in microseconds, the unit policies cost in.
 func micros(d time.Duration) string {
 	return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond))
@@ -84,11 +109,12 @@ type PolicyTestOptions struct {
 // engine's sandbox, and reports like it: the `policy test` command.
 func PolicyTest(ctx context.Context, o Options, dir string, to PolicyTestOptions) error {
 	o.defaults()
-	if _, err := os.Stat(dir); err != nil {
+	fsys, dir, err := policyFiles(ctx, o, dir)
+	if err != nil {
 		return fmt.Errorf("policy test: %w", err)
 	}
 	to.Coverage = to.Coverage || to.MinCoverage > 0
-	report, err := policy.Test(ctx, os.DirFS(dir), ".", to.TestOptions)
+	report, err := policy.Test(ctx, fsys, ".", to.TestOptions)
 	if err != nil {
 		return fmt.Errorf("policy test %s: %w", dir, err)
 	}
