@@ -148,7 +148,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return fmt.Errorf("unknown command %q", cmd)
 }
 
-const policyUsage = "usage: hubble-sentinel policy check [flags] DIR|--policies.bundle FILE|URL | policy test [flags] DIR|--policies.bundle FILE|URL | policy input FILE... | policy fixtures [--check] DIR"
+const policyUsage = "usage: hubble-sentinel policy check DIR | policy test [flags] DIR | policy input FILE... | policy fixtures [--check] DIR (check and test take --policies.bundle FILE|URL instead of DIR)"
 
 func policyCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
