@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -22,10 +21,7 @@ func TestWebServesProfilesOnlyWhenAsked(t *testing.T) {
 		want  int
 	}{{false, http.StatusNotFound}, {true, http.StatusOK}} {
 		t.Run(fmt.Sprint("pprof=", tc.pprof), func(t *testing.T) {
-			lis, err := net.Listen("tcp", "127.0.0.1:0")
-			require.NoError(t, err)
-			addr := lis.Addr().String()
-			require.NoError(t, lis.Close())
+			addr := freeLoopback(t)
 			ctx, cancel := context.WithCancel(context.Background())
 			w := &Web{Address: addr, Registry: prometheus.NewRegistry(), Pprof: tc.pprof, Logger: slog.New(slog.DiscardHandler)}
 			done := make(chan error, 1)
@@ -35,6 +31,7 @@ func TestWebServesProfilesOnlyWhenAsked(t *testing.T) {
 				require.NoError(t, <-done)
 			})
 			var resp *http.Response
+			var err error
 			require.Eventually(t, func() bool {
 				resp, err = http.Get("http://" + addr + "/debug/pprof/")
 				return err == nil
