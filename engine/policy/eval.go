@@ -96,6 +96,11 @@ type group struct {
 	// chosen by byMask (-1: none).
 	queries []rego.PreparedEvalQuery
 	byMask  [numMasks]int
+	// subsets are the policies (indexes) each query evaluates.
+	subsets [][]int
+	// guarded: each flow evaluates only the policies whose guards it
+	// passes (see guard); the class's query when that is all of them.
+	guarded bool
 	cache   *decisionCache
 }
 
@@ -173,6 +178,7 @@ func (s *Set) Eval(ctx context.Context, input ast.Value) ([]Violation, error) {
 		out   []Violation
 		fails Failures
 		buf   [32]*ast.Term
+		pbuf  [16]int
 	)
 	mask := maskOf(input)
 	for gi := range ev.groups {
@@ -180,6 +186,23 @@ func (s *Set) Eval(ctx context.Context, input ast.Value) ([]Violation, error) {
 		qi := g.byMask[mask]
 		if qi < 0 {
 			continue // no policy of the class can judge this type of flow
+		}
+		if g.guarded {
+			sub := g.subsets[qi]
+			poss := s.possible(sub, input, pbuf[:0])
+			if len(poss) < len(sub) {
+				for _, i := range poss {
+					rs, err := s.run(ctx, s.single[i], input)
+					if err != nil {
+						if ctx.Err() != nil {
+							return nil, ctx.Err()
+						}
+						return s.evalEach(ctx, input)
+					}
+					out, fails = s.decodeOne(rs, i, out, fails)
+				}
+				continue
+			}
 		}
 		var (
 			vals []*ast.Term
@@ -213,6 +236,34 @@ func (s *Set) Eval(ctx context.Context, input ast.Value) ([]Violation, error) {
 		slices.SortStableFunc(out, func(a, b Violation) int { return cmp.Compare(s.order[a.ID], s.order[b.ID]) })
 	}
 	return out, fails.orNil()
+}
+
+// possible appends to into the policies of sub whose guards input passes
+// in at least one of their violation rules.
+func (s *Set) possible(sub []int, input ast.Value, into []int) []int {
+	for _, i := range sub {
+		if s.canJudge(i, input) {
+			into = append(into, i)
+		}
+	}
+	return into
+}
+
+func (s *Set) canJudge(i int, input ast.Value) bool {
+	rules := s.guards[i]
+	if rules == nil {
+		return true
+	}
+next:
+	for _, gs := range rules {
+		for k := range gs {
+			if !gs[k].holds(input) {
+				continue next
+			}
+		}
+		return true
+	}
+	return false
 }
 
 // run evaluates q on input under the budget's timeout. OPA checks the

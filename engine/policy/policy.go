@@ -86,6 +86,9 @@ type Set struct {
 	reads []reads
 	class []int
 	gate  []uint // the markers each policy needs (see gateOf)
+	// guards are, per policy and violation rule, the comparisons the rule
+	// requires (see guardsOf); nil: the policy can judge any flow.
+	guards [][][]guard
 	// cacheSize bounds each group's decision cache (see WithCacheSize);
 	// stats count its lookups across rebuilds, by class.
 	cacheSize int
@@ -300,10 +303,14 @@ func (s *Set) classify(c *ast.Compiler) {
 	s.reads = make([]reads, len(s.policies))
 	s.class = make([]int, len(s.policies))
 	s.gate = make([]uint, len(s.policies))
+	s.guards = make([][][]guard, len(s.policies))
 	for i, p := range s.policies {
 		s.reads[i] = inputReads(c, p.Package)
 		s.class[i] = classOf(s.reads[i])
 		s.gate[i] = gateOf(c, p.Package)
+		if s.reads[i].whole == "" {
+			s.guards[i] = guardsOf(c, p.Package)
+		}
 	}
 }
 
@@ -368,7 +375,14 @@ func (s *Set) groups(ctx context.Context, compiler *ast.Compiler, lay *layout, s
 		if n == 0 {
 			continue
 		}
-		g := group{class: class, byMask: lay.byMask[class]}
+		g := group{class: class, byMask: lay.byMask[class], subsets: lay.subsets[class]}
+		if class == classVolatile {
+			for i := range s.policies {
+				if s.class[i] == class && s.guards[i] != nil {
+					g.guarded = true
+				}
+			}
+		}
 		for k := range lay.subsets[class] {
 			q, err := s.prepareQueryWith(ctx, compiler, fmt.Sprintf("data.%s.violations_%s_%d", aggregatePackage, classNames[class], k))
 			if err != nil {

@@ -1,0 +1,229 @@
+package policy
+
+import (
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// A guard is a comparison of one input value with a constant that a
+// violation rule's body requires: `input.l7.type == "REQUEST"`, or
+// `rate.per_min >= 100` once `rate := input.sentinel.baseline.rate` and
+// the data threshold are inlined. A body is a conjunction, so on a flow
+// where one of its guards is false (or its value undefined) the rule
+// finds nothing, and a policy whose every rule has a false guard need not
+// be evaluated. The engine checks guards in Go, on the input's values, with
+// the comparison Rego's own builtins use (ast.Compare).
+//
+// This is what keeps the volatile policies (live baseline rates, latency,
+// fan-out, headers) cheap: they read values that differ on every flow, so
+// no decision cache helps them, but each leads with a threshold that
+// ordinary traffic stays below.
+type guard struct {
+	path []*ast.Term // keys below input
+	op   guardOp
+	c    ast.Value // a scalar: number, string, boolean or null
+}
+
+type guardOp uint8
+
+const (
+	opEq guardOp = iota
+	opNeq
+	opLt
+	opLte
+	opGt
+	opGte
+)
+
+var guardOps = map[string]guardOp{
+	ast.Equality.Name:      opEq, // unification with a constant
+	ast.Equal.Name:         opEq,
+	ast.NotEqual.Name:      opNeq,
+	ast.LessThan.Name:      opLt,
+	ast.LessThanEq.Name:    opLte,
+	ast.GreaterThan.Name:   opGt,
+	ast.GreaterThanEq.Name: opGte,
+}
+
+// flipped is op with its operands swapped: 100 <= x is x >= 100.
+func (op guardOp) flipped() guardOp {
+	switch op {
+	case opLt:
+		return opGt
+	case opLte:
+		return opGte
+	case opGt:
+		return opLt
+	case opGte:
+		return opLte
+	}
+	return op
+}
+
+// holds reports whether the guard is true of input: the value is there and
+// compares with the constant as op says.
+func (g *guard) holds(input ast.Value) bool {
+	t := lookup(input, g.path)
+	if t == nil {
+		return false
+	}
+	c := ast.Compare(t.Value, g.c)
+	switch g.op {
+	case opEq:
+		return c == 0
+	case opNeq:
+		return c != 0
+	case opLt:
+		return c < 0
+	case opLte:
+		return c <= 0
+	case opGt:
+		return c > 0
+	default:
+		return c >= 0
+	}
+}
+
+var opSymbols = [...]string{opEq: "==", opNeq: "!=", opLt: "<", opLte: "<=", opGt: ">", opGte: ">="}
+
+// String is the guard as Rego would say it: input.a.b >= 20.
+func (g *guard) String() string {
+	return ast.Ref(append([]*ast.Term{ast.InputRootDocument}, g.path...)).String() + " " + opSymbols[g.op] + " " + g.c.String()
+}
+
+// guardsOf returns, for each violation rule of the policy in package pkg,
+// the guards its body requires; nil when some rule has none (the policy
+// can judge any flow), or when a body cannot be read safely. Only plain
+// top-level expressions count: not negated, without `with`, outside
+// some/every and comprehensions (which are not walked), a comparison
+// builtin or a unification whose one side is an input path (directly, or
+// through variables bound to one in the same body) and whose other side
+// is a scalar constant.
+func guardsOf(c *ast.Compiler, pkg string) [][]guard {
+	rules := c.GetRules(ast.MustParseRef("data." + pkg + "." + RuleName))
+	if len(rules) == 0 {
+		return nil
+	}
+	out := make([][]guard, 0, len(rules))
+	for _, r := range rules {
+		gs := ruleGuards(r)
+		if len(gs) == 0 {
+			return nil
+		}
+		out = append(out, gs)
+	}
+	return out
+}
+
+func ruleGuards(r *ast.Rule) []guard {
+	// Variables bound to an input path (or below another such variable)
+	// by a top-level unification: when the body succeeds, the variable
+	// holds that value.
+	alias := map[ast.Var]ast.Ref{}
+	for range len(r.Body) { // bindings may chain in any order
+		grew := false
+		for _, e := range r.Body {
+			if !plainExpr(e) || !e.IsEquality() {
+				continue
+			}
+			terms := e.Terms.([]*ast.Term)
+			for _, pair := range [][2]*ast.Term{{terms[1], terms[2]}, {terms[2], terms[1]}} {
+				v, ok := pair[0].Value.(ast.Var)
+				if !ok || alias[v] != nil {
+					continue
+				}
+				if p, ok := inputPath(pair[1], alias); ok {
+					alias[v], grew = p, true
+				}
+			}
+		}
+		if !grew {
+			break
+		}
+	}
+	var out []guard
+	seen := map[string]bool{}
+	for _, e := range r.Body {
+		if !plainExpr(e) {
+			continue
+		}
+		terms, ok := e.Terms.([]*ast.Term)
+		if !ok || len(terms) != 3 {
+			continue
+		}
+		op, ok := guardOps[e.Operator().String()]
+		if !ok {
+			continue
+		}
+		g, ok := comparison(terms[1], terms[2], op, alias)
+		if !ok {
+			if g, ok = comparison(terms[2], terms[1], op.flipped(), alias); !ok {
+				continue
+			}
+		}
+		if k := g.String(); !seen[k] {
+			seen[k] = true
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+func plainExpr(e *ast.Expr) bool {
+	if e.Negated || len(e.With) > 0 {
+		return false
+	}
+	_, ok := e.Terms.([]*ast.Term)
+	return ok
+}
+
+// comparison reads `a op b` as a guard when a is an input path and b a
+// scalar constant.
+func comparison(a, b *ast.Term, op guardOp, alias map[ast.Var]ast.Ref) (guard, bool) {
+	p, ok := inputPath(a, alias)
+	if !ok {
+		return guard{}, false
+	}
+	switch b.Value.(type) {
+	case ast.Number, ast.String, ast.Boolean, ast.Null:
+	default:
+		return guard{}, false
+	}
+	return guard{path: p[1:], op: op, c: b.Value}, true
+}
+
+// inputPath resolves t to a constant input path (input.a.b), through
+// variables bound to one.
+func inputPath(t *ast.Term, alias map[ast.Var]ast.Ref) (ast.Ref, bool) {
+	var base, rest ast.Ref
+	switch v := t.Value.(type) {
+	case ast.Var:
+		p, ok := alias[v]
+		return p, ok
+	case ast.Ref:
+		switch h := v[0].Value.(type) {
+		case ast.Var:
+			if h.Equal(ast.InputRootDocument.Value) {
+				base, rest = ast.InputRootRef, v[1:]
+			} else if p, ok := alias[h]; ok {
+				base, rest = p, v[1:]
+			} else {
+				return nil, false
+			}
+		default:
+			return nil, false
+		}
+	default:
+		return nil, false
+	}
+	for _, k := range rest {
+		if _, ok := k.Value.(ast.String); !ok {
+			return nil, false
+		}
+	}
+	p := make(ast.Ref, 0, len(base)+len(rest))
+	p = append(append(p, base...), rest...)
+	if len(p) < 2 {
+		return nil, false // input itself
+	}
+	return p, true
+}

@@ -1,0 +1,99 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/stretchr/testify/require"
+)
+
+// TestGuardsOf: the comparisons a violation rule requires are read from the
+// compiled rule (through variables bound to input paths and inlined data),
+// and only where a false one proves the body fails.
+func TestGuardsOf(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		want       [][]string // per rule, the guards as path op constant
+	}{
+		{name: "equality", body: `violation contains lib.violation(rego.metadata.chain(), "x") if input.verdict == "DROPPED"`,
+			want: [][]string{{`input.verdict == "DROPPED"`}}},
+		{name: "through_a_variable_and_data", body: `violation contains lib.violation(rego.metadata.chain(), "x") if {
+	rate := input.sentinel.baseline.rate
+	rate.per_min >= data.data.test.min_rate
+	100 > rate.baseline_per_min
+}`, want: [][]string{{"input.sentinel.baseline.rate.per_min >= 50", "input.sentinel.baseline.rate.baseline_per_min < 100"}}},
+		{name: "each_rule", body: `violation contains lib.violation(rego.metadata.chain(), "x") if input.verdict != "FORWARDED"
+
+violation contains lib.violation(rego.metadata.chain(), "y") if {
+	input.sentinel.initiated == true
+	input.sentinel.destination_port <= 1024
+}`, want: [][]string{{`input.verdict != "FORWARDED"`}, {"input.sentinel.initiated == true", "input.sentinel.destination_port <= 1024"}}},
+		{name: "a_rule_without_guards_opens_the_policy", body: `violation contains lib.violation(rego.metadata.chain(), "x") if input.verdict == "DROPPED"
+
+violation contains lib.violation(rego.metadata.chain(), "y") if startswith(input.sentinel.http.path, "/admin")`},
+		{name: "negation_is_no_guard", body: `violation contains lib.violation(rego.metadata.chain(), "x") if not input.verdict == "FORWARDED"`},
+		// A policy replacing its input (with) is judged on every flow.
+		{name: "with_input_disables_guards", body: `violation contains lib.violation(rego.metadata.chain(), "x") if {
+	input.verdict == "FORWARDED" with input.verdict as "FORWARDED"
+	input.sentinel.destination_port == 22
+}`},
+		{name: "iteration_is_no_guard", body: `violation contains lib.violation(rego.metadata.chain(), "x") if {
+	some h in input.l7.http.headers
+	h.key == "x-debug"
+}`},
+		{name: "comparing_two_inputs_is_no_guard", body: `violation contains lib.violation(rego.metadata.chain(), "x") if input.sentinel.source.namespace != input.sentinel.destination.namespace`},
+		{name: "a_computed_side_is_no_guard", body: `violation contains lib.violation(rego.metadata.chain(), "x") if input.sentinel.baseline.rate.per_min >= 5 * input.sentinel.baseline.rate.baseline_per_min`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			files := base()
+			files["test/p/p.rego"] = policyWith("Probe", "p", tc.body)
+			files["data/test.yaml"] = "test:\n  bad_ports: [4444]\n  min_rate: 50\n"
+			s, err := Load(context.Background(), fsWith(files), ".")
+			require.NoError(t, err)
+			var got [][]string
+			for _, gs := range s.guards[s.order["Probe"]] {
+				var rule []string
+				for _, g := range gs {
+					rule = append(rule, g.String())
+				}
+				got = append(got, rule)
+			}
+			require.ElementsMatch(t, tc.want, got)
+		})
+	}
+}
+
+// TestGuardHoldsAsRegoCompares: a guard's verdict in Go is Rego's own for
+// the same comparison, across types (Rego orders null < booleans < numbers
+// < strings < composites) and number spellings, and an absent value fails.
+func TestGuardHoldsAsRegoCompares(t *testing.T) {
+	values := []string{`null`, `false`, `true`, `-1`, `0`, `19.5`, `20`, `20.0`, `21`, `1e3`, `""`, `"20"`, `"REQUEST"`, `[]`, `{}`, `[20]`}
+	constants := []string{`null`, `false`, `true`, `20`, `0`, `"REQUEST"`, `""`}
+	ops := map[string]guardOp{"==": opEq, "=": opEq, "!=": opNeq, "<": opLt, "<=": opLte, ">": opGt, ">=": opGte}
+	ctx := context.Background()
+	for _, c := range constants {
+		for sym, op := range ops {
+			g := guard{path: ast.MustParseRef("input.x")[1:], op: op, c: ast.MustParseTerm(c).Value}
+			q := fmt.Sprintf("input.x %s %s", sym, c)
+			for _, v := range append(values, "absent") {
+				in := ast.NewObject()
+				if v != "absent" {
+					in.Insert(ast.StringTerm("x"), ast.MustParseTerm(v))
+				}
+				rs, err := evalQuery(ctx, q, in)
+				require.NoError(t, err)
+				// A query answers with the comparison's value; in a rule
+				// body, false fails the body as undefined does.
+				rego := len(rs) > 0 && rs[0].Expressions[0].Value != false
+				require.Equal(t, rego, g.holds(in), "%s with x = %s", q, v)
+			}
+		}
+	}
+}
+
+func evalQuery(ctx context.Context, q string, in ast.Value) (rego.ResultSet, error) {
+	return rego.New(rego.Query(q), rego.ParsedInput(in), rego.SetRegoVersion(ast.RegoV1)).Eval(ctx)
+}
