@@ -96,7 +96,7 @@ func TestGuardsChangeNoAlert(t *testing.T) {
 	}
 	ecfg := Config{FlowClock: true, Profiles: profile.Config{LearningPeriod: learn}}
 	plain, _ := judgeAll(t, flows, ecfg, policy.WithoutShortcuts())
-	guarded, _ := judgeAll(t, flows, ecfg)
+	guarded, set := judgeAll(t, flows, ecfg)
 	require.Equal(t, plain, guarded, "the guards change no verdict")
 	fired := map[string]bool{}
 	for _, a := range plain {
@@ -108,6 +108,12 @@ func TestGuardsChangeNoAlert(t *testing.T) {
 	}
 	t.Logf("%d flows, %d alerts; volatile baseline policies that fired: %v", len(flows), len(plain), fired)
 	require.GreaterOrEqual(t, len(fired), 5, "the scenario drives the live values past the thresholds")
+	for _, st := range set.CacheStats() {
+		t.Logf("%s group: %d cached, %d evaluated, %d skipped", st.Group, st.Hits, st.Misses, st.Skipped)
+		if !st.Cached() {
+			require.Greater(t, st.Skipped, 10*st.Misses, "the guards leave most flows nothing volatile to evaluate")
+		}
+	}
 }
 
 // judgeAll runs flows through an engine over the bundled policies loaded

@@ -8,23 +8,26 @@ import (
 	"github.com/hubble-sentinel/hubble-sentinel/engine/policy"
 )
 
-// cacheCollector exports the policy sets' decision cache lookups as one
-// counter across reloads: what retired sets counted is kept in retired.
+// cacheCollector exports how the policy sets' groups judged flows, as
+// counters across reloads: what retired sets counted is kept in retired.
 type cacheCollector struct {
-	current func() *policy.Set
-	desc    *prometheus.Desc
+	current       func() *policy.Set
+	lookups, runs *prometheus.Desc
 
 	mu      sync.Mutex
-	retired map[[2]string]uint64 // group, result
+	retired map[string]policy.CacheStats // by group
 }
 
 func newCacheCollector(current func() *policy.Set) *cacheCollector {
 	return &cacheCollector{
 		current: current,
-		desc: prometheus.NewDesc("hubble_sentinel_policy_decision_cache_lookups_total",
+		lookups: prometheus.NewDesc("hubble_sentinel_policy_decision_cache_lookups_total",
 			"Decision cache lookups of the policy groups, by group (edge: L3/L4 values, wide: URLs and DNS names) and result (hit, miss). Policies reading per-flow values are judged on every flow, uncached.",
 			[]string{"group", "result"}, nil),
-		retired: map[[2]string]uint64{},
+		runs: prometheus.NewDesc("hubble_sentinel_policy_group_flows_total",
+			"Flows each policy group judged, by group (edge, wide, volatile) and how (cached: from the decision cache; evaluated: Rego ran; skipped: the flow's type or the policies' guards leave none of the group's policies able to find anything).",
+			[]string{"group", "how"}, nil),
+		retired: map[string]policy.CacheStats{},
 	}
 }
 
@@ -36,28 +39,45 @@ func (c *cacheCollector) retire(set *policy.Set) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, s := range set.CacheStats() {
-		c.retired[[2]string{s.Group, "hit"}] += s.Hits
-		c.retired[[2]string{s.Group, "miss"}] += s.Misses
+	addStats(c.retired, set.CacheStats())
+}
+
+func addStats(into map[string]policy.CacheStats, stats []policy.CacheStats) {
+	for _, s := range stats {
+		sum := into[s.Group]
+		sum.Group = s.Group
+		sum.Hits += s.Hits
+		sum.Misses += s.Misses
+		sum.Skipped += s.Skipped
+		into[s.Group] = sum
 	}
 }
 
-func (c *cacheCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c *cacheCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.lookups
+	ch <- c.runs
+}
 
 func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
-	counts := make(map[[2]string]uint64, len(c.retired))
+	counts := make(map[string]policy.CacheStats, len(c.retired))
 	for k, v := range c.retired {
 		counts[k] = v
 	}
 	c.mu.Unlock()
 	if set := c.current(); set != nil {
-		for _, s := range set.CacheStats() {
-			counts[[2]string{s.Group, "hit"}] += s.Hits
-			counts[[2]string{s.Group, "miss"}] += s.Misses
-		}
+		addStats(counts, set.CacheStats())
 	}
-	for k, v := range counts {
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(v), k[0], k[1])
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	for g, s := range counts {
+		if s.Cached() {
+			counter(c.lookups, s.Hits, g, "hit")
+			counter(c.lookups, s.Misses, g, "miss")
+		}
+		counter(c.runs, s.Hits, g, "cached")
+		counter(c.runs, s.Misses, g, "evaluated")
+		counter(c.runs, s.Skipped, g, "skipped")
 	}
 }

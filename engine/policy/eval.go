@@ -185,12 +185,18 @@ func (s *Set) Eval(ctx context.Context, input ast.Value) ([]Violation, error) {
 		g := &ev.groups[gi]
 		qi := g.byMask[mask]
 		if qi < 0 {
+			s.stats[g.class].skipped.Add(1)
 			continue // no policy of the class can judge this type of flow
 		}
 		if g.guarded {
 			sub := g.subsets[qi]
 			poss := s.possible(sub, input, pbuf[:0])
+			if len(poss) == 0 {
+				s.stats[g.class].skipped.Add(1)
+				continue
+			}
 			if len(poss) < len(sub) {
+				s.stats[g.class].misses.Add(1)
 				for _, i := range poss {
 					rs, err := s.run(ctx, s.single[i], input)
 					if err != nil {
@@ -214,6 +220,9 @@ func (s *Set) Eval(ctx context.Context, input ast.Value) ([]Violation, error) {
 				out = append(out, v...)
 				continue
 			}
+		}
+		if g.cache == nil {
+			s.stats[g.class].misses.Add(1)
 		}
 		rs, err := s.run(ctx, g.queries[qi], input)
 		if err != nil {

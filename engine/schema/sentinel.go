@@ -81,6 +81,9 @@ func sentinel() map[string]any {
 			field{name: "user_agent", schema: typed("string", `The User-Agent request header; "" when absent.`)},
 			field{name: "plain", schema: typed("boolean", `True when the request has nothing a payload could hide in: no query, `+
 				`and a raw path of letters, digits and "/._~-" only, without "..". Policies looking for payloads lead with plain == false.`)},
+			field{name: "headers_plain", schema: typed("boolean", "True when no header value (l7.http.headers, within the bounds) holds any of the characters "+
+				"$ { } < > ` | \\ that an expression, lookup or markup payload needs (a Log4j ${jndi:…}, a template, a script tag). "+
+				"Policies scanning header values lead with headers_plain == false.")},
 			field{name: "truncated", schema: typed("boolean", `True when the request exceeded a bound and was cut, prefix kept: `+
 				`the URL (8 KiB, l7.http.url), raw_path or query (2 KiB each), host (1 KiB), more than 64 headers, a header name (256 B) or value (4 KiB). `+
 				`path, raw_path, query, user_agent and l7.http are then the cut request. An oversized request is suspicious in itself.`)},

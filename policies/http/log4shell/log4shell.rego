@@ -38,10 +38,13 @@ violation contains lib.violation(rego.metadata.chain(), summary) if {
 
 # In a header value, as sent: Log4j reads headers without decoding them,
 # and every lookup starts with a literal "${". Hubble's redaction
-# placeholder (HUBBLE_REDACTED) has none.
+# placeholder (HUBBLE_REDACTED) has none. The engine measured whether any
+# header value has a "$" at all (sentinel.http.headers_plain), so ordinary
+# requests stop at that guard.
 violation contains lib.violation(rego.metadata.chain(), summary) if {
 	input.l7.type == "REQUEST"
 	input.l7.http
+	input.sentinel.http.headers_plain == false
 	some header in input.l7.http.headers
 	contains(header.value, "${")
 	regex.match(data.data.http.log4shell_pattern, lower(header.value))

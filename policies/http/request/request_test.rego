@@ -19,11 +19,24 @@ with_query(doc, query) := object.union(doc, {"sentinel": {"http": {"query": quer
 	query != ""
 }
 
-# with_header adds a header to the request. The engine measures only the
-# User-Agent of the headers; flows with another one have their own fixture.
-with_header(doc, key, value) := object.union(doc, {"l7": {"http": {"headers": array.concat(doc.l7.http.headers, [{"key": key, "value": value}])}}}) if {
+# with_header adds a header to the request, and keeps
+# sentinel.http.headers_plain as the engine would measure it. The engine
+# measures the User-Agent too; flows with another one have their own
+# fixture.
+with_header(doc, key, value) := object.union(doc, {
+	"l7": {"http": {"headers": array.concat(doc.l7.http.headers, [{"key": key, "value": value}])}},
+	"sentinel": {"http": {"headers_plain": headers_plain(doc, value)}},
+}) if {
 	lower(key) != "user-agent"
 }
+
+# headers_plain is false once a value with one of the characters the
+# engine looks for (${}<>`|\) is added.
+headers_plain(_, value) := false if regex.match(special_header_characters, value)
+
+headers_plain(doc, value) := doc.sentinel.http.headers_plain if not regex.match(special_header_characters, value)
+
+special_header_characters := "[${}<>`|\\\\]"
 
 test_path_is_lower_case if {
 	request.path == "/actuator/env" with input as testdata.upper_case_path
@@ -116,6 +129,9 @@ test_helpers_shape_the_flow if {
 	d.sentinel.http.path == "/search"
 	d.sentinel.http.plain == false
 	{"key": "X-Api-Version", "value": "1"} in with_header(d, "X-Api-Version", "1").l7.http.headers
+	with_header(d, "X-Api-Version", "1").sentinel.http.headers_plain == true
+	with_header(d, "X-Api-Version", "${jndi:x}").sentinel.http.headers_plain == false
+	with_header(d, "Referer", "<b>").sentinel.http.headers_plain == false
 }
 
 # A query on a plain flow would contradict its measured sentinel.http.plain;
