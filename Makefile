@@ -12,29 +12,39 @@ SCHEMAS  := policies/schemas
 HUBBLE_SENTINEL_CAPTURES ?= $(wildcard $(abspath ../shared/captures/gke-2021))
 export HUBBLE_SENTINEL_CAPTURES
 
-.PHONY: fuzz fuzz-short
+# Every build without the race detector (the pinned tools, the binary, the tests run without
+# -race, the Dockerfile's build) uses the Dockerfile's flags, so a package is compiled once for
+# all of them. -race needs cgo: the race tests set CGO_ENABLED=1 and are given the tools' paths,
+# so that they do not compile the tools a second time.
+export CGO_ENABLED := 0
+export GOFLAGS := -trimpath -buildvcs=false
+RACE := CGO_ENABLED=1 HUBBLE_SENTINEL_ALERTMANAGER=$$($(GO) tool -n alertmanager) HUBBLE_SENTINEL_OPA=$$($(GO) tool -n opa)
+
+.PHONY: fuzz
 .PHONY: image test-deploy
 .PHONY: all build test go-test test-cilium test-hubble hubble-tools test-stream policy-test fixtures schema e2e demo bench bench-micro eval fmt lint tools clean
 
 all: build
 
 ## build: a static binary built as the Dockerfile's build stage builds it (CGO_ENABLED=0,
-## -trimpath), so that test-deploy's run of that command reuses this compilation.
+## -trimpath, exported above), so that test-deploy's run of that command reuses this compilation.
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/hubble-sentinel
+	$(GO) build -o $(BIN) ./cmd/hubble-sentinel
 
 ## test: every test: Go (race detector, end-to-end with a real Alertmanager included) and Rego.
 ## The pinned tools and the binary the end-to-end tests run are built first, so that no
 ## test's timeout includes a compile.
-test: tools build policy-test go-test fuzz-short test-stream test-cilium test-deploy
+## Every fuzz target's seed corpus (testdata/fuzz) runs in go-test; `make fuzz` fuzzes.
+test: tools build policy-test go-test test-stream test-cilium test-deploy
 
 go-test: tools build
-	HUBBLE_SENTINEL_BIN=$(abspath $(BIN)) $(GO) test -race -timeout 12m $(PKGS)
+	$(RACE) HUBBLE_SENTINEL_BIN=$(abspath $(BIN)) $(GO) test -race -timeout 12m $(PKGS)
 
 ## test-cilium: checks against Cilium's own code (CiliumNetworkPolicy parsing), in a module of
 ## its own under test/cilium so the product module does not link Cilium's agent packages.
+## Without -race: it parses in one goroutine, and shares the compilation of the binary.
 test-cilium: build
-	cd test/cilium && HUBBLE_SENTINEL_BIN=$(abspath $(BIN)) $(GO) test -race -timeout 10m ./...
+	cd test/cilium && HUBBLE_SENTINEL_BIN=$(abspath $(BIN)) $(GO) test -timeout 10m ./...
 
 ## test-deploy: the kustomize overlays and the Helm chart rendered (as libraries) with default
 ## and other values, decoded strictly into Kubernetes', prometheus-operator's and Cilium's types;
@@ -97,23 +107,15 @@ FUZZ_TARGETS := ./hubble:FuzzParseLine ./hubble:FuzzRecentSet ./engine/input:Fuz
 	./engine/httpurl:FuzzParse ./engine/redact:FuzzRedact ./engine/facts:FuzzMeasure ./engine/facts:FuzzPathTemplate \
 	./cmd/hubble-sentinel/internal/config:FuzzConfig ./engine/policy:FuzzBundle
 FUZZTIME ?= 30s
-# make test fuzzes a count of inputs, not a duration: Go 1.26's fuzz coordinator can fail a
-# duration-bound run with a spurious "context deadline exceeded" at its end (go.dev/issue/75804,
-# fixed in Go 1.27), and a loaded machine makes that likelier.
-FUZZTIME_SHORT ?= 4000x
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $$t for $(FUZZTIME)"; \
 		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
 	done
 
-## fuzz-short: each fuzz target for FUZZTIME_SHORT, part of make test.
-fuzz-short:
-	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_SHORT)
-
 ## e2e: only the end-to-end test (relay -> hubble-sentinel run -> real Alertmanager).
 e2e: tools build
-	HUBBLE_SENTINEL_BIN=$(abspath $(BIN)) $(GO) test -race -count=1 -v ./test/e2e/...
+	$(RACE) HUBBLE_SENTINEL_BIN=$(abspath $(BIN)) $(GO) test -race -count=1 -v ./test/e2e/...
 
 ## demo: the embedded default: a built-in demo relay streaming a simulated shop with attacks.
 demo:

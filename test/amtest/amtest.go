@@ -50,9 +50,17 @@ receivers:
   - name: blackhole
 `
 
+// BinaryEnv names the Alertmanager binary to run instead of asking `go
+// tool`; the Makefile sets it to the one it built, so a test built with
+// other flags (-race needs cgo) does not compile Alertmanager again.
+const BinaryEnv = "HUBBLE_SENTINEL_ALERTMANAGER"
+
 // binary builds Alertmanager once per test process: `go tool -n` compiles the
 // tool version pinned in go.mod on first use and prints the cached path.
 var binary = sync.OnceValues(func() (string, error) {
+	if path := os.Getenv(BinaryEnv); path != "" {
+		return path, nil
+	}
 	root, err := moduleRoot()
 	if err != nil {
 		return "", err
