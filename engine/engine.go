@@ -43,8 +43,11 @@ type Config struct {
 // Engine evaluates flows. Process is safe for concurrent use; policies can
 // be swapped while it runs.
 type Engine struct {
-	cfg        Config
-	policies   atomic.Pointer[policy.Set]
+	cfg      Config
+	policies atomic.Pointer[policy.Set]
+	// fields are the parts of the input document the current set's
+	// policies read (see fieldsOf).
+	fields     atomic.Pointer[setFields]
 	profiles   *profile.Store
 	inputs     *input.Builder
 	aggregator Aggregator
@@ -230,8 +233,8 @@ func (e *Engine) process(ctx context.Context, f *flowpb.Flow, fa *facts.Flow, re
 	if now.IsZero() {
 		now = start
 	}
-	views, doc := e.input(f, fa, now)
 	set := e.policies.Load()
+	views, doc := e.input(f, fa, now, e.fieldsOf(set))
 
 	violations, err := set.Eval(ctx, doc)
 	e.metrics.flows.Inc()
@@ -282,13 +285,34 @@ func (e *Engine) Input(f *flowpb.Flow, now time.Time) (facts.Flow, ast.Value) {
 	if at.IsZero() {
 		at = now
 	}
-	_, doc := e.input(f, &fa, at)
+	_, doc := e.input(f, &fa, at, nil)
 	return fa, doc
 }
 
-func (e *Engine) input(f *flowpb.Flow, fa *facts.Flow, at time.Time) (profile.Views, ast.Value) {
+// input profiles f and builds the parts need names of its document (nil:
+// the whole document).
+func (e *Engine) input(f *flowpb.Flow, fa *facts.Flow, at time.Time, need *input.Fields) (profile.Views, ast.Value) {
 	views := e.profiles.Observe(at, fa)
-	return views, e.inputs.Document(f, fa, &views)
+	return views, e.inputs.DocumentOf(f, fa, &views, need)
+}
+
+type setFields struct {
+	set    *policy.Set
+	fields *input.Fields
+}
+
+// fieldsOf is the parts of the document set's policies read: Process
+// builds only those (nil: the whole document).
+func (e *Engine) fieldsOf(set *policy.Set) *input.Fields {
+	if sf := e.fields.Load(); sf != nil && sf.set == set {
+		return sf.fields
+	}
+	sf := &setFields{set: set}
+	if set != nil {
+		sf.fields = input.NewFields(set.InputPaths())
+	}
+	e.fields.Store(sf)
+	return sf.fields
 }
 
 // degraded reports policies that could not judge a flow: counted, logged

@@ -42,6 +42,14 @@ func NewBuilder(size int) *Builder {
 
 // Document is the package-level Document with the Builder's cache.
 func (b *Builder) Document(f *flowpb.Flow, fa *facts.Flow, p *profile.Views) ast.Value {
+	return b.DocumentOf(f, fa, p, nil)
+}
+
+// DocumentOf builds only the parts of the document need names (nil: all):
+// a part of no path in need is left out, and what the paths lead to is as
+// Document builds it. Policies that read only those paths judge both
+// documents alike; the engine judges with the parts its policies read.
+func (b *Builder) DocumentOf(f *flowpb.Flow, fa *facts.Flow, p *profile.Views, need *Fields) ast.Value {
 	var http *flowpb.HTTP
 	if fa.HTTP != nil {
 		http = fa.HTTP.Record()
@@ -50,12 +58,16 @@ func (b *Builder) Document(f *flowpb.Flow, fa *facts.Flow, p *profile.Views) ast
 	c.facts, c.headers, c.nodes = b.facts, b.headers, b.nodes
 	defer c.release()
 	start := len(c.items)
-	c.current, c.flow = planOf(f.ProtoReflect().Descriptor()), f
+	c.current, c.flow, c.need = planOf(f.ProtoReflect().Descriptor()), f, need
 	f.ProtoReflect().Range(c.addField)
 	c.current, c.flow = nil, nil
 	// No Flow field is named SentinelKey (a test pins it), so the pair
 	// is added, never replaced.
-	c.push(keySentinel, c.term(c.sentinelValue(fa, p)))
+	if sn, ok := need.child(SentinelKey); ok {
+		c.need = sn
+		c.push(keySentinel, c.term(c.sentinelValue(fa, p)))
+	}
+	c.need = nil
 	return c.object(start)
 }
 
@@ -165,12 +177,17 @@ func (c *conv) sentinelValue(fa *facts.Flow, p *profile.Views) ast.Value {
 		c.push(keyDNS, c.term(obj))
 	}
 	if p != nil {
-		at := len(c.items)
-		c.push(keySource, c.profileValue(&p.Source))
-		c.push(keyDestination, c.profileValue(&p.Destination))
-		obj := c.object(at)
-		c.push(keyProfile, c.term(obj))
-		c.push(keyBaseline, c.baselineValue(&p.Baseline))
+		if _, ok := c.need.child("profile"); ok {
+			at := len(c.items)
+			c.push(keySource, c.profileValue(&p.Source))
+			c.push(keyDestination, c.profileValue(&p.Destination))
+			obj := c.object(at)
+			c.push(keyProfile, c.term(obj))
+		}
+		if bn, ok := c.need.child("baseline"); ok {
+			c.need = bn
+			c.push(keyBaseline, c.baselineValue(&p.Baseline))
+		}
 	}
 	return c.object(start)
 }
@@ -282,10 +299,12 @@ func (c *conv) baselineValue(b *profile.Baseline) *ast.Term {
 	if *b == (profile.Baseline{}) {
 		return zeroBaseline
 	}
-	return c.newBaselineValue(b)
+	return c.newBaselineValue(b, true)
 }
 
-func (c *conv) newBaselineValue(b *profile.Baseline) *ast.Term {
+// newBaselineValue is b's value; with shared, its groups that know
+// nothing are the shared zeroGroups.
+func (c *conv) newBaselineValue(b *profile.Baseline, shared bool) *ast.Term {
 	start := len(c.items)
 	c.push(keyLearning, ast.InternedTerm(b.Learning))
 	c.push(keyKnownEdge, ast.InternedTerm(b.KnownEdge))
@@ -296,25 +315,95 @@ func (c *conv) newBaselineValue(b *profile.Baseline) *ast.Term {
 	c.push(keyNewDomain, ast.InternedTerm(b.NewDomain))
 	c.push(keyPeer, c.str(b.Peer))
 	c.push(keyEndpoint, c.str(b.Endpoint))
-	c.push(keyLatency, c.group(
-		keyMs, c.num(b.LatencyMs), keyBaselineMs, c.num(b.BaselineLatencyMs),
-		keyRatio, c.num(b.LatencyRatio), keyDeviations, c.num(b.LatencyDeviations),
-		keySamples, ast.InternedTerm(int(b.LatencySamples))))
-	c.push(keyErrors, c.group(
-		keyRatio, c.num(b.ErrorRatio), keyBaselineRatio, c.num(b.BaselineErrorRatio),
-		keyClientRatio, c.num(b.ClientErrorRatio), keyBaselineClientRatio, c.num(b.BaselineClientErrorRatio),
-		keyResponses, c.num(b.Responses)))
-	c.push(keyRate, c.group(keyPerMin, c.num(b.RatePerMin), keyBaselinePerMin, c.num(b.BaselineRatePerMin)))
-	c.push(keyFanout, c.group(
-		keyIPs, c.num(b.FanoutIPs), keyPorts, c.num(b.FanoutPorts),
-		keyBaselineIPs, c.num(b.BaselineFanoutIPs), keyBaselinePorts, c.num(b.BaselineFanoutPorts),
-		keyRefusedRatio, c.num(b.RefusedRatio), keyDroppedRatio, c.num(b.DroppedRatio)))
-	c.push(keyAuthFailures, c.group(
-		keyPerMin, c.num(b.AuthFailuresPerMin), keyBaselinePerMin, c.num(b.BaselineAuthFailuresPerMin),
-		keySources, c.num(b.AuthFailureSources)))
-	c.push(keyDrops, c.group(keyPerMin, c.num(b.DropsPerMin), keyBaselinePerMin, c.num(b.BaselineDropsPerMin)))
-	c.push(keyDNS, c.group(keyNXDomainRatio, c.num(b.NXDomainRatio), keyBaselineNXDomainRatio, c.num(b.BaselineNXDomainRatio)))
+	if c.wants("latency") {
+		if shared && zero(b.LatencyMs, b.BaselineLatencyMs, b.LatencyRatio, b.LatencyDeviations) && b.LatencySamples == 0 {
+			c.push(keyLatency, zeroGroups.latency)
+		} else {
+			c.push(keyLatency, c.group(
+				keyMs, c.num(b.LatencyMs), keyBaselineMs, c.num(b.BaselineLatencyMs),
+				keyRatio, c.num(b.LatencyRatio), keyDeviations, c.num(b.LatencyDeviations),
+				keySamples, ast.InternedTerm(int(b.LatencySamples))))
+		}
+	}
+	if c.wants("errors") {
+		if shared && zero(b.ErrorRatio, b.BaselineErrorRatio, b.ClientErrorRatio, b.BaselineClientErrorRatio, b.Responses) {
+			c.push(keyErrors, zeroGroups.errors)
+		} else {
+			c.push(keyErrors, c.group(
+				keyRatio, c.num(b.ErrorRatio), keyBaselineRatio, c.num(b.BaselineErrorRatio),
+				keyClientRatio, c.num(b.ClientErrorRatio), keyBaselineClientRatio, c.num(b.BaselineClientErrorRatio),
+				keyResponses, c.num(b.Responses)))
+		}
+	}
+	if c.wants("rate") {
+		if shared && zero(b.RatePerMin, b.BaselineRatePerMin) {
+			c.push(keyRate, zeroGroups.rate)
+		} else {
+			c.push(keyRate, c.group(keyPerMin, c.num(b.RatePerMin), keyBaselinePerMin, c.num(b.BaselineRatePerMin)))
+		}
+	}
+	if c.wants("fanout") {
+		if shared && zero(b.FanoutIPs, b.FanoutPorts, b.BaselineFanoutIPs, b.BaselineFanoutPorts, b.RefusedRatio, b.DroppedRatio) {
+			c.push(keyFanout, zeroGroups.fanout)
+		} else {
+			c.push(keyFanout, c.group(
+				keyIPs, c.num(b.FanoutIPs), keyPorts, c.num(b.FanoutPorts),
+				keyBaselineIPs, c.num(b.BaselineFanoutIPs), keyBaselinePorts, c.num(b.BaselineFanoutPorts),
+				keyRefusedRatio, c.num(b.RefusedRatio), keyDroppedRatio, c.num(b.DroppedRatio)))
+		}
+	}
+	if c.wants("auth_failures") {
+		if shared && zero(b.AuthFailuresPerMin, b.BaselineAuthFailuresPerMin, b.AuthFailureSources) {
+			c.push(keyAuthFailures, zeroGroups.authFailures)
+		} else {
+			c.push(keyAuthFailures, c.group(
+				keyPerMin, c.num(b.AuthFailuresPerMin), keyBaselinePerMin, c.num(b.BaselineAuthFailuresPerMin),
+				keySources, c.num(b.AuthFailureSources)))
+		}
+	}
+	if c.wants("drops") {
+		if shared && zero(b.DropsPerMin, b.BaselineDropsPerMin) {
+			c.push(keyDrops, zeroGroups.drops)
+		} else {
+			c.push(keyDrops, c.group(keyPerMin, c.num(b.DropsPerMin), keyBaselinePerMin, c.num(b.BaselineDropsPerMin)))
+		}
+	}
+	if c.wants("dns") {
+		if shared && zero(b.NXDomainRatio, b.BaselineNXDomainRatio) {
+			c.push(keyDNS, zeroGroups.dns)
+		} else {
+			c.push(keyDNS, c.group(keyNXDomainRatio, c.num(b.NXDomainRatio), keyBaselineNXDomainRatio, c.num(b.BaselineNXDomainRatio)))
+		}
+	}
 	return c.term(c.object(start))
+}
+
+// wants reports whether the part of the document being built has key.
+func (c *conv) wants(key string) bool {
+	_, ok := c.need.child(key)
+	return ok
+}
+
+// zero reports whether every f is what num shows as 0.00.
+func zero(fs ...float64) bool {
+	for _, f := range fs {
+		if f == f && (f != 0 || math.Signbit(f)) && f <= 1e15 && f >= -1e15 {
+			return false
+		}
+	}
+	return true
+}
+
+// zeroGroups are the baseline's groups that know nothing (all zero),
+// shared by every document that has one: most flows have some.
+var zeroGroups struct{ latency, errors, rate, fanout, authFailures, drops, dns *ast.Term }
+
+func init() { // after zeroBaseline, which builds its groups unshared
+	obj := zeroBaseline.Value.(ast.Object)
+	z := &zeroGroups
+	z.latency, z.errors, z.rate = obj.Get(keyLatency), obj.Get(keyErrors), obj.Get(keyRate)
+	z.fanout, z.authFailures = obj.Get(keyFanout), obj.Get(keyAuthFailures)
+	z.drops, z.dns = obj.Get(keyDrops), obj.Get(keyDNS)
 }
 
 // group is the object term of keys and values, alternating.
@@ -332,7 +421,7 @@ var (
 	zeroBaseline = func() *ast.Term {
 		c := getConv(nil, nil, false)
 		defer c.release()
-		t := c.newBaselineValue(&profile.Baseline{})
+		t := c.newBaselineValue(&profile.Baseline{}, false)
 		seal(t.Value)
 		return t
 	}()

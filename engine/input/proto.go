@@ -66,6 +66,7 @@ type plan struct {
 }
 
 type fieldPlan struct {
+	name  string
 	key   *ast.Term
 	enums map[protoreflect.EnumNumber]*ast.Term // enum fields only
 }
@@ -106,7 +107,8 @@ func newPlan(md protoreflect.MessageDescriptor) *plan {
 	p.fields = make([]fieldPlan, fields.Len())
 	for i := range p.fields {
 		fd := fields.Get(i)
-		p.fields[i].key = ast.StringTerm(string(fd.Name()))
+		p.fields[i].name = string(fd.Name())
+		p.fields[i].key = ast.StringTerm(p.fields[i].name)
 		if fd.Kind() == protoreflect.EnumKind {
 			values := fd.Enum().Values()
 			p.fields[i].enums = make(map[protoreflect.EnumNumber]*ast.Term, values.Len())
@@ -125,7 +127,7 @@ func newPlan(md protoreflect.MessageDescriptor) *plan {
 // extension (Flow has none), which is no field of its message's plan.
 func fieldPlanOf(fd protoreflect.FieldDescriptor) *fieldPlan {
 	if fd.IsExtension() {
-		return &fieldPlan{key: ast.StringTerm(string(fd.Name()))}
+		return &fieldPlan{name: string(fd.Name()), key: ast.StringTerm(string(fd.Name()))}
 	}
 	return &planOf(fd.ContainingMessage()).fields[fd.Index()]
 }
@@ -156,6 +158,9 @@ type conv struct {
 	// the Range callback, made once per conv rather than once per message.
 	current  *plan
 	addField func(protoreflect.FieldDescriptor, protoreflect.Value) bool
+	// need is the part of the document wanted below the value being
+	// built (nil: all of it); see Fields.
+	need *Fields
 }
 
 var convs = sync.Pool{New: func() any { return &conv{} }}
@@ -169,12 +174,12 @@ func getConv(cache *endpointCache, http *flowpb.HTTP, slab bool) *conv {
 	if c.addField == nil {
 		c.addField = c.field
 	}
-	c.cache, c.facts, c.headers, c.nodes, c.http, c.flow, c.slab = cache, nil, nil, nil, http, nil, slab
+	c.cache, c.facts, c.headers, c.nodes, c.http, c.flow, c.slab, c.need = cache, nil, nil, nil, http, nil, slab, nil
 	return c
 }
 
 func (c *conv) release() {
-	c.cache, c.facts, c.headers, c.nodes, c.http, c.flow = nil, nil, nil, nil, nil, nil
+	c.cache, c.facts, c.headers, c.nodes, c.http, c.flow, c.need = nil, nil, nil, nil, nil, nil, nil
 	convs.Put(c)
 }
 
@@ -222,10 +227,11 @@ func (c *conv) message(m protoreflect.Message) ast.Value {
 			if v := c.headers.get(h); v != nil {
 				return v
 			}
-			slab := c.slab
+			slab, need := c.slab, c.need
 			c.slab = false // a cached value pins no document's block
+			c.need = nil   // and is whole, for every set of Fields
 			v := c.fields(m, p)
-			c.slab = slab
+			c.slab, c.need = slab, need
 			c.headers.put(h, v)
 			return v
 		}
@@ -261,11 +267,18 @@ func (c *conv) field(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool
 	} else {
 		fp = &c.current.fields[fd.Index()]
 	}
+	need, ok := c.need.child(fp.name)
+	if !ok {
+		return true // no policy reads it
+	}
 	if fd == nodeLabelsField && c.flow != nil && c.nodes != nil {
 		c.push(fp.key, c.term(c.nodes.value(c.flow, func() ast.Value { return c.unslabbed(fp, fd, v) })))
 		return true
 	}
+	outer := c.need
+	c.need = need
 	val := c.term(c.fieldValue(fp, fd, v))
+	c.need = outer
 	c.push(fp.key, val)
 	return true
 }
@@ -276,9 +289,9 @@ var nodeLabelsField = (&flowpb.Flow{}).ProtoReflect().Descriptor().Fields().ByNa
 // unslabbed is the field's value for a cache: a cached value pins no
 // document's block.
 func (c *conv) unslabbed(fp *fieldPlan, fd protoreflect.FieldDescriptor, v protoreflect.Value) ast.Value {
-	slab := c.slab
-	c.slab = false
-	defer func() { c.slab = slab }()
+	slab, need := c.slab, c.need
+	c.slab, c.need = false, nil // whole, for every set of Fields
+	defer func() { c.slab, c.need = slab, need }()
 	return c.fieldValue(fp, fd, v)
 }
 
@@ -295,11 +308,18 @@ func (c *conv) fieldValue(fp *fieldPlan, fd protoreflect.FieldDescriptor, v prot
 		start := len(c.items)
 		vd := fd.MapValue()
 		vp := fieldPlanOf(vd)
+		outer := c.need
 		v.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
+			need, ok := outer.child(k.String())
+			if !ok {
+				return true
+			}
+			c.need = need
 			val := c.term(c.singularValue(vp, vd, mv))
 			c.push(c.term(ast.String(k.String())), val)
 			return true
 		})
+		c.need = outer
 		return c.object(start)
 	}
 	return c.singularValue(fp, fd, v)

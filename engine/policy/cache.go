@@ -2,6 +2,7 @@ package policy
 
 import (
 	"math/bits"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -210,6 +211,41 @@ func (s *Set) Uncached() map[string]string {
 			}
 		}
 		out[p.ID] = why
+	}
+	return out
+}
+
+// InputPaths are the input paths the Set's policies read (each a list of
+// keys below input), for building documents that hold only those; nil
+// when a policy reads the whole input, or with WithoutShortcuts: then
+// every document must be whole.
+func (s *Set) InputPaths() [][]string {
+	if s.plain || s.reads == nil {
+		return nil
+	}
+	var out [][]string
+	for i := range s.policies {
+		r := s.reads[i]
+		if r.whole != "" {
+			return nil
+		}
+		for _, p := range append(slices.Clone(r.paths), r.exists...) {
+			keys := make([]string, 0, len(p)-1)
+			for _, t := range p[1:] {
+				k, ok := t.Value.(ast.String)
+				if !ok {
+					return nil // a path the analysis should not give: read it all
+				}
+				keys = append(keys, string(k))
+			}
+			if len(keys) == 0 {
+				return nil
+			}
+			out = append(out, keys)
+		}
+	}
+	if out == nil {
+		out = [][]string{} // no policy reads anything
 	}
 	return out
 }

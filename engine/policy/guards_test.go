@@ -97,3 +97,22 @@ func TestGuardHoldsAsRegoCompares(t *testing.T) {
 func evalQuery(ctx context.Context, q string, in ast.Value) (rego.ResultSet, error) {
 	return rego.New(rego.Query(q), rego.ParsedInput(in), rego.SetRegoVersion(ast.RegoV1)).Eval(ctx)
 }
+
+// TestInputPaths: what the policies read, as keys below input; nothing
+// (the whole document) when one reads the whole input or the Set takes
+// no shortcuts.
+func TestInputPaths(t *testing.T) {
+	set, err := Load(context.Background(), fsWith(base()), ".")
+	require.NoError(t, err)
+	require.ElementsMatch(t, [][]string{{"sentinel", "destination_port"}, {"verdict"}}, set.InputPaths())
+
+	plain, err := Load(context.Background(), fsWith(base()), ".", WithoutShortcuts())
+	require.NoError(t, err)
+	require.Nil(t, plain.InputPaths())
+
+	files := base()
+	files["test/p/p.rego"] = policyWith("Probe", "p", `violation contains lib.violation(rego.metadata.chain(), "x") if count(input) > 3`)
+	whole, err := Load(context.Background(), fsWith(files), ".")
+	require.NoError(t, err)
+	require.Nil(t, whole.InputPaths())
+}
