@@ -69,18 +69,19 @@ func TestDocumentOfKeepsWhatIsRead(t *testing.T) {
 		whole := b.Document(f, &fa, p)
 		part := b.DocumentOf(f, &fa, p, need)
 		for _, path := range paths {
-			keys := make([]*ast.Term, len(path))
+			ref := make(ast.Ref, len(path))
 			for k, s := range path {
-				keys[k] = ast.StringTerm(s)
+				ref[k] = ast.StringTerm(s)
 			}
-			want, got := find(whole, keys), find(part, keys)
+			want, werr := whole.Find(ref)
+			got, gerr := part.Find(ref)
 			at := "flow " + strconv.Itoa(i) + ": input." + strings.Join(path, ".")
-			if want == nil {
-				require.Nil(t, got, at)
+			if werr != nil {
+				require.Error(t, gerr, at)
 				continue
 			}
-			require.NotNil(t, got, at)
-			requireSameValue(t, want.Value, got.Value, at)
+			require.NoError(t, gerr, at)
+			requireSameValue(t, want, got, at)
 		}
 		for _, k := range []string{"time", "uuid", "source", "Summary"} {
 			if whole.(ast.Object).Get(ast.StringTerm(k)) != nil {
@@ -97,19 +98,4 @@ func TestDocumentOfKeepsWhatIsRead(t *testing.T) {
 		}
 	}
 	require.Len(t, left, 4, "the flows have the fields left out")
-}
-
-func find(v ast.Value, keys []*ast.Term) *ast.Term {
-	var t *ast.Term
-	for _, k := range keys {
-		obj, ok := v.(ast.Object)
-		if !ok {
-			return nil
-		}
-		if t = obj.Get(k); t == nil {
-			return nil
-		}
-		v = t.Value
-	}
-	return t
 }
