@@ -98,9 +98,12 @@ type group struct {
 	byMask  [numMasks]int
 	// subsets are the policies (indexes) each query evaluates.
 	subsets [][]int
-	// guarded: each flow evaluates only the policies whose guards it
-	// passes (see guard); the class's query when that is all of them.
-	guarded bool
+	// guarded: a flow that passes the guards (see guard) of none of the
+	// class's policies is not judged by the class at all. With singles
+	// (the uncached class), a flow passing some policies' guards is judged
+	// by those alone, each with its own query; the cached classes judge
+	// with the class's query and cache the decision.
+	guarded, singles bool
 	cache   *decisionCache
 }
 
@@ -195,7 +198,7 @@ func (s *Set) Eval(ctx context.Context, input ast.Value) ([]Violation, error) {
 				s.stats[g.class].skipped.Add(1)
 				continue
 			}
-			if len(poss) < len(sub) {
+			if g.singles && len(poss) < len(sub) {
 				s.stats[g.class].misses.Add(1)
 				for _, i := range poss {
 					rs, err := s.run(ctx, s.single[i], input)

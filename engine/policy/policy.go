@@ -375,12 +375,10 @@ func (s *Set) groups(ctx context.Context, compiler *ast.Compiler, lay *layout, s
 		if n == 0 {
 			continue
 		}
-		g := group{class: class, byMask: lay.byMask[class], subsets: lay.subsets[class]}
-		if class == classVolatile {
-			for i := range s.policies {
-				if s.class[i] == class && s.guards[i] != nil {
-					g.guarded = true
-				}
+		g := group{class: class, byMask: lay.byMask[class], subsets: lay.subsets[class], singles: class == classVolatile}
+		for i := range s.policies {
+			if s.class[i] == class && s.guards[i] != nil {
+				g.guarded = true
 			}
 		}
 		for k := range lay.subsets[class] {
