@@ -99,11 +99,10 @@ type group struct {
 	// subsets are the policies (indexes) each query evaluates.
 	subsets [][]int
 	// guarded: a flow that passes the guards (see guard) of none of the
-	// class's policies is not judged by the class at all. With singles
-	// (the uncached class), a flow passing some policies' guards is judged
-	// by those alone, each with its own query; the cached classes judge
-	// with the class's query and cache the decision.
-	guarded, singles bool
+	// class's policies is not judged by the class at all; the class's
+	// query itself evaluates only the policies whose guards pass (see
+	// aggregateModule).
+	guarded bool
 	cache   *decisionCache
 }
 
@@ -181,7 +180,6 @@ func (s *Set) Eval(ctx context.Context, input ast.Value) ([]Violation, error) {
 		out   []Violation
 		fails Failures
 		buf   [32]*ast.Term
-		pbuf  [16]int
 	)
 	mask := maskOf(input)
 	for gi := range ev.groups {
@@ -192,24 +190,8 @@ func (s *Set) Eval(ctx context.Context, input ast.Value) ([]Violation, error) {
 			continue // no policy of the class can judge this type of flow
 		}
 		if g.guarded {
-			sub := g.subsets[qi]
-			poss := s.possible(sub, input, pbuf[:0])
-			if len(poss) == 0 {
+			if !s.anyPossible(g.subsets[qi], input) {
 				s.stats[g.class].skipped.Add(1)
-				continue
-			}
-			if g.singles && len(poss) < len(sub) {
-				s.stats[g.class].misses.Add(1)
-				for _, i := range poss {
-					rs, err := s.run(ctx, s.single[i], input)
-					if err != nil {
-						if ctx.Err() != nil {
-							return nil, ctx.Err()
-						}
-						return s.evalEach(ctx, input)
-					}
-					out, fails = s.decodeOne(rs, i, out, fails)
-				}
 				continue
 			}
 		}
@@ -250,15 +232,15 @@ func (s *Set) Eval(ctx context.Context, input ast.Value) ([]Violation, error) {
 	return out, fails.orNil()
 }
 
-// possible appends to into the policies of sub whose guards input passes
-// in at least one of their violation rules.
-func (s *Set) possible(sub []int, input ast.Value, into []int) []int {
+// anyPossible reports whether input passes, in at least one violation
+// rule, the guards of one of the policies of sub.
+func (s *Set) anyPossible(sub []int, input ast.Value) bool {
 	for _, i := range sub {
 		if s.canJudge(i, input) {
-			into = append(into, i)
+			return true
 		}
 	}
-	return into
+	return false
 }
 
 func (s *Set) canJudge(i int, input ast.Value) bool {

@@ -258,7 +258,7 @@ func (s *Set) compileAggregate(ctx context.Context, skip []bool) (*evaluator, er
 	if s.class != nil {
 		lay = s.layout(skip)
 	}
-	agg, err := ast.ParseModuleWithOpts("hubble-sentinel/aggregate.rego", aggregateModule(s.policies, lay, skip),
+	agg, err := ast.ParseModuleWithOpts("hubble-sentinel/aggregate.rego", aggregateModule(s.policies, lay, skip, s.guards),
 		ast.ParserOptions{RegoVersion: ast.RegoV1})
 	if err != nil {
 		return nil, fmt.Errorf("generating aggregate module: %w", err)
@@ -375,7 +375,7 @@ func (s *Set) groups(ctx context.Context, compiler *ast.Compiler, lay *layout, s
 		if n == 0 {
 			continue
 		}
-		g := group{class: class, byMask: lay.byMask[class], subsets: lay.subsets[class], singles: class == classVolatile}
+		g := group{class: class, byMask: lay.byMask[class], subsets: lay.subsets[class]}
 		for i := range s.policies {
 			if s.class[i] == class && s.guards[i] != nil {
 				g.guarded = true
@@ -423,7 +423,14 @@ func (s *Set) prepareQueryWith(ctx context.Context, compiler *ast.Compiler, quer
 // tagged with the policy's index so a result is attributed to its policy.
 // With classes, each class's policies are also unioned in
 // violations_<class>.
-func aggregateModule(ps []Info, lay *layout, skip []bool) string {
+//
+// Each class's rules for a policy with guards (see guardsOf) lead with
+// them, one rule per violation rule's guards: OPA's rule index then skips,
+// for a flow, every policy whose equality guards it fails, and the other
+// guards are a comparison each; only the policies a flow could match are
+// evaluated. The guards are conditions of the policy's own rules, so the
+// violations found are the same.
+func aggregateModule(ps []Info, lay *layout, skip []bool, guards [][][]guard) string {
 	var b strings.Builder
 	b.WriteString("package " + aggregatePackage + "\n\n")
 	// Never true: the set is defined even when every policy is skipped.
@@ -440,7 +447,17 @@ func aggregateModule(ps []Info, lay *layout, skip []bool) string {
 	for class, subsets := range lay.subsets {
 		for k, sub := range subsets {
 			for _, i := range sub {
-				fmt.Fprintf(&b, "violations_%s_%d contains [%d, v] if some v in data.%s.%s\n", classNames[class], k, i, ps[i].Package, RuleName)
+				if i >= len(guards) || guards[i] == nil {
+					fmt.Fprintf(&b, "violations_%s_%d contains [%d, v] if some v in data.%s.%s\n", classNames[class], k, i, ps[i].Package, RuleName)
+					continue
+				}
+				for _, gs := range guards[i] {
+					fmt.Fprintf(&b, "violations_%s_%d contains [%d, v] if {\n", classNames[class], k, i)
+					for g := range gs {
+						fmt.Fprintf(&b, "\t%s\n", gs[g].String())
+					}
+					fmt.Fprintf(&b, "\tsome v in data.%s.%s\n}\n", ps[i].Package, RuleName)
+				}
 			}
 		}
 	}
