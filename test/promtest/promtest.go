@@ -13,6 +13,22 @@ import (
 // pairs, or 0 if no such series exists.
 func Value(t testing.TB, g prometheus.Gatherer, name string, labels ...string) float64 {
 	t.Helper()
+	v, _ := lookup(t, g, name, labels...)
+	return v
+}
+
+// Series is Value for a series that must exist, so that a test asserting
+// that a counter stays 0 fails, rather than passes, when the series is
+// missing (a metric or label renamed).
+func Series(t testing.TB, g prometheus.Gatherer, name string, labels ...string) float64 {
+	t.Helper()
+	v, ok := lookup(t, g, name, labels...)
+	require.True(t, ok, "no series %s%v", name, labels)
+	return v
+}
+
+func lookup(t testing.TB, g prometheus.Gatherer, name string, labels ...string) (float64, bool) {
+	t.Helper()
 	require.Zero(t, len(labels)%2, "labels come in name/value pairs")
 	mfs, err := g.Gather()
 	require.NoError(t, err)
@@ -33,13 +49,13 @@ func Value(t testing.TB, g prometheus.Gatherer, name string, labels ...string) f
 			}
 			switch {
 			case m.Counter != nil:
-				return m.GetCounter().GetValue()
+				return m.GetCounter().GetValue(), true
 			case m.Gauge != nil:
-				return m.GetGauge().GetValue()
+				return m.GetGauge().GetValue(), true
 			case m.Histogram != nil:
-				return float64(m.GetHistogram().GetSampleCount())
+				return float64(m.GetHistogram().GetSampleCount()), true
 			}
 		}
 	}
-	return 0
+	return 0, false
 }
