@@ -2,13 +2,13 @@ package policy
 
 import (
 	"fmt"
-	"io/fs"
 
 	"github.com/hubble-sentinel/hubble-sentinel/engine/alert"
 )
 
 // METADATA keys under custom: that declare which labels identify a
-// policy's incident (see alert.NewGrouping):
+// policy's incident (see alert.NewGrouping, Info.Grouping and
+// Set.Groupings):
 //
 //	custom:
 //	  group_by: [source_namespace, source_workload]   # exactly these
@@ -19,40 +19,6 @@ const (
 	MetaDropLabels = "drop_labels"
 	MetaAddLabels  = "add_labels"
 )
-
-// Groupings reads the alert grouping that each policy under root in fsys
-// declares in its package METADATA, by policy id. Policies that declare
-// none are absent: they group by alert.DefaultGrouping. An invalid
-// declaration is an error naming the file, as any other metadata error.
-//
-// It reads the modules as Load does; the grouping is plain data, so the
-// alert packages use it without linking OPA.
-func Groupings(fsys fs.FS, root string) (alert.Groupings, error) {
-	res, err := readDir(fsys, root, false)
-	if err != nil {
-		return nil, err
-	}
-	out := alert.Groupings{}
-	for file, m := range res.ParsedModules() {
-		info, ok := describe(file, m)
-		if !ok {
-			continue
-		}
-		for _, a := range m.Annotations {
-			if a.Scope != "package" {
-				continue
-			}
-			g, ok, err := groupingOf(a.Custom)
-			if err != nil {
-				return nil, fmt.Errorf("%s: package %s: METADATA custom: %w", file, info.Package, err)
-			}
-			if ok {
-				out[info.ID] = g
-			}
-		}
-	}
-	return out, nil
-}
 
 // groupingOf reads the grouping keys of a METADATA custom block; ok is
 // false when it has none.

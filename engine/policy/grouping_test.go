@@ -46,13 +46,14 @@ func TestGroupings(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fsys := fstest.MapFS{"x/p/p.rego": groupingPolicy("P", tc.custom)}
-			gs, err := Groupings(fsys, ".")
+			set, err := Load(t.Context(), fsys, ".")
 			if tc.wantErr != "" {
 				require.ErrorContains(t, err, tc.wantErr)
 				return
 			}
 			require.NoError(t, err)
-			g, ok := gs["P"]
+			g, ok := set.Groupings()["P"]
+			require.Equal(t, ok, set.Policies()[0].Grouping != nil)
 			if tc.want == nil {
 				require.False(t, ok)
 				return
@@ -70,8 +71,13 @@ func TestGroupings(t *testing.T) {
 	}
 }
 
-// TestBundledGroupingsLoad: whatever the bundled policies declare is valid.
-func TestBundledGroupingsLoad(t *testing.T) {
-	_, err := Groupings(policies.FS, ".")
+// TestBundledGroupings: the bundled policies' declarations load, the scans
+// grouping by client.
+func TestBundledGroupings(t *testing.T) {
+	set, err := Load(t.Context(), policies.FS, ".")
 	require.NoError(t, err)
+	gs := set.Groupings()
+	require.Contains(t, gs, "BaselinePortScan")
+	require.Contains(t, gs, "LateralSensitivePortCrossNamespace")
+	require.NotContains(t, gs, "EgressToCloudMetadata", "declares none: the default")
 }

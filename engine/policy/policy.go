@@ -17,6 +17,8 @@ import (
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
+
+	"github.com/hubble-sentinel/hubble-sentinel/engine/alert"
 )
 
 // RootPackage is the package prefix of every detective policy:
@@ -45,6 +47,10 @@ type Info struct {
 	// violations are recorded, not alerted, and afterwards an edge the
 	// baseline learned does not alert.
 	Learnable bool
+	// Grouping is the alert grouping the policy declares in its METADATA
+	// (group_by, drop_labels, add_labels under custom:); nil when it
+	// declares none and groups by alert.DefaultGrouping.
+	Grouping *alert.Grouping
 }
 
 // Violation is one violation a policy found in a flow.
@@ -102,6 +108,20 @@ func (s *Set) Policies() []Info { return s.policies }
 // Learnable reports whether the policy with this id is learnable (see
 // Info.Learnable). A nil set has none.
 func (s *Set) Learnable(id string) bool { return s != nil && s.learnable[id] }
+
+// Groupings are the alert groupings the policies declare in their
+// METADATA, by policy id; a policy that declares none is absent and groups
+// by alert.DefaultGrouping. The alert side reads them as plain data,
+// without linking OPA.
+func (s *Set) Groupings() alert.Groupings {
+	out := alert.Groupings{}
+	for _, p := range s.policies {
+		if p.Grouping != nil {
+			out[p.ID] = *p.Grouping
+		}
+	}
+	return out
+}
 
 // Exceptions lists the exceptions of data.data.exceptions in their order.
 func (s *Set) Exceptions() []Exception { return s.exceptions }
@@ -182,7 +202,10 @@ func compile(ctx context.Context, modules map[string]*ast.Module, data map[strin
 		o(s)
 	}
 	for file, m := range modules {
-		info, ok := describe(file, m)
+		info, ok, err := describe(file, m)
+		if err != nil {
+			return nil, err
+		}
 		if !ok {
 			continue
 		}
@@ -465,13 +488,13 @@ func aggregateModule(ps []Info, lay *layout, skip []bool, guards [][][]guard) st
 }
 
 // describe reports whether m is a detective policy and reads its metadata.
-func describe(file string, m *ast.Module) (Info, bool) {
+func describe(file string, m *ast.Module) (Info, bool, error) {
 	pkg := strings.TrimPrefix(m.Package.Path.String(), "data.")
 	if !strings.HasPrefix(pkg, RootPackage+".") {
-		return Info{}, false
+		return Info{}, false, nil
 	}
 	if !slices.ContainsFunc(m.Rules, isViolationRule) {
-		return Info{}, false
+		return Info{}, false, nil
 	}
 	info := Info{Package: pkg, File: file}
 	for _, a := range m.Annotations {
@@ -488,8 +511,15 @@ func describe(file string, m *ast.Module) (Info, bool) {
 		if l, ok := a.Custom["learnable"].(bool); ok {
 			info.Learnable = l
 		}
+		g, ok, err := groupingOf(a.Custom)
+		if err != nil {
+			return Info{}, false, fmt.Errorf("%s: package %s: METADATA custom: %w", file, pkg, err)
+		}
+		if ok {
+			info.Grouping = &g
+		}
 	}
-	return info, true
+	return info, true, nil
 }
 
 // isViolationRule matches `violation contains …` rules, not helper

@@ -240,14 +240,6 @@ func sampleInputs(fsys fs.FS, where string) ([]ast.Value, error) {
 	return samples, nil
 }
 
-// loadPolicies loads the policies as LoadPolicies does, with the alert
-// grouping each declares in its METADATA.
-func loadPolicies(ctx context.Context, dir string, limits PolicyLimits, logger *slog.Logger) (*policy.Set, alert.Groupings, error) {
-	src := &policySource{dir: dir, limits: limits, logger: logger}
-	l, err := src.load(ctx, true)
-	return l.set, l.groupings, err
-}
-
 // policySource is where the policies come from: the bundled set, a
 // directory (--policies.dir) or an OPA bundle (--policies.bundle).
 type policySource struct {
@@ -293,13 +285,12 @@ func (s *policySource) String() string {
 	return "bundled policies"
 }
 
-// loaded is a policy set with the alert groupings its METADATA declares,
-// the files it was loaded from, and the source they came from.
+// loaded is a policy set with the files it was loaded from and the
+// source they came from.
 type loaded struct {
-	set       *policy.Set
-	groupings alert.Groupings
-	fsys      fs.FS
-	source    *policySource
+	set    *policy.Set
+	fsys   fs.FS
+	source *policySource
 }
 
 // load loads, tests and checks the policies. A bundle's own Rego tests run
@@ -327,11 +318,7 @@ func (s *policySource) load(ctx context.Context, force bool) (loaded, error) {
 	if err != nil {
 		return loaded{}, err
 	}
-	groupings, err := policy.Groupings(fsys, ".")
-	if err != nil {
-		return loaded{}, fmt.Errorf("loading %s: %w", s, err)
-	}
-	return loaded{set: set, groupings: groupings, fsys: fsys, source: s}, nil
+	return loaded{set: set, fsys: fsys, source: s}, nil
 }
 
 // newSender returns an Alertmanager sender, or nil when no URL is set.
@@ -415,7 +402,7 @@ func newDelivery(ctx context.Context, o *Options, aggCfg alert.AggregatorConfig,
 		}
 	}
 	source.register(reg)
-	set, groupings := o.preloaded.set, o.preloaded.groupings
+	set := o.preloaded.set
 	o.policyFS = o.preloaded.fsys
 	var ns alert.Notifiers
 	if extra != nil {
@@ -451,7 +438,7 @@ func newDelivery(ctx context.Context, o *Options, aggCfg alert.AggregatorConfig,
 	}
 	aggCfg.HubbleUIURL = o.Alerts.HubbleUIURL
 	agg := alert.NewAggregator(aggCfg, ns, o.Logger.With("component", "alerts"), reg)
-	agg.SetGroupings(groupings)
+	agg.SetGroupings(set.Groupings())
 	if sender != nil {
 		sender.SetConditions(agg)
 	}

@@ -84,8 +84,8 @@ func Run(ctx context.Context, o Options) error {
 	var mu sync.Mutex
 	running := o
 	current := func() Options { mu.Lock(); defer mu.Unlock(); return running }
-	setPolicies := func(set *policy.Set, groupings alert.Groupings) {
-		p.aggregator.SetGroupings(groupings)
+	setPolicies := func(set *policy.Set) {
+		p.aggregator.SetGroupings(set.Groupings())
 		for _, f := range followers {
 			f.engine.SetPolicies(set)
 		}
@@ -107,9 +107,6 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if src := p.source; (o.ConfigFile == "" && (o.Reload != nil || o.WebLifecycle)) || (o.WatchPolicies && o.PoliciesDir != "") || src.bundle != nil {
 		logger := o.Logger.With("component", "policy")
-		// Load and Apply run one after the other on the reloader's
-		// goroutine: the groupings loaded with a set are applied with it.
-		var groupings alert.Groupings
 		loader := func(force bool) func(ctx context.Context) (*policy.Set, error) {
 			return func(ctx context.Context) (*policy.Set, error) {
 				// The directory and limits are the running configuration's;
@@ -120,12 +117,10 @@ func Run(ctx context.Context, o Options) error {
 				if errors.Is(err, errNotModified) {
 					return nil, nil
 				}
-				groupings = l.groupings
 				return l.set, err
 			}
 		}
-		apply := func(set *policy.Set) { setPolicies(set, groupings) }
-		r := NewReloader(src.String(), len(p.policies.Policies()), loader(false), apply, logger, reg)
+		r := NewReloader(src.String(), len(p.policies.Policies()), loader(false), setPolicies, logger, reg)
 		r.LoadForced = loader(true)
 		r.Alerts = p.aggregator
 		if o.ConfigFile == "" {
@@ -177,7 +172,7 @@ func Run(ctx context.Context, o Options) error {
 // restart-only settings that changed are logged and kept as they run, then
 // redaction, alert tuning, the policies and (when its settings changed)
 // the Alertmanager sender are replaced. next ends as what runs.
-func applyReload(running Options, next *Options, l loaded, p *pipeline, setPolicies func(*policy.Set, alert.Groupings), logger *slog.Logger) error {
+func applyReload(running Options, next *Options, l loaded, p *pipeline, setPolicies func(*policy.Set), logger *slog.Logger) error {
 	keepRestartOnly(running, next, logger)
 	if err := redact.Extend(next.RedactHeaders, next.RedactQueryKeys); err != nil {
 		next.RedactHeaders, next.RedactQueryKeys = running.RedactHeaders, running.RedactQueryKeys
@@ -187,7 +182,7 @@ func applyReload(running Options, next *Options, l loaded, p *pipeline, setPolic
 		ResolveAfter: next.ResolveAfter, ResendInterval: next.ResendInterval,
 		MaxIncidentsPerPolicy: next.Alerts.MaxIncidentsPerPolicy, HubbleUIURL: next.Alerts.HubbleUIURL,
 	})
-	setPolicies(l.set, l.groupings)
+	setPolicies(l.set)
 	if slices.Equal(running.AlertmanagerURLs, next.AlertmanagerURLs) && running.Alertmanager == next.Alertmanager {
 		return nil
 	}
