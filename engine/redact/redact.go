@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"unicode/utf8"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 
@@ -29,12 +30,16 @@ var SensitiveHeaders = []string{
 // summary.
 var (
 	// authScheme is a credential after its scheme: "Bearer eyJ…".
-	authScheme = regexp.MustCompile(`(?i)\b(bearer|basic|token|digest)\s+[A-Za-z0-9._~+/=-]{6,}`)
+	authScheme = regexp.MustCompile(`(?i)\b(` + strings.Join(schemes, "|") + `)\s+[A-Za-z0-9._~+/=-]{6,}`)
 	// secretParam is a secret-named parameter's value: "token=…".
 	secretParam = regexp.MustCompile(`(?i)([?&;]|\b)((?:access_|refresh_|id_)?token|password|passwd|pwd|secret|api[_-]?key|apikey|key|auth|session(?:id)?|sig|signature|x-amz-signature|x-amz-credential|code|j?sessionid|phpsessid|sid)=[^&;\s"']+`)
 	// urlUserinfo is the credentials part of a URL: "://user:pass@".
 	urlUserinfo = regexp.MustCompile(`://[^/\s:@]+:[^/\s@]+@`)
 )
+
+// schemes are the authorization schemes authScheme masks a credential
+// after.
+var schemes = []string{"bearer", "basic", "token", "digest"}
 
 // extension is what Extend added to the defaults.
 type extension struct {
@@ -157,23 +162,55 @@ func appendSecret(out []string, v string) []string {
 }
 
 // String masks the given secrets and anything secret-shaped in s.
+//
+// The regexps that find secret-shaped text have no literal prefix for Go
+// to search for, and cost about a microsecond for every ten bytes of text
+// that holds no match, such as a policy's description; each runs only
+// when s holds what every one of its matches must (see mayHoldScheme), so
+// the result is the same and most alerts cost none of them.
 func String(s string, secrets []string) string {
 	for _, sec := range secrets {
 		if sec != "" {
 			s = strings.ReplaceAll(s, sec, Mask)
 		}
 	}
-	s = authScheme.ReplaceAllString(s, "${1} "+Mask)
-	maskParam := func(m string) string {
-		k, _, _ := strings.Cut(m, "=")
-		return k + "=" + Mask
+	if mayHoldScheme(s) {
+		s = authScheme.ReplaceAllString(s, "${1} "+Mask)
 	}
-	s = secretParam.ReplaceAllStringFunc(s, maskParam)
-	if ext := extra.Load(); ext != nil && ext.param != nil {
-		s = ext.param.ReplaceAllStringFunc(s, maskParam)
+	if strings.IndexByte(s, '=') >= 0 { // "name=value"
+		s = secretParam.ReplaceAllStringFunc(s, maskParam)
+		if ext := extra.Load(); ext != nil && ext.param != nil {
+			s = ext.param.ReplaceAllStringFunc(s, maskParam)
+		}
 	}
-	s = urlUserinfo.ReplaceAllString(s, "://"+Mask+"@")
+	s = urlUserinfo.ReplaceAllString(s, "://"+Mask+"@") // "://" is its literal prefix
 	return s
+}
+
+// maskParam masks the value of a "name=value" match.
+func maskParam(m string) string {
+	k, _, _ := strings.Cut(m, "=")
+	return k + "=" + Mask
+}
+
+// mayHoldScheme reports whether s may hold a match of authScheme: one of
+// the schemes, in any case. Case folding reaches beyond ASCII ("ſ" is an
+// s, "K", the Kelvin sign, a k), so text with a byte outside ASCII is left
+// to the regexp.
+func mayHoldScheme(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return true
+		}
+	}
+	for _, w := range schemes {
+		for i := 0; i+len(w) <= len(s); i++ {
+			if s[i]|0x20 == w[0] && strings.EqualFold(s[i:i+len(w)], w) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // URL returns raw with userinfo and every query and path parameter value
