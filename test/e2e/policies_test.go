@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -97,7 +98,12 @@ func TestHostilePoliciesCannotBlindTheRest(t *testing.T) {
 	// running set stays.
 	bad := userPolicy(t, dir, "CustomString", "string", `violation contains input.source.namespace if input.verdict == "DROPPED"`)
 	got := waitForAlert(t, am, "SentinelPolicyLoadFailed", 60*time.Second)
-	require.Contains(t, got.Annotations["description"], "custom/string/string.rego: package sentinel.custom.string: violation produces string, want objects")
+	const refused = "custom/string/string.rego: package sentinel.custom.string: violation produces string, want objects"
+	require.Contains(t, got.Annotations["description"], refused)
+	// policy check refuses it too, before it could run.
+	out, err := exec.Command(binary(t), "policy", "check", dir).CombinedOutput()
+	require.Error(t, err, "policy check must fail:\n%s", out)
+	require.Contains(t, string(out), refused)
 	require.NoError(t, os.Remove(bad))
 	require.NoError(t, os.RemoveAll(filepath.Dir(bad)))
 
