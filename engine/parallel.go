@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"hash/maphash"
+	"sync/atomic"
 	"time"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
@@ -25,6 +26,10 @@ type Parallel struct {
 	queues []chan measured
 	seed   maphash.Seed
 	depth  prometheus.GaugeFunc
+	// took is, per queue, when its worker took its last flow, and waited
+	// how long that flow had waited in the queue (Unix and plain
+	// nanoseconds): what Behind reads.
+	took, waited []atomic.Int64
 }
 
 // NewParallel returns a Parallel with workers workers, each with a queue
@@ -32,9 +37,12 @@ type Parallel struct {
 func NewParallel(e *Engine, workers, queue int, reg prometheus.Registerer) *Parallel {
 	workers = max(workers, 1)
 	queue = max(queue, 1)
-	p := &Parallel{engine: e, queues: make([]chan measured, workers), seed: maphash.MakeSeed()}
+	p := &Parallel{engine: e, queues: make([]chan measured, workers), seed: maphash.MakeSeed(),
+		took: make([]atomic.Int64, workers), waited: make([]atomic.Int64, workers)}
+	now := time.Now().UnixNano()
 	for i := range p.queues {
 		p.queues[i] = make(chan measured, queue)
+		p.took[i].Store(now)
 	}
 	p.depth = promauto.With(reg).NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "hubble_sentinel", Subsystem: "engine", Name: "queued_flows",
@@ -80,6 +88,26 @@ func (p *Parallel) shard(fa *facts.Flow) int {
 	return int(maphash.String(p.seed, fa.Client().Key()) % uint64(len(p.queues)))
 }
 
+// Behind reports whether the workers are not keeping up at now: some
+// worker has flows waiting, and either the flow it took last had waited in
+// its queue longer than after, or it has been judging that flow for longer
+// than after. queued is how many flows wait in all. An engine that judges
+// every flow, but more slowly than they arrive, is behind; an idle one
+// never is.
+func (p *Parallel) Behind(now time.Time, after time.Duration) (behind bool, queued int) {
+	for i, q := range p.queues {
+		n := len(q)
+		if n == 0 {
+			continue
+		}
+		queued += n
+		if time.Duration(p.waited[i].Load()) > after || now.Sub(time.Unix(0, p.took[i].Load())) > after {
+			behind = true
+		}
+	}
+	return behind, queued
+}
+
 // Close tells the workers that no more flows will come: Run returns once
 // they have judged what is queued. Handle must not be called after Close.
 func (p *Parallel) Close() {
@@ -92,7 +120,7 @@ func (p *Parallel) Close() {
 // drained; then it returns nil.
 func (p *Parallel) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
-	for _, q := range p.queues {
+	for i, q := range p.queues {
 		g.Go(func() error {
 			for {
 				select {
@@ -102,6 +130,9 @@ func (p *Parallel) Run(ctx context.Context) error {
 					if !ok {
 						return nil
 					}
+					now := time.Now()
+					p.took[i].Store(now.UnixNano())
+					p.waited[i].Store(int64(now.Sub(m.received)))
 					var err error
 					if m.facts == nil {
 						err = p.engine.Process(ctx, m.flow)

@@ -40,6 +40,11 @@ func TestDaemonFlags(t *testing.T) {
 	require.Equal(t, "ca.crt", o.HubbleTLS.CAFile)
 	require.Equal(t, []string{"shop/"}, o.HubbleAllow[0].GetSourcePod())
 	require.Equal(t, "DROPPED", o.HubbleDeny[0].GetVerdict()[0].String())
+
+	// Safe by default: the web endpoints listen on loopback only.
+	o, _, err = parse("run", nil, &stderr, daemonFlags)
+	require.NoError(t, err)
+	require.Equal(t, "localhost:9966", o.WebListenAddress)
 }
 
 func TestHubbleAddressFlag(t *testing.T) {

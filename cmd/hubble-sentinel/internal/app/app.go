@@ -97,6 +97,9 @@ type Options struct {
 	// policyFS holds the policies loaded at start (set when they load),
 	// which the field mask is made from.
 	policyFS fs.FS
+	// stallAfter is how far behind the engine may fall before /readyz
+	// says it is not keeping up (0: DefaultStallAfter); tests shorten it.
+	stallAfter time.Duration
 }
 
 // BundleOptions are the --policies.bundle* settings: where an OPA bundle
@@ -499,13 +502,14 @@ func (p *pipeline) follow(ctx context.Context, g *run.Group, client *hubble.Clie
 
 // judge adds to g the client feeding the engine's workers, the workers,
 // and the baseline snapshots (when snapshots is set).
-func judge(ctx context.Context, g *run.Group, eng *engine.Engine, snapshots *profile.Snapshotter, client *hubble.Client, workers int, reg prometheus.Registerer) {
+func judge(ctx context.Context, g *run.Group, eng *engine.Engine, snapshots *profile.Snapshotter, client *hubble.Client, workers int, reg prometheus.Registerer) *engine.Parallel {
 	par := engine.NewParallel(eng, workerCount(workers), flowQueue, reg)
 	addContext(ctx, g, func(ctx context.Context) error { return client.Run(ctx, par.Handle) })
 	addContext(ctx, g, par.Run)
 	if snapshots != nil {
 		addContext(ctx, g, snapshots.Run)
 	}
+	return par
 }
 
 // deliver adds to g the aggregator's clock and the Alertmanager sender.

@@ -371,19 +371,11 @@ func TestRunWithBundle(t *testing.T) {
 	defer hs.Close()
 	web := freeLoopback(t)
 	var logs logtest.Buffer
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Options{
-			HubbleSources: []HubbleSource{{Address: relay}}, AlertmanagerURLs: []string{am.URL.String()},
-			PolicyBundle:     BundleOptions{Source: hs.URL + "/bundle.tar.gz", PollInterval: 100 * time.Millisecond},
-			WebListenAddress: web, ResendInterval: time.Second,
-			Logger: slog.New(slog.NewTextHandler(&logs, nil)), Stdout: io.Discard, Stderr: io.Discard,
-		})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
+	runInBackground(t, Options{
+		HubbleSources: []HubbleSource{{Address: relay}}, AlertmanagerURLs: []string{am.URL.String()},
+		PolicyBundle:     BundleOptions{Source: hs.URL + "/bundle.tar.gz", PollInterval: 100 * time.Millisecond},
+		WebListenAddress: web, ResendInterval: time.Second,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)), Stdout: io.Discard, Stderr: io.Discard,
 	})
 	metric := func(series string) bool {
 		_, body := webGet(t, "http://"+web+"/metrics")

@@ -48,6 +48,19 @@ func freeLoopback(t *testing.T) string {
 	return addr
 }
 
+// runInBackground runs Run with o until the test ends, and then requires it
+// to return nil.
+func runInBackground(t *testing.T, o Options) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, o) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+}
+
 func webGet(t *testing.T, url string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -101,17 +114,9 @@ func TestRunReloadsConfig(t *testing.T) {
 	web := freeLoopback(t)
 	var logs syncBuffer
 	reload := make(chan struct{}, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Options{
-			ConfigFile: path, Reload: reload, WebListenAddress: web, WebLifecycle: true,
-			Logger: slog.New(slog.NewTextHandler(&logs, nil)), Stdout: io.Discard, Stderr: io.Discard,
-		})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
+	runInBackground(t, Options{
+		ConfigFile: path, Reload: reload, WebListenAddress: web, WebLifecycle: true,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)), Stdout: io.Discard, Stderr: io.Discard,
 	})
 	require.Eventually(t, func() bool { return firingIn(am1, "EgressToCloudMetadata") }, 90*time.Second, 200*time.Millisecond, "logs:\n%s", &logs)
 	require.Contains(t, logs.String(), "config_file="+path)

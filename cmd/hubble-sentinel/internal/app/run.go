@@ -148,7 +148,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if o.WebListenAddress != "" {
 		web := &Web{Address: o.WebListenAddress, Registry: reg, More: o.senders, Pprof: o.WebPprof, Logger: o.Logger.With("component", "web"),
-			Ready:     func() error { return ready(followers, time.Now()) },
+			Ready:     func() error { return ready(followers, time.Now(), cmp.Or(o.stallAfter, DefaultStallAfter)) },
 			Lifecycle: o.WebLifecycle, Reload: func(ctx context.Context) error { return askReload(ctx, requests) }}
 		addContext(ctx, &g, web.Run)
 	}
@@ -214,9 +214,10 @@ func askReload(ctx context.Context, requests chan<- chan<- error) error {
 // follower is one source's stream and engine.
 type follower struct {
 	HubbleSource
-	engine *engine.Engine
-	client *hubble.Client
-	close  func()
+	engine  *engine.Engine
+	workers *engine.Parallel
+	client  *hubble.Client
+	close   func()
 }
 
 // followSource adds to g what follows src: its client, its engine (with
@@ -254,7 +255,7 @@ func (p *pipeline) followSource(ctx context.Context, g *run.Group, o *Options, s
 	}
 	cfg.Conn = conn
 	f.client = hubble.NewClient(observerpb.NewObserverClient(conn), cfg, logger.With("component", "hubble"), reg)
-	judge(ctx, g, eng, snapshots, f.client, o.Workers, reg)
+	f.workers = judge(ctx, g, eng, snapshots, f.client, o.Workers, reg)
 	addContext(ctx, g, visibility.Run)
 	addContext(ctx, g, func(ctx context.Context) error {
 		return watchRelay(ctx, f.client.Ready, visibility, src.Address)
@@ -262,9 +263,11 @@ func (p *pipeline) followSource(ctx context.Context, g *run.Group, o *Options, s
 	return f, nil
 }
 
-// ready is /readyz: every source's stream is up and no engine is stalled.
-// With several sources, the error names each one that is not ready.
-func ready(followers []*follower, now time.Time) error {
+// ready is /readyz: every source's stream is up and no engine is falling
+// behind: stalled on a flow, or judging flows more than stallAfter after
+// they arrived. With several sources, the error names each one that is
+// not ready.
+func ready(followers []*follower, now time.Time, stallAfter time.Duration) error {
 	var errs []error
 	for _, f := range followers {
 		var err error
@@ -272,6 +275,8 @@ func ready(followers []*follower, now time.Time) error {
 			err = errors.New("not connected to hubble relay")
 		} else if stalled, n := f.engine.Stalled(now, stallAfter); stalled {
 			err = fmt.Errorf("engine not keeping up: %d flows in flight, none judged for %s", n, stallAfter)
+		} else if behind, n := f.workers.Behind(now, stallAfter); behind {
+			err = fmt.Errorf("engine not keeping up: %d flows queued, judged more than %s after they arrive", n, stallAfter)
 		}
 		if err != nil && f.Name != "" {
 			err = fmt.Errorf("cluster %s (%s): %w", f.Name, f.Address, err)
@@ -448,10 +453,11 @@ func addContext(parent context.Context, g *run.Group, fn func(context.Context) e
 	}, func(error) { cancel() })
 }
 
-// stallAfter is how long flows may be in flight with none judged before
-// /readyz says the engine is not keeping up: many times what the
-// evaluation budget allows one flow.
-const stallAfter = 15 * time.Second
+// DefaultStallAfter is how far behind the engine may fall before /readyz
+// says it is not keeping up: flows in flight with none judged, or a worker
+// taking up flows that waited in its queue, for that long. It is many
+// times what the evaluation budget allows one flow.
+const DefaultStallAfter = 15 * time.Second
 
 // Web serves /metrics, /healthz and /readyz, and Go's profiles under
 // /debug/pprof/ when Pprof is set.
