@@ -136,6 +136,9 @@ type Client struct {
 	shed shedState
 	// position is set.hw for other goroutines, in Unix nanoseconds.
 	position atomic.Int64
+	// losses are the LostEvents reported lately; only Run's goroutine
+	// uses it.
+	losses recentLosses
 
 	mu sync.Mutex
 	// gen identifies the current stream so that a late readiness signal
@@ -565,6 +568,15 @@ func (c *Client) resumeGap(name string, node uint64, from, to time.Time) {
 func (c *Client) lostEvents(node string, le *flowpb.LostEvent) {
 	source := le.GetSource().String()
 	n := le.GetNumEventsLost()
+	if le.GetFirst() != nil || le.GetLast() != nil {
+		// A resumed stream starts before the newest flow seen, so a relay
+		// sends again the LostEvents of that overlap: the same record,
+		// counted once.
+		k := lossKey{node: node, source: source, n: n, first: le.GetFirst().AsTime().UnixNano(), last: le.GetLast().AsTime().UnixNano()}
+		if c.losses.seen(k) {
+			return
+		}
+	}
 	c.metrics.lostEvents.WithLabelValues(source).Add(float64(n))
 	g := Gap{Kind: GapLostEvents, Node: node, Reason: source, Flows: n}
 	if le.GetFirst() != nil {
@@ -574,6 +586,33 @@ func (c *Client) lostEvents(node string, le *flowpb.LostEvent) {
 		g.End = le.GetLast().AsTime()
 	}
 	c.gap(g)
+}
+
+// lossKey identifies a LostEvent record: its node, source, count and the
+// times of the first and last event lost.
+type lossKey struct {
+	node, source string
+	n            uint64
+	first, last  int64
+}
+
+// recentLosses remembers the last LostEvent records reported, enough for
+// those a resumed stream's overlap sends again.
+type recentLosses struct {
+	keys [64]lossKey
+	next int
+}
+
+// seen reports whether k was reported lately, and remembers it.
+func (r *recentLosses) seen(k lossKey) bool {
+	for _, x := range r.keys {
+		if x == k {
+			return true
+		}
+	}
+	r.keys[r.next] = k
+	r.next = (r.next + 1) % len(r.keys)
+	return false
 }
 
 // nodeStatus tracks the relay's reports of its nodes: an unavailable node's

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hubble-sentinel/hubble-sentinel/test/logtest"
 	"github.com/hubble-sentinel/hubble-sentinel/test/testrelay"
@@ -289,6 +292,58 @@ hubble_sentinel_hubble_lost_events_total{source="PERF_EVENT_RING_BUFFER"} 10
 	require.Contains(t, logs.String(), `level=WARN msg="hubble visibility gap: flows not seen" kind=lost_events`)
 	require.Contains(t, logs.String(), "reason=PERF_EVENT_RING_BUFFER flows=7")
 	require.Equal(t, 10.0, testutil.ToFloat64(c.metrics.missed.WithLabelValues("lost_events"))-2)
+}
+
+// TestClientCountsALossOnce: a relay sends a LostEvents record again when
+// a resumed stream's overlap covers it; it is reported once, while a new
+// record is reported.
+func TestClientCountsALossOnce(t *testing.T) {
+	loss := func(n uint64, sec int) *observerpb.GetFlowsResponse {
+		return &observerpb.GetFlowsResponse{NodeName: "node-1", ResponseTypes: &observerpb.GetFlowsResponse_LostEvents{LostEvents: &flowpb.LostEvent{
+			Source: flowpb.LostEventSource_PERF_EVENT_RING_BUFFER, NumEventsLost: n,
+			First: timestamppb.New(at(sec)), Last: timestamppb.New(at(sec).Add(time.Second)),
+		}}}
+	}
+	flow := func(f *flowpb.Flow) *observerpb.GetFlowsResponse {
+		return &observerpb.GetFlowsResponse{NodeName: "node-1", ResponseTypes: &observerpb.GetFlowsResponse_Flow{Flow: f}}
+	}
+	var streams atomic.Int32
+	feed := func(ctx context.Context, _ *observerpb.GetFlowsRequest, send func(*observerpb.GetFlowsResponse) error) error {
+		responses := []*observerpb.GetFlowsResponse{loss(42, 1), flow(newFlow(at(2), "a", 80))}
+		first := streams.Add(1) == 1
+		if !first { // the overlap again, then a new loss
+			responses = append(responses, loss(7, 3), flow(newFlow(at(4), "b", 80)))
+		}
+		for _, r := range responses {
+			if err := send(r); err != nil {
+				return err
+			}
+		}
+		if first {
+			return status.Error(codes.Unavailable, "relay restarting")
+		}
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	r := startRelay(t, listen(t), feed)
+	conn, err := Dial(r.Addr, TLSConfig{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	var gaps []uint64
+	c := NewClient(observerpb.NewObserverClient(conn), ClientConfig{
+		Follow: true, Reconnect: true, BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond, Overlap: 5 * time.Second,
+		Gaps: GapFuncs{OnGap: func(g Gap) { gaps = append(gaps, g.Flows) }},
+	}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+	defer cancel()
+	handle, got := collect(cancel, 2)
+	require.NoError(t, c.Run(ctx, handle))
+	require.Len(t, *got, 2)
+	require.Equal(t, "b", (*got)[1].GetUuid(), "a replayed flow is not delivered twice")
+	require.Equal(t, int32(2), streams.Load(), "resumed once")
+	require.Equal(t, []uint64{42, 7}, gaps, "the replayed record is not a second loss")
+	require.Equal(t, 49.0, testutil.ToFloat64(c.metrics.lostEvents.WithLabelValues("PERF_EVENT_RING_BUFFER")))
+	require.Equal(t, 49.0, testutil.ToFloat64(c.metrics.missed.WithLabelValues("lost_events")))
 }
 
 func TestClientEnds(t *testing.T) {

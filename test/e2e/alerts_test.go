@@ -479,8 +479,11 @@ func TestBacklogFiresThenResolves(t *testing.T) {
 	require.True(t, time.Time(last.EndsAt).Before(time.Now()), "the last notification is the resolution")
 }
 
-// TestRelayKilledRaisesVisibilityGap: a relay gone longer than the grace
-// period raises SentinelVisibilityGap; it resolves when the stream is back.
+// TestRelayKilledRaisesVisibilityGap: events a node's Hubble lost raise
+// SentinelVisibilityGap at once, with the count, and it resolves once
+// nothing more is lost for the resolve timeout; a relay gone longer than
+// the grace period raises it too, and that resolves when the stream is
+// back.
 func TestRelayKilledRaisesVisibilityGap(t *testing.T) {
 	am := amtest.Start(t)
 	ring := testrelay.NewRing(1000)
@@ -488,12 +491,24 @@ func TestRelayKilledRaisesVisibilityGap(t *testing.T) {
 	relay := startKillableRelay(t, relayAddr, ring)
 	web := freeAddr(t)
 	start(t, "run", "--hubble.address", relayAddr, "--web.listen-address", web, "--alertmanager.url", am.URL.String(),
-		"--alerts.visibility-grace", "3s", "--alerts.resend-interval", "1s")
+		"--alerts.visibility-grace", "3s", "--alerts.resend-interval", "1s", "--alerts.resolve-after", "3s")
 	require.Eventually(t, func() bool { return httpStatus("http://"+web+"/readyz") == 200 }, 30*time.Second, 50*time.Millisecond)
 	time.Sleep(4 * time.Second)
 	alerts, err := am.Alerts(context.Background(), `alertname="SentinelVisibilityGap"`)
 	require.NoError(t, err)
 	require.Empty(t, alerts, "connected within the grace period at start: no alert")
+
+	now := time.Now()
+	ring.Lose("kind-worker", 42, now.Add(-2*time.Second), now.Add(-time.Second))
+	ring.Write(benign())
+	lost := waitForAlert(t, am, "SentinelVisibilityGap", 30*time.Second)
+	require.Equal(t, models.LabelSet{"alertname": "SentinelVisibilityGap", "severity": "warning", "reason": "lost_events"}, lost.Labels)
+	require.Equal(t, "42", lost.Annotations["count"])
+	require.Equal(t, "kind-worker", lost.Annotations["nodes"])
+	require.Eventually(t, func() bool {
+		alerts, err := am.Alerts(context.Background(), `alertname="SentinelVisibilityGap"`)
+		return err == nil && len(alerts) == 0
+	}, 30*time.Second, 100*time.Millisecond, "resolves once nothing more is lost for the resolve timeout")
 
 	relay.kill()
 	killed := time.Now()
@@ -510,4 +525,11 @@ func TestRelayKilledRaisesVisibilityGap(t *testing.T) {
 		return err == nil && len(alerts) == 0
 	}, 60*time.Second, 100*time.Millisecond, "resolves when the stream is back")
 	t.Logf("resolved %s after the relay came back", time.Since(back).Round(100*time.Millisecond))
+	require.Equal(t, 42.0, sentinelSeries(t, web, `hubble_sentinel_hubble_flows_missed_total{kind="lost_events"}`),
+		"the resumed stream's overlap sent the loss again: counted once")
+	for _, r := range am.Received() {
+		if r.Alert.Labels["reason"] == "lost_events" {
+			require.True(t, r.At.Before(back), "no second lost_events alert once the relay is back")
+		}
+	}
 }
