@@ -22,7 +22,7 @@ RACE := CGO_ENABLED=1 HUBBLE_SENTINEL_ALERTMANAGER=$$($(GO) tool -n alertmanager
 
 .PHONY: fuzz
 .PHONY: image test-deploy
-.PHONY: all build test go-test test-cilium test-hubble hubble-tools test-stream policy-test fixtures schema e2e demo bench bench-micro eval fmt lint tools clean
+.PHONY: all build test go-test test-race test-cilium test-hubble hubble-tools test-stream policy-test fixtures schema e2e demo bench bench-micro eval fmt lint tools clean
 
 all: build
 
@@ -31,14 +31,20 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/hubble-sentinel
 
-## test: every test: Go (race detector, end-to-end with a real Alertmanager included) and Rego.
-## The pinned tools and the binary the end-to-end tests run are built first, so that no
-## test's timeout includes a compile.
+## test: every test: Go (end-to-end with a real Alertmanager and the relay-restart stream of
+## 1,000,000 flows included), Rego, the manifests and Cilium's parsing. The pinned tools and the
+## binary the end-to-end tests run are built first, so that no test's timeout includes a compile.
 ## Every fuzz target's seed corpus (testdata/fuzz) runs in go-test; `make fuzz` fuzzes.
-test: tools build policy-test go-test test-stream test-cilium test-deploy
+## The race detector doubles the compilation and slows the tests five- to tenfold, so the same
+## tests run under it in test-race, which CI runs after make test.
+test: tools build policy-test go-test test-cilium test-deploy
 
 go-test: tools build
-	$(RACE) HUBBLE_SENTINEL_BIN=$(abspath $(BIN)) $(GO) test -race -timeout 12m $(PKGS)
+	HUBBLE_SENTINEL_BIN=$(abspath $(BIN)) $(GO) test -timeout 12m $(PKGS)
+
+## test-race: go-test under the race detector (the stream test with 100,000 flows).
+test-race: tools build
+	$(RACE) HUBBLE_SENTINEL_BIN=$(abspath $(BIN)) $(GO) test -race -timeout 15m $(PKGS)
 
 ## test-cilium: checks against Cilium's own code (CiliumNetworkPolicy parsing), in a module of
 ## its own under test/cilium so the product module does not link Cilium's agent packages.
@@ -75,8 +81,8 @@ test-hubble: build hubble-tools
 hubble-tools:
 	cd test/cilium && $(GO) build -o bin/ github.com/cilium/cilium/hubble-relay github.com/cilium/cilium/hubble
 
-## test-stream: the relay killed and restarted ten times during a stream of 1,000,000 flows
-## (go-test runs it with 100,000 under the race detector).
+## test-stream: the relay killed and restarted ten times during a stream of 1,000,000 flows, alone
+## (go-test runs it too; test-race with 100,000).
 test-stream:
 	$(GO) test -count=1 -timeout 5m -run TestClientSurvivesRelayRestarts ./hubble/
 
