@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,17 +23,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hubble-sentinel/hubble-sentinel/test/logtest"
+	"github.com/hubble-sentinel/hubble-sentinel/test/loopback"
 )
-
-// freeAddr is a loopback address nothing listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	return addr
-}
 
 // start runs the binary until the test ends.
 func start(t *testing.T, args ...string) *logtest.Buffer {
@@ -119,11 +109,11 @@ violation contains {"msg": "never"} if {
 		args = append(args, "--config.file", cfg)
 	}
 
-	relay := freeAddr(t)
+	relay := loopback.FreeT(t)
 	start(t, "demo", "--demo.listen-address", relay, "--demo.duration", "2m", "--demo.rate", "200")
-	web := freeAddr(t)
+	web := loopback.FreeT(t)
 	start(t, append(args, "--hubble.address", relay, "--web.listen-address", web,
-		"--alertmanager.url", "http://"+freeAddr(t), "--policies.dir", policies, "--policies.max-failures", "3", "--policies.eval-timeout", "20ms",
+		"--alertmanager.url", "http://"+loopback.FreeT(t), "--policies.dir", policies, "--policies.max-failures", "3", "--policies.eval-timeout", "20ms",
 		"--baseline.path", filepath.Join(dir, "baselines.snap"), "--alertmanager.spool-path", filepath.Join(dir, "spool"))...)
 	var mfs map[string]*dto.MetricFamily
 	require.Eventually(t, func() bool {

@@ -22,6 +22,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/hubble-sentinel/hubble-sentinel/test/loopback"
 )
 
 // Metrics the bench reads from hubble-sentinel's /metrics.
@@ -56,7 +58,7 @@ func startEngine(bin string, r *relay, logDir, name string, extra ...string) (*d
 	if err != nil {
 		return nil, err
 	}
-	web, err := freeAddress()
+	web, err := loopback.Free()
 	if err != nil {
 		s.stop()
 		return nil, err
@@ -86,16 +88,6 @@ func startEngine(bin string, r *relay, logDir, name string, extra ...string) (*d
 		close(e.exited)
 	}()
 	return e, nil
-}
-
-// freeAddress is a loopback address nothing listens on now.
-func freeAddress() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 // stop ends the process (SIGTERM, then SIGKILL after 10s) and the sink.

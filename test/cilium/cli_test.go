@@ -12,6 +12,8 @@ import (
 	observerpb "github.com/cilium/cilium/api/v1/observer"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/hubble-sentinel/hubble-sentinel/test/loopback"
 )
 
 // TestHubbleCLIAgainstDemoRelay: the real hubble CLI (v1.20.2) against
@@ -19,7 +21,7 @@ import (
 // last 20 flows (the newest), L7 flows only, flows to an FQDN, HTTP errors.
 func TestHubbleCLIAgainstDemoRelay(t *testing.T) {
 	hubbleBin := tool(t, "hubble")
-	addr := freeAddr(t)
+	addr := loopback.FreeT(t)
 	demo := startProc(t, binary(t), "demo", "--demo.listen-address", addr, "--demo.rate", "500", "--log.level", "warn")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

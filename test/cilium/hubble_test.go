@@ -29,6 +29,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/hubble-sentinel/hubble-sentinel/test/loopback"
 )
 
 // The real Hubble binaries, built from Cilium v1.20.2 through this module
@@ -96,7 +98,7 @@ func newAgent(t *testing.T, name string, ring int) *agent {
 	require.NoError(t, err)
 	go obs.Start()
 	t.Cleanup(func() { close(obs.GetEventsChannel()) })
-	a := &agent{t: t, name: name, obs: obs, addr: freeAddr(t)}
+	a := &agent{t: t, name: name, obs: obs, addr: loopback.FreeT(t)}
 	// A live agent's ring is never empty, and Cilium's follow reader
 	// misbehaves on an empty one: start with a few flows.
 	a.write(8)
@@ -192,15 +194,6 @@ func servePeers(t *testing.T, nodes ...*agent) string {
 	go func() { _ = gs.Serve(lis) }()
 	t.Cleanup(gs.Stop)
 	return lis.Addr().String()
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	return addr
 }
 
 // proc is a process whose output is kept for the test log.

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hubble-sentinel/hubble-sentinel/hubble"
+	"github.com/hubble-sentinel/hubble-sentinel/test/loopback"
 	"github.com/hubble-sentinel/hubble-sentinel/test/shopmesh"
 	"github.com/hubble-sentinel/hubble-sentinel/test/testrelay"
 )
@@ -203,11 +204,11 @@ func TestRealRelayReportsKilledNode(t *testing.T) {
 	relayBin := tool(t, "hubble-relay")
 	a := newAgent(t, "node-a", 1<<16-1)
 	b := newAgent(t, "node-b", 1<<16-1)
-	relayAddr := freeAddr(t)
+	relayAddr := loopback.FreeT(t)
 	relay := startProc(t, relayBin, "serve",
 		"--peer-service", servePeers(t, a, b),
 		"--listen-address", relayAddr,
-		"--health-listen-address", freeAddr(t),
+		"--health-listen-address", loopback.FreeT(t),
 		"--disable-client-tls", "--disable-server-tls", "--gops=false",
 		"--retry-timeout", "1s")
 	l := newTally()

@@ -33,6 +33,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/hubble-sentinel/hubble-sentinel/test/amtest"
+	"github.com/hubble-sentinel/hubble-sentinel/test/loopback"
 	"github.com/hubble-sentinel/hubble-sentinel/test/testrelay"
 )
 
@@ -149,7 +150,7 @@ func activeByName(t *testing.T, am *amtest.Alertmanager) map[string][]*models.Ge
 // real Alertmanager, whose annotations carry the count and what varied.
 func TestOneAlertPerIncident(t *testing.T) {
 	am := amtest.Start(t)
-	relayAddr := freeAddr(t)
+	relayAddr := loopback.FreeT(t)
 	begin := time.Now().Add(-2 * time.Minute).UTC().Truncate(time.Millisecond)
 	serveRelay(t, relayAddr, nil, attacks(begin)...)
 	p := start(t, "run", "--hubble.address", relayAddr, "--alertmanager.url", am.URL.String(), "--web.listen-address", "",
@@ -274,10 +275,10 @@ func (r *killableRelay) kill() {
 func TestOutageEveryIncidentArrives(t *testing.T) {
 	up, down := amtest.Start(t), amtest.Start(t)
 	ring := testrelay.NewRing(100000)
-	relayAddr := freeAddr(t)
+	relayAddr := loopback.FreeT(t)
 	startKillableRelay(t, relayAddr, ring)
 	spool := filepath.Join(t.TempDir(), "spool")
-	web := freeAddr(t)
+	web := loopback.FreeT(t)
 	args := []string{"run", "--hubble.address", relayAddr, "--web.listen-address", web,
 		"--alertmanager.url", up.URL.String(), "--alertmanager.url", down.URL.String(),
 		"--alertmanager.spool-path", spool, "--alertmanager.failing-after", "2s",
@@ -405,7 +406,7 @@ func requireNoLeak(t *testing.T, where, text string) {
 // values is in Alertmanager, the log, the spool files or replay's output.
 func TestSecretsNeverLeak(t *testing.T) {
 	am := amtest.Start(t)
-	relayAddr := freeAddr(t)
+	relayAddr := loopback.FreeT(t)
 	at := time.Now().Add(-10 * time.Second).UTC()
 	serveRelay(t, relayAddr, nil, secretFlow(at))
 	spool := filepath.Join(t.TempDir(), "spool")
@@ -451,7 +452,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 // incident resolves in Alertmanager after the resolve timeout.
 func TestBacklogFiresThenResolves(t *testing.T) {
 	am := amtest.Start(t)
-	relayAddr := freeAddr(t)
+	relayAddr := loopback.FreeT(t)
 	old := time.Now().Add(-time.Hour).UTC().Truncate(time.Millisecond)
 	serveRelay(t, relayAddr, nil, theftBy("shop", "catalog", "catalog-1", 1, old), theftBy("shop", "catalog", "catalog-2", 2, old.Add(time.Second)))
 	start(t, "run", "--hubble.address", relayAddr, "--web.listen-address", "", "--alertmanager.url", am.URL.String(),
@@ -487,9 +488,9 @@ func TestBacklogFiresThenResolves(t *testing.T) {
 func TestRelayKilledRaisesVisibilityGap(t *testing.T) {
 	am := amtest.Start(t)
 	ring := testrelay.NewRing(1000)
-	relayAddr := freeAddr(t)
+	relayAddr := loopback.FreeT(t)
 	relay := startKillableRelay(t, relayAddr, ring)
-	web := freeAddr(t)
+	web := loopback.FreeT(t)
 	start(t, "run", "--hubble.address", relayAddr, "--web.listen-address", web, "--alertmanager.url", am.URL.String(),
 		"--alerts.visibility-grace", "3s", "--alerts.resend-interval", "1s", "--alerts.resolve-after", "3s")
 	require.Eventually(t, func() bool { return httpStatus("http://"+web+"/readyz") == 200 }, 30*time.Second, 50*time.Millisecond)

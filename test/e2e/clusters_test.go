@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hubble-sentinel/hubble-sentinel/test/amtest"
+	"github.com/hubble-sentinel/hubble-sentinel/test/loopback"
 	"github.com/hubble-sentinel/hubble-sentinel/test/testrelay"
 )
 
@@ -54,10 +55,10 @@ func readyzBody(t *testing.T, web string) (int, string) {
 func TestSeveralClusters(t *testing.T) {
 	am := amtest.Start(t)
 	eu, us := testrelay.NewRing(1000), testrelay.NewRing(1000)
-	euAddr, usAddr := freeAddr(t), freeAddr(t)
+	euAddr, usAddr := loopback.FreeT(t), loopback.FreeT(t)
 	euRelay := startKillableRelay(t, euAddr, eu)
 	startKillableRelay(t, usAddr, us)
-	web := freeAddr(t)
+	web := loopback.FreeT(t)
 	baselines := filepath.Join(t.TempDir(), "baselines.json")
 	p := start(t, "run",
 		"--hubble.address", "prod-eu="+euAddr, "--hubble.address", "prod-us="+usAddr,

@@ -27,6 +27,7 @@ import (
 	"github.com/hubble-sentinel/hubble-sentinel/engine/profile"
 	"github.com/hubble-sentinel/hubble-sentinel/policies"
 	"github.com/hubble-sentinel/hubble-sentinel/test/amtest"
+	"github.com/hubble-sentinel/hubble-sentinel/test/loopback"
 	"github.com/hubble-sentinel/hubble-sentinel/test/testrelay"
 )
 
@@ -117,15 +118,6 @@ func (p *process) running() bool {
 	}
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	return addr
-}
-
 func serveRelay(t *testing.T, addr string, opts []testrelay.Option, flows ...*flowpb.Flow) {
 	t.Helper()
 	lis, err := net.Listen("tcp", addr)
@@ -208,10 +200,10 @@ func httpStatus(url string) int {
 // unreachable Alertmanager must not hold delivery back.
 func TestRelayToAlertmanager(t *testing.T) {
 	am := amtest.Start(t)
-	relayAddr := freeAddr(t)
+	relayAddr := loopback.FreeT(t)
 	serveRelay(t, relayAddr, nil, benign(), metadataTheft())
-	web := freeAddr(t)
-	dead := "http://" + freeAddr(t)
+	web := loopback.FreeT(t)
+	dead := "http://" + loopback.FreeT(t)
 
 	p := start(t, "run",
 		"--hubble.address", relayAddr,
@@ -257,8 +249,8 @@ func TestRelayToAlertmanager(t *testing.T) {
 // keeps running and not ready, then connects and alerts once the relay is up.
 func TestUnreachableRelay(t *testing.T) {
 	am := amtest.Start(t)
-	relayAddr := freeAddr(t)
-	web := freeAddr(t)
+	relayAddr := loopback.FreeT(t)
+	web := loopback.FreeT(t)
 	p := start(t, "run",
 		"--hubble.address", relayAddr,
 		"--alertmanager.url", am.URL.String(),
@@ -291,7 +283,7 @@ func TestMutualTLSRelay(t *testing.T) {
 	require.NoError(t, err)
 	tlsCfg, err := pki.ServerTLSConfig(true)
 	require.NoError(t, err)
-	relayAddr := freeAddr(t)
+	relayAddr := loopback.FreeT(t)
 	serveRelay(t, relayAddr, []testrelay.Option{testrelay.WithTLS(tlsCfg)}, metadataTheft())
 
 	start(t, "run",
@@ -314,9 +306,9 @@ func TestPolicyReload(t *testing.T) {
 	am := amtest.Start(t)
 	dir := t.TempDir()
 	require.NoError(t, policies.WriteTo(dir))
-	relayAddr := freeAddr(t)
+	relayAddr := loopback.FreeT(t)
 	serveRelay(t, relayAddr, nil, benign())
-	web := freeAddr(t)
+	web := loopback.FreeT(t)
 	p := start(t, "run", "--hubble.address", relayAddr, "--policies.dir", dir, "--web.listen-address", web,
 		"--alertmanager.url", am.URL.String())
 	require.Eventually(t, func() bool { return httpStatus("http://"+web+"/readyz") == http.StatusOK }, 30*time.Second, 100*time.Millisecond)
@@ -382,7 +374,7 @@ func crowd(n int) []*flowpb.Flow {
 // many of them during a write, and each time the snapshot on disk loads
 // whole, and the restarted process restores it.
 func TestBaselineSurvivesKill9(t *testing.T) {
-	relayAddr := freeAddr(t)
+	relayAddr := loopback.FreeT(t)
 	serveRelay(t, relayAddr, nil, crowd(20000)...)
 	path := filepath.Join(t.TempDir(), "baseline.snap")
 	args := []string{"run", "--hubble.address", relayAddr, "--web.listen-address", "",

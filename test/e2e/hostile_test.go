@@ -25,6 +25,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/hubble-sentinel/hubble-sentinel/test/amtest"
+	"github.com/hubble-sentinel/hubble-sentinel/test/loopback"
 )
 
 // probe is an HTTP request from the Internet to the shop's frontend, as
@@ -102,9 +103,9 @@ func TestHostileFlowsThroughRun(t *testing.T) {
 	am := amtest.Start(t)
 	at := time.Now().Add(-10 * time.Second).UTC().Truncate(time.Millisecond)
 	small, large := hostileFlows(at)
-	relayAddr := freeAddr(t)
+	relayAddr := loopback.FreeT(t)
 	serveRelay(t, relayAddr, nil, append(small, large...)...)
-	web := freeAddr(t)
+	web := loopback.FreeT(t)
 	spool := filepath.Join(t.TempDir(), "spool")
 	p := start(t, "run", "--hubble.address", relayAddr, "--web.listen-address", web, "--log.level", "debug",
 		"--alertmanager.url", am.URL.String(), "--alertmanager.spool-path", spool, "--alerts.resend-interval", "1s")

@@ -17,6 +17,7 @@ import (
 
 	"github.com/hubble-sentinel/hubble-sentinel/policies"
 	"github.com/hubble-sentinel/hubble-sentinel/test/amtest"
+	"github.com/hubble-sentinel/hubble-sentinel/test/loopback"
 )
 
 // userPolicy is a policy a user added to the bundled set: category
@@ -60,9 +61,9 @@ func TestHostilePoliciesCannotBlindTheRest(t *testing.T) {
 		flows = append(flows, toPort(6666, i))
 	}
 	flows = append(flows, toPort(7777, 0), metadataTheft())
-	relayAddr := freeAddr(t)
+	relayAddr := loopback.FreeT(t)
 	serveRelay(t, relayAddr, nil, flows...)
-	web := freeAddr(t)
+	web := loopback.FreeT(t)
 	p := start(t, "run", "--hubble.address", relayAddr, "--policies.dir", dir, "--web.listen-address", web,
 		"--alertmanager.url", am.URL.String(), "--policies.eval-timeout", "50ms", "--policies.max-failures", "3")
 

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/hubble-sentinel/hubble-sentinel/test/loopback"
 	"github.com/hubble-sentinel/hubble-sentinel/test/testrelay"
 )
 
@@ -77,11 +78,11 @@ func metricValue(t *testing.T, web, name string) float64 {
 // and none of those evaluated before is evaluated again.
 func TestKill9ResumesFromPosition(t *testing.T) {
 	ring := testrelay.NewRing(1 << 16)
-	relayAddr := freeAddr(t)
+	relayAddr := loopback.FreeT(t)
 	ringRelay(t, relayAddr, ring)
 	numbered(ring, 0, 10, time.Now().Add(-time.Minute)) // a live relay is never empty
 	pos := filepath.Join(t.TempDir(), "position")
-	web := freeAddr(t)
+	web := loopback.FreeT(t)
 	args := []string{"run", "--hubble.address", relayAddr, "--web.listen-address", web, "--hubble.position-path", pos,
 		"--engine.workers", "1"}
 	const processed = "hubble_sentinel_engine_flows_processed_total"
@@ -111,9 +112,9 @@ func TestKill9ResumesFromPosition(t *testing.T) {
 // status timeout (not ready, logged, counted) and streams again when the
 // relay continues.
 func TestFrozenRelayIsNoticed(t *testing.T) {
-	relayAddr := freeAddr(t)
+	relayAddr := loopback.FreeT(t)
 	relay := start(t, "demo", "--demo.listen-address", relayAddr, "--demo.rate", "200")
-	web := freeAddr(t)
+	web := loopback.FreeT(t)
 	p := start(t, "run", "--hubble.address", relayAddr, "--web.listen-address", web,
 		"--hubble.status-interval", "1s", "--hubble.status-timeout", "2s")
 	require.Eventually(t, func() bool { return httpStatus("http://"+web+"/readyz") == http.StatusOK }, 30*time.Second, 50*time.Millisecond)
@@ -143,7 +144,7 @@ func TestConnectionMistakesAreExplained(t *testing.T) {
 	require.NoError(t, err)
 	tlsCfg, err := pki.ServerTLSConfig(false)
 	require.NoError(t, err)
-	relayAddr := freeAddr(t)
+	relayAddr := loopback.FreeT(t)
 	ringRelay(t, relayAddr, testrelay.NewRing(16), testrelay.WithTLS(tlsCfg))
 
 	tests := []struct {
@@ -177,7 +178,7 @@ func TestRelayRestartsLoseNothing(t *testing.T) {
 	const total, restarts = 60_000, 10
 	ring := testrelay.NewRing(1 << 17)
 	numbered(ring, 0, 10, time.Now().Add(-time.Minute))
-	relayAddr := freeAddr(t)
+	relayAddr := loopback.FreeT(t)
 	var stop context.CancelCauseFunc
 	var done chan struct{}
 	serve := func() time.Time {
@@ -200,7 +201,7 @@ func TestRelayRestartsLoseNothing(t *testing.T) {
 	serve()
 	t.Cleanup(kill)
 
-	web := freeAddr(t)
+	web := loopback.FreeT(t)
 	start(t, "run", "--hubble.address", relayAddr, "--web.listen-address", web, "--engine.workers", "2")
 	require.Eventually(t, func() bool { return httpStatus("http://"+web+"/readyz") == http.StatusOK }, 30*time.Second, 20*time.Millisecond)
 	const processed = "hubble_sentinel_engine_flows_processed_total"

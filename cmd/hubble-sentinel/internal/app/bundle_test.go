@@ -33,6 +33,7 @@ import (
 	"github.com/hubble-sentinel/hubble-sentinel/policies"
 	"github.com/hubble-sentinel/hubble-sentinel/test/amtest"
 	"github.com/hubble-sentinel/hubble-sentinel/test/logtest"
+	"github.com/hubble-sentinel/hubble-sentinel/test/loopback"
 	"github.com/hubble-sentinel/hubble-sentinel/test/testrelay"
 )
 
@@ -347,7 +348,7 @@ func TestBundleTooLarge(t *testing.T) {
 // judging.
 func TestRunWithBundle(t *testing.T) {
 	am := amtest.Start(t)
-	relay := freeLoopback(t)
+	relay := loopback.FreeT(t)
 	lis, err := net.Listen("tcp", relay)
 	require.NoError(t, err)
 	ring := testrelay.NewRing(1024)
@@ -369,7 +370,7 @@ func TestRunWithBundle(t *testing.T) {
 	bundles := &bundleServer{body: bundleOf(t, "r1", map[string]string{"custom/canary_a/a.rego": canary("CanaryA")}, nil)}
 	hs := httptest.NewServer(bundles)
 	defer hs.Close()
-	web := freeLoopback(t)
+	web := loopback.FreeT(t)
 	var logs logtest.Buffer
 	runInBackground(t, Options{
 		HubbleSources: []HubbleSource{{Address: relay}}, AlertmanagerURLs: []string{am.URL.String()},

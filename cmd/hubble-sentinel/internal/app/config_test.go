@@ -21,6 +21,7 @@ import (
 
 	"github.com/hubble-sentinel/hubble-sentinel/engine/redact"
 	"github.com/hubble-sentinel/hubble-sentinel/test/amtest"
+	"github.com/hubble-sentinel/hubble-sentinel/test/loopback"
 	"github.com/hubble-sentinel/hubble-sentinel/test/testrelay"
 )
 
@@ -37,15 +38,6 @@ func credentialFetch(at time.Time) *flowpb.Flow {
 		Type:        flowpb.FlowType_L3_L4, NodeName: "node-a", TrafficDirection: flowpb.TrafficDirection_EGRESS,
 		IsReply: wrapperspb.Bool(false),
 	}
-}
-
-func freeLoopback(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	return addr
 }
 
 // runInBackground runs Run with o until the test ends, and then requires it
@@ -93,7 +85,7 @@ func receivedBy(am *amtest.Alertmanager, alertname string) bool {
 // file clears it, and a restart-only change is logged, not applied.
 func TestRunReloadsConfig(t *testing.T) {
 	am1, am2 := amtest.Start(t), amtest.Start(t)
-	relay := freeLoopback(t)
+	relay := loopback.FreeT(t)
 	lis, err := net.Listen("tcp", relay)
 	require.NoError(t, err)
 	relayCtx, stopRelay := context.WithCancel(context.Background())
@@ -111,7 +103,7 @@ func TestRunReloadsConfig(t *testing.T) {
 	}
 	write(config(am1, ""))
 
-	web := freeLoopback(t)
+	web := loopback.FreeT(t)
 	var logs syncBuffer
 	reload := make(chan struct{}, 1)
 	runInBackground(t, Options{
@@ -205,7 +197,7 @@ func TestReloadNeedsLifecycle(t *testing.T) {
 		{true, http.MethodPost, http.StatusOK},
 	} {
 		t.Run(fmt.Sprintf("%s lifecycle=%v", tc.method, tc.lifecycle), func(t *testing.T) {
-			addr := freeLoopback(t)
+			addr := loopback.FreeT(t)
 			reloads := 0
 			w := &Web{Address: addr, Registry: prometheus.NewRegistry(), Lifecycle: tc.lifecycle, Logger: slog.New(slog.DiscardHandler),
 				Reload: func(context.Context) error { reloads++; return nil }}

@@ -22,6 +22,7 @@ import (
 	"github.com/hubble-sentinel/hubble-sentinel/engine/policy"
 	"github.com/hubble-sentinel/hubble-sentinel/policies"
 	"github.com/hubble-sentinel/hubble-sentinel/test/logtest"
+	"github.com/hubble-sentinel/hubble-sentinel/test/loopback"
 	"github.com/hubble-sentinel/hubble-sentinel/test/testrelay"
 )
 
@@ -66,7 +67,7 @@ func TestReadyzSaysWhenTheEngineFallsBehind(t *testing.T) {
 		f.Time = timestamppb.New(at.Add(time.Duration(i) * time.Millisecond))
 		flows[i] = f
 	}
-	relay := freeLoopback(t)
+	relay := loopback.FreeT(t)
 	lis, err := net.Listen("tcp", relay)
 	require.NoError(t, err)
 	relayCtx, stopRelay := context.WithCancel(context.Background())
@@ -77,7 +78,7 @@ func TestReadyzSaysWhenTheEngineFallsBehind(t *testing.T) {
 	}()
 	t.Cleanup(func() { stopRelay(); <-relayDone })
 
-	web := freeLoopback(t)
+	web := loopback.FreeT(t)
 	var logs logtest.Buffer
 	runInBackground(t, Options{
 		HubbleSources: []HubbleSource{{Address: relay}}, PoliciesDir: dir, Workers: 1,

@@ -11,6 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hubble-sentinel/hubble-sentinel/test/loopback"
 )
 
 // TestWebServesProfilesOnlyWhenAsked: /debug/pprof/ reveals internals, so
@@ -21,7 +23,7 @@ func TestWebServesProfilesOnlyWhenAsked(t *testing.T) {
 		want  int
 	}{{false, http.StatusNotFound}, {true, http.StatusOK}} {
 		t.Run(fmt.Sprint("pprof=", tc.pprof), func(t *testing.T) {
-			addr := freeLoopback(t)
+			addr := loopback.FreeT(t)
 			ctx, cancel := context.WithCancel(context.Background())
 			w := &Web{Address: addr, Registry: prometheus.NewRegistry(), Pprof: tc.pprof, Logger: slog.New(slog.DiscardHandler)}
 			done := make(chan error, 1)
