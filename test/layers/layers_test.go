@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -16,19 +15,28 @@ import (
 
 const module = "github.com/hubble-sentinel/hubble-sentinel/"
 
+// goCommand is the go command the tests run under: go test puts its GOROOT's
+// bin first on PATH (runtime.GOROOT is empty in a -trimpath build).
+func goCommand(t *testing.T) string {
+	t.Helper()
+	path, err := exec.LookPath("go")
+	require.NoError(t, err, "no go command on PATH")
+	return path
+}
+
 // deps returns, for each package matching pattern, the packages it links
 // (go list -deps: transitively, without tests).
 func deps(t *testing.T, patterns ...string) map[string][]string {
 	t.Helper()
 	args := append([]string{"list", "-deps", "-json=ImportPath,Deps,Standard"}, patterns...)
-	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), args...)
+	cmd := exec.Command(goCommand(t), args...)
 	cmd.Dir = filepath.Join("..", "..")
 	out, err := cmd.Output()
 	require.NoError(t, err, "go list: %s", errOutput(err))
 	// go list prints the packages and all their dependencies; keep the
 	// ones the patterns name.
 	roots := map[string]bool{}
-	cmd = exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), append([]string{"list"}, patterns...)...)
+	cmd = exec.Command(goCommand(t), append([]string{"list"}, patterns...)...)
 	cmd.Dir = filepath.Join("..", "..")
 	names, err := cmd.Output()
 	require.NoError(t, err, "go list: %s", errOutput(err))
