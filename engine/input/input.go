@@ -177,7 +177,7 @@ func (c *conv) sentinelValue(fa *facts.Flow, p *profile.Views) ast.Value {
 		c.push(keyDNS, c.term(obj))
 	}
 	if p != nil {
-		if _, ok := c.need.child("profile"); ok {
+		if c.wants(keyProfile) {
 			at := len(c.items)
 			c.push(keySource, c.profileValue(&p.Source))
 			c.push(keyDestination, c.profileValue(&p.Destination))
@@ -299,12 +299,10 @@ func (c *conv) baselineValue(b *profile.Baseline) *ast.Term {
 	if *b == (profile.Baseline{}) {
 		return zeroBaseline
 	}
-	return c.newBaselineValue(b, true)
+	return c.newBaselineValue(b)
 }
 
-// newBaselineValue is b's value; with shared, its groups that know
-// nothing are the shared zeroGroups.
-func (c *conv) newBaselineValue(b *profile.Baseline, shared bool) *ast.Term {
+func (c *conv) newBaselineValue(b *profile.Baseline) *ast.Term {
 	start := len(c.items)
 	c.push(keyLearning, ast.InternedTerm(b.Learning))
 	c.push(keyKnownEdge, ast.InternedTerm(b.KnownEdge))
@@ -315,95 +313,71 @@ func (c *conv) newBaselineValue(b *profile.Baseline, shared bool) *ast.Term {
 	c.push(keyNewDomain, ast.InternedTerm(b.NewDomain))
 	c.push(keyPeer, c.str(b.Peer))
 	c.push(keyEndpoint, c.str(b.Endpoint))
-	if c.wants("latency") {
-		if shared && zero(b.LatencyMs, b.BaselineLatencyMs, b.LatencyRatio, b.LatencyDeviations) && b.LatencySamples == 0 {
-			c.push(keyLatency, zeroGroups.latency)
-		} else {
-			c.push(keyLatency, c.group(
-				keyMs, c.num(b.LatencyMs), keyBaselineMs, c.num(b.BaselineLatencyMs),
-				keyRatio, c.num(b.LatencyRatio), keyDeviations, c.num(b.LatencyDeviations),
-				keySamples, ast.InternedTerm(int(b.LatencySamples))))
-		}
+	if c.wants(keyLatency) {
+		c.baselineGroup(keyLatency,
+			keyMs, c.num(b.LatencyMs), keyBaselineMs, c.num(b.BaselineLatencyMs),
+			keyRatio, c.num(b.LatencyRatio), keyDeviations, c.num(b.LatencyDeviations),
+			keySamples, ast.InternedTerm(int(b.LatencySamples)))
 	}
-	if c.wants("errors") {
-		if shared && zero(b.ErrorRatio, b.BaselineErrorRatio, b.ClientErrorRatio, b.BaselineClientErrorRatio, b.Responses) {
-			c.push(keyErrors, zeroGroups.errors)
-		} else {
-			c.push(keyErrors, c.group(
-				keyRatio, c.num(b.ErrorRatio), keyBaselineRatio, c.num(b.BaselineErrorRatio),
-				keyClientRatio, c.num(b.ClientErrorRatio), keyBaselineClientRatio, c.num(b.BaselineClientErrorRatio),
-				keyResponses, c.num(b.Responses)))
-		}
+	if c.wants(keyErrors) {
+		c.baselineGroup(keyErrors,
+			keyRatio, c.num(b.ErrorRatio), keyBaselineRatio, c.num(b.BaselineErrorRatio),
+			keyClientRatio, c.num(b.ClientErrorRatio), keyBaselineClientRatio, c.num(b.BaselineClientErrorRatio),
+			keyResponses, c.num(b.Responses))
 	}
-	if c.wants("rate") {
-		if shared && zero(b.RatePerMin, b.BaselineRatePerMin) {
-			c.push(keyRate, zeroGroups.rate)
-		} else {
-			c.push(keyRate, c.group(keyPerMin, c.num(b.RatePerMin), keyBaselinePerMin, c.num(b.BaselineRatePerMin)))
-		}
+	if c.wants(keyRate) {
+		c.baselineGroup(keyRate, keyPerMin, c.num(b.RatePerMin), keyBaselinePerMin, c.num(b.BaselineRatePerMin))
 	}
-	if c.wants("fanout") {
-		if shared && zero(b.FanoutIPs, b.FanoutPorts, b.BaselineFanoutIPs, b.BaselineFanoutPorts, b.RefusedRatio, b.DroppedRatio) {
-			c.push(keyFanout, zeroGroups.fanout)
-		} else {
-			c.push(keyFanout, c.group(
-				keyIPs, c.num(b.FanoutIPs), keyPorts, c.num(b.FanoutPorts),
-				keyBaselineIPs, c.num(b.BaselineFanoutIPs), keyBaselinePorts, c.num(b.BaselineFanoutPorts),
-				keyRefusedRatio, c.num(b.RefusedRatio), keyDroppedRatio, c.num(b.DroppedRatio)))
-		}
+	if c.wants(keyFanout) {
+		c.baselineGroup(keyFanout,
+			keyIPs, c.num(b.FanoutIPs), keyPorts, c.num(b.FanoutPorts),
+			keyBaselineIPs, c.num(b.BaselineFanoutIPs), keyBaselinePorts, c.num(b.BaselineFanoutPorts),
+			keyRefusedRatio, c.num(b.RefusedRatio), keyDroppedRatio, c.num(b.DroppedRatio))
 	}
-	if c.wants("auth_failures") {
-		if shared && zero(b.AuthFailuresPerMin, b.BaselineAuthFailuresPerMin, b.AuthFailureSources) {
-			c.push(keyAuthFailures, zeroGroups.authFailures)
-		} else {
-			c.push(keyAuthFailures, c.group(
-				keyPerMin, c.num(b.AuthFailuresPerMin), keyBaselinePerMin, c.num(b.BaselineAuthFailuresPerMin),
-				keySources, c.num(b.AuthFailureSources)))
-		}
+	if c.wants(keyAuthFailures) {
+		c.baselineGroup(keyAuthFailures,
+			keyPerMin, c.num(b.AuthFailuresPerMin), keyBaselinePerMin, c.num(b.BaselineAuthFailuresPerMin),
+			keySources, c.num(b.AuthFailureSources))
 	}
-	if c.wants("drops") {
-		if shared && zero(b.DropsPerMin, b.BaselineDropsPerMin) {
-			c.push(keyDrops, zeroGroups.drops)
-		} else {
-			c.push(keyDrops, c.group(keyPerMin, c.num(b.DropsPerMin), keyBaselinePerMin, c.num(b.BaselineDropsPerMin)))
-		}
+	if c.wants(keyDrops) {
+		c.baselineGroup(keyDrops, keyPerMin, c.num(b.DropsPerMin), keyBaselinePerMin, c.num(b.BaselineDropsPerMin))
 	}
-	if c.wants("dns") {
-		if shared && zero(b.NXDomainRatio, b.BaselineNXDomainRatio) {
-			c.push(keyDNS, zeroGroups.dns)
-		} else {
-			c.push(keyDNS, c.group(keyNXDomainRatio, c.num(b.NXDomainRatio), keyBaselineNXDomainRatio, c.num(b.BaselineNXDomainRatio)))
-		}
+	if c.wants(keyDNS) {
+		c.baselineGroup(keyDNS, keyNXDomainRatio, c.num(b.NXDomainRatio), keyBaselineNXDomainRatio, c.num(b.BaselineNXDomainRatio))
 	}
 	return c.term(c.object(start))
 }
 
-// wants reports whether the part of the document being built has key.
-func (c *conv) wants(key string) bool {
-	_, ok := c.need.child(key)
-	return ok
+// baselineGroup pushes the baseline group key of kv (keys and values,
+// alternating). A group that knows nothing (every value num's zeroNum or
+// the interned 0) is zeroBaseline's own group, shared by every document
+// that has one: most flows have some.
+func (c *conv) baselineGroup(key *ast.Term, kv ...*ast.Term) {
+	if zeroBaseline != nil && allZero(kv) { // nil while zeroBaseline itself is built
+		c.push(key, zeroBaseline.Value.(ast.Object).Get(key))
+		return
+	}
+	c.push(key, c.group(kv...))
 }
 
-// zero reports whether every f is what num shows as 0.00.
-func zero(fs ...float64) bool {
-	for _, f := range fs {
-		if f == f && (f != 0 || math.Signbit(f)) && f <= 1e15 && f >= -1e15 {
+var zeroCount = ast.InternedTerm(0)
+
+// allZero reports whether every value of kv (keys and values, alternating)
+// is zero as num and a count show it.
+func allZero(kv []*ast.Term) bool {
+	for i := 1; i < len(kv); i += 2 {
+		if kv[i] != zeroNum && kv[i] != zeroCount {
 			return false
 		}
 	}
 	return true
 }
 
-// zeroGroups are the baseline's groups that know nothing (all zero),
-// shared by every document that has one: most flows have some.
-var zeroGroups struct{ latency, errors, rate, fanout, authFailures, drops, dns *ast.Term }
-
-func init() { // after zeroBaseline, which builds its groups unshared
-	obj := zeroBaseline.Value.(ast.Object)
-	z := &zeroGroups
-	z.latency, z.errors, z.rate = obj.Get(keyLatency), obj.Get(keyErrors), obj.Get(keyRate)
-	z.fanout, z.authFailures = obj.Get(keyFanout), obj.Get(keyAuthFailures)
-	z.drops, z.dns = obj.Get(keyDrops), obj.Get(keyDNS)
+// wants reports whether the part of the document being built has key (a
+// string term).
+func (c *conv) wants(key *ast.Term) bool {
+	_, ok := c.need.child(string(key.Value.(ast.String)))
+	return ok
 }
 
 // group is the object term of keys and values, alternating.
@@ -417,14 +391,19 @@ func (c *conv) group(kv ...*ast.Term) *ast.Term {
 
 // zeroBaseline and zeroProfile are the values of a baseline and of a
 // profile that know nothing yet, shared by every document that has them.
+var zeroBaseline *ast.Term
+
+// init builds zeroBaseline (not as a variable's initializer: building it
+// reads zeroBaseline, nil until then, to know its groups cannot be shared
+// yet).
+func init() {
+	c := getConv(nil, nil, false)
+	defer c.release()
+	zeroBaseline = c.newBaselineValue(&profile.Baseline{})
+	seal(zeroBaseline.Value)
+}
+
 var (
-	zeroBaseline = func() *ast.Term {
-		c := getConv(nil, nil, false)
-		defer c.release()
-		t := c.newBaselineValue(&profile.Baseline{}, false)
-		seal(t.Value)
-		return t
-	}()
 	zeroProfile = func() *ast.Term {
 		c := getConv(nil, nil, false)
 		defer c.release()
