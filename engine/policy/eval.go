@@ -96,13 +96,11 @@ type group struct {
 	// chosen by byMask (-1: none).
 	queries []rego.PreparedEvalQuery
 	byMask  [numMasks]int
-	// subsets are the policies (indexes) each query evaluates.
+	// subsets are the policies (indexes) each query evaluates. A flow
+	// that passes the guards (see guard) of none of them is not judged by
+	// the class at all; the query itself evaluates only the policies whose
+	// guards pass (see aggregateModule).
 	subsets [][]int
-	// guarded: a flow that passes the guards (see guard) of none of the
-	// class's policies is not judged by the class at all; the class's
-	// query itself evaluates only the policies whose guards pass (see
-	// aggregateModule).
-	guarded bool
 	cache   *decisionCache
 }
 
@@ -189,11 +187,9 @@ func (s *Set) Eval(ctx context.Context, input ast.Value) ([]Violation, error) {
 			s.stats[g.class].skipped.Add(1)
 			continue // no policy of the class can judge this type of flow
 		}
-		if g.guarded {
-			if !s.anyPossible(g.subsets[qi], input) {
-				s.stats[g.class].skipped.Add(1)
-				continue
-			}
+		if !s.anyPossible(g.subsets[qi], input) {
+			s.stats[g.class].skipped.Add(1)
+			continue
 		}
 		var (
 			vals []*ast.Term

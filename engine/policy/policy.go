@@ -399,11 +399,6 @@ func (s *Set) groups(ctx context.Context, compiler *ast.Compiler, lay *layout, s
 			continue
 		}
 		g := group{class: class, byMask: lay.byMask[class], subsets: lay.subsets[class]}
-		for i := range s.policies {
-			if s.class[i] == class && s.guards[i] != nil {
-				g.guarded = true
-			}
-		}
 		for k := range lay.subsets[class] {
 			q, err := s.prepareQueryWith(ctx, compiler, fmt.Sprintf("data.%s.violations_%s_%d", aggregatePackage, classNames[class], k))
 			if err != nil {
