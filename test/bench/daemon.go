@@ -275,14 +275,23 @@ func (e *daemon) pprof() bool {
 
 // cpuProfile writes a CPU profile of the next seconds to path.
 func (e *daemon) cpuProfile(path string, seconds int) error {
-	c := &http.Client{Timeout: time.Duration(seconds+30) * time.Second}
-	resp, err := c.Get(e.web + "/debug/pprof/profile?seconds=" + strconv.Itoa(seconds))
+	return e.saveProfile(path, "/debug/pprof/profile?seconds="+strconv.Itoa(seconds), time.Duration(seconds+30)*time.Second)
+}
+
+// heapProfile writes the process's heap profile (after a GC) to path.
+func (e *daemon) heapProfile(path string) error {
+	return e.saveProfile(path, "/debug/pprof/heap?gc=1", time.Minute)
+}
+
+func (e *daemon) saveProfile(path, endpoint string, timeout time.Duration) error {
+	c := &http.Client{Timeout: timeout}
+	resp, err := c.Get(e.web + endpoint)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("/debug/pprof/profile: %s", resp.Status)
+		return fmt.Errorf("%s: %s", endpoint, resp.Status)
 	}
 	var b bytes.Buffer
 	if _, err := io.Copy(&b, resp.Body); err != nil {

@@ -55,6 +55,7 @@ type options struct {
 	out               string
 	cpuProfile        string
 	cpuProfileSeconds int
+	heapProfile       string
 	logDir            string
 	log               io.Writer
 	extra             []string // more flags for every hubble-sentinel run
@@ -82,6 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.out, "out", "bench.json", "where the figures are written")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "bin/bench-engine.pprof", "CPU profile of the engine run, when hubble-sentinel serves /debug/pprof/ (empty: none)")
 	fs.IntVar(&o.cpuProfileSeconds, "cpuprofile-seconds", 10, "length of that profile")
+	fs.StringVar(&o.heapProfile, "heapprofile", "bin/bench-identities-heap.pprof", "heap profile at the end of the identities run, when hubble-sentinel serves /debug/pprof/ (empty: none)")
 	fs.Func("engine-flag", "a flag for every hubble-sentinel run, e.g. -engine-flag=--policies.decision-cache-size=8192 (repeatable)", func(v string) error {
 		o.extra = append(o.extra, v)
 		return nil

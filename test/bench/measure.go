@@ -170,6 +170,11 @@ func measureEngine(ctx context.Context, o options, r *relay, t *traffic, name st
 	if err != nil {
 		return engineFigures{}, err
 	}
+	if name == "identities" && o.heapProfile != "" && e.pprof() {
+		if err := e.heapProfile(o.heapProfile); err != nil {
+			fmt.Fprintln(o.log, "bench: heap profile:", err)
+		}
+	}
 	mallocs := value(m2, metricMallocs) - value(m1, metricMallocs) - float64(scrapes+1)*perScrape
 	eval := bucketDelta(buckets(m1, metricEvalTime), buckets(m2, metricEvalTime))
 	return engineFigures{
