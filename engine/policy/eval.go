@@ -178,7 +178,9 @@ func (s *Set) Eval(ctx context.Context, input ast.Value) ([]Violation, error) {
 		out   []Violation
 		fails Failures
 		buf   [32]*ast.Term
+		memo  guardMemo
 	)
+	memo.reset(s.guardTable, input)
 	mask := maskOf(input)
 	for gi := range ev.groups {
 		g := &ev.groups[gi]
@@ -187,7 +189,7 @@ func (s *Set) Eval(ctx context.Context, input ast.Value) ([]Violation, error) {
 			s.stats[g.class].skipped.Add(1)
 			continue // no policy of the class can judge this type of flow
 		}
-		if !s.anyPossible(g.subsets[qi], input) {
+		if !memo.anyPossible(g.subsets[qi]) {
 			s.stats[g.class].skipped.Add(1)
 			continue
 		}
@@ -226,34 +228,6 @@ func (s *Set) Eval(ctx context.Context, input ast.Value) ([]Violation, error) {
 		slices.SortStableFunc(out, func(a, b Violation) int { return cmp.Compare(s.order[a.ID], s.order[b.ID]) })
 	}
 	return out, fails.orNil()
-}
-
-// anyPossible reports whether input passes, in at least one violation
-// rule, the guards of one of the policies of sub.
-func (s *Set) anyPossible(sub []int, input ast.Value) bool {
-	for _, i := range sub {
-		if s.canJudge(i, input) {
-			return true
-		}
-	}
-	return false
-}
-
-func (s *Set) canJudge(i int, input ast.Value) bool {
-	rules := s.guards[i]
-	if rules == nil {
-		return true
-	}
-next:
-	for _, gs := range rules {
-		for k := range gs {
-			if !gs[k].holds(input) {
-				continue next
-			}
-		}
-		return true
-	}
-	return false
 }
 
 // run evaluates q on input under the budget's timeout. OPA checks the

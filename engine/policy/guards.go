@@ -62,7 +62,12 @@ func (op guardOp) flipped() guardOp {
 // holds reports whether the guard is true of input: the value is there and
 // compares with the constant as op says.
 func (g *guard) holds(input ast.Value) bool {
-	t := lookup(input, g.path)
+	return g.holdsFor(lookup(input, g.path))
+}
+
+// holdsFor reports whether the guard holds for t, the value at its path
+// (nil: undefined).
+func (g *guard) holdsFor(t *ast.Term) bool {
 	if t == nil {
 		return false
 	}
@@ -226,4 +231,131 @@ func inputPath(t *ast.Term, alias map[ast.Var]ast.Ref) (ast.Ref, bool) {
 		return nil, false // input itself
 	}
 	return p, true
+}
+
+// guardTable holds every policy's guards once: the distinct guards and the
+// distinct paths they read, so that a flow looks each path up and checks
+// each comparison at most once, however many policies and groups share
+// them (input.l7.type == "REQUEST" guards a dozen policies).
+type guardTable struct {
+	paths  [][]*ast.Term
+	guards []guard
+	pathOf []int // guards[k] reads paths[pathOf[k]]
+	// rules are, per policy, each violation rule's guards (indexes into
+	// guards); nil: the policy can judge any flow.
+	rules [][][]int
+}
+
+func newGuardTable(perPolicy [][][]guard) *guardTable {
+	t := &guardTable{rules: make([][][]int, len(perPolicy))}
+	paths, guards := map[string]int{}, map[string]int{}
+	for i, rules := range perPolicy {
+		if rules == nil {
+			continue
+		}
+		t.rules[i] = make([][]int, len(rules))
+		for r, gs := range rules {
+			for _, g := range gs {
+				k, ok := guards[g.String()]
+				if !ok {
+					p := ast.Ref(g.path).String()
+					pi, ok := paths[p]
+					if !ok {
+						pi = len(t.paths)
+						paths[p] = pi
+						t.paths = append(t.paths, g.path)
+					}
+					k = len(t.guards)
+					guards[g.String()] = k
+					t.guards = append(t.guards, g)
+					t.pathOf = append(t.pathOf, pi)
+				}
+				t.rules[i][r] = append(t.rules[i][r], k)
+			}
+		}
+	}
+	return t
+}
+
+// guardMemo is what one flow's guards gave: each path's value and each
+// guard's answer, found when first asked. It lives on the evaluating
+// goroutine's stack; a table larger than its arrays spills to the heap.
+type guardMemo struct {
+	t     *guardTable
+	input ast.Value
+	small bool
+	vbuf  [48]*ast.Term
+	lbuf  [48]bool
+	sbuf  [128]uint8 // 0: not yet checked, 1: holds, 2: does not
+	big   *guardSpill
+}
+
+type guardSpill struct {
+	vals   []*ast.Term
+	looked []bool
+	state  []uint8
+}
+
+func (m *guardMemo) reset(t *guardTable, input ast.Value) {
+	m.t, m.input = t, input
+	m.small = len(t.paths) <= len(m.vbuf) && len(t.guards) <= len(m.sbuf)
+	if m.small {
+		clear(m.lbuf[:len(t.paths)])
+		clear(m.sbuf[:len(t.guards)])
+	} else {
+		m.big = &guardSpill{vals: make([]*ast.Term, len(t.paths)), looked: make([]bool, len(t.paths)), state: make([]uint8, len(t.guards))}
+	}
+}
+
+func (m *guardMemo) holds(k int) bool {
+	state, looked, vals := m.sbuf[:], m.lbuf[:], m.vbuf[:]
+	if !m.small {
+		state, looked, vals = m.big.state, m.big.looked, m.big.vals
+	}
+	switch state[k] {
+	case 1:
+		return true
+	case 2:
+		return false
+	}
+	p := m.t.pathOf[k]
+	if !looked[p] {
+		vals[p], looked[p] = lookup(m.input, m.t.paths[p]), true
+	}
+	ok := m.t.guards[k].holdsFor(vals[p])
+	state[k] = 2
+	if ok {
+		state[k] = 1
+	}
+	return ok
+}
+
+// canJudge reports whether the flow passes every guard of one of policy
+// i's violation rules.
+func (m *guardMemo) canJudge(i int) bool {
+	rules := m.t.rules[i]
+	if rules == nil {
+		return true
+	}
+next:
+	for _, gs := range rules {
+		for _, k := range gs {
+			if !m.holds(k) {
+				continue next
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// anyPossible reports whether the flow passes, in at least one violation
+// rule, the guards of one of the policies of sub.
+func (m *guardMemo) anyPossible(sub []int) bool {
+	for _, i := range sub {
+		if m.canJudge(i) {
+			return true
+		}
+	}
+	return false
 }

@@ -3,11 +3,14 @@ package policy
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hubble-sentinel/hubble-sentinel/policies"
 )
 
 // TestGuardsOf: the comparisons a violation rule requires are read from the
@@ -115,4 +118,82 @@ func TestInputPaths(t *testing.T) {
 	whole, err := Load(context.Background(), fsWith(files), ".")
 	require.NoError(t, err)
 	require.Nil(t, whole.InputPaths())
+}
+
+// TestGuardTableAnswersAsEachGuard: the shared table of the bundled
+// policies' guards (each path looked up and each comparison made once per
+// flow) says of every policy what checking its own guards one by one says,
+// on documents whose guarded values are drawn from the guards' constants,
+// their neighbours, other types and absence; and the table fits the
+// memo's arrays, so the hot path allocates nothing for it.
+func TestGuardTableAnswersAsEachGuard(t *testing.T) {
+	s, err := Load(context.Background(), policies.FS, ".")
+	require.NoError(t, err)
+	tab := s.guardTable
+	require.NotEmpty(t, tab.guards)
+	var m guardMemo
+	require.LessOrEqual(t, len(tab.paths), len(m.vbuf))
+	require.LessOrEqual(t, len(tab.guards), len(m.sbuf))
+
+	// Candidate values per path: each constant compared there, one more
+	// and one less for numbers, and values of other types.
+	cands := make([][]*ast.Term, len(tab.paths))
+	for k, g := range tab.guards {
+		p := tab.pathOf[k]
+		cands[p] = append(cands[p], ast.NewTerm(g.c))
+		if n, ok := g.c.(ast.Number); ok {
+			f, _ := n.Float64()
+			cands[p] = append(cands[p], ast.FloatNumberTerm(f+1), ast.FloatNumberTerm(f-0.5))
+		}
+	}
+	for p := range cands {
+		cands[p] = append(cands[p], ast.BooleanTerm(true), ast.StringTerm("x"), ast.NullTerm(), nil)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	judged := 0
+	for range 3000 {
+		doc := ast.NewObject()
+		for p, path := range tab.paths {
+			if v := cands[p][rng.IntN(len(cands[p]))]; v != nil {
+				insertAt(doc, path, v)
+			}
+		}
+		m.reset(tab, doc)
+		for i := range s.policies {
+			want := true
+			if rules := s.guards[i]; rules != nil {
+				want = false
+				for _, gs := range rules {
+					all := true
+					for k := range gs {
+						all = all && gs[k].holds(doc)
+					}
+					want = want || all
+				}
+			}
+			require.Equal(t, want, m.canJudge(i), "%s on %v", s.policies[i].ID, doc)
+			if want && s.guards[i] != nil {
+				judged++
+			}
+		}
+	}
+	require.Positive(t, judged, "no document passed any policy's guards: the test checks nothing")
+}
+
+// insertAt sets path (keys below the object) to v in obj, making the
+// objects on the way.
+func insertAt(obj ast.Object, path []*ast.Term, v *ast.Term) {
+	for _, k := range path[:len(path)-1] {
+		next := obj.Get(k)
+		if next == nil {
+			next = ast.NewTerm(ast.NewObject())
+			obj.Insert(k, next)
+		}
+		o, ok := next.Value.(ast.Object)
+		if !ok {
+			return // a shorter path holds a scalar here
+		}
+		obj = o
+	}
+	obj.Insert(path[len(path)-1], v)
 }

@@ -95,6 +95,8 @@ type Set struct {
 	// guards are, per policy and violation rule, the comparisons the rule
 	// requires (see guardsOf); nil: the policy can judge any flow.
 	guards [][][]guard
+	// guardTable is guards as the engine checks them.
+	guardTable *guardTable
 	// cacheSize bounds each group's decision cache (see WithCacheSize);
 	// stats count its lookups across rebuilds, by class.
 	cacheSize int
@@ -335,6 +337,7 @@ func (s *Set) classify(c *ast.Compiler) {
 			s.guards[i] = guardsOf(c, p.Package)
 		}
 	}
+	s.guardTable = newGuardTable(s.guards)
 }
 
 // layout is how the policies not skipped are evaluated: by class and,
