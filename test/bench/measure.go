@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"slices"
 	"sort"
 	"time"
 
@@ -272,6 +274,7 @@ func measureLatency(ctx context.Context, o options, r *relay, t *traffic, rate f
 		return latencyFigures{}, err
 	}
 	f := summarizeLatency(lo, hi)
+	logWindows(o.log, lo, hi)
 	f.flows = n
 	f.pollMeanInterval = time.Duration((polls[len(polls)-1].start - polls[0].start) / int64(max(len(polls)-1, 1)))
 	f.method = "outside: relay send time to processed counter, polled"
@@ -356,4 +359,21 @@ func hitRatio(before, after map[string]*dto.MetricFamily) float64 {
 		return 0
 	}
 	return hits / all
+}
+
+// logWindows logs p50, p99 and the worst latency of each twentieth of the
+// latency run, in the order flows were sent: whether the tail comes from
+// a start-up, from stretches of the traffic (scans, new names: flows the
+// decision caches have not seen) or from anywhere.
+func logWindows(w io.Writer, lo, hi []float64) {
+	per := max(len(lo)/20, 1)
+	for start := 0; start+per <= len(lo); start += per {
+		mid := make([]float64, per)
+		for i := range mid {
+			mid[i] = (lo[start+i] + hi[start+i]) / 2
+		}
+		worst := slices.Max(mid)
+		fmt.Fprintf(w, "bench:   flows %6d-%6d: p50 %6.2f ms, p99 %7.2f ms, max %7.2f ms\n",
+			start, start+per, percentile(append([]float64(nil), mid...), 0.5), percentile(mid, 0.99), worst)
+	}
 }
