@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"encoding/binary"
+	"hash/maphash"
 	"math/bits"
 	"slices"
 	"sync"
@@ -22,20 +24,28 @@ const cacheShards = 16
 // exactly the input paths the group reads. It is sound because policies
 // are sandboxed to deterministic builtins (see Sandbox) and the data is
 // fixed for the Set's life: the same values at those paths always yield
-// the same violations. A hit is confirmed by comparing the values, never
-// by the hash alone, so a collision (OPA's object hash is a sum, which an
-// attacker could aim at) costs an evaluation, not a wrong verdict.
+// the same violations.
+//
+// A decision is found by a fingerprint of those values: an unambiguous
+// encoding of them (see encodeValue), hashed twice with maphash under two
+// seeds drawn when the cache is made: one hash picks the entry, the other
+// confirms it. Values that differ encode differently, so only a collision
+// of both secret-seeded hashes (about 2^-128 per lookup, and unaimable:
+// an attacker never sees the seeds, unlike OPA's own object hash, a sum)
+// could give one flow another's verdict. Keeping the fingerprint, not the
+// values, keeps each decision small and spares copying documents.
 //
 // A decision is kept only when its key comes a second time: seen remembers
 // the hashes of recent keys (direct-mapped, 8 bytes each, no lock), so a
 // stream of keys that never repeat (a new pod in every flow, a scan)
-// costs no copies and evicts nothing worth keeping.
+// costs nothing and evicts nothing worth keeping.
 type decisionCache struct {
-	paths  [][]*ast.Term // each path's keys below input
-	exists [][]*ast.Term // paths read only for being there and not false
-	shards [cacheShards]cacheShard
-	seen   []atomic.Uint64
-	counts *cacheCounts
+	paths        [][]*ast.Term // each path's keys below input
+	exists       [][]*ast.Term // paths read only for being there and not false
+	seed, second maphash.Seed
+	shards       [cacheShards]cacheShard
+	seen         []atomic.Uint64
+	counts       *cacheCounts
 }
 
 // cacheCounts counts how a group judged flows: from its decision cache
@@ -46,18 +56,21 @@ type cacheCounts struct{ hits, misses, skipped atomic.Uint64 }
 
 type cacheShard struct {
 	mu  sync.Mutex
-	lru *simplelru.LRU[uint64, *decision]
+	lru *simplelru.LRU[uint64, decision]
 }
 
-// decision is one cached verdict: the values it was judged on and the
-// violations found (shared, never modified).
+// decision is one cached verdict: the confirming hash of the values it was
+// judged on and the violations found (shared, never modified).
 type decision struct {
-	values     []*ast.Term
+	check      uint64
 	violations []Violation
 }
 
+// cacheKey is a fingerprint of the values a group reads.
+type cacheKey struct{ hash, check uint64 }
+
 func newDecisionCache(paths, exists []ast.Ref, size int, counts *cacheCounts) *decisionCache {
-	c := &decisionCache{counts: counts}
+	c := &decisionCache{counts: counts, seed: maphash.MakeSeed(), second: maphash.MakeSeed()}
 	for _, p := range paths {
 		c.paths = append(c.paths, p[1:])
 	}
@@ -67,36 +80,108 @@ func newDecisionCache(paths, exists []ast.Ref, size int, counts *cacheCounts) *d
 	c.seen = make([]atomic.Uint64, 1<<bits.Len(uint(max(size, 1))-1)) // a power of two >= size
 	per := max(size/cacheShards, 1)
 	for i := range c.shards {
-		c.shards[i].lru, _ = simplelru.NewLRU[uint64, *decision](per, nil) // per > 0: no error
+		c.shards[i].lru, _ = simplelru.NewLRU[uint64, decision](per, nil) // per > 0: no error
 	}
 	return c
 }
 
-// undefinedHash stands for a path the input does not have.
-const undefinedHash = 0x9e3779b97f4a7c15
-
-// key returns the values at the cache's paths in input (nil where
-// undefined) and the flow's markers (which decide the policies judging
-// it), appended to vals, and their hash.
-func (c *decisionCache) key(input ast.Value, mask uint, vals []*ast.Term) ([]*ast.Term, uint64) {
-	vals = append(vals, ast.InternedTerm(int(mask)))
-	h := (uint64(14695981039346656037) ^ uint64(mask)) * 1099511628211
+// key fingerprints the flow's markers (which decide the policies judging
+// it) and the values at the cache's paths in input.
+func (c *decisionCache) key(input ast.Value, mask uint) cacheKey {
+	e := encoders.Get().(*encoder)
+	e.buf = binary.AppendUvarint(e.buf[:0], uint64(mask))
 	for _, p := range c.paths {
-		t := lookup(input, p)
-		vals = append(vals, t)
-		x := uint64(undefinedHash)
-		if t != nil {
-			x = uint64(t.Value.Hash())
+		var v ast.Value
+		if t := lookup(input, p); t != nil {
+			v = t.Value
 		}
-		h = (h ^ x) * 1099511628211
+		e.value(v)
 	}
 	for _, p := range c.exists {
 		t := lookup(input, p)
 		there := t != nil && ast.Compare(t.Value, ast.Boolean(false)) != 0
-		vals = append(vals, ast.InternedTerm(there))
-		h = (h ^ uint64(ast.Boolean(there).Hash())) * 1099511628211
+		e.value(ast.Boolean(there))
 	}
-	return vals, h
+	k := cacheKey{hash: maphash.Bytes(c.seed, e.buf), check: maphash.Bytes(c.second, e.buf)}
+	if cap(e.buf) <= maxPooledEncoding {
+		encoders.Put(e)
+	}
+	return k
+}
+
+// Tags of encoder.value: each value starts with its type.
+const (
+	tagUndefined = iota
+	tagNull
+	tagFalse
+	tagTrue
+	tagNumber
+	tagString
+	tagArray
+	tagObject
+	tagSet
+	tagOther
+)
+
+// encoder encodes values for fingerprints; its callbacks are made once,
+// so that encoding objects and sets allocates nothing.
+type encoder struct {
+	buf    []byte
+	member func(k, v *ast.Term)
+	elem   func(*ast.Term)
+}
+
+// maxPooledEncoding: a buffer that grew past this (a huge URL) is left to
+// the collector rather than kept in the pool.
+const maxPooledEncoding = 64 << 10
+
+var encoders = sync.Pool{New: func() any {
+	e := &encoder{buf: make([]byte, 0, 1024)}
+	e.member = func(k, v *ast.Term) {
+		e.value(k.Value)
+		e.value(v.Value)
+	}
+	e.elem = func(t *ast.Term) { e.value(t.Value) }
+	return e
+}}
+
+// value appends an unambiguous encoding of v (nil: undefined): a type
+// tag, then lengths before strings and before elements, so that no two
+// different values (as spelled: 20 and 20.0 differ, which costs a miss,
+// never a wrong hit) share an encoding. Objects are encoded in key order,
+// sets in their iteration order.
+func (e *encoder) value(v ast.Value) {
+	switch x := v.(type) {
+	case nil:
+		e.buf = append(e.buf, tagUndefined)
+	case ast.Null:
+		e.buf = append(e.buf, tagNull)
+	case ast.Boolean:
+		if x {
+			e.buf = append(e.buf, tagTrue)
+		} else {
+			e.buf = append(e.buf, tagFalse)
+		}
+	case ast.Number:
+		e.str(tagNumber, string(x))
+	case ast.String:
+		e.str(tagString, string(x))
+	case *ast.Array:
+		e.buf = binary.AppendUvarint(append(e.buf, tagArray), uint64(x.Len()))
+		x.Foreach(e.elem)
+	case ast.Object:
+		e.buf = binary.AppendUvarint(append(e.buf, tagObject), uint64(x.Len()))
+		x.Foreach(e.member)
+	case ast.Set:
+		e.buf = binary.AppendUvarint(append(e.buf, tagSet), uint64(x.Len()))
+		x.Foreach(e.elem)
+	default: // not in a document built from a flow
+		e.str(tagOther, v.String())
+	}
+}
+
+func (e *encoder) str(tag byte, s string) {
+	e.buf = append(binary.AppendUvarint(append(e.buf, tag), uint64(len(s))), s...)
 }
 
 // lookup returns the value at path p below v, or nil.
@@ -115,12 +200,12 @@ func lookup(v ast.Value, p []*ast.Term) *ast.Term {
 	return t
 }
 
-func (c *decisionCache) get(h uint64, vals []*ast.Term) ([]Violation, bool) {
-	s := &c.shards[h%cacheShards]
+func (c *decisionCache) get(k cacheKey) ([]Violation, bool) {
+	s := &c.shards[k.hash%cacheShards]
 	s.mu.Lock()
-	d, ok := s.lru.Get(h)
+	d, ok := s.lru.Get(k.hash)
 	s.mu.Unlock()
-	if !ok || !sameValues(d.values, vals) {
+	if !ok || d.check != k.check {
 		c.counts.misses.Add(1)
 		return nil, false
 	}
@@ -128,39 +213,14 @@ func (c *decisionCache) get(h uint64, vals []*ast.Term) ([]Violation, bool) {
 	return d.violations, true
 }
 
-func (c *decisionCache) put(h uint64, vals []*ast.Term, violations []Violation) {
-	if slot := &c.seen[h&uint64(len(c.seen)-1)]; slot.Swap(h) != h {
+func (c *decisionCache) put(k cacheKey, violations []Violation) {
+	if slot := &c.seen[k.hash&uint64(len(c.seen)-1)]; slot.Swap(k.hash) != k.hash {
 		return // first time (lately): kept when it comes again
 	}
-	// Copies: a value may sit in a block of terms allocated for the whole
-	// input document, which a pointer to it would keep alive.
-	values := make([]*ast.Term, len(vals))
-	for i, v := range vals {
-		if v != nil {
-			values[i] = v.Copy()
-		}
-	}
-	d := &decision{values: values, violations: violations}
-	s := &c.shards[h%cacheShards]
+	s := &c.shards[k.hash%cacheShards]
 	s.mu.Lock()
-	s.lru.Add(h, d)
+	s.lru.Add(k.hash, decision{check: k.check, violations: violations})
 	s.mu.Unlock()
-}
-
-func sameValues(a, b []*ast.Term) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		switch {
-		case a[i] == b[i]:
-		case a[i] == nil || b[i] == nil:
-			return false
-		case ast.Compare(a[i].Value, b[i].Value) != 0:
-			return false
-		}
-	}
-	return true
 }
 
 // CacheStats counts how a policy group judged flows since the Set was

@@ -85,25 +85,31 @@ dropped if input.verdict == "DROPPED"`, paths: []string{"input.verdict"}, whole:
 	}
 }
 
-// TestDecisionCacheConfirmsHits: a hit needs the same values, not only the
-// same hash (OPA's object hash is a sum: {a: x, b: y} and {a: y, b: x}
-// collide), and the verdicts of a cached Set are those of an uncached one.
+// TestDecisionCacheConfirmsHits: inputs whose OPA hashes collide (OPA's
+// object hash is a sum: {a: x, b: y} and {a: y, b: x} collide) get
+// different fingerprints, so one is never given the other's verdict, and
+// the verdicts of a cached Set are those of an uncached one.
 func TestDecisionCacheConfirmsHits(t *testing.T) {
 	c := newDecisionCache([]ast.Ref{ast.MustParseRef("input.sentinel.source")}, nil, 16, &cacheCounts{})
 	a := parseInput(t, `{"sentinel": {"source": {"namespace": "shop", "pod": "db"}}}`)
 	b := parseInput(t, `{"sentinel": {"source": {"namespace": "db", "pod": "shop"}}}`)
-	va, ha := c.key(a, 0, nil)
-	vb, hb := c.key(b, 0, nil)
-	require.Equal(t, ha, hb, "the sum hash collides")
-	c.put(ha, va, []Violation{{ID: "X"}})
-	_, hit := c.get(ha, va)
+	require.Equal(t, a.Hash(), b.Hash(), "OPA's sum hash collides")
+	ka, kb := c.key(a, 0), c.key(b, 0)
+	require.NotEqual(t, ka.hash, kb.hash)
+	require.NotEqual(t, ka.check, kb.check)
+	c.put(ka, []Violation{{ID: "X"}})
+	_, hit := c.get(ka)
 	require.False(t, hit, "a key seen once is not kept")
-	c.put(ha, va, []Violation{{ID: "X"}})
-	_, hit = c.get(hb, vb)
-	require.False(t, hit, "a colliding input is judged, not given another's verdict")
-	got, hit := c.get(ha, va)
+	c.put(ka, []Violation{{ID: "X"}})
+	_, hit = c.get(kb)
+	require.False(t, hit, "another input is judged, not given another's verdict")
+	_, hit = c.get(cacheKey{hash: ka.hash, check: ka.check ^ 1})
+	require.False(t, hit, "an entry whose confirming hash differs is a miss")
+	got, hit := c.get(ka)
 	require.True(t, hit)
 	require.Equal(t, "X", got[0].ID)
+	require.Equal(t, ka, c.key(parseInput(t, `{"sentinel": {"source": {"pod": "db", "namespace": "shop"}}, "other": 1}`), 0),
+		"the same values, keys written in another order and unread paths aside, are the same key")
 
 	files := base()
 	files["test/p/p.rego"] = policyWith("Probe", "p", `violation contains lib.violation(rego.metadata.chain(), "x") if {
@@ -198,14 +204,58 @@ func TestDecisionCacheKeepsOnlyRepeats(t *testing.T) {
 		return n
 	}
 	for i := range 5000 {
-		v, h := c.key(parseInput(t, fmt.Sprintf(`{"sentinel": {"source": {"pod": "p%d"}}}`, i)), 0, nil)
-		c.put(h, v, nil)
+		c.put(c.key(parseInput(t, fmt.Sprintf(`{"sentinel": {"source": {"pod": "p%d"}}}`, i)), 0), nil)
 	}
 	require.Zero(t, kept())
-	v, h := c.key(parseInput(t, `{"sentinel": {"source": {"pod": "again"}}}`), 0, nil)
-	c.put(h, v, nil)
-	c.put(h, v, nil)
+	k := c.key(parseInput(t, `{"sentinel": {"source": {"pod": "again"}}}`), 0)
+	c.put(k, nil)
+	c.put(k, nil)
 	require.Equal(t, 1, kept())
-	_, hit := c.get(h, v)
+	_, hit := c.get(k)
 	require.True(t, hit)
+}
+
+// TestEncodingIsUnambiguous: values that differ (in type, in how strings
+// split, in nesting, undefined or null) never encode alike; the same
+// value built another way does.
+func TestEncodingIsUnambiguous(t *testing.T) {
+	enc := func(v ast.Value) string {
+		e := encoders.Get().(*encoder)
+		e.buf = e.buf[:0]
+		e.value(v)
+		return string(e.buf)
+	}
+	values := []ast.Value{nil, ast.Null{}, ast.Boolean(false), ast.Boolean(true),
+		ast.Number("1"), ast.Number("1.0"), ast.String("1"), ast.String(""), ast.String("ab"),
+		ast.MustParseTerm(`["a", "b"]`).Value, ast.MustParseTerm(`["ab"]`).Value, ast.MustParseTerm(`["a", ["b"]]`).Value,
+		ast.MustParseTerm(`[]`).Value, ast.MustParseTerm(`{}`).Value, ast.MustParseTerm(`set()`).Value,
+		ast.MustParseTerm(`{"a": "b"}`).Value, ast.MustParseTerm(`{"ab": ""}`).Value, ast.MustParseTerm(`{"a": "b", "c": null}`).Value,
+		ast.MustParseTerm(`{"a": {"b": 1}}`).Value, ast.MustParseTerm(`{"a": ["b", 1]}`).Value, ast.MustParseTerm(`{"a"}`).Value,
+		ast.MustParseTerm(`[null]`).Value, ast.MustParseTerm(`[[]]`).Value, ast.MustParseTerm(`[{}]`).Value,
+	}
+	seen := map[string]int{}
+	for i, v := range values {
+		k := enc(v)
+		j, dup := seen[k]
+		require.False(t, dup, "%v and %v encode alike", v, values[min(j, len(values)-1)])
+		seen[k] = i
+	}
+	// Concatenations must not collide either: a path's value ends where
+	// the next begins.
+	pairs := map[string][2]int{}
+	for i, a := range values {
+		for j, b := range values {
+			k := enc(a) + enc(b)
+			if p, dup := pairs[k]; dup {
+				t.Fatalf("(%v, %v) and (%v, %v) encode alike", a, b, values[p[0]], values[p[1]])
+			}
+			pairs[k] = [2]int{i, j}
+		}
+	}
+	x, y := ast.NewObject(), ast.NewObject()
+	x.Insert(ast.StringTerm("a"), ast.IntNumberTerm(1))
+	x.Insert(ast.StringTerm("b"), ast.StringTerm("c"))
+	y.Insert(ast.StringTerm("b"), ast.StringTerm("c"))
+	y.Insert(ast.StringTerm("a"), ast.IntNumberTerm(1))
+	require.Equal(t, enc(x), enc(y))
 }

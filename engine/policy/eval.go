@@ -177,7 +177,6 @@ func (s *Set) Eval(ctx context.Context, input ast.Value) ([]Violation, error) {
 	var (
 		out   []Violation
 		fails Failures
-		buf   [32]*ast.Term
 		memo  guardMemo
 	)
 	memo.reset(s.guardTable, input)
@@ -193,13 +192,10 @@ func (s *Set) Eval(ctx context.Context, input ast.Value) ([]Violation, error) {
 			s.stats[g.class].skipped.Add(1)
 			continue
 		}
-		var (
-			vals []*ast.Term
-			h    uint64
-		)
+		var key cacheKey
 		if g.cache != nil {
-			vals, h = g.cache.key(input, mask, buf[:0])
-			if v, ok := g.cache.get(h, vals); ok {
+			key = g.cache.key(input, mask)
+			if v, ok := g.cache.get(key); ok {
 				out = append(out, v...)
 				continue
 			}
@@ -218,7 +214,7 @@ func (s *Set) Eval(ctx context.Context, input ast.Value) ([]Violation, error) {
 		}
 		v, f := s.decodeTagged(rs)
 		if g.cache != nil && len(f) == 0 {
-			g.cache.put(h, vals, v)
+			g.cache.put(key, v)
 		}
 		out = append(out, v...)
 		fails = append(fails, f...)
