@@ -46,6 +46,10 @@ type decisionCache struct {
 	shards       [cacheShards]cacheShard
 	seen         []atomic.Uint64
 	counts       *cacheCounts
+	// uses are, per policy (by its index in the Set), the paths and then
+	// the exists paths it reads, a bit each; nil when there are more than
+	// 64 of them (every key then holds every path).
+	uses []uint64
 }
 
 // cacheCounts counts how a group judged flows: from its decision cache
@@ -85,19 +89,84 @@ func newDecisionCache(paths, exists []ast.Ref, size int, counts *cacheCounts) *d
 	return c
 }
 
+// narrowBy records, for every policy of the group (in reports whether
+// policy i is), which of the cache's paths it reads.
+func (c *decisionCache) narrowBy(reads []reads, in func(i int) bool) {
+	if len(c.paths)+len(c.exists) > 64 {
+		return
+	}
+	c.uses = make([]uint64, len(reads))
+	for i, r := range reads {
+		if !in(i) {
+			continue
+		}
+		for _, p := range r.paths {
+			c.uses[i] |= c.bitOf(p)
+		}
+		for _, p := range r.exists {
+			c.uses[i] |= c.bitOf(p)
+		}
+	}
+}
+
+// bitOf is the bit of the cache path that holds p: a path p lies within,
+// or p itself among the exists paths; all bits if neither (never: the
+// cache's paths are made from the same reads).
+func (c *decisionCache) bitOf(p ast.Ref) uint64 {
+	for j, q := range c.paths {
+		if p[1:].HasPrefix(q) {
+			return 1 << j
+		}
+	}
+	for j, q := range c.exists {
+		if ast.Ref(q).Equal(p[1:]) {
+			return 1 << (len(c.paths) + j)
+		}
+	}
+	return ^uint64(0)
+}
+
+// needs is which of the cache's paths the policies (indexes in the Set) of
+// sub whose bit is set in possible read: a policy whose guards the flow
+// fails finds nothing whatever the values it reads, so they need not be
+// in the key. All paths when the cache does not narrow.
+func (c *decisionCache) needs(sub []int, possible uint64) uint64 {
+	if c.uses == nil || len(sub) > 64 {
+		return ^uint64(0)
+	}
+	var need uint64
+	for b, i := range sub {
+		if possible&(1<<b) != 0 {
+			need |= c.uses[i]
+		}
+	}
+	return need
+}
+
 // key fingerprints the flow's markers (which decide the policies judging
-// it) and the values at the cache's paths in input.
-func (c *decisionCache) key(input ast.Value, mask uint) cacheKey {
+// it), which of those policies the flow passes the guards of (possible, a
+// bit per policy of the group's query), and the values at the cache's
+// paths in input that they read (need, from needs). Two flows with the
+// same key get the same verdict from every policy: the same policies are
+// possible, each reading the same values, and the others find nothing.
+func (c *decisionCache) key(input ast.Value, mask uint, possible, need uint64) cacheKey {
 	e := encoders.Get().(*encoder)
 	e.buf = binary.AppendUvarint(e.buf[:0], uint64(mask))
-	for _, p := range c.paths {
+	e.buf = binary.AppendUvarint(e.buf, possible)
+	for j, p := range c.paths {
+		if need&(1<<j) == 0 {
+			continue
+		}
 		var v ast.Value
 		if t := lookup(input, p); t != nil {
 			v = t.Value
 		}
 		e.value(v)
 	}
-	for _, p := range c.exists {
+	for j, p := range c.exists {
+		if need&(1<<(len(c.paths)+j)) == 0 {
+			continue
+		}
 		t := lookup(input, p)
 		there := t != nil && ast.Compare(t.Value, ast.Boolean(false)) != 0
 		e.value(ast.Boolean(there))

@@ -94,7 +94,7 @@ func TestDecisionCacheConfirmsHits(t *testing.T) {
 	a := parseInput(t, `{"sentinel": {"source": {"namespace": "shop", "pod": "db"}}}`)
 	b := parseInput(t, `{"sentinel": {"source": {"namespace": "db", "pod": "shop"}}}`)
 	require.Equal(t, a.Hash(), b.Hash(), "OPA's sum hash collides")
-	ka, kb := c.key(a, 0), c.key(b, 0)
+	ka, kb := c.key(a, 0, 0, ^uint64(0)), c.key(b, 0, 0, ^uint64(0))
 	require.NotEqual(t, ka.hash, kb.hash)
 	require.NotEqual(t, ka.check, kb.check)
 	c.put(ka, []Violation{{ID: "X"}})
@@ -108,7 +108,7 @@ func TestDecisionCacheConfirmsHits(t *testing.T) {
 	got, hit := c.get(ka)
 	require.True(t, hit)
 	require.Equal(t, "X", got[0].ID)
-	require.Equal(t, ka, c.key(parseInput(t, `{"sentinel": {"source": {"pod": "db", "namespace": "shop"}}, "other": 1}`), 0),
+	require.Equal(t, ka, c.key(parseInput(t, `{"sentinel": {"source": {"pod": "db", "namespace": "shop"}}, "other": 1}`), 0, 0, ^uint64(0)),
 		"the same values, keys written in another order and unread paths aside, are the same key")
 
 	files := base()
@@ -204,10 +204,10 @@ func TestDecisionCacheKeepsOnlyRepeats(t *testing.T) {
 		return n
 	}
 	for i := range 5000 {
-		c.put(c.key(parseInput(t, fmt.Sprintf(`{"sentinel": {"source": {"pod": "p%d"}}}`, i)), 0), nil)
+		c.put(c.key(parseInput(t, fmt.Sprintf(`{"sentinel": {"source": {"pod": "p%d"}}}`, i)), 0, 0, ^uint64(0)), nil)
 	}
 	require.Zero(t, kept())
-	k := c.key(parseInput(t, `{"sentinel": {"source": {"pod": "again"}}}`), 0)
+	k := c.key(parseInput(t, `{"sentinel": {"source": {"pod": "again"}}}`), 0, 0, ^uint64(0))
 	c.put(k, nil)
 	c.put(k, nil)
 	require.Equal(t, 1, kept())

@@ -188,13 +188,14 @@ func (s *Set) Eval(ctx context.Context, input ast.Value) ([]Violation, error) {
 			s.stats[g.class].skipped.Add(1)
 			continue // no policy of the class can judge this type of flow
 		}
-		if !memo.anyPossible(g.subsets[qi]) {
+		possible, any := memo.possible(g.subsets[qi])
+		if !any {
 			s.stats[g.class].skipped.Add(1)
 			continue
 		}
 		var key cacheKey
 		if g.cache != nil {
-			key = g.cache.key(input, mask)
+			key = g.cache.key(input, mask, possible, g.cache.needs(g.subsets[qi], possible))
 			if v, ok := g.cache.get(key); ok {
 				out = append(out, v...)
 				continue

@@ -349,13 +349,17 @@ next:
 	return false
 }
 
-// anyPossible reports whether the flow passes, in at least one violation
-// rule, the guards of one of the policies of sub.
-func (m *guardMemo) anyPossible(sub []int) bool {
-	for _, i := range sub {
+// possible is which policies of sub (a bit each, by position; the first
+// 64) the flow passes the guards of in at least one violation rule, and
+// whether any does.
+func (m *guardMemo) possible(sub []int) (bits uint64, any bool) {
+	for b, i := range sub {
 		if m.canJudge(i) {
-			return true
+			any = true
+			if b < 64 {
+				bits |= 1 << b
+			}
 		}
 	}
-	return false
+	return bits, any
 }

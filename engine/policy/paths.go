@@ -156,8 +156,10 @@ func inputReads(c *ast.Compiler, pkg string) reads {
 		visit(r)
 	}
 	out.paths = minimalPaths(out.paths)
-	// What is read whole is read for being there too.
-	exists := minimalPaths(out.exists)
+	// What is read whole is read for being there too. (Exists paths are
+	// not reduced to their prefixes: input.a.b being there says more than
+	// input.a being there.)
+	exists := uniquePaths(out.exists)
 	out.exists = nil
 	for _, e := range exists {
 		if !covered(e, out.paths) {
@@ -214,6 +216,12 @@ func stringPrefix(r ast.Ref) ast.Ref {
 		}
 	}
 	return r.Copy()
+}
+
+// uniquePaths sorts ps and drops repeats.
+func uniquePaths(ps []ast.Ref) []ast.Ref {
+	slices.SortFunc(ps, func(a, b ast.Ref) int { return a.Compare(b) })
+	return slices.CompactFunc(ps, func(a, b ast.Ref) bool { return a.Equal(b) })
 }
 
 // minimalPaths sorts ps and drops every path another one is a prefix of.

@@ -412,12 +412,13 @@ func (s *Set) groups(ctx context.Context, compiler *ast.Compiler, lay *layout, s
 		if class != classVolatile && s.cacheSize >= 0 {
 			paths = minimalPaths(paths)
 			var guards []ast.Ref
-			for _, e := range minimalPaths(exists) {
+			for _, e := range uniquePaths(exists) {
 				if !covered(e, paths) {
 					guards = append(guards, e)
 				}
 			}
 			g.cache = newDecisionCache(paths, guards, cmp.Or(s.cacheSize, DefaultCacheSize), &s.stats[class])
+			g.cache.narrowBy(s.reads, func(i int) bool { return s.class[i] == class && (i >= len(skip) || !skip[i]) })
 		}
 		out = append(out, g)
 	}
