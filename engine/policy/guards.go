@@ -32,6 +32,7 @@ const (
 	opLte
 	opGt
 	opGte
+	opIn // membership in a constant collection: `input.a in {"x", "y"}`
 )
 
 var guardOps = map[string]guardOp{
@@ -71,6 +72,17 @@ func (g *guard) holdsFor(t *ast.Term) bool {
 	if t == nil {
 		return false
 	}
+	if g.op == opIn { // as internal.member_2 decides
+		switch c := g.c.(type) {
+		case ast.Set:
+			return c.Contains(t)
+		case *ast.Array:
+			return c.Until(t.Equal)
+		case ast.Object:
+			return c.Until(func(_, v *ast.Term) bool { return t.Equal(v) })
+		}
+		return false
+	}
 	c := ast.Compare(t.Value, g.c)
 	switch g.op {
 	case opEq:
@@ -88,7 +100,7 @@ func (g *guard) holdsFor(t *ast.Term) bool {
 	}
 }
 
-var opSymbols = [...]string{opEq: "==", opNeq: "!=", opLt: "<", opLte: "<=", opGt: ">", opGte: ">="}
+var opSymbols = [...]string{opEq: "==", opNeq: "!=", opLt: "<", opLte: "<=", opGt: ">", opGte: ">=", opIn: "in"}
 
 // String is the guard as Rego would say it: input.a.b >= 20.
 func (g *guard) String() string {
@@ -155,6 +167,13 @@ func ruleGuards(r *ast.Rule) []guard {
 		if !ok || len(terms) != 3 {
 			continue
 		}
+		if e.Operator().String() == ast.Member.Name {
+			if g, ok := membership(terms[1], terms[2], alias); ok && !seen[g.String()] {
+				seen[g.String()] = true
+				out = append(out, g)
+			}
+			continue
+		}
 		op, ok := guardOps[e.Operator().String()]
 		if !ok {
 			continue
@@ -194,6 +213,20 @@ func comparison(a, b *ast.Term, op guardOp, alias map[ast.Var]ast.Ref) (guard, b
 		return guard{}, false
 	}
 	return guard{path: p[1:], op: op, c: b.Value}, true
+}
+
+// membership reads `a in c` (internal.member_2) as a guard when a is an
+// input path and c a constant set, array or object.
+func membership(a, c *ast.Term, alias map[ast.Var]ast.Ref) (guard, bool) {
+	p, ok := inputPath(a, alias)
+	if !ok || !c.IsGround() {
+		return guard{}, false
+	}
+	switch c.Value.(type) {
+	case ast.Set, *ast.Array, ast.Object:
+		return guard{path: p[1:], op: opIn, c: c.Value}, true
+	}
+	return guard{}, false
 }
 
 // inputPath resolves t to a constant input path (input.a.b), through

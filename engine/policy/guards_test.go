@@ -37,6 +37,14 @@ violation contains lib.violation(rego.metadata.chain(), "y") if {
 		{name: "a_rule_without_guards_opens_the_policy", body: `violation contains lib.violation(rego.metadata.chain(), "x") if input.verdict == "DROPPED"
 
 violation contains lib.violation(rego.metadata.chain(), "y") if startswith(input.sentinel.http.path, "/admin")`},
+		{name: "membership_in_a_constant_collection", body: `violation contains lib.violation(rego.metadata.chain(), "x") if {
+	input.trace_observation_point in {"TO_NETWORK", "FROM_NETWORK"}
+	input.sentinel.service_port in [22, 3389]
+	input.sentinel.destination_port in data.data.test.bad_ports
+}`, want: [][]string{{`input.trace_observation_point in {"FROM_NETWORK", "TO_NETWORK"}`, "input.sentinel.service_port in [22, 3389]", "input.sentinel.destination_port in [4444]"}}},
+		{name: "membership_in_a_computed_collection_is_no_guard", body: `violation contains lib.violation(rego.metadata.chain(), "x") if {
+	input.sentinel.service_port in object.get(data.data.test, "ports", [])
+}`},
 		{name: "negation_is_no_guard", body: `violation contains lib.violation(rego.metadata.chain(), "x") if not input.verdict == "FORWARDED"`},
 		// A policy replacing its input (with) is judged on every flow.
 		{name: "with_input_disables_guards", body: `violation contains lib.violation(rego.metadata.chain(), "x") if {
@@ -93,6 +101,29 @@ func TestGuardHoldsAsRegoCompares(t *testing.T) {
 				rego := len(rs) > 0 && rs[0].Expressions[0].Value != false
 				require.Equal(t, rego, g.holds(in), "%s with x = %s", q, v)
 			}
+		}
+	}
+}
+
+// TestMembershipGuardAsRego: an `in` guard's verdict is OPA's own for the
+// same membership, for sets, arrays and objects, across types and number
+// spellings, and an absent value fails.
+func TestMembershipGuardAsRego(t *testing.T) {
+	values := []string{`null`, `false`, `true`, `1`, `1.0`, `22`, `"22"`, `"TO_NETWORK"`, `[]`, `{}`, `[22]`}
+	collections := []string{`{22, "TO_NETWORK", null}`, `[1.0, 22, false]`, `{"a": 22, "b": "TO_NETWORK"}`, `set()`, `[]`, `{"x": [22]}`, `{[22], {}}`}
+	ctx := context.Background()
+	for _, c := range collections {
+		g := guard{path: ast.MustParseRef("input.x")[1:], op: opIn, c: ast.MustParseTerm(c).Value}
+		q := fmt.Sprintf("input.x in %s", c)
+		for _, v := range append(values, "absent") {
+			in := ast.NewObject()
+			if v != "absent" {
+				in.Insert(ast.StringTerm("x"), ast.MustParseTerm(v))
+			}
+			rs, err := evalQuery(ctx, q, in)
+			require.NoError(t, err)
+			rego := len(rs) > 0 && rs[0].Expressions[0].Value != false
+			require.Equal(t, rego, g.holds(in), "%s with x = %s", q, v)
 		}
 	}
 }
