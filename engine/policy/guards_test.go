@@ -84,24 +84,29 @@ func TestGuardHoldsAsRegoCompares(t *testing.T) {
 	values := []string{`null`, `false`, `true`, `-1`, `0`, `19.5`, `20`, `20.0`, `21`, `1e3`, `""`, `"20"`, `"REQUEST"`, `[]`, `{}`, `[20]`}
 	constants := []string{`null`, `false`, `true`, `20`, `0`, `"REQUEST"`, `""`}
 	ops := map[string]guardOp{"==": opEq, "=": opEq, "!=": opNeq, "<": opLt, "<=": opLte, ">": opGt, ">=": opGte}
-	ctx := context.Background()
 	for _, c := range constants {
 		for sym, op := range ops {
-			g := guard{path: ast.MustParseRef("input.x")[1:], op: op, c: ast.MustParseTerm(c).Value}
-			q := fmt.Sprintf("input.x %s %s", sym, c)
-			for _, v := range append(values, "absent") {
-				in := ast.NewObject()
-				if v != "absent" {
-					in.Insert(ast.StringTerm("x"), ast.MustParseTerm(v))
-				}
-				rs, err := evalQuery(ctx, q, in)
-				require.NoError(t, err)
-				// A query answers with the comparison's value; in a rule
-				// body, false fails the body as undefined does.
-				rego := len(rs) > 0 && rs[0].Expressions[0].Value != false
-				require.Equal(t, rego, g.holds(in), "%s with x = %s", q, v)
-			}
+			requireGuardAsRego(t, guard{path: ast.MustParseRef("input.x")[1:], op: op, c: ast.MustParseTerm(c).Value},
+				fmt.Sprintf("input.x %s %s", sym, c), values)
 		}
+	}
+}
+
+// requireGuardAsRego checks g, a guard on input.x, against OPA evaluating
+// q for x set to each of values and for x absent.
+func requireGuardAsRego(t *testing.T, g guard, q string, values []string) {
+	t.Helper()
+	for _, v := range append(values, "absent") {
+		in := ast.NewObject()
+		if v != "absent" {
+			in.Insert(ast.StringTerm("x"), ast.MustParseTerm(v))
+		}
+		rs, err := evalQuery(context.Background(), q, in)
+		require.NoError(t, err)
+		// A query answers with the expression's value; in a rule body,
+		// false fails the body as undefined does.
+		rego := len(rs) > 0 && rs[0].Expressions[0].Value != false
+		require.Equal(t, rego, g.holds(in), "%s with x = %s", q, v)
 	}
 }
 
@@ -111,20 +116,9 @@ func TestGuardHoldsAsRegoCompares(t *testing.T) {
 func TestMembershipGuardAsRego(t *testing.T) {
 	values := []string{`null`, `false`, `true`, `1`, `1.0`, `22`, `"22"`, `"TO_NETWORK"`, `[]`, `{}`, `[22]`}
 	collections := []string{`{22, "TO_NETWORK", null}`, `[1.0, 22, false]`, `{"a": 22, "b": "TO_NETWORK"}`, `set()`, `[]`, `{"x": [22]}`, `{[22], {}}`}
-	ctx := context.Background()
 	for _, c := range collections {
-		g := guard{path: ast.MustParseRef("input.x")[1:], op: opIn, c: ast.MustParseTerm(c).Value}
-		q := fmt.Sprintf("input.x in %s", c)
-		for _, v := range append(values, "absent") {
-			in := ast.NewObject()
-			if v != "absent" {
-				in.Insert(ast.StringTerm("x"), ast.MustParseTerm(v))
-			}
-			rs, err := evalQuery(ctx, q, in)
-			require.NoError(t, err)
-			rego := len(rs) > 0 && rs[0].Expressions[0].Value != false
-			require.Equal(t, rego, g.holds(in), "%s with x = %s", q, v)
-		}
+		requireGuardAsRego(t, guard{path: ast.MustParseRef("input.x")[1:], op: opIn, c: ast.MustParseTerm(c).Value},
+			fmt.Sprintf("input.x in %s", c), values)
 	}
 }
 
