@@ -69,6 +69,27 @@ func BenchmarkDocument(b *testing.B) {
 			_ = input.Document(f, &fa, &profile.Views{})
 		}
 	})
+	// What the engine builds: only the paths the bundled policies read,
+	// with the profiles' views of each flow.
+	b.Run("read", func(b *testing.B) {
+		builder := input.NewBuilder(0)
+		need := input.NewFields(bundled(b).InputPaths())
+		store, err := profile.NewStore(profile.Config{}, prometheus.NewRegistry())
+		if err != nil {
+			b.Fatal(err)
+		}
+		views := make([]profile.Views, len(flows))
+		measured := make([]facts.Flow, len(flows))
+		for i, f := range flows {
+			measured[i] = facts.Measure(f)
+			views[i] = store.Observe(f.GetTime().AsTime(), &measured[i])
+		}
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			k := i % len(flows)
+			_ = builder.DocumentOf(flows[k], &measured[k], &views[k], need)
+		}
+	})
 }
 
 // BenchmarkParallel is the daemon's path: flows handed to the workers,
