@@ -25,6 +25,7 @@ type Builder struct {
 	facts     *factsCache
 	headers   *headerCache
 	nodes     *nodeCache
+	objects   *objectTable
 }
 
 // DefaultEndpointCacheSize holds the endpoints of a large cluster's busy
@@ -37,7 +38,8 @@ func NewBuilder(size int) *Builder {
 	if size <= 0 {
 		size = DefaultEndpointCacheSize
 	}
-	return &Builder{endpoints: newEndpointCache(size), facts: newFactsCache(size), headers: newHeaderCache(), nodes: newNodeCache()}
+	return &Builder{endpoints: newEndpointCache(size), facts: newFactsCache(size), headers: newHeaderCache(), nodes: newNodeCache(),
+		objects: newObjectTable()}
 }
 
 // Document is the package-level Document with the Builder's cache.
@@ -55,7 +57,7 @@ func (b *Builder) DocumentOf(f *flowpb.Flow, fa *facts.Flow, p *profile.Views, n
 		http = fa.HTTP.Record()
 	}
 	c := getConv(b.endpoints, http, true)
-	c.facts, c.headers, c.nodes = b.facts, b.headers, b.nodes
+	c.facts, c.headers, c.nodes, c.objects = b.facts, b.headers, b.nodes, b.objects
 	defer c.release()
 	start := len(c.items)
 	c.current, c.flow, c.need = planOf(f.ProtoReflect().Descriptor()), f, need

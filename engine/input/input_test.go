@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -217,4 +218,60 @@ func TestBuilderNeverServesAnotherNodeOrHeader(t *testing.T) {
 			requireSameValue(t, refDocument(f, &fa, nil), b.Document(f, &fa, nil), strconv.Itoa(i))
 		}
 	}
+}
+
+// TestBuilderSharesRepeatedSmallObjects: a small object of short scalars
+// that comes again (a flow's TCP flags, its event type) is one value
+// shared by the documents, objects holding only shared ones are shared
+// too, and an object with a long value is never shared; every document is
+// still the one built without sharing.
+func TestBuilderSharesRepeatedSmallObjects(t *testing.T) {
+	b := NewBuilder(0)
+	flow := func(port uint32, summary string) *flowpb.Flow {
+		return &flowpb.Flow{
+			EventType: &flowpb.CiliumEventType{Type: 4},
+			L4: &flowpb.Layer4{Protocol: &flowpb.Layer4_TCP{TCP: &flowpb.TCP{
+				DestinationPort: port, Flags: &flowpb.TCPFlags{SYN: true},
+			}}},
+			Summary: summary,
+		}
+	}
+	at := func(doc ast.Value, path string) ast.Value {
+		t.Helper()
+		v, err := doc.Find(ast.MustParseRef("x." + path)[1:])
+		require.NoError(t, err, path)
+		return v
+	}
+	var docs []ast.Value
+	for i := range 5 {
+		f := flow(80, strings.Repeat("s", 100)+strconv.Itoa(i))
+		fa := facts.Measure(f)
+		doc := b.Document(f, &fa, nil)
+		require.Equal(t, 0, Document(f, &fa, nil).Compare(doc))
+		docs = append(docs, doc)
+	}
+	// Shared from the second sighting on; an object holding shared ones
+	// from the second sighting of those (one flow later per level).
+	require.NotSame(t, at(docs[0], "l4.TCP.flags"), at(docs[1], "l4.TCP.flags"))
+	require.Same(t, at(docs[1], "l4.TCP.flags"), at(docs[2], "l4.TCP.flags"))
+	require.Same(t, at(docs[1], "event_type"), at(docs[4], "event_type"))
+	require.Same(t, at(docs[2], "l4.TCP"), at(docs[4], "l4.TCP"), "an object of shared objects and scalars")
+	require.Same(t, at(docs[3], "l4"), at(docs[4], "l4"))
+	require.NotSame(t, at(docs[3], "sentinel"), at(docs[4], "sentinel"))
+
+	// Another port: another TCP object, the same flags.
+	f := flow(443, "")
+	fa := facts.Measure(f)
+	other := b.Document(f, &fa, nil)
+	require.Same(t, at(docs[4], "l4.TCP.flags"), at(other, "l4.TCP.flags"))
+	require.NotEqual(t, 0, at(docs[4], "l4.TCP").Compare(at(other, "l4.TCP")))
+
+	// A long value is never shared.
+	long := &flowpb.Flow{EventType: &flowpb.CiliumEventType{Type: 4}, L7: &flowpb.Layer7{Record: &flowpb.Layer7_Dns{Dns: &flowpb.DNS{Query: strings.Repeat("a", 100) + "."}}}}
+	var dns []ast.Value
+	for range 3 {
+		fa := facts.Measure(long)
+		dns = append(dns, at(b.Document(long, &fa, nil), "l7.dns"))
+	}
+	require.NotSame(t, dns[1], dns[2])
 }

@@ -161,6 +161,12 @@ type conv struct {
 	// need is the part of the document wanted below the value being
 	// built (nil: all of it); see Fields.
 	need *Fields
+	// objects shares small objects between documents (nil: none), shared
+	// the ones handed out for this document, enc is scratch for their
+	// encoding.
+	objects *objectTable
+	shared  []*sharedObject
+	enc     []byte
 }
 
 var convs = sync.Pool{New: func() any { return &conv{} }}
@@ -175,11 +181,15 @@ func getConv(cache *endpointCache, http *flowpb.HTTP, slab bool) *conv {
 		c.addField = c.field
 	}
 	c.cache, c.facts, c.headers, c.nodes, c.http, c.flow, c.slab, c.need = cache, nil, nil, nil, http, nil, slab, nil
+	c.objects = nil
 	return c
 }
 
 func (c *conv) release() {
 	c.cache, c.facts, c.headers, c.nodes, c.http, c.flow, c.need = nil, nil, nil, nil, nil, nil, nil
+	c.objects = nil
+	clear(c.shared)
+	c.shared = c.shared[:0]
 	convs.Put(c)
 }
 
@@ -204,6 +214,13 @@ func (c *conv) push(k, v *ast.Term) {
 
 // object makes the pairs pushed since start an object and pops them.
 func (c *conv) object(start int) ast.Object {
+	if c.objects != nil {
+		if obj, ok := c.objects.share(c, c.items[start:]); ok {
+			clear(c.items[start:])
+			c.items = c.items[:start]
+			return obj
+		}
+	}
 	obj := ast.NewObject(c.items[start:]...)
 	clear(c.items[start:]) // the pool holds no document
 	c.items = c.items[:start]

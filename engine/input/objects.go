@@ -1,0 +1,137 @@
+package input
+
+import (
+	"encoding/binary"
+	"hash/maphash"
+	"sync/atomic"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// objectTable shares the small objects of a document whose values are all
+// short scalars or other shared objects: a flow's event_type, IP, l4 and
+// its TCP flags take a few distinct values across millions of flows, and
+// each object built costs OPA's ast.NewObject five allocations. AST values
+// are never mutated by evaluation, so one object serves every document.
+//
+// The table is direct-mapped and bounded (objectSlots entries, each a
+// handful of terms); an object is shared only when its content comes a
+// second time (seen, as the decision cache does), so objects that never
+// repeat (a baseline's live rates) cost a hash and no entry, and churn
+// evicts nothing worth keeping.
+type objectTable struct {
+	seed  maphash.Seed
+	slots [objectSlots]atomic.Pointer[sharedObject]
+	seen  [objectSlots]atomic.Uint64
+	ids   atomic.Uint64
+}
+
+// sharedObject is one shared object and the encoding of its content.
+type sharedObject struct {
+	key string
+	obj ast.Object
+	id  uint64 // names it inside the encoding of an object holding it
+}
+
+const (
+	objectSlots = 4096
+	// maxSharedItems and maxSharedScalar bound what is shared: small
+	// objects of short values.
+	maxSharedItems  = 8
+	maxSharedScalar = 64
+)
+
+func newObjectTable() *objectTable { return &objectTable{seed: maphash.MakeSeed()} }
+
+// Tags of the content encoding.
+const (
+	objNull = iota
+	objFalse
+	objTrue
+	objNumber
+	objString
+	objShared
+)
+
+// share returns the shared object holding exactly items (keys and values),
+// if their content can be shared and came before; c.shared records the
+// shared objects of the document being built, so that an object holding
+// one can be shared too.
+func (t *objectTable) share(c *conv, items [][2]*ast.Term) (ast.Object, bool) {
+	if len(items) > maxSharedItems {
+		return nil, false
+	}
+	buf := c.enc[:0]
+	for _, kv := range items {
+		k, ok := kv[0].Value.(ast.String)
+		if !ok || len(k) > maxSharedScalar {
+			return nil, false
+		}
+		buf = appendLenString(buf, string(k))
+		switch v := kv[1].Value.(type) {
+		case ast.Null:
+			buf = append(buf, objNull)
+		case ast.Boolean:
+			if v {
+				buf = append(buf, objTrue)
+			} else {
+				buf = append(buf, objFalse)
+			}
+		case ast.Number:
+			if len(v) > maxSharedScalar {
+				return nil, false
+			}
+			buf = appendLenString(append(buf, objNumber), string(v))
+		case ast.String:
+			if len(v) > maxSharedScalar {
+				return nil, false
+			}
+			buf = appendLenString(append(buf, objString), string(v))
+		case ast.Object:
+			id, ok := c.sharedID(v)
+			if !ok {
+				return nil, false
+			}
+			buf = binary.AppendUvarint(append(buf, objShared), id)
+		default:
+			return nil, false
+		}
+	}
+	c.enc = buf
+	h := maphash.Bytes(t.seed, buf)
+	i := h & (objectSlots - 1)
+	if e := t.slots[i].Load(); e != nil && e.key == string(buf) {
+		c.shared = append(c.shared, e)
+		return e.obj, true
+	}
+	if t.seen[i].Swap(h) != h {
+		return nil, false // first time (lately): built as usual
+	}
+	// Fresh terms: the document's own come from its blocks, which a
+	// shared object must not pin.
+	pairs := make([][2]*ast.Term, len(items))
+	for j, kv := range items {
+		pairs[j] = [2]*ast.Term{ast.NewTerm(kv[0].Value), ast.NewTerm(kv[1].Value)}
+	}
+	obj := ast.NewObject(pairs...)
+	seal(obj)
+	e := &sharedObject{key: string(buf), obj: obj, id: t.ids.Add(1)}
+	t.slots[i].Store(e)
+	c.shared = append(c.shared, e)
+	return obj, true
+}
+
+// sharedID is the id of v if it is a shared object handed out for the
+// document being built.
+func (c *conv) sharedID(v ast.Object) (uint64, bool) {
+	for _, e := range c.shared {
+		if e.obj == v {
+			return e.id, true
+		}
+	}
+	return 0, false
+}
+
+func appendLenString(buf []byte, s string) []byte {
+	return append(binary.AppendUvarint(buf, uint64(len(s))), s...)
+}
