@@ -2,7 +2,7 @@ package engine
 
 import (
 	"context"
-	"hash/maphash"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -15,30 +15,53 @@ import (
 )
 
 // Parallel spreads flows over several workers running the engine. Flows
-// are measured as they arrive, and every flow of one client workload (the
-// side that initiated, whose profile holds the edge's windows) goes to the
-// same worker, so each workload's statistics are updated in the order the
-// relay sent them. A full queue blocks the stream rather than
-// dropping flows: the relay's own buffer then overflows and reports
-// LostEvents, which the hubble client counts, so the blind spot is visible.
+// are measured as they arrive, and the flows of one client workload (the
+// side that initiated, whose profile holds the edge's windows) are judged
+// one at a time in the order the relay sent them: while a workload has
+// flows queued or being judged, its next flow joins them on the same
+// worker; a workload with none goes to the worker with the least work.
+// Workloads thus move between workers only between bursts, and a worker
+// is never idle while another holds a backlog of many workloads, however
+// unevenly the cluster's traffic is spread over them (a fixed hash split
+// of a few busy workloads left one of two workers a quarter busier).
+//
+// A full queue blocks the stream rather than dropping flows: the relay's
+// own buffer then overflows and reports LostEvents, which the hubble
+// client counts, so the blind spot is visible.
 type Parallel struct {
 	engine *Engine
 	queues []chan measured
-	seed   maphash.Seed
 	depth  prometheus.GaugeFunc
+	// mu guards owners and load: which worker holds each client workload
+	// that has flows queued or being judged, with how many, and how many
+	// flows each worker holds.
+	mu     sync.Mutex
+	owners map[string]owner
+	load   []int
 	// took is, per queue, when its worker took its last flow, and waited
 	// how long that flow had waited in the queue (Unix and plain
 	// nanoseconds): what Behind reads.
 	took, waited []atomic.Int64
+	// judge judges one flow on a worker (the engine; tests watch it).
+	judge func(ctx context.Context, worker int, m measured) error
 }
+
+// owner is the worker holding a client workload's flows, and how many.
+type owner struct{ worker, pending int }
 
 // NewParallel returns a Parallel with workers workers, each with a queue
 // of queue flows.
 func NewParallel(e *Engine, workers, queue int, reg prometheus.Registerer) *Parallel {
 	workers = max(workers, 1)
 	queue = max(queue, 1)
-	p := &Parallel{engine: e, queues: make([]chan measured, workers), seed: maphash.MakeSeed(),
+	p := &Parallel{engine: e, queues: make([]chan measured, workers), owners: map[string]owner{}, load: make([]int, workers),
 		took: make([]atomic.Int64, workers), waited: make([]atomic.Int64, workers)}
+	p.judge = func(ctx context.Context, _ int, m measured) error {
+		if m.facts == nil {
+			return e.Process(ctx, m.flow)
+		}
+		return e.process(ctx, m.flow, m.facts, m.received)
+	}
 	now := time.Now().UnixNano()
 	for i := range p.queues {
 		p.queues[i] = make(chan measured, queue)
@@ -57,35 +80,64 @@ func NewParallel(e *Engine, workers, queue int, reg prometheus.Registerer) *Para
 	return p
 }
 
-// measured is a flow with its facts.
+// measured is a flow with its facts and its client workload's key.
 type measured struct {
 	flow     *flowpb.Flow
 	facts    *facts.Flow
+	client   string
 	received time.Time
 }
 
-// Handle measures a flow and queues it for its client's worker. It has
-// the signature of a hubble.Client handler.
+// Handle measures a flow and queues it for a worker. It has the signature
+// of a hubble.Client handler.
 func (p *Parallel) Handle(ctx context.Context, f *flowpb.Flow) error {
 	m := measured{flow: f, received: time.Now()}
 	if f != nil {
 		fa := facts.Measure(f)
 		m.facts = &fa
+		m.client = fa.Client().Key()
 	}
-	q := p.queues[p.shard(m.facts)]
+	w := p.route(m.client)
 	select {
-	case q <- m:
+	case p.queues[w] <- m:
 		return nil
 	case <-ctx.Done():
+		p.done(m.client)
 		return ctx.Err()
 	}
 }
 
-func (p *Parallel) shard(fa *facts.Flow) int {
-	if len(p.queues) == 1 || fa == nil {
-		return 0
+// route picks the worker of a client workload's next flow: the one
+// holding its earlier flows, else the one with the least work.
+func (p *Parallel) route(client string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	o, ok := p.owners[client]
+	if !ok {
+		o.worker = 0
+		for i := range p.load {
+			if p.load[i] < p.load[o.worker] {
+				o.worker = i
+			}
+		}
 	}
-	return int(maphash.String(p.seed, fa.Client().Key()) % uint64(len(p.queues)))
+	o.pending++
+	p.owners[client] = o
+	p.load[o.worker]++
+	return o.worker
+}
+
+// done records that a flow of client was judged (or never queued).
+func (p *Parallel) done(client string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	o := p.owners[client]
+	p.load[o.worker]--
+	if o.pending--; o.pending <= 0 {
+		delete(p.owners, client)
+		return
+	}
+	p.owners[client] = o
 }
 
 // Behind reports whether the workers are not keeping up at now: some
@@ -133,12 +185,8 @@ func (p *Parallel) Run(ctx context.Context) error {
 					now := time.Now()
 					p.took[i].Store(now.UnixNano())
 					p.waited[i].Store(int64(now.Sub(m.received)))
-					var err error
-					if m.facts == nil {
-						err = p.engine.Process(ctx, m.flow)
-					} else {
-						err = p.engine.process(ctx, m.flow, m.facts, m.received)
-					}
+					err := p.judge(ctx, i, m)
+					p.done(m.client)
 					if err != nil && ctx.Err() == nil {
 						return err
 					}

@@ -1,12 +1,14 @@
 package engine
 
 import (
-	"github.com/hubble-sentinel/hubble-sentinel/engine/facts"
-
 	"context"
+	"fmt"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
+
+	flowpb "github.com/cilium/cilium/api/v1/flow"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -72,24 +74,77 @@ func TestParallelCloseDrains(t *testing.T) {
 	require.Positive(t, m.GetHistogram().GetSampleSum())
 }
 
-func TestParallelShardsByClientWorkload(t *testing.T) {
+// TestParallelKeepsEachClientInOrder: the flows of one client workload are
+// judged one at a time, in the order they came, while workloads move to
+// the worker with the least work: with the shop's uneven traffic (one
+// workload a fifth of it) both workers judge a fair share.
+func TestParallelKeepsEachClientInOrder(t *testing.T) {
 	e, err := New(Config{}, bundled(t), &recordingAggregator{}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	require.NoError(t, err)
-	p := NewParallel(e, 4, 1, prometheus.NewRegistry())
+	p := NewParallel(e, 2, 64, prometheus.NewRegistry())
 	g := shopmesh.New(shopmesh.Config{Seed: 5})
-	shardOf := map[string]int{}
-	used := map[int]bool{}
-	for range 2000 {
-		fa := facts.Measure(g.Next())
-		key := fa.Client().Key()
-		s := p.shard(&fa)
-		if prev, ok := shardOf[key]; ok {
-			require.Equal(t, prev, s, "one client workload, requests and replies alike, one worker")
-		}
-		shardOf[key] = s
-		used[s] = true
+	const n = 4000
+	flows := make([]*flowpb.Flow, n)
+	seq := map[*flowpb.Flow]int{}
+	for i := range flows {
+		flows[i] = g.Next()
+		seq[flows[i]] = i
 	}
-	require.Greater(t, len(used), 1, "workloads spread over workers")
+	var (
+		mu       sync.Mutex
+		inFlight = map[string]bool{}
+		last     = map[string]int{}
+		perWork  [2]int
+		moved    = map[string]map[int]bool{}
+		problems []string
+	)
+	p.judge = func(_ context.Context, worker int, m measured) error {
+		mu.Lock()
+		if inFlight[m.client] {
+			problems = append(problems, "two flows of "+m.client+" judged at once")
+		}
+		inFlight[m.client] = true
+		if prev, ok := last[m.client]; ok && seq[m.flow] <= prev {
+			problems = append(problems, fmt.Sprintf("flow %d of %s judged after flow %d", seq[m.flow], m.client, prev))
+		}
+		last[m.client] = seq[m.flow]
+		perWork[worker]++
+		if moved[m.client] == nil {
+			moved[m.client] = map[int]bool{}
+		}
+		moved[m.client][worker] = true
+		mu.Unlock()
+		time.Sleep(time.Duration(seq[m.flow]%7) * 20 * time.Microsecond) // interleave
+		mu.Lock()
+		inFlight[m.client] = false
+		mu.Unlock()
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	for _, f := range flows {
+		require.NoError(t, p.Handle(ctx, f))
+	}
+	p.Close()
+	require.NoError(t, <-done)
+	require.Empty(t, problems)
+	require.Equal(t, n, perWork[0]+perWork[1])
+	for w, c := range perWork {
+		require.Greater(t, c, n*35/100, "worker %d judged %d of %d flows", w, c, n)
+	}
+	movers := 0
+	for _, ws := range moved {
+		if len(ws) > 1 {
+			movers++
+		}
+	}
+	require.Positive(t, movers, "workloads go where the work is least")
+	p.mu.Lock()
+	require.Empty(t, p.owners, "nothing held once every flow is judged")
+	require.Equal(t, []int{0, 0}, p.load)
+	p.mu.Unlock()
 }
 
 func TestParallelHandleRespectsCancel(t *testing.T) {
