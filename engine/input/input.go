@@ -137,14 +137,18 @@ var (
 
 func (c *conv) sentinelValue(fa *facts.Flow, p *profile.Views) ast.Value {
 	start := len(c.items)
-	c.push(keySource, c.term(c.measuredEndpoint(&fa.Source, false)))
-	c.push(keyDestination, c.term(c.measuredEndpoint(&fa.Destination, true)))
-	c.push(keyProtocol, c.word(fa.Protocol))
-	c.push(keyDestinationPort, ast.InternedTerm(fa.DestinationPort))
-	c.push(keyInitiated, ast.InternedTerm(fa.Direction.Initiated))
-	c.push(keyDirection, directionTerm(fa.Direction))
-	c.push(keyServicePort, ast.InternedTerm(fa.ServicePort()))
-	if h := fa.HTTP; h != nil {
+	if c.wants(keySource) {
+		c.push(keySource, c.term(c.measuredEndpoint(&fa.Source, false)))
+	}
+	if c.wants(keyDestination) {
+		c.push(keyDestination, c.term(c.measuredEndpoint(&fa.Destination, true)))
+	}
+	c.pushWanted(keyProtocol, c.word(fa.Protocol))
+	c.pushWanted(keyDestinationPort, ast.InternedTerm(fa.DestinationPort))
+	c.pushWanted(keyInitiated, ast.InternedTerm(fa.Direction.Initiated))
+	c.pushWanted(keyDirection, directionTerm(fa.Direction))
+	c.pushWanted(keyServicePort, ast.InternedTerm(fa.ServicePort()))
+	if h := fa.HTTP; h != nil && c.wants(keyHTTP) {
 		at := len(c.items)
 		c.push(keyMethod, c.word(h.Method))
 		c.push(keyPath, c.str(h.Path))
@@ -158,7 +162,7 @@ func (c *conv) sentinelValue(fa *facts.Flow, p *profile.Views) ast.Value {
 		obj := c.object(at)
 		c.push(keyHTTP, c.term(obj))
 	}
-	if d := fa.DNS; d != nil {
+	if d := fa.DNS; d != nil && c.wants(keyDNS) {
 		labels := make([]*ast.Term, len(d.Labels))
 		for i, l := range d.Labels {
 			labels[i] = c.str(l)
@@ -306,15 +310,19 @@ func (c *conv) baselineValue(b *profile.Baseline) *ast.Term {
 
 func (c *conv) newBaselineValue(b *profile.Baseline) *ast.Term {
 	start := len(c.items)
-	c.push(keyLearning, ast.InternedTerm(b.Learning))
-	c.push(keyKnownEdge, ast.InternedTerm(b.KnownEdge))
-	c.push(keyLearnedEdge, ast.InternedTerm(b.LearnedEdge))
-	c.push(keyNewPeer, ast.InternedTerm(b.NewPeer))
-	c.push(keyNewPort, ast.InternedTerm(b.NewPort))
-	c.push(keyNewEndpoint, ast.InternedTerm(b.NewEndpoint))
-	c.push(keyNewDomain, ast.InternedTerm(b.NewDomain))
-	c.push(keyPeer, c.str(b.Peer))
-	c.push(keyEndpoint, c.str(b.Endpoint))
+	c.pushWanted(keyLearning, ast.InternedTerm(b.Learning))
+	c.pushWanted(keyKnownEdge, ast.InternedTerm(b.KnownEdge))
+	c.pushWanted(keyLearnedEdge, ast.InternedTerm(b.LearnedEdge))
+	c.pushWanted(keyNewPeer, ast.InternedTerm(b.NewPeer))
+	c.pushWanted(keyNewPort, ast.InternedTerm(b.NewPort))
+	c.pushWanted(keyNewEndpoint, ast.InternedTerm(b.NewEndpoint))
+	c.pushWanted(keyNewDomain, ast.InternedTerm(b.NewDomain))
+	if c.wants(keyPeer) {
+		c.push(keyPeer, c.str(b.Peer))
+	}
+	if c.wants(keyEndpoint) {
+		c.push(keyEndpoint, c.str(b.Endpoint))
+	}
 	if c.wants(keyLatency) {
 		c.baselineGroup(keyLatency,
 			keyMs, c.num(b.LatencyMs), keyBaselineMs, c.num(b.BaselineLatencyMs),
@@ -373,6 +381,14 @@ func allZero(kv []*ast.Term) bool {
 		}
 	}
 	return true
+}
+
+// pushWanted adds the pair when the part of the document being built
+// has key.
+func (c *conv) pushWanted(key, v *ast.Term) {
+	if c.wants(key) {
+		c.push(key, v)
+	}
 }
 
 // wants reports whether the part of the document being built has key (a

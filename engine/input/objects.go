@@ -61,6 +61,11 @@ func (t *objectTable) share(c *conv, items [][2]*ast.Term) (ast.Object, bool) {
 	if len(items) > maxSharedItems {
 		return nil, false
 	}
+	if c.enc == nil {
+		// Room for the largest encoding: no growth, whichever way share
+		// returns.
+		c.enc = make([]byte, 0, maxSharedItems*(2*(maxSharedScalar+binary.MaxVarintLen64)+1))
+	}
 	buf := c.enc[:0]
 	for _, kv := range items {
 		k, ok := kv[0].Value.(ast.String)
@@ -97,7 +102,6 @@ func (t *objectTable) share(c *conv, items [][2]*ast.Term) (ast.Object, bool) {
 			return nil, false
 		}
 	}
-	c.enc = buf
 	h := maphash.Bytes(t.seed, buf)
 	i := h & (objectSlots - 1)
 	if e := t.slots[i].Load(); e != nil && e.key == string(buf) {
