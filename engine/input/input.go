@@ -310,13 +310,15 @@ func (c *conv) baselineValue(b *profile.Baseline) *ast.Term {
 
 func (c *conv) newBaselineValue(b *profile.Baseline) *ast.Term {
 	start := len(c.items)
-	c.pushWanted(keyLearning, ast.InternedTerm(b.Learning))
-	c.pushWanted(keyKnownEdge, ast.InternedTerm(b.KnownEdge))
-	c.pushWanted(keyLearnedEdge, ast.InternedTerm(b.LearnedEdge))
-	c.pushWanted(keyNewPeer, ast.InternedTerm(b.NewPeer))
-	c.pushWanted(keyNewPort, ast.InternedTerm(b.NewPort))
-	c.pushWanted(keyNewEndpoint, ast.InternedTerm(b.NewEndpoint))
-	c.pushWanted(keyNewDomain, ast.InternedTerm(b.NewDomain))
+	for _, f := range [...]struct {
+		key *ast.Term
+		v   bool
+	}{
+		{keyLearning, b.Learning}, {keyKnownEdge, b.KnownEdge}, {keyLearnedEdge, b.LearnedEdge},
+		{keyNewPeer, b.NewPeer}, {keyNewPort, b.NewPort}, {keyNewEndpoint, b.NewEndpoint}, {keyNewDomain, b.NewDomain},
+	} {
+		c.pushWanted(f.key, ast.InternedTerm(f.v))
+	}
 	if c.wants(keyPeer) {
 		c.push(keyPeer, c.str(b.Peer))
 	}
