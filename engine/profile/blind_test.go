@@ -14,8 +14,8 @@ func endpointWindows(t *testing.T, s *Store) *endpoint {
 	t.Helper()
 	p, ok := s.cache.Peek(frontend.Key())
 	require.True(t, ok)
-	for _, e := range p.state.Edges {
-		if ep, ok := e.Endpoints["GET /product/{num}"]; ok {
+	for _, e := range p.state.out.Edges.All() {
+		if ep, ok := e.Endpoints.Get("GET /product/{num}"); ok {
 			return ep
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -213,7 +214,7 @@ func (s *Store) Observe(at time.Time, fa *facts.Flow) Views {
 
 	cp := s.get(clientKey, client, at)
 	var b Baseline
-	c := cp.observeClient(at, s, fa, s.peerKey(server), port, &b)
+	c := cp.observeClient(at, s, fa, server, port, &b)
 	sp := s.get(serverKey, server, at)
 	sv := sp.observeServer(at, s, fa, clientKey, port, &b)
 	if fa.Direction.Initiated {
@@ -226,21 +227,25 @@ func (s *Store) Observe(at time.Time, fa *facts.Flow) Views {
 // for the Internet the name Hubble knows it by, else its address bucketed
 // by prefix, so that "a new external address" can be learned without one
 // profile per address.
-func (s *Store) peerKey(e *facts.Endpoint) string {
+func (s *Store) peerKey(e *facts.Endpoint) string { return string(s.appendPeerKey(nil, e)) }
+
+// appendPeerKey appends e's peer key to b: the flow path spells keys in a
+// buffer, so that a known peer costs no allocation.
+func (s *Store) appendPeerKey(b []byte, e *facts.Endpoint) []byte {
 	if e.Kind == facts.KindPod && e.Namespace != "" {
 		if app := appLabel(e.Labels); app != "" {
-			return e.Namespace + "/" + app
+			return append(append(append(b, e.Namespace...), '/'), app...)
 		}
 	}
 	if e.Kind != facts.KindWorld {
-		return e.Key()
+		return append(b, e.Key()...)
 	}
 	if e.FQDN != "" {
-		return "fqdn:" + e.FQDN
+		return append(append(b, "fqdn:"...), e.FQDN...)
 	}
 	addr, err := netip.ParseAddr(e.IP)
 	if err != nil {
-		return e.Key()
+		return append(b, e.Key()...)
 	}
 	bits := s.cfg.WorldPrefixV6
 	if addr.Is4() || addr.Is4In6() {
@@ -248,9 +253,9 @@ func (s *Store) peerKey(e *facts.Endpoint) string {
 	}
 	p, err := addr.Prefix(bits)
 	if err != nil {
-		return e.Key()
+		return append(b, e.Key()...)
 	}
-	return "ip:" + p.String()
+	return p.AppendTo(append(b, "ip:"...))
 }
 
 func (s *Store) get(key string, e *facts.Endpoint, at time.Time) *Profile {
@@ -266,7 +271,7 @@ func (s *Store) get(key string, e *facts.Endpoint, at time.Time) *Profile {
 		p.mu.Unlock()
 		return p
 	}
-	p := &Profile{state: state{FirstSeen: at, Namespace: e.Namespace, Workload: e.Workload, Kind: e.Kind, Labels: podLabels(e)}}
+	p := &Profile{state: state{core: core{FirstSeen: at, Namespace: e.Namespace, Workload: e.Workload, Kind: e.Kind, Labels: podLabels(e)}}}
 	p.state.LearnUntil = s.learnUntil(e.Namespace, at)
 	if prev, ok, _ := s.cache.PeekOrAdd(key, p); ok {
 		return prev
@@ -322,8 +327,18 @@ type Profile struct {
 	state state
 }
 
-// state is a profile's serialisable content (see snapshot.go).
+// state is a profile's serialisable content (see snapshot.go). The
+// client and server roles are allocated at their first flow: many
+// workloads only ever answer (databases, the Internet) and a few only
+// call.
 type state struct {
+	core
+	out *clientSide // what this workload calls; nil until it calls
+	in  *serverSide // who calls this workload; nil until called
+}
+
+// core is what every profile holds.
+type core struct {
 	Namespace  string    `json:"ns,omitempty"`
 	Workload   string    `json:"wl,omitempty"`
 	Kind       string    `json:"kind,omitempty"`
@@ -332,27 +347,47 @@ type state struct {
 	LastSeen   time.Time `json:"last"`
 	LearnUntil time.Time `json:"learn_until"`
 	Flows      uint64    `json:"flows"`
+}
 
-	// Client role: what this workload calls.
-	Edges    map[string]*edge `json:"edges,omitempty"`     // peer|proto/port
-	PortsOut map[uint32]bool  `json:"ports_out,omitempty"` // service ports called
-	Domains  map[string]bool  `json:"domains,omitempty"`   // registered domains looked up
-	Fanout   fanout           `json:"fanout"`
-	Drops    Rate             `json:"drops"`
-	NXDomain Ratio            `json:"nxdomain"`
+// clientSide is the client role: what this workload calls.
+type clientSide struct {
+	Edges    table[string, *edge] `json:"edges,omitzero"`     // peer|proto/port
+	PortsOut set[uint32]          `json:"ports_out,omitzero"` // service ports called
+	Domains  set[string]          `json:"domains,omitzero"`   // registered domains looked up
+	Fanout   fanout               `json:"fanout"`
+	Drops    Rate                 `json:"drops"`
+	NXDomain lazyRatio            `json:"nxdomain"`
+}
 
-	// Server role: who calls this workload.
-	Clients map[string]bool         `json:"clients,omitempty"`
-	PortsIn map[uint32]bool         `json:"ports_in,omitempty"`
-	Auth    map[string]*authFailure `json:"auth,omitempty"` // by endpoint
+// serverSide is the server role: who calls this workload.
+type serverSide struct {
+	Clients set[string]                 `json:"clients,omitzero"`
+	PortsIn set[uint32]                 `json:"ports_in,omitzero"`
+	Auth    table[string, *authFailure] `json:"auth,omitzero"` // by endpoint
+}
+
+// client is st's client role, allocated at its first use.
+func (st *state) client() *clientSide {
+	if st.out == nil {
+		st.out = &clientSide{}
+	}
+	return st.out
+}
+
+// server is st's server role, allocated at its first use.
+func (st *state) server() *serverSide {
+	if st.in == nil {
+		st.in = &serverSide{}
+	}
+	return st.in
 }
 
 // edge is one (peer, port, protocol) the workload calls.
 type edge struct {
-	FirstSeen time.Time             `json:"first"`
-	Learned   bool                  `json:"learned,omitempty"`
-	Endpoints map[string]*endpoint  `json:"endpoints,omitempty"`
-	Shapes    map[string]*pathShape `json:"shapes,omitempty"`
+	FirstSeen time.Time                `json:"first"`
+	Learned   bool                     `json:"learned,omitempty"`
+	Endpoints table[string, *endpoint] `json:"endpoints,omitzero"`
+	Shapes    table[string, pathShape] `json:"shapes,omitzero"` // by method/path before/position
 }
 
 // endpoint is one L7 endpoint on an edge.
@@ -367,20 +402,20 @@ type endpoint struct {
 // authFailure counts 401/403 answers of one endpoint, all clients
 // together, with the distinct clients of the current minute.
 type authFailure struct {
-	Rate    Rate            `json:"rate"`
-	Sources map[string]bool `json:"sources,omitempty"`
-	Minute  int64           `json:"minute"`
+	Rate    Rate        `json:"rate"`
+	Sources set[string] `json:"sources,omitzero"`
+	Minute  int64       `json:"minute"`
 }
 
 // fanout is what the workload reached in the current minute.
 type fanout struct {
-	Minute   int64                      `json:"m"`
-	IPs      map[string]map[uint32]bool `json:"ips,omitempty"`
-	MaxPorts int                        `json:"max_ports"`
-	IPRate   Rate                       `json:"ip_rate"`   // distinct addresses per minute
-	PortRate Rate                       `json:"port_rate"` // most ports on one address per minute
-	Refused  Ratio                      `json:"refused"`   // attempts answered with RST
-	Dropped  Ratio                      `json:"dropped"`   // attempts dropped
+	Minute   int64                       `json:"m"`
+	IPs      table[string, *set[uint32]] `json:"ips,omitzero"` // ports by address
+	MaxPorts int                         `json:"max_ports"`
+	IPRate   Rate                        `json:"ip_rate"`   // distinct addresses per minute
+	PortRate Rate                        `json:"port_rate"` // most ports on one address per minute
+	Refused  Ratio                       `json:"refused"`   // attempts answered with RST
+	Dropped  Ratio                       `json:"dropped"`   // attempts dropped
 }
 
 // learningAt reports whether the profile is learning at t. Callers hold mu.
@@ -402,7 +437,7 @@ func (st *state) touch(at time.Time) View {
 }
 
 // observeClient updates the client's side and fills b.
-func (p *Profile) observeClient(at time.Time, s *Store, fa *facts.Flow, peer string, port uint32, b *Baseline) View {
+func (p *Profile) observeClient(at time.Time, s *Store, fa *facts.Flow, server *facts.Endpoint, port uint32, b *Baseline) View {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st := &p.state
@@ -410,21 +445,33 @@ func (p *Profile) observeClient(at time.Time, s *Store, fa *facts.Flow, peer str
 	learning := st.learningAt(at)
 	ls := s.lesson(learning)
 	b.Learning = learning
-	b.Peer = peer
+	c := st.client()
 
-	edgeKey := peer + "|" + strings.ToLower(fa.Protocol) + "/" + strconv.FormatUint(uint64(port), 10)
-	e, known := st.Edges[edgeKey]
-	peerKnown := known || st.knowsPeer(peer)
-	v.Peers = len(st.Edges)
+	// The edge's key, peer|proto/port, spelled in a buffer: a known edge
+	// costs no allocation, and its peer is the stored key's prefix.
+	var buf [128]byte
+	key := s.appendPeerKey(buf[:0], server)
+	peerLen := len(key)
+	key = append(key, '|')
+	key = appendLower(key, fa.Protocol)
+	key = append(key, '/')
+	key = strconv.AppendUint(key, uint64(port), 10)
+	var e *edge
+	var edgeKey string
+	i := findText(&c.Edges, key)
+	known := i >= 0
+	if known {
+		edgeKey, e = c.Edges.at(i)
+	}
+	peerKnown := known || c.knowsPeer(key[:peerLen+1])
+	v.Peers = c.Edges.Len()
 	if !known {
-		if st.Edges == nil {
-			st.Edges = map[string]*edge{}
-		}
-		if len(st.Edges) < s.cfg.Peers {
+		edgeKey = string(key)
+		if c.Edges.Len() < s.cfg.Peers {
 			e = &edge{FirstSeen: at, Learned: learning}
-			st.Edges[edgeKey] = e
+			c.Edges.add(edgeKey, e)
 			v.NewPeer = !peerKnown
-			v.NewPort = port != 0 && learnSet(&st.PortsOut, port, s.cfg.Ports, s, "port")
+			v.NewPort = port != 0 && learnSet(&c.PortsOut, port, s.cfg.Ports, s, "port")
 			if !learning {
 				b.NewPeer = !peerKnown
 				b.NewPort = peerKnown
@@ -433,6 +480,7 @@ func (p *Profile) observeClient(at time.Time, s *Store, fa *facts.Flow, peer str
 			s.saturated("peer")
 		}
 	}
+	b.Peer = edgeKey[:peerLen]
 	if e != nil {
 		b.KnownEdge = known
 		if !e.Learned && !at.Before(e.FirstSeen.Add(s.cfg.LearningPeriod)) {
@@ -443,16 +491,15 @@ func (p *Profile) observeClient(at time.Time, s *Store, fa *facts.Flow, peer str
 
 	// L7 on the edge.
 	if h := fa.HTTP; h != nil && e != nil {
-		name := e.endpointName(h, s)
-		b.Endpoint = name
-		ep, seen := e.Endpoints[name]
-		if !seen {
-			if len(e.Endpoints) < s.cfg.Endpoints {
+		name := e.endpointName(buf[:0], h)
+		var ep *endpoint
+		if j := findText(&e.Endpoints, name); j >= 0 {
+			b.Endpoint, ep = e.Endpoints.at(j)
+		} else {
+			b.Endpoint = string(name)
+			if e.Endpoints.Len() < s.cfg.Endpoints {
 				ep = &endpoint{FirstSeen: at}
-				if e.Endpoints == nil {
-					e.Endpoints = map[string]*endpoint{}
-				}
-				e.Endpoints[name] = ep
+				e.Endpoints.add(b.Endpoint, ep)
 				b.NewEndpoint = !learning && known
 			} else {
 				s.saturated("endpoint")
@@ -466,33 +513,56 @@ func (p *Profile) observeClient(at time.Time, s *Store, fa *facts.Flow, peer str
 	// DNS names the client looks up, and what its resolver answers.
 	if d := fa.DNS; d != nil && d.Registered != "" {
 		if fa.Direction.Initiated {
-			if !st.Domains[d.Registered] {
-				if learnSet(&st.Domains, d.Registered, s.cfg.Domains, s, "domain") {
-					b.NewDomain = !learning
-				}
+			if learnSet(&c.Domains, d.Registered, s.cfg.Domains, s, "domain") {
+				b.NewDomain = !learning
 			}
 		} else {
-			st.NXDomain.Add(at, d.Rcode == 3, ls)
+			c.NXDomain.get().Add(at, d.Rcode == 3, ls)
 		}
 	}
-	b.NXDomainRatio, _ = st.NXDomain.Value(at)
-	b.BaselineNXDomainRatio = st.NXDomain.Baseline
-
-	st.Fanout.observe(at, fa, s, ls, b)
-	if fa.Dropped() && fa.Direction.Initiated {
-		st.Drops.Add(at, 1, ls)
-	} else {
-		st.Drops.roll(at, ls)
+	if nx := c.NXDomain.r; nx != nil {
+		b.NXDomainRatio, _ = nx.Value(at)
+		b.BaselineNXDomainRatio = nx.Baseline
 	}
-	b.DropsPerMin, b.BaselineDropsPerMin = st.Drops.PerMinute(at), st.Drops.Baseline
+
+	c.Fanout.observe(at, fa, s, ls, b)
+	if fa.Dropped() && fa.Direction.Initiated {
+		c.Drops.Add(at, 1, ls)
+	} else {
+		c.Drops.roll(at, ls)
+	}
+	b.DropsPerMin, b.BaselineDropsPerMin = c.Drops.PerMinute(at), c.Drops.Baseline
 	return v
+}
+
+// appendLower appends strings.ToLower(s) to b, without allocating for
+// ASCII.
+func appendLower(b []byte, s string) []byte {
+	for i := range len(s) {
+		if s[i] >= utf8.RuneSelf {
+			return append(b, strings.ToLower(s)...)
+		}
+	}
+	for i := range len(s) {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return b
 }
 
 // knowsPeer reports whether any edge of st goes to peer.
 func (st *state) knowsPeer(peer string) bool {
-	prefix := peer + "|"
-	for k := range st.Edges {
-		if strings.HasPrefix(k, prefix) {
+	return st.out != nil && st.out.knowsPeer([]byte(peer+"|"))
+}
+
+// knowsPeer reports whether any edge's key starts with prefix, a peer
+// and "|".
+func (c *clientSide) knowsPeer(prefix []byte) bool {
+	for k := range c.Edges.Keys() {
+		if len(k) >= len(prefix) && k[:len(prefix)] == string(prefix) {
 			return true
 		}
 	}
@@ -534,31 +604,31 @@ func (f *fanout) observe(at time.Time, fa *facts.Flow, s *Store, ls lesson, b *B
 	m := minuteOf(at)
 	if m > f.Minute {
 		if f.Minute != 0 {
-			f.IPRate.Add(time.Unix(f.Minute*60, 0), float64(len(f.IPs)), ls)
+			f.IPRate.Add(time.Unix(f.Minute*60, 0), float64(f.IPs.Len()), ls)
 			f.PortRate.Add(time.Unix(f.Minute*60, 0), float64(f.MaxPorts), ls)
 		}
 		f.IPRate.roll(at, ls)
 		f.PortRate.roll(at, ls)
-		f.Minute, f.IPs, f.MaxPorts = m, nil, 0
+		f.Minute, f.MaxPorts = m, 0
+		f.IPs.Reset()
 	}
 	server := fa.Server()
 	attempt := fa.Direction.Initiated && (fa.TCPFlags == nil || fa.TCPFlags.GetSYN() || fa.Dropped())
 	if attempt && server.IP != "" {
-		ports, ok := f.IPs[server.IP]
+		ports, ok := f.IPs.Get(server.IP)
 		if !ok {
-			if len(f.IPs) < s.cfg.Fanout {
-				if f.IPs == nil {
-					f.IPs = map[string]map[uint32]bool{}
-				}
-				ports = map[uint32]bool{}
-				f.IPs[server.IP] = ports
+			if f.IPs.Len() < s.cfg.Fanout {
+				ports = &set[uint32]{}
+				f.IPs.add(server.IP, ports)
 			} else {
 				s.saturated("fanout")
 			}
 		}
-		if ports != nil && len(ports) < s.cfg.Fanout {
-			ports[fa.ServicePort()] = true
-			f.MaxPorts = max(f.MaxPorts, len(ports))
+		if ports != nil && ports.Len() < s.cfg.Fanout {
+			if port := fa.ServicePort(); !ports.Has(port) {
+				ports.Add(port)
+			}
+			f.MaxPorts = max(f.MaxPorts, ports.Len())
 		}
 		f.Dropped.Add(at, fa.Dropped(), ls)
 	}
@@ -570,7 +640,7 @@ func (f *fanout) observe(at time.Time, fa *facts.Flow, s *Store, ls lesson, b *B
 	case !fa.Direction.Initiated && flags.GetRST():
 		f.Refused.Add(at, true, ls)
 	}
-	b.FanoutIPs, b.FanoutPorts = float64(len(f.IPs)), float64(f.MaxPorts)
+	b.FanoutIPs, b.FanoutPorts = float64(f.IPs.Len()), float64(f.MaxPorts)
 	b.BaselineFanoutIPs, b.BaselineFanoutPorts = f.IPRate.Baseline, f.PortRate.Baseline
 	b.RefusedRatio, _ = f.Refused.Value(at)
 	b.DroppedRatio, _ = f.Dropped.Value(at)
@@ -583,19 +653,17 @@ func (p *Profile) observeServer(at time.Time, s *Store, fa *facts.Flow, client s
 	defer p.mu.Unlock()
 	st := &p.state
 	v := st.touch(at)
-	v.Peers = len(st.Clients)
-	v.NewPeer = learnSet(&st.Clients, client, s.cfg.Peers, s, "peer")
-	v.NewPort = port != 0 && learnSet(&st.PortsIn, port, s.cfg.Ports, s, "port")
+	sv := st.server()
+	v.Peers = sv.Clients.Len()
+	v.NewPeer = learnSet(&sv.Clients, client, s.cfg.Peers, s, "peer")
+	v.NewPort = port != 0 && learnSet(&sv.PortsIn, port, s.cfg.Ports, s, "port")
 
 	if h := fa.HTTP; h != nil && b.Endpoint != "" && (h.Code == 401 || h.Code == 403 || fa.L7Type == "RESPONSE") {
 		learning := st.learningAt(at)
-		a, ok := st.Auth[b.Endpoint]
-		if !ok && len(st.Auth) < s.cfg.Endpoints {
+		a, ok := sv.Auth.Get(b.Endpoint)
+		if !ok && sv.Auth.Len() < s.cfg.Endpoints {
 			a = &authFailure{}
-			if st.Auth == nil {
-				st.Auth = map[string]*authFailure{}
-			}
-			st.Auth[b.Endpoint] = a
+			sv.Auth.add(b.Endpoint, a)
 		}
 		if a != nil {
 			a.observe(at, h.Code == 401 || h.Code == 403, fa.Client(), s, s.lesson(learning), b)
@@ -606,7 +674,8 @@ func (p *Profile) observeServer(at time.Time, s *Store, fa *facts.Flow, client s
 
 func (a *authFailure) observe(at time.Time, failed bool, client *facts.Endpoint, s *Store, ls lesson, b *Baseline) {
 	if m := minuteOf(at); m != a.Minute {
-		a.Minute, a.Sources = m, nil
+		a.Minute = m
+		a.Sources.Reset()
 	}
 	if failed {
 		a.Rate.Add(at, 1, ls)
@@ -619,38 +688,48 @@ func (a *authFailure) observe(at time.Time, failed bool, client *facts.Endpoint,
 		a.Rate.roll(at, ls)
 	}
 	b.AuthFailuresPerMin, b.BaselineAuthFailuresPerMin = a.Rate.PerMinute(at), a.Rate.Baseline
-	b.AuthFailureSources = float64(len(a.Sources))
+	b.AuthFailureSources = float64(a.Sources.Len())
 }
 
-// endpointName is the request's endpoint with the positions this edge
-// learned to be high-cardinality replaced by {var}.
-func (e *edge) endpointName(h *facts.HTTP, s *Store) string {
+// endpointName appends to b the request's endpoint with the positions
+// this edge learned to be high-cardinality replaced by {var}. It spells
+// names and position keys in buffers: a known endpoint costs no
+// allocation.
+func (e *edge) endpointName(b []byte, h *facts.HTTP) []byte {
 	method, template, _ := strings.Cut(h.Endpoint, " ")
-	segs := strings.Split(strings.TrimPrefix(template, "/"), "/")
-	prefix := method
-	for i, seg := range segs {
-		key := prefix + "/" + strconv.Itoa(i)
-		prefix += "/" + seg
-		if seg == "" || strings.HasPrefix(seg, "{") || seg == "…" {
-			continue
-		}
-		if e.Shapes == nil {
-			e.Shapes = map[string]*pathShape{}
-		}
-		shape, ok := e.Shapes[key]
-		if !ok {
-			if len(e.Shapes) >= maxShapes {
-				continue
+	name := append(append(b, method...), " /"...)
+	var kb [128]byte
+	rest := strings.TrimPrefix(template, "/")
+	for i := 0; ; i++ {
+		seg, after, more := strings.Cut(rest, "/")
+		if seg != "" && !strings.HasPrefix(seg, "{") && seg != "…" {
+			// The position's key: the method, the path before it (as
+			// named) and its index, "GET/users/1".
+			key := append(append(kb[:0], method...), name[len(method)+1:]...)
+			key = strconv.AppendInt(key, int64(i), 10)
+			if e.variable(key, seg) {
+				seg = "{var}"
 			}
-			shape = &pathShape{}
-			e.Shapes[key] = shape
 		}
-		if shape.observe(seg) {
-			segs[i] = "{var}"
-			prefix = strings.TrimSuffix(prefix, seg) + "{var}"
+		name = append(name, seg...)
+		if !more {
+			return name
 		}
+		name = append(name, '/')
+		rest = after
 	}
-	return method + " /" + strings.Join(segs, "/")
+}
+
+// variable records seg at the position key and reports whether the
+// position is variable.
+func (e *edge) variable(key []byte, seg string) bool {
+	if i := findText(&e.Shapes, key); i >= 0 {
+		return e.Shapes.ref(i).observe(seg)
+	}
+	if e.Shapes.Len() >= maxShapes {
+		return false
+	}
+	return e.Shapes.add(string(key), pathShape{}).observe(seg)
 }
 
 // A position of a path whose segment took more than varThreshold distinct
@@ -663,8 +742,8 @@ const (
 
 // pathShape is what one path position of an edge took.
 type pathShape struct {
-	Variable bool            `json:"var,omitempty"`
-	Values   map[string]bool `json:"values,omitempty"`
+	Variable bool        `json:"var,omitempty"`
+	Values   set[string] `json:"values,omitzero"`
 }
 
 // observe records seg and reports whether the position is variable.
@@ -672,15 +751,13 @@ func (ps *pathShape) observe(seg string) bool {
 	if ps.Variable {
 		return true
 	}
-	if ps.Values[seg] {
+	if ps.Values.Has(seg) {
 		return false
 	}
-	if ps.Values == nil {
-		ps.Values = map[string]bool{}
-	}
-	ps.Values[seg] = true
-	if len(ps.Values) > varThreshold {
-		ps.Variable, ps.Values = true, nil
+	ps.Values.Add(strings.Clone(seg)) // not the whole request's endpoint
+	if ps.Values.Len() > varThreshold {
+		ps.Variable = true
+		ps.Values.Reset()
 		return true
 	}
 	return false
@@ -689,17 +766,14 @@ func (ps *pathShape) observe(seg string) bool {
 // learnSet adds k to the set and reports whether it was new. A full set
 // learns nothing more, and a key it cannot hold is not called new: a
 // saturated profile must not turn every later peer into an anomaly.
-func learnSet[K comparable](set *map[K]bool, k K, limit int, s *Store, kind string) bool {
-	if (*set)[k] {
+func learnSet[K key](set *set[K], k K, limit int, s *Store, kind string) bool {
+	if set.Has(k) {
 		return false
 	}
-	if len(*set) >= limit {
+	if set.Len() >= limit {
 		s.saturated(kind)
 		return false
 	}
-	if *set == nil {
-		*set = make(map[K]bool)
-	}
-	(*set)[k] = true
+	set.Add(k)
 	return true
 }

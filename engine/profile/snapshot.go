@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -51,6 +52,111 @@ type snapshotLine struct {
 type namespaceLine struct {
 	Name  string    `json:"name"`
 	First time.Time `json:"first"`
+}
+
+// stateJSON is a state as a snapshot holds it: one object with the fields
+// of every role, in the order they always had, a role the workload never
+// had written as zeros and omitted sets.
+type stateJSON struct {
+	core
+	clientSide
+	serverSide
+}
+
+// MarshalJSON writes st as stateJSON.
+func (st *state) MarshalJSON() ([]byte, error) {
+	w := stateJSON{core: st.core}
+	if st.out != nil {
+		w.clientSide = *st.out
+	}
+	if st.in != nil {
+		w.serverSide = *st.in
+	}
+	return json.Marshal(&w)
+}
+
+// UnmarshalJSON reads a stateJSON; a role whose fields are all zero is
+// left unallocated, as if the workload had never had it.
+func (st *state) UnmarshalJSON(b []byte) error {
+	var w stateJSON
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*st = state{core: w.core}
+	if !w.clientSide.zero() {
+		st.out = &w.clientSide
+	}
+	if !w.serverSide.zero() {
+		st.in = &w.serverSide
+	}
+	return nil
+}
+
+func (c *clientSide) zero() bool {
+	return c.Edges.Len() == 0 && c.PortsOut.Len() == 0 && c.Domains.Len() == 0 &&
+		c.Fanout.zero() && c.Drops.zero() && c.NXDomain.r == nil
+}
+
+func (sv *serverSide) zero() bool {
+	return sv.Clients.Len() == 0 && sv.PortsIn.Len() == 0 && sv.Auth.Len() == 0
+}
+
+func (f *fanout) zero() bool {
+	return f.Minute == 0 && f.IPs.Len() == 0 && f.MaxPorts == 0 &&
+		f.IPRate.zero() && f.PortRate.zero() && f.Refused.zero() && f.Dropped.zero()
+}
+
+// zero reports a zero Rate, bit for bit: a -0 would not write back as 0.
+func (r Rate) zero() bool {
+	return r.Minute == 0 && r.Minutes == 0 && zeroBits(r.Cur, r.Prev, r.Baseline)
+}
+
+// zero reports a zero Ratio, bit for bit.
+func (r Ratio) zero() bool {
+	return r.Minute == 0 && r.Minutes == 0 && zeroBits(r.CurN, r.CurHit, r.PrevN, r.PrevHit, r.Baseline)
+}
+
+func zeroBits(fs ...float64) bool {
+	for _, f := range fs {
+		if math.Float64bits(f) != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// lazyRatio is a Ratio most workloads never use (their resolver's
+// NXDOMAIN answers), allocated at its first event and written as zeros
+// until then.
+type lazyRatio struct{ r *Ratio }
+
+// get is the Ratio, allocated at the first call.
+func (l *lazyRatio) get() *Ratio {
+	if l.r == nil {
+		l.r = &Ratio{}
+	}
+	return l.r
+}
+
+// MarshalJSON writes the Ratio, zeros when it was never used.
+func (l lazyRatio) MarshalJSON() ([]byte, error) {
+	if l.r == nil {
+		return json.Marshal(Ratio{})
+	}
+	return json.Marshal(l.r)
+}
+
+// UnmarshalJSON reads a Ratio, and leaves a zero one unallocated.
+func (l *lazyRatio) UnmarshalJSON(b []byte) error {
+	var r Ratio
+	if err := json.Unmarshal(b, &r); err != nil {
+		return err
+	}
+	l.r = nil
+	if !r.zero() {
+		l.r = &r
+	}
+	return nil
 }
 
 // WriteSnapshot writes every profile to w.

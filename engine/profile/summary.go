@@ -62,12 +62,15 @@ func (st *state) summary(key string) Summary {
 		Key: key, Namespace: st.Namespace, Workload: st.Workload, Kind: st.Kind, Labels: slices.Clone(st.Labels),
 		FirstSeen: st.FirstSeen, LastSeen: st.LastSeen, LearnUntil: st.LearnUntil, Flows: st.Flows,
 	}
-	for k, e := range st.Edges {
+	if st.out == nil {
+		return sum
+	}
+	for k, e := range st.out.Edges.All() {
 		peer, pp, _ := strings.Cut(k, "|")
 		proto, port, _ := strings.Cut(pp, "/")
 		n, _ := strconv.ParseUint(port, 10, 32)
 		es := EdgeSummary{Peer: peer, Protocol: proto, Port: uint32(n), FirstSeen: e.FirstSeen, Learned: e.Learned}
-		for name, ep := range e.Endpoints {
+		for name, ep := range e.Endpoints.All() {
 			_, latency := ep.Latency.Millis()
 			es.Endpoints = append(es.Endpoints, EndpointSummary{
 				Name: name, RequestsPerMin: ep.Requests.Baseline, ErrorRatio: ep.Errors.Baseline, LatencyMs: latency,
@@ -79,9 +82,7 @@ func (st *state) summary(key string) Summary {
 	slices.SortFunc(sum.Edges, func(a, b EdgeSummary) int {
 		return cmp.Or(cmp.Compare(a.Peer, b.Peer), cmp.Compare(a.Protocol, b.Protocol), cmp.Compare(a.Port, b.Port))
 	})
-	for d := range st.Domains {
-		sum.Domains = append(sum.Domains, d)
-	}
+	sum.Domains = slices.Collect(st.out.Domains.All())
 	slices.Sort(sum.Domains)
 	return sum
 }
