@@ -111,7 +111,8 @@ schema:
 ## written there too and then runs as a seed in every go test.
 FUZZ_TARGETS := ./hubble:FuzzParseLine ./hubble:FuzzRecentSet ./engine/input:FuzzDocument \
 	./engine/httpurl:FuzzParse ./engine/redact:FuzzRedact ./engine/facts:FuzzMeasure ./engine/facts:FuzzPathTemplate \
-	./cmd/hubble-sentinel/internal/config:FuzzConfig ./engine/policy:FuzzBundle
+	./cmd/hubble-sentinel/internal/config:FuzzConfig ./engine/policy:FuzzBundle \
+	./engine/profile:FuzzContainerJSON ./engine/profile:FuzzStateJSON
 FUZZTIME ?= 30s
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

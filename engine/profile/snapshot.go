@@ -63,23 +63,26 @@ type stateJSON struct {
 	serverSide
 }
 
-// MarshalJSON writes st as stateJSON.
-func (st *state) MarshalJSON() ([]byte, error) {
-	w := stateJSON{core: st.core}
+func (st *state) wire() *stateJSON {
+	w := &stateJSON{core: st.core}
 	if st.out != nil {
 		w.clientSide = *st.out
 	}
 	if st.in != nil {
 		w.serverSide = *st.in
 	}
-	return json.Marshal(&w)
+	return w
 }
 
-// UnmarshalJSON reads a stateJSON; a role whose fields are all zero is
-// left unallocated, as if the workload had never had it.
+// MarshalJSON writes st as stateJSON.
+func (st *state) MarshalJSON() ([]byte, error) { return json.Marshal(st.wire()) }
+
+// UnmarshalJSON reads a stateJSON into st, as encoding/json reads into a
+// struct; a role whose fields are all zero is left unallocated, as if the
+// workload never had it.
 func (st *state) UnmarshalJSON(b []byte) error {
-	var w stateJSON
-	if err := json.Unmarshal(b, &w); err != nil {
+	w := st.wire()
+	if err := json.Unmarshal(b, w); err != nil {
 		return err
 	}
 	*st = state{core: w.core}
@@ -146,9 +149,13 @@ func (l lazyRatio) MarshalJSON() ([]byte, error) {
 	return json.Marshal(l.r)
 }
 
-// UnmarshalJSON reads a Ratio, and leaves a zero one unallocated.
+// UnmarshalJSON reads into the Ratio as encoding/json reads into a
+// struct, and leaves a zero one unallocated.
 func (l *lazyRatio) UnmarshalJSON(b []byte) error {
 	var r Ratio
+	if l.r != nil {
+		r = *l.r
+	}
 	if err := json.Unmarshal(b, &r); err != nil {
 		return err
 	}

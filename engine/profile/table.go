@@ -1,15 +1,14 @@
 package profile
 
 import (
-	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
 	"maps"
 	"reflect"
 	"slices"
 	"strconv"
-	"strings"
 )
 
 // Compact containers for profiles. Most of a profile's sets and maps hold
@@ -72,13 +71,20 @@ func (s set[K]) MarshalJSON() ([]byte, error) {
 	return marshalObject(s.keys, func(int) ([]byte, error) { return []byte("true"), nil })
 }
 
-// UnmarshalJSON reads what MarshalJSON writes (and a map[K]bool wrote).
-// Snapshots hold only true members: a false one is an error.
+// errFalseMember: a map[K]bool held only true values; a set reads no
+// false one.
+var errFalseMember = errors.New("a set member is false: snapshots hold only true")
+
+// UnmarshalJSON reads what MarshalJSON writes as encoding/json read the
+// map[K]bool it replaces: null empties the set, an object adds to it.
 func (s *set[K]) UnmarshalJSON(b []byte) error {
-	s.Reset()
+	if string(b) == "null" {
+		s.Reset()
+		return nil
+	}
 	return unmarshalObject(b, func(k K, member bool) error {
 		if !member {
-			return fmt.Errorf("set member %q is false: a snapshot's sets hold only true", keyText(k))
+			return fmt.Errorf("%w: %q", errFalseMember, keyText(k))
 		}
 		if !s.Has(k) { // "080" and "80" are one port
 			s.Add(k)
@@ -212,10 +218,14 @@ func (t table[K, V]) MarshalJSON() ([]byte, error) {
 	return marshalObject(keys, func(i int) ([]byte, error) { return json.Marshal(t.entries[i].v) })
 }
 
-// UnmarshalJSON reads what MarshalJSON writes, as encoding/json reads a
-// map[K]V: a key twice keeps the last value.
+// UnmarshalJSON reads what MarshalJSON writes as encoding/json reads a
+// map[K]V: null empties the table, an object adds to it and a key twice
+// keeps the last value.
 func (t *table[K, V]) UnmarshalJSON(b []byte) error {
-	t.Reset()
+	if string(b) == "null" {
+		t.Reset()
+		return nil
+	}
 	return unmarshalObject(b, func(k K, v V) error {
 		t.Put(k, v)
 		return nil
@@ -242,39 +252,19 @@ func unmarshalObject[K key, V any](b []byte, put func(K, V) error) error {
 	return nil
 }
 
-// marshalObject writes a JSON object whose members are keys (in any
-// order) and value(i) for keys[i], sorted by the keys' text as
-// encoding/json sorts a map's keys, and escaped as it escapes them.
+// marshalObject writes keys and value(i) for keys[i] through the map
+// they replace, so that the order and escaping of member names are
+// encoding/json's own.
 func marshalObject[K key](keys []K, value func(i int) ([]byte, error)) ([]byte, error) {
-	type member struct {
-		text string
-		i    int
-	}
-	members := make([]member, len(keys))
+	m := make(map[K]json.RawMessage, len(keys))
 	for i, k := range keys {
-		members[i] = member{keyText(k), i}
-	}
-	slices.SortFunc(members, func(a, b member) int { return strings.Compare(a.text, b.text) })
-	var buf bytes.Buffer
-	buf.WriteByte('{')
-	for n, m := range members {
-		if n > 0 {
-			buf.WriteByte(',')
-		}
-		name, err := json.Marshal(m.text)
+		v, err := value(i)
 		if err != nil {
 			return nil, err
 		}
-		buf.Write(name)
-		buf.WriteByte(':')
-		v, err := value(m.i)
-		if err != nil {
-			return nil, err
-		}
-		buf.Write(v)
+		m[k] = v
 	}
-	buf.WriteByte('}')
-	return buf.Bytes(), nil
+	return json.Marshal(m)
 }
 
 // keyText is k as a JSON object's member name: encoding/json writes
