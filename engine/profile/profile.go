@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+	"unique"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -496,7 +497,7 @@ func (p *Profile) observeClient(at time.Time, s *Store, fa *facts.Flow, server *
 		if j := findText(&e.Endpoints, name); j >= 0 {
 			b.Endpoint, ep = e.Endpoints.at(j)
 		} else {
-			b.Endpoint = string(name)
+			b.Endpoint = intern(string(name))
 			if e.Endpoints.Len() < s.cfg.Endpoints {
 				ep = &endpoint{FirstSeen: at}
 				e.Endpoints.add(b.Endpoint, ep)
@@ -729,8 +730,15 @@ func (e *edge) variable(key []byte, seg string) bool {
 	if e.Shapes.Len() >= maxShapes {
 		return false
 	}
-	return e.Shapes.add(string(key), pathShape{}).observe(seg)
+	return e.Shapes.add(intern(string(key)), pathShape{}).observe(seg)
 }
+
+// intern is s's canonical copy: the names of endpoints and of their path
+// positions and segments repeat across the profiles calling a service,
+// which then share one copy, freed when none holds it any more. Peer keys,
+// addresses and workload keys are not interned: most are held by one or
+// two profiles, and interning costs more than it saves them.
+func intern(s string) string { return unique.Make(s).Value() }
 
 // A position of a path whose segment took more than varThreshold distinct
 // values on one edge is variable (user names, slugs); maxShapes bounds the
@@ -754,7 +762,7 @@ func (ps *pathShape) observe(seg string) bool {
 	if ps.Values.Has(seg) {
 		return false
 	}
-	ps.Values.Add(strings.Clone(seg)) // not the whole request's endpoint
+	ps.Values.Add(intern(seg)) // a copy, not the whole request's endpoint
 	if ps.Values.Len() > varThreshold {
 		ps.Variable = true
 		ps.Values.Reset()

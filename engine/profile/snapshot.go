@@ -88,6 +88,7 @@ func (st *state) UnmarshalJSON(b []byte) error {
 	*st = state{core: w.core}
 	if !w.clientSide.zero() {
 		st.out = &w.clientSide
+		st.out.internNames()
 	}
 	if !w.serverSide.zero() {
 		st.in = &w.serverSide
@@ -98,6 +99,37 @@ func (st *state) UnmarshalJSON(b []byte) error {
 func (c *clientSide) zero() bool {
 	return c.Edges.Len() == 0 && c.PortsOut.Len() == 0 && c.Domains.Len() == 0 &&
 		c.Fanout.zero() && c.Drops.zero() && c.NXDomain.r == nil
+}
+
+// internNames shares a restored profile's endpoint and path names with
+// the other profiles', as learning them does (see intern).
+func (c *clientSide) internNames() {
+	for _, e := range c.Edges.All() {
+		if e == nil {
+			continue
+		}
+		internKeys(&e.Endpoints)
+		internKeys(&e.Shapes)
+		for i := range e.Shapes.entries {
+			values := &e.Shapes.entries[i].v.Values
+			for j, v := range values.keys {
+				values.keys[j] = intern(v)
+				if values.index != nil {
+					values.index[values.keys[j]] = struct{}{} // a string key is replaced
+				}
+			}
+		}
+	}
+}
+
+// internKeys interns t's keys.
+func internKeys[V any](t *table[string, V]) {
+	for i := range t.entries {
+		t.entries[i].k = intern(t.entries[i].k)
+		if t.index != nil {
+			t.index[t.entries[i].k] = int32(i) // a string key is replaced
+		}
+	}
 }
 
 func (sv *serverSide) zero() bool {

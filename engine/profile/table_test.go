@@ -8,8 +8,11 @@ import (
 	"strconv"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/hubble-sentinel/hubble-sentinel/engine/facts"
 )
 
 // TestSetAndTableAgreeWithMaps adds keys one by one, across the switch
@@ -360,4 +363,39 @@ func compareDecodes(t *testing.T, b []byte, ref, got, refOut, gotOut any, normal
 	have, err := json.Marshal(gotOut)
 	require.NoError(t, err)
 	require.Equal(t, string(want), string(have), "input %s", b)
+}
+
+// TestProfilesShareEndpointNames: two workloads calling one endpoint hold
+// one copy of its name, its path positions and segments, learned or
+// restored from a snapshot.
+func TestProfilesShareEndpointNames(t *testing.T) {
+	s := newStore(t, Config{})
+	a, b := pod("shop", "a", "10.0.0.1"), pod("shop", "b", "10.0.0.2")
+	for _, client := range []facts.Endpoint{a, b} {
+		s.Observe(t0, request(client, catalog, "GET", "/product/1"))
+	}
+	var snap bytes.Buffer
+	_, err := s.WriteSnapshot(&snap)
+	require.NoError(t, err)
+	restored := newStore(t, Config{})
+	_, err = restored.ReadSnapshot(&snap)
+	require.NoError(t, err)
+
+	for _, s := range []*Store{s, restored} {
+		var names [][]string
+		for _, client := range []facts.Endpoint{a, b} {
+			p, ok := s.cache.Peek(client.Key())
+			require.True(t, ok)
+			for _, e := range p.state.out.Edges.All() {
+				ep, _ := e.Endpoints.at(0)
+				shape, ps := e.Shapes.at(0)
+				names = append(names, []string{ep, shape, ps.Values.keys[0]})
+			}
+		}
+		require.Equal(t, []string{"GET /product/{num}", "GET/0", "product"}, names[0])
+		require.Equal(t, names[0], names[1])
+		for i := range names[0] {
+			require.Same(t, unsafe.StringData(names[0][i]), unsafe.StringData(names[1][i]), "one copy of %q", names[0][i])
+		}
+	}
 }
