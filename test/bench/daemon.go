@@ -36,6 +36,9 @@ const (
 	// metricDecisionLatency is receive -> decision per flow, when the
 	// engine has it; without it the latency run measures from outside.
 	metricDecisionLatency = "hubble_sentinel_engine_decision_latency_seconds"
+	// metricGroupFlows counts each policy group's flows by how they were
+	// judged: cached, evaluated or skipped.
+	metricGroupFlows = "hubble_sentinel_policy_group_flows_total"
 )
 
 // daemon is a `hubble-sentinel run` process following the bench relay,

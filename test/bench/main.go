@@ -56,6 +56,7 @@ type options struct {
 	cpuProfile        string
 	cpuProfileSeconds int
 	heapProfile       string
+	allocProfile      string
 	logDir            string
 	log               io.Writer
 	extra             []string // more flags for every hubble-sentinel run
@@ -84,6 +85,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "bin/bench-engine.pprof", "CPU profile of the engine run, when hubble-sentinel serves /debug/pprof/ (empty: none)")
 	fs.IntVar(&o.cpuProfileSeconds, "cpuprofile-seconds", 10, "length of that profile")
 	fs.StringVar(&o.heapProfile, "heapprofile", "bin/bench-identities-heap.pprof", "heap profile at the end of the identities run, when hubble-sentinel serves /debug/pprof/ (empty: none)")
+	fs.StringVar(&o.allocProfile, "allocprofile", "bin/bench-engine-allocs.pprof", "allocation profile at the end of the engine run (since the process started), when hubble-sentinel serves /debug/pprof/ (empty: none)")
 	fs.Func("engine-flag", "a flag for every hubble-sentinel run, e.g. -engine-flag=--policies.decision-cache-size=8192 (repeatable)", func(v string) error {
 		o.extra = append(o.extra, v)
 		return nil
@@ -161,6 +163,9 @@ func bench(ctx context.Context, o options) (Result, error) {
 	res.PeakRSSMiB, res.Alerts = mib(eng.peakRSS), eng.alerts
 	res.EvalP50Ms, res.EvalP99Ms = eng.evalP50*1e3, eng.evalP99*1e3
 	say("  %.0f flows/s, %.0f allocs/flow, %.0f MiB peak RSS", eng.rate, eng.allocsPerFlow, res.PeakRSSMiB)
+	for _, g := range eng.groups {
+		say("  policy group %s", g)
+	}
 
 	res.LatencyRate = eng.rate / 2
 	say("latency: %s run paced at %.0f flows/s for %s", o.bin, res.LatencyRate, o.latencyDuration)

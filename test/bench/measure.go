@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -73,7 +74,8 @@ type engineFigures struct {
 	evalP50       float64 // seconds
 	evalP99       float64
 	alerts        int
-	cacheHits     float64 // decision cache hits / lookups, over the run
+	cacheHits     float64  // decision cache hits / lookups, over the run
+	groups        []string // how each policy group judged the run's flows
 }
 
 // throughputPoll is how often the engine run reads the processed count:
@@ -98,7 +100,7 @@ func measureEngine(ctx context.Context, o options, r *relay, t *traffic, name st
 	if err := e.ready(ctx, p, startTimeout); err != nil {
 		return engineFigures{}, err
 	}
-	names := []string{metricProcessed, metricMallocs, metricEvalTime, metricCacheLookups}
+	names := []string{metricProcessed, metricMallocs, metricEvalTime, metricCacheLookups, metricGroupFlows}
 	// Two scrapes before the start: the second minus the first is what
 	// one scrape allocates in the engine, subtracted from the run's.
 	m0, err := e.scrape(names...)
@@ -175,6 +177,11 @@ func measureEngine(ctx context.Context, o options, r *relay, t *traffic, name st
 	if err != nil {
 		return engineFigures{}, err
 	}
+	if name == "engine" && o.allocProfile != "" && e.pprof() {
+		if err := e.saveProfile(o.allocProfile, "/debug/pprof/allocs", time.Minute); err != nil {
+			fmt.Fprintln(o.log, "bench: allocation profile:", err)
+		}
+	}
 	if name == "identities" && o.heapProfile != "" && e.pprof() {
 		if err := e.heapProfile(o.heapProfile); err != nil {
 			fmt.Fprintln(o.log, "bench: heap profile:", err)
@@ -191,6 +198,7 @@ func measureEngine(ctx context.Context, o options, r *relay, t *traffic, name st
 		evalP99:       histogramQuantile(0.99, eval),
 		alerts:        int(e.sink.alerts.Load()),
 		cacheHits:     hitRatio(m1, m2),
+		groups:        groupShares(m1, m2),
 	}, nil
 }
 
@@ -362,6 +370,45 @@ func hitRatio(before, after map[string]*dto.MetricFamily) float64 {
 		return 0
 	}
 	return hits / all
+}
+
+// groupShares says, for each policy group, which share of the flows
+// between two scrapes it took from its decision cache, evaluated and
+// skipped (no policy of the group could match), e.g. "edge: cached 91.2%,
+// evaluated 6.0%, skipped 2.8%", in group order.
+func groupShares(before, after map[string]*dto.MetricFamily) []string {
+	counts := map[string]map[string]float64{}
+	add := func(mfs map[string]*dto.MetricFamily, sign float64) {
+		for _, m := range mfs[metricGroupFlows].GetMetric() {
+			var group, how string
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "group":
+					group = l.GetValue()
+				case "how":
+					how = l.GetValue()
+				}
+			}
+			if counts[group] == nil {
+				counts[group] = map[string]float64{}
+			}
+			counts[group][how] += sign * m.GetCounter().GetValue()
+		}
+	}
+	add(after, 1)
+	add(before, -1)
+	groups := slices.Sorted(maps.Keys(counts))
+	var out []string
+	for _, g := range groups {
+		c := counts[g]
+		all := c["cached"] + c["evaluated"] + c["skipped"]
+		if all <= 0 {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s: cached %.1f%%, evaluated %.1f%%, skipped %.1f%%",
+			g, 100*c["cached"]/all, 100*c["evaluated"]/all, 100*c["skipped"]/all))
+	}
+	return out
 }
 
 // logWindows logs p50, p99 and the worst latency of each twentieth of the
