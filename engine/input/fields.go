@@ -1,6 +1,12 @@
 package input
 
-import "slices"
+import (
+	"cmp"
+	"slices"
+	"sync/atomic"
+
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
 
 // Fields is a set of input paths: the parts of the document to build, so
 // that a flow's document holds what the policies read and nothing they
@@ -9,6 +15,38 @@ type Fields struct {
 	// all: this part is read whole (or is a path's end).
 	all bool
 	sub map[string]*Fields
+	// wanted is the fields of sub in a message of the type this part is
+	// (the last one met), so that building the part visits those
+	// fields and not every field the message has.
+	wanted atomic.Pointer[wantedFields]
+}
+
+// wantedFields are the fields of messages of type md that a Fields wants,
+// in field order.
+type wantedFields struct {
+	md  protoreflect.MessageDescriptor
+	fds []protoreflect.FieldDescriptor
+}
+
+// fieldsOf is the fields of messages of type md that f names, or false
+// when f wants every field or md has extensions (which only ranging over
+// a message finds).
+func (f *Fields) fieldsOf(md protoreflect.MessageDescriptor) ([]protoreflect.FieldDescriptor, bool) {
+	if f == nil || f.all || md.ExtensionRanges().Len() > 0 {
+		return nil, false
+	}
+	if w := f.wanted.Load(); w != nil && w.md == md {
+		return w.fds, true
+	}
+	w := &wantedFields{md: md}
+	for name := range f.sub {
+		if fd := md.Fields().ByName(protoreflect.Name(name)); fd != nil {
+			w.fds = append(w.fds, fd)
+		}
+	}
+	slices.SortFunc(w.fds, func(a, b protoreflect.FieldDescriptor) int { return cmp.Compare(a.Index(), b.Index()) })
+	f.wanted.Store(w)
+	return w.fds, true
 }
 
 // NewFields is the set of paths (each a list of keys below input, as

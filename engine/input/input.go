@@ -26,6 +26,7 @@ type Builder struct {
 	headers   *headerCache
 	nodes     *nodeCache
 	objects   *objectTable
+	numbers   *numberTable
 }
 
 // DefaultEndpointCacheSize holds the endpoints of a large cluster's busy
@@ -39,7 +40,7 @@ func NewBuilder(size int) *Builder {
 		size = DefaultEndpointCacheSize
 	}
 	return &Builder{endpoints: newEndpointCache(size), facts: newFactsCache(size), headers: newHeaderCache(), nodes: newNodeCache(),
-		objects: newObjectTable()}
+		objects: newObjectTable(), numbers: newNumberTable()}
 }
 
 // Document is the package-level Document with the Builder's cache.
@@ -57,11 +58,11 @@ func (b *Builder) DocumentOf(f *flowpb.Flow, fa *facts.Flow, p *profile.Views, n
 		http = fa.HTTP.Record()
 	}
 	c := getConv(b.endpoints, http, true)
-	c.facts, c.headers, c.nodes, c.objects = b.facts, b.headers, b.nodes, b.objects
+	c.facts, c.headers, c.nodes, c.objects, c.numbers = b.facts, b.headers, b.nodes, b.objects, b.numbers
 	defer c.release()
 	start := len(c.items)
 	c.current, c.flow, c.need = planOf(f.ProtoReflect().Descriptor()), f, need
-	f.ProtoReflect().Range(c.addField)
+	c.rangeWanted(f.ProtoReflect())
 	c.current, c.flow = nil, nil
 	// No Flow field is named SentinelKey (a test pins it), so the pair
 	// is added, never replaced.
@@ -298,7 +299,14 @@ func (c *conv) num(f float64) *ast.Term {
 	if f == 0 && !math.Signbit(f) { // -0 is "-0.00"
 		return zeroNum // most of a baseline, while it learns
 	}
-	return c.term(ast.Number(strconv.FormatFloat(f, 'f', 2, 64)))
+	var buf [32]byte
+	b := strconv.AppendFloat(buf[:0], f, 'f', 2, 64)
+	if c.numbers != nil {
+		if t := c.numbers.get(b); t != nil {
+			return t
+		}
+	}
+	return c.term(ast.Number(b))
 }
 
 func (c *conv) baselineValue(b *profile.Baseline) *ast.Term {

@@ -275,3 +275,36 @@ func TestBuilderSharesRepeatedSmallObjects(t *testing.T) {
 	}
 	require.NotSame(t, dns[1], dns[2])
 }
+
+// TestBuilderSharesRepeatedNumbers: a measured quantity that comes again
+// is one shared term, from its second sighting on; every document is still
+// the one built without sharing, whatever the number rounds to.
+func TestBuilderSharesRepeatedNumbers(t *testing.T) {
+	b := NewBuilder(0)
+	f := &flowpb.Flow{}
+	fa := facts.Measure(f)
+	ratio := func(doc ast.Value) *ast.Term {
+		t.Helper()
+		obj := doc.(ast.Object)
+		for _, k := range []string{SentinelKey, "baseline", "latency", "ratio"} {
+			term := obj.Get(ast.StringTerm(k))
+			require.NotNil(t, term, k)
+			if k == "ratio" {
+				return term
+			}
+			obj = term.Value.(ast.Object)
+		}
+		return nil
+	}
+	var terms []*ast.Term
+	for _, v := range []float64{1.5, 1.5, 1.5, 1.504, 1.505, 1.005, -0.001, 0.001, 1e15, 1e16, 123456.789} {
+		views := &profile.Views{Baseline: profile.Baseline{LatencyRatio: v, LatencySamples: 3}}
+		doc := b.Document(f, &fa, views)
+		require.Equal(t, 0, Document(f, &fa, views).Compare(doc), "%v", v)
+		terms = append(terms, ratio(doc))
+	}
+	require.NotSame(t, terms[0], terms[1], "shared from the second sighting")
+	require.Same(t, terms[1], terms[2])
+	require.Same(t, terms[1], terms[3], "1.504 rounds to 1.50 as well")
+	require.Equal(t, ast.Number("1.50"), terms[3].Value)
+}

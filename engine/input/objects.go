@@ -139,3 +139,39 @@ func (c *conv) sharedID(v ast.Object) (uint64, bool) {
 func appendLenString(buf []byte, s string) []byte {
 	return append(binary.AppendUvarint(buf, uint64(len(s))), s...)
 }
+
+// numberTable shares the number terms of measured quantities (num's, two
+// decimals): a ratio, a latency or a rate takes the same few values on
+// flow after flow, and each term built costs two allocations. Like
+// objectTable it is direct-mapped and bounded, and admits a number the
+// second time it comes, so that numbers that never repeat cost a hash.
+type numberTable struct {
+	seed  maphash.Seed
+	slots [numberSlots]atomic.Pointer[sharedNumber]
+	seen  [numberSlots]atomic.Uint64
+}
+
+type sharedNumber struct {
+	text string
+	term *ast.Term
+}
+
+const numberSlots = 4096
+
+func newNumberTable() *numberTable { return &numberTable{seed: maphash.MakeSeed()} }
+
+// get is the shared term of the number spelled b, if it came before.
+func (t *numberTable) get(b []byte) *ast.Term {
+	h := maphash.Bytes(t.seed, b)
+	i := h & (numberSlots - 1)
+	if e := t.slots[i].Load(); e != nil && e.text == string(b) {
+		return e.term
+	}
+	if t.seen[i].Swap(h) != h {
+		return nil // first time (lately): the caller builds its own
+	}
+	e := &sharedNumber{text: string(b)}
+	e.term = ast.NewTerm(ast.Number(e.text))
+	t.slots[i].Store(e)
+	return e.term
+}

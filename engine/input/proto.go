@@ -165,6 +165,7 @@ type conv struct {
 	// the ones handed out for this document, enc is scratch for their
 	// encoding.
 	objects *objectTable
+	numbers *numberTable // shares num's terms (nil: none)
 	shared  []*sharedObject
 	enc     []byte
 }
@@ -181,13 +182,13 @@ func getConv(cache *endpointCache, http *flowpb.HTTP, slab bool) *conv {
 		c.addField = c.field
 	}
 	c.cache, c.facts, c.headers, c.nodes, c.http, c.flow, c.slab, c.need = cache, nil, nil, nil, http, nil, slab, nil
-	c.objects = nil
+	c.objects, c.numbers = nil, nil
 	return c
 }
 
 func (c *conv) release() {
 	c.cache, c.facts, c.headers, c.nodes, c.http, c.flow, c.need = nil, nil, nil, nil, nil, nil, nil
-	c.objects = nil
+	c.objects, c.numbers = nil, nil
 	clear(c.shared)
 	c.shared = c.shared[:0]
 	convs.Put(c)
@@ -271,9 +272,24 @@ func (c *conv) message(m protoreflect.Message) ast.Value {
 func (c *conv) fields(m protoreflect.Message, p *plan) ast.Object {
 	start, outer, flow := len(c.items), c.current, c.flow
 	c.current, c.flow = p, nil
-	m.Range(c.addField)
+	c.rangeWanted(m)
 	c.current, c.flow = outer, flow
 	return c.object(start)
+}
+
+// rangeWanted adds the populated fields of m that c.need wants (m.Range
+// visits the same ones, and every other populated field too).
+func (c *conv) rangeWanted(m protoreflect.Message) {
+	fds, ok := c.need.fieldsOf(m.Descriptor())
+	if !ok {
+		m.Range(c.addField)
+		return
+	}
+	for _, fd := range fds {
+		if m.Has(fd) {
+			c.field(fd, m.Get(fd))
+		}
+	}
 }
 
 // field adds one field of the message of plan c.current.
