@@ -1,6 +1,9 @@
 package policy
 
 import (
+	"math"
+	"strconv"
+
 	"github.com/open-policy-agent/opa/v1/ast"
 )
 
@@ -17,10 +20,26 @@ import (
 // fan-out, headers) cheap: they read values that differ on every flow, so
 // no decision cache helps them, but each leads with a threshold that
 // ordinary traffic stays below.
+//
+// A guard may also compare an input value with another scaled or shifted
+// by a constant (see relation): `rate.per_min >= 3 * rate.baseline_per_min`,
+// `errors.ratio >= errors.baseline_ratio + 0.2`. Those are checked with
+// float64 arithmetic and a margin far wider than its rounding, so that
+// they fail only where Rego's exact arithmetic fails too; they only skip
+// flows and are left out of the aggregate rules.
 type guard struct {
 	path []*ast.Term // keys below input
 	op   guardOp
-	c    ast.Value // a scalar: number, string, boolean or null
+	c    ast.Value // a scalar: number, string, boolean or null (nil with rel)
+	rel  *relation
+}
+
+// relation is the other side of a guard comparing two input values: the
+// value at path times k (mul) or plus k (plus).
+type relation struct {
+	path  []*ast.Term
+	arith string // ast.Multiply.Name or ast.Plus.Name
+	k     ast.Number
 }
 
 type guardOp uint8
@@ -61,9 +80,67 @@ func (op guardOp) flipped() guardOp {
 }
 
 // holds reports whether the guard is true of input: the value is there and
-// compares with the constant as op says.
+// compares with the constant (or the relation) as op says.
 func (g *guard) holds(input ast.Value) bool {
+	if g.rel != nil {
+		return g.relationHolds(lookup(input, g.path), lookup(input, g.rel.path))
+	}
 	return g.holdsFor(lookup(input, g.path))
+}
+
+// relMargin is how far apart (relative to the larger of the operands, and
+// at least this much absolutely) the two sides of a relation must be for
+// the guard to fail: float64 arithmetic on two-decimal numbers is off by
+// around 1e-16 of them, and Rego's by less.
+const relMargin = 1e-9
+
+// relationHolds reports whether a op (b times or plus k) may be true:
+// false only when a or b is undefined (so is the rule's body) or when both
+// are numbers and the comparison fails by more than relMargin. Anything
+// else (another type, an unparsable or infinite number, == and !=) holds,
+// and Rego decides.
+func (g *guard) relationHolds(a, b *ast.Term) bool {
+	if a == nil || b == nil {
+		return false
+	}
+	x, ok1 := number(a.Value)
+	y, ok2 := number(b.Value)
+	k, ok3 := number(g.rel.k)
+	if !ok1 || !ok2 || !ok3 {
+		return true
+	}
+	r := y + k
+	if g.rel.arith == ast.Multiply.Name {
+		r = y * k
+	}
+	if math.IsInf(r, 0) || math.IsNaN(r) {
+		return true
+	}
+	tol := relMargin * max(1, math.Abs(x), math.Abs(r))
+	switch g.op {
+	case opGte:
+		return x >= r-tol
+	case opGt:
+		return x > r-tol
+	case opLte:
+		return x <= r+tol
+	case opLt:
+		return x < r+tol
+	}
+	return true
+}
+
+// number is v as a finite float64, if v is a number.
+func number(v ast.Value) (float64, bool) {
+	n, ok := v.(ast.Number)
+	if !ok {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(string(n), 64)
+	if err != nil || math.IsInf(f, 0) {
+		return 0, false
+	}
+	return f, true
 }
 
 // holdsFor reports whether the guard holds for t, the value at its path
@@ -102,9 +179,21 @@ func (g *guard) holdsFor(t *ast.Term) bool {
 
 var opSymbols = [...]string{opEq: "==", opNeq: "!=", opLt: "<", opLte: "<=", opGt: ">", opGte: ">=", opIn: "in"}
 
-// String is the guard as Rego would say it: input.a.b >= 20.
+// String is the guard as Rego would say it: input.a.b >= 20, input.a >=
+// 3 * input.b.
 func (g *guard) String() string {
-	return ast.Ref(append([]*ast.Term{ast.InputRootDocument}, g.path...)).String() + " " + opSymbols[g.op] + " " + g.c.String()
+	left := inputRef(g.path) + " " + opSymbols[g.op] + " "
+	if r := g.rel; r != nil {
+		if r.arith == ast.Multiply.Name {
+			return left + r.k.String() + " * " + inputRef(r.path)
+		}
+		return left + inputRef(r.path) + " + " + r.k.String()
+	}
+	return left + g.c.String()
+}
+
+func inputRef(path []*ast.Term) string {
+	return ast.Ref(append([]*ast.Term{ast.InputRootDocument}, path...)).String()
 }
 
 // guardsOf returns, for each violation rule of the policy in package pkg,
@@ -157,6 +246,7 @@ func ruleGuards(r *ast.Rule) []guard {
 			break
 		}
 	}
+	derived := derivedValues(r.Body, alias)
 	var out []guard
 	seen := map[string]bool{}
 	for _, e := range r.Body {
@@ -178,9 +268,9 @@ func ruleGuards(r *ast.Rule) []guard {
 		if !ok {
 			continue
 		}
-		g, ok := comparison(terms[1], terms[2], op, alias)
+		g, ok := comparison(terms[1], terms[2], op, alias, derived)
 		if !ok {
-			if g, ok = comparison(terms[2], terms[1], op.flipped(), alias); !ok {
+			if g, ok = comparison(terms[2], terms[1], op.flipped(), alias, derived); !ok {
 				continue
 			}
 		}
@@ -200,11 +290,46 @@ func plainExpr(e *ast.Expr) bool {
 	return ok
 }
 
+// derivedValues are the variables a body binds, at top level, to an input
+// value times or plus a number: the compiler turns `x >= 3 * input.b` into
+// `mul(3, input.b, __local0__)` and `x >= __local0__`.
+func derivedValues(body ast.Body, alias map[ast.Var]ast.Ref) map[ast.Var]*relation {
+	out := map[ast.Var]*relation{}
+	for _, e := range body {
+		if !plainExpr(e) {
+			continue
+		}
+		terms := e.Terms.([]*ast.Term)
+		name := e.Operator().String()
+		if len(terms) != 4 || (name != ast.Multiply.Name && name != ast.Plus.Name) {
+			continue
+		}
+		v, ok := terms[3].Value.(ast.Var)
+		if !ok {
+			continue
+		}
+		for _, pair := range [][2]*ast.Term{{terms[1], terms[2]}, {terms[2], terms[1]}} {
+			k, isNum := pair[1].Value.(ast.Number)
+			if p, ok := inputPath(pair[0], alias); ok && isNum {
+				out[v] = &relation{path: p[1:], arith: name, k: k}
+				break
+			}
+		}
+	}
+	return out
+}
+
 // comparison reads `a op b` as a guard when a is an input path and b a
-// scalar constant.
-func comparison(a, b *ast.Term, op guardOp, alias map[ast.Var]ast.Ref) (guard, bool) {
+// scalar constant, or b a derived value and op an ordering.
+func comparison(a, b *ast.Term, op guardOp, alias map[ast.Var]ast.Ref, derived map[ast.Var]*relation) (guard, bool) {
 	p, ok := inputPath(a, alias)
 	if !ok {
+		return guard{}, false
+	}
+	if v, ok := b.Value.(ast.Var); ok {
+		if r := derived[v]; r != nil && op >= opLt && op <= opGte {
+			return guard{path: p[1:], op: op, rel: r}, true
+		}
 		return guard{}, false
 	}
 	switch b.Value.(type) {
@@ -274,6 +399,7 @@ type guardTable struct {
 	paths  [][]*ast.Term
 	guards []guard
 	pathOf []int // guards[k] reads paths[pathOf[k]]
+	relOf  []int // and, with a relation, paths[relOf[k]] (else -1)
 	// rules are, per policy, each violation rule's guards (indexes into
 	// guards); nil: the policy can judge any flow.
 	rules [][][]int
@@ -291,17 +417,25 @@ func newGuardTable(perPolicy [][][]guard) *guardTable {
 			for _, g := range gs {
 				k, ok := guards[g.String()]
 				if !ok {
-					p := ast.Ref(g.path).String()
-					pi, ok := paths[p]
-					if !ok {
-						pi = len(t.paths)
-						paths[p] = pi
-						t.paths = append(t.paths, g.path)
+					pathIndex := func(path []*ast.Term) int {
+						p := ast.Ref(path).String()
+						pi, ok := paths[p]
+						if !ok {
+							pi = len(t.paths)
+							paths[p] = pi
+							t.paths = append(t.paths, path)
+						}
+						return pi
+					}
+					rel := -1
+					if g.rel != nil {
+						rel = pathIndex(g.rel.path)
 					}
 					k = len(t.guards)
 					guards[g.String()] = k
 					t.guards = append(t.guards, g)
-					t.pathOf = append(t.pathOf, pi)
+					t.pathOf = append(t.pathOf, pathIndex(g.path))
+					t.relOf = append(t.relOf, rel)
 				}
 				t.rules[i][r] = append(t.rules[i][r], k)
 			}
@@ -351,11 +485,18 @@ func (m *guardMemo) holds(k int) bool {
 	case 2:
 		return false
 	}
-	p := m.t.pathOf[k]
-	if !looked[p] {
-		vals[p], looked[p] = lookup(m.input, m.t.paths[p]), true
+	value := func(p int) *ast.Term {
+		if !looked[p] {
+			vals[p], looked[p] = lookup(m.input, m.t.paths[p]), true
+		}
+		return vals[p]
 	}
-	ok := m.t.guards[k].holdsFor(vals[p])
+	var ok bool
+	if g := &m.t.guards[k]; g.rel != nil {
+		ok = g.relationHolds(value(m.t.pathOf[k]), value(m.t.relOf[k]))
+	} else {
+		ok = g.holdsFor(value(m.t.pathOf[k]))
+	}
 	state[k] = 2
 	if ok {
 		state[k] = 1

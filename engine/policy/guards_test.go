@@ -56,7 +56,18 @@ violation contains lib.violation(rego.metadata.chain(), "y") if startswith(input
 	h.key == "x-debug"
 }`},
 		{name: "comparing_two_inputs_is_no_guard", body: `violation contains lib.violation(rego.metadata.chain(), "x") if input.sentinel.source.namespace != input.sentinel.destination.namespace`},
-		{name: "a_computed_side_is_no_guard", body: `violation contains lib.violation(rego.metadata.chain(), "x") if input.sentinel.baseline.rate.per_min >= 5 * input.sentinel.baseline.rate.baseline_per_min`},
+		{name: "a_computed_side_is_no_guard", body: `violation contains lib.violation(rego.metadata.chain(), "x") if input.sentinel.baseline.rate.per_min >= count(input.sentinel.dns.labels)`},
+		{name: "an_input_scaled_or_shifted_by_a_constant", body: `violation contains lib.violation(rego.metadata.chain(), "x") if {
+	rate := input.sentinel.baseline.rate
+	rate.per_min >= data.data.test.min_rate * rate.baseline_per_min
+	input.sentinel.baseline.errors.ratio > input.sentinel.baseline.errors.baseline_ratio + 0.2
+	input.sentinel.baseline.fanout.ips * 2 <= input.sentinel.baseline.fanout.ports
+	input.sentinel.baseline.drops.per_min != 2 * input.sentinel.baseline.drops.baseline_per_min
+}`, want: [][]string{{
+			"input.sentinel.baseline.rate.per_min >= 50 * input.sentinel.baseline.rate.baseline_per_min",
+			"input.sentinel.baseline.errors.ratio > input.sentinel.baseline.errors.baseline_ratio + 0.2",
+			"input.sentinel.baseline.fanout.ports >= 2 * input.sentinel.baseline.fanout.ips",
+		}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			files := base()
@@ -122,6 +133,53 @@ func TestMembershipGuardAsRego(t *testing.T) {
 	}
 }
 
+// TestRelationGuardFailsOnlyWhereRegoFails: a guard comparing an input
+// value with another times or plus a constant fails only where Rego's own
+// comparison fails (it may hold where Rego's fails: the rule decides),
+// across two-decimal values on both sides of the boundary, equal sides,
+// other types and absence; and on numbers away from the boundary it fails
+// as often as Rego does, so it skips flows at all.
+func TestRelationGuardFailsOnlyWhereRegoFails(t *testing.T) {
+	values := []string{`0`, `0.01`, `0.1`, `0.2`, `0.3`, `0.6`, `0.7`, `1`, `1.5`, `3`, `4.5`, `4.51`, `4.49`, `10`, `12.34`, `37.02`, `-1`, `1e300`,
+		`"3"`, `true`, `null`, `[]`, "absent"}
+	rels := []struct {
+		rel  *relation
+		rego string
+	}{
+		{&relation{arith: ast.Multiply.Name, k: "3"}, "3 * input.y"},
+		{&relation{arith: ast.Multiply.Name, k: "1.5"}, "1.5 * input.y"},
+		{&relation{arith: ast.Plus.Name, k: "0.2"}, "input.y + 0.2"},
+		{&relation{arith: ast.Plus.Name, k: "-0.1"}, "input.y + -0.1"},
+	}
+	ops := map[string]guardOp{"<": opLt, "<=": opLte, ">": opGt, ">=": opGte}
+	skipped := 0
+	for _, r := range rels {
+		r.rel.path = ast.MustParseRef("input.y")[1:]
+		for sym, op := range ops {
+			g := guard{path: ast.MustParseRef("input.x")[1:], op: op, rel: r.rel}
+			q := fmt.Sprintf("input.x %s %s", sym, r.rego)
+			for _, x := range values {
+				for _, y := range values {
+					in := ast.NewObject()
+					for k, v := range map[string]string{"x": x, "y": y} {
+						if v != "absent" {
+							in.Insert(ast.StringTerm(k), ast.MustParseTerm(v))
+						}
+					}
+					rs, err := evalQuery(context.Background(), q, in)
+					require.NoError(t, err)
+					rego := len(rs) > 0 && rs[0].Expressions[0].Value != false
+					if !g.holds(in) {
+						require.False(t, rego, "%s with x = %s, y = %s: the guard fails, Rego holds", q, x, y)
+						skipped++
+					}
+				}
+			}
+		}
+	}
+	require.Greater(t, skipped, 1000, "the guards fail almost nowhere: they would skip nothing")
+}
+
 func evalQuery(ctx context.Context, q string, in ast.Value) (rego.ResultSet, error) {
 	return rego.New(rego.Query(q), rego.ParsedInput(in), rego.SetRegoVersion(ast.RegoV1)).Eval(ctx)
 }
@@ -165,6 +223,13 @@ func TestGuardTableAnswersAsEachGuard(t *testing.T) {
 	cands := make([][]*ast.Term, len(tab.paths))
 	for k, g := range tab.guards {
 		p := tab.pathOf[k]
+		if g.rel != nil {
+			// Numbers on both sides, equal ones among them.
+			for _, q := range []int{p, tab.relOf[k]} {
+				cands[q] = append(cands[q], ast.IntNumberTerm(0), ast.IntNumberTerm(1), ast.IntNumberTerm(3), ast.FloatNumberTerm(0.6))
+			}
+			continue
+		}
 		cands[p] = append(cands[p], ast.NewTerm(g.c))
 		if n, ok := g.c.(ast.Number); ok {
 			f, _ := n.Float64()
