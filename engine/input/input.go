@@ -27,6 +27,7 @@ type Builder struct {
 	nodes     *nodeCache
 	objects   *objectTable
 	numbers   *numberTable
+	ints      *intTable
 }
 
 // DefaultEndpointCacheSize holds the endpoints of a large cluster's busy
@@ -40,7 +41,7 @@ func NewBuilder(size int) *Builder {
 		size = DefaultEndpointCacheSize
 	}
 	return &Builder{endpoints: newEndpointCache(size), facts: newFactsCache(size), headers: newHeaderCache(), nodes: newNodeCache(),
-		objects: newObjectTable(), numbers: newNumberTable()}
+		objects: newObjectTable(), numbers: newNumberTable(), ints: &intTable{}}
 }
 
 // Document is the package-level Document with the Builder's cache.
@@ -58,7 +59,7 @@ func (b *Builder) DocumentOf(f *flowpb.Flow, fa *facts.Flow, p *profile.Views, n
 		http = fa.HTTP.Record()
 	}
 	c := getConv(b.endpoints, http, true)
-	c.facts, c.headers, c.nodes, c.objects, c.numbers = b.facts, b.headers, b.nodes, b.objects, b.numbers
+	c.facts, c.headers, c.nodes, c.objects, c.numbers, c.ints = b.facts, b.headers, b.nodes, b.objects, b.numbers, b.ints
 	defer c.release()
 	start := len(c.items)
 	c.current, c.flow, c.need = planOf(f.ProtoReflect().Descriptor()), f, need
@@ -145,10 +146,10 @@ func (c *conv) sentinelValue(fa *facts.Flow, p *profile.Views) ast.Value {
 		c.push(keyDestination, c.term(c.measuredEndpoint(&fa.Destination, true)))
 	}
 	c.pushWanted(keyProtocol, c.word(fa.Protocol))
-	c.pushWanted(keyDestinationPort, ast.InternedTerm(fa.DestinationPort))
+	c.pushWanted(keyDestinationPort, c.int(int64(fa.DestinationPort)))
 	c.pushWanted(keyInitiated, ast.InternedTerm(fa.Direction.Initiated))
 	c.pushWanted(keyDirection, directionTerm(fa.Direction))
-	c.pushWanted(keyServicePort, ast.InternedTerm(fa.ServicePort()))
+	c.pushWanted(keyServicePort, c.int(int64(fa.ServicePort())))
 	if h := fa.HTTP; h != nil && c.wants(keyHTTP) {
 		at := len(c.items)
 		c.push(keyMethod, c.word(h.Method))
@@ -337,7 +338,7 @@ func (c *conv) newBaselineValue(b *profile.Baseline) *ast.Term {
 		c.baselineGroup(keyLatency,
 			keyMs, c.num(b.LatencyMs), keyBaselineMs, c.num(b.BaselineLatencyMs),
 			keyRatio, c.num(b.LatencyRatio), keyDeviations, c.num(b.LatencyDeviations),
-			keySamples, ast.InternedTerm(int(b.LatencySamples)))
+			keySamples, c.int(int64(b.LatencySamples)))
 	}
 	if c.wants(keyErrors) {
 		c.baselineGroup(keyErrors,
@@ -454,9 +455,9 @@ func (c *conv) newProfileValue(p *profile.View) *ast.Term {
 		first = p.FirstSeen.UTC().Format(time.RFC3339Nano)
 	}
 	start := len(c.items)
-	c.push(keyFlows, ast.InternedTerm(int64(min(p.Flows, 1<<62))))
+	c.push(keyFlows, c.int(int64(min(p.Flows, 1<<62))))
 	c.push(keyFirstSeen, c.str(first))
-	c.push(keyPeers, ast.InternedTerm(p.Peers))
+	c.push(keyPeers, c.int(int64(p.Peers)))
 	c.push(keyNewPeer, ast.InternedTerm(p.NewPeer))
 	c.push(keyNewPort, ast.InternedTerm(p.NewPort))
 	return c.term(c.object(start))

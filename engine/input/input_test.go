@@ -3,6 +3,7 @@ package input
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"testing"
@@ -307,4 +308,20 @@ func TestBuilderSharesRepeatedNumbers(t *testing.T) {
 	require.Same(t, terms[1], terms[2])
 	require.Same(t, terms[1], terms[3], "1.504 rounds to 1.50 as well")
 	require.Equal(t, ast.Number("1.50"), terms[3].Value)
+}
+
+// TestIntTableSharesTerms: an integer beyond OPA's interned ones is one
+// shared term while it keeps its slot, equal to the term OPA makes, and
+// two integers never share one, even when they collide on a slot.
+func TestIntTableSharesTerms(t *testing.T) {
+	var tab intTable
+	values := []int64{-2, -1, 0, 512, 513, 8080, 8080 + intSlots, 1 << 40, -(1 << 40), math.MaxInt64, math.MinInt64}
+	for _, v := range values {
+		got := tab.term(v)
+		require.Equal(t, 0, ast.InternedTerm(v).Value.Compare(got.Value), "%d", v)
+		require.Same(t, got, tab.term(v), "%d: the same term again", v)
+	}
+	for _, v := range values {
+		require.Equal(t, ast.Number(strconv.FormatInt(v, 10)), tab.term(v).Value, "%d after the others", v)
+	}
 }

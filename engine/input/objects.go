@@ -175,3 +175,32 @@ func (t *numberTable) get(b []byte) *ast.Term {
 	t.slots[i].Store(e)
 	return e.term
 }
+
+// intTable shares the number terms of integers beyond OPA's interned ones
+// (0 to 512): ports, identities, counts. A port or an identity comes on
+// flow after flow, and each term built costs three allocations. It is
+// direct-mapped and bounded; a miss replaces the slot's entry.
+type intTable struct {
+	slots [intSlots]atomic.Pointer[sharedInt]
+}
+
+type sharedInt struct {
+	v    int64
+	term *ast.Term
+}
+
+const intSlots = 4096
+
+// term is v's number term.
+func (t *intTable) term(v int64) *ast.Term {
+	if v >= -1 && v <= 512 {
+		return ast.InternedTerm(v) // OPA's own, no allocation
+	}
+	i := (uint64(v) * 0x9e3779b97f4a7c15) >> (64 - 12) // Fibonacci hashing onto the slots
+	if e := t.slots[i].Load(); e != nil && e.v == v {
+		return e.term
+	}
+	e := &sharedInt{v: v, term: ast.InternedTerm(v)}
+	t.slots[i].Store(e)
+	return e.term
+}

@@ -166,6 +166,7 @@ type conv struct {
 	// encoding.
 	objects *objectTable
 	numbers *numberTable // shares num's terms (nil: none)
+	ints    *intTable    // shares integers' terms (nil: none)
 	shared  []*sharedObject
 	enc     []byte
 }
@@ -182,13 +183,13 @@ func getConv(cache *endpointCache, http *flowpb.HTTP, slab bool) *conv {
 		c.addField = c.field
 	}
 	c.cache, c.facts, c.headers, c.nodes, c.http, c.flow, c.slab, c.need = cache, nil, nil, nil, http, nil, slab, nil
-	c.objects, c.numbers = nil, nil
+	c.objects, c.numbers, c.ints = nil, nil, nil
 	return c
 }
 
 func (c *conv) release() {
 	c.cache, c.facts, c.headers, c.nodes, c.http, c.flow, c.need = nil, nil, nil, nil, nil, nil, nil
-	c.objects, c.numbers = nil, nil
+	c.objects, c.numbers, c.ints = nil, nil, nil
 	clear(c.shared)
 	c.shared = c.shared[:0]
 	convs.Put(c)
@@ -366,12 +367,26 @@ func (c *conv) singularValue(fp *fieldPlan, fd protoreflect.FieldDescriptor, v p
 }
 
 func (c *conv) scalarValue(fp *fieldPlan, fd protoreflect.FieldDescriptor, v protoreflect.Value) ast.Value {
-	if fd.Kind() == protoreflect.EnumKind {
+	switch fd.Kind() {
+	case protoreflect.EnumKind:
 		if t, ok := fp.enums[v.Enum()]; ok {
 			return t.Value
 		}
+	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind,
+		protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
+		return c.int(v.Int()).Value
+	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
+		return c.int(int64(uint32(v.Uint()))).Value
 	}
 	return scalarValue(fd, v)
+}
+
+// int is v's number term, shared when the conversion has an intTable.
+func (c *conv) int(v int64) *ast.Term {
+	if c.ints != nil {
+		return c.ints.term(v)
+	}
+	return ast.InternedTerm(v)
 }
 
 func scalarValue(fd protoreflect.FieldDescriptor, v protoreflect.Value) ast.Value {
