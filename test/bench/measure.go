@@ -297,6 +297,9 @@ func measureLatency(ctx context.Context, o options, r *relay, t *traffic, rate f
 		if p50 := histogramQuantile(0.5, d); !math.IsNaN(p50) {
 			f.p50, f.p99 = p50*1e3, histogramQuantile(0.99, d)*1e3
 			f.method = "engine histogram " + metricDecisionLatency
+			// The shape of the tail: a few slow flows, or many.
+			fmt.Fprintf(o.log, "bench:   engine histogram: p50 %.2f ms, p90 %.2f ms, p95 %.2f ms, p99 %.2f ms, p99.9 %.2f ms\n",
+				f.p50, histogramQuantile(0.9, d)*1e3, histogramQuantile(0.95, d)*1e3, f.p99, histogramQuantile(0.999, d)*1e3)
 		}
 	}
 	return f, nil
