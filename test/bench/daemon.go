@@ -41,6 +41,10 @@ const (
 	metricGroupFlows = "hubble_sentinel_policy_group_flows_total"
 )
 
+// engineEnv is added to every hubble-sentinel run's environment
+// (-engine-env).
+var engineEnv []string
+
 // daemon is a `hubble-sentinel run` process following the bench relay,
 // with its alerts going to a sink.
 type daemon struct {
@@ -78,6 +82,7 @@ func startEngine(bin string, r *relay, logDir, name string, extra ...string) (*d
 		"--log.level", "warn",
 	}, extra...)
 	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), engineEnv...)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		s.stop()
