@@ -286,6 +286,7 @@ func measureLatency(ctx context.Context, o options, r *relay, t *traffic, rate f
 	}
 	f := summarizeLatency(lo, hi)
 	logWindows(o.log, lo, hi)
+	logLateness(o.log, p)
 	f.flows = n
 	f.pollMeanInterval = time.Duration((polls[len(polls)-1].start - polls[0].start) / int64(max(len(polls)-1, 1)))
 	f.method = "outside: relay send time to processed counter, polled"
@@ -303,6 +304,24 @@ func measureLatency(ctx context.Context, o options, r *relay, t *traffic, rate f
 		}
 	}
 	return f, nil
+}
+
+// logLateness logs how late the relay sent the paced flows against their
+// schedule: a relay descheduled on the shared cores sends the flows it
+// owes in a burst, which queue in the engine however fast it is.
+func logLateness(w io.Writer, p *plan) {
+	if len(p.sent) == 0 || p.rate <= 0 {
+		return
+	}
+	interval := float64(time.Second) / p.rate
+	late := make([]float64, len(p.sent))
+	for i, at := range p.sent {
+		late[i] = max(float64(at-p.first.UnixNano())-interval*float64(i), 0) / 1e6
+	}
+	slices.Sort(late)
+	q := func(f float64) float64 { return late[min(int(f*float64(len(late))), len(late)-1)] }
+	fmt.Fprintf(w, "bench:   relay sends behind schedule: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+		q(0.5), q(0.9), q(0.99), late[len(late)-1])
 }
 
 // poll is one read of the processed counter: when the request began and
