@@ -316,6 +316,8 @@ func replayFlags(fs *flag.FlagSet, o *app.Options) {
 	fs.DurationVar(&o.BaselineLearning, "baseline.learning-period", config.DefaultLearningPeriod, "event time a namespace's workloads learn before their baselines judge (a workload first seen later gets its own)")
 	fs.StringVar(&o.BaselinePath, "baseline.path", "", "file the baselines are restored from at start and snapshotted to (empty: in memory only); run keeps one per named --hubble.address, PATH.NAME")
 	fs.DurationVar(&o.BaselineSnapshotInterval, "baseline.snapshot-interval", config.DefaultSnapshotInterval, "how often baselines are snapshotted to --baseline.path (and at shutdown)")
+	o.HeapFloor = app.DefaultHeapFloor
+	fs.Var((*offOrSize)(&o.HeapFloor), "runtime.heap-floor", "heap size below which the garbage collector does not run, e.g. 256MiB: trades this much memory for CPU while the live heap is small, nothing once it is half this or more (0: Go's default pacing; ignored when GOGC is set)")
 }
 
 // bundleFlags load the policies from an OPA bundle, as OPA's bundle plugin
@@ -422,6 +424,18 @@ func (b *byteSize) Set(v string) error {
 	}
 	*b = byteSize(n)
 	return nil
+}
+
+// offOrSize is a byteSize that may also be 0: off.
+type offOrSize int64
+
+func (b *offOrSize) String() string { return strconv.FormatInt(int64(*b), 10) }
+func (b *offOrSize) Set(v string) error {
+	if strings.TrimSpace(v) == "0" {
+		*b = 0
+		return nil
+	}
+	return (*byteSize)(b).Set(v)
 }
 
 // hubbleSources is the repeatable --hubble.address: the default until the

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/hubble-sentinel/hubble-sentinel/cmd/hubble-sentinel/internal/config"
+	"github.com/hubble-sentinel/hubble-sentinel/cmd/hubble-sentinel/internal/heapfloor"
 	"github.com/hubble-sentinel/hubble-sentinel/engine"
 	"github.com/hubble-sentinel/hubble-sentinel/engine/alert"
 	"github.com/hubble-sentinel/hubble-sentinel/engine/alertmanager"
@@ -67,6 +68,10 @@ type Options struct {
 	BaselinePath             string
 	BaselineSnapshotInterval time.Duration
 	Workers                  int // engine workers for live streams; 0: one per CPU
+	// HeapFloor is the heap size in bytes below which the garbage
+	// collector does not run (see package heapfloor; --runtime.heap-floor);
+	// 0, or GOGC set in the environment: the collector's own pacing.
+	HeapFloor int64
 	// Stream tunes the Hubble stream of run: filters, resume, position,
 	// limits and probes.
 	Stream StreamOptions
@@ -155,6 +160,11 @@ type AlertOptions struct {
 
 // DefaultVisibilityGrace lets a relay restart pass without an alert.
 const DefaultVisibilityGrace = config.DefaultVisibilityGrace
+
+// DefaultHeapFloor is --runtime.heap-floor's default: the engine's live
+// heap on a busy node's traffic is a few tens of MB, which Go's default
+// pacing collects several times a second.
+const DefaultHeapFloor = 256 << 20
 
 func (o *Options) defaults() {
 	if o.Logger == nil {
@@ -526,4 +536,17 @@ func (p *pipeline) deliver(ctx context.Context, g *run.Group) {
 // isCanceled reports a clean shutdown.
 func isCanceled(err error) bool {
 	return err == nil || errors.Is(err, context.Canceled)
+}
+
+// heapFloor is the heap floor's Run, or nil when it is off or GOGC is set
+// (the operator's own setting wins).
+func heapFloor(o *Options, reg prometheus.Registerer) func(context.Context) error {
+	if o.HeapFloor <= 0 {
+		return nil
+	}
+	if v := os.Getenv("GOGC"); v != "" {
+		o.Logger.Info("GOGC is set in the environment: --runtime.heap-floor is not applied", "gogc", v)
+		return nil
+	}
+	return heapfloor.New(uint64(o.HeapFloor), reg, o.Logger.With("component", "runtime")).Run
 }

@@ -64,6 +64,12 @@ func Replay(ctx context.Context, o Options, files []string) (ReplaySummary, erro
 		senderDone <- nil
 	}
 
+	if floor := heapFloor(&o, reg); floor != nil {
+		fctx, stopFloor := context.WithCancel(ctx)
+		floorDone := make(chan struct{})
+		go func() { _ = floor(fctx); close(floorDone) }()
+		defer func() { stopFloor(); <-floorDone }()
+	}
 	start := time.Now()
 	obs := hubble.NewFileObserver(files, os.Stdin, o.Logger.With("component", "replay"), reg)
 	client := hubble.NewClient(obs, hubble.ClientConfig{}, o.Logger.With("component", "hubble"), reg)

@@ -79,6 +79,9 @@ func Run(ctx context.Context, o Options) error {
 		followers = append(followers, f)
 	}
 	p.deliver(ctx, &g)
+	if floor := heapFloor(&o, reg); floor != nil {
+		addContext(ctx, &g, floor)
+	}
 	// running is the configuration in effect, which a configuration
 	// reload replaces and the policy reloader reads.
 	var mu sync.Mutex
