@@ -104,6 +104,9 @@ func Demo(ctx context.Context, d DemoOptions) error {
 	fmt.Fprintf(o.Stdout, "attacks are mixed into the traffic; alerts print below as they fire (Ctrl-C to stop)\n\n")
 
 	var g run.Group
+	if floor := heapFloor(&o, reg); floor != nil {
+		addContext(ctx, &g, floor)
+	}
 	addContext(ctx, &g, func(ctx context.Context) error { return relay.Serve(ctx, lis) })
 	addContext(ctx, &g, func(ctx context.Context) error {
 		gen := shopmesh.New(shopmesh.Config{Seed: d.Seed, Attacks: true})
