@@ -54,6 +54,7 @@ type options struct {
 	poll              time.Duration
 	seed              int64
 	out               string
+	latencyLoad       float64
 	cpuProfile        string
 	cpuProfileSeconds int
 	heapProfile       string
@@ -78,6 +79,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.flows, "flows", 100000, "flows of the limit and engine runs")
 	fs.IntVar(&o.naiveFlows, "naive-flows", 2000, "sample flows the naive evaluation judges")
 	fs.IntVar(&o.identities, "identities", 100000, "distinct workloads of the memory run (0: skip it)")
+	fs.Float64Var(&o.latencyLoad, "latency-load", 0.5, "the latency run's rate, as a fraction of the engine run's (the target is set at half)")
 	fs.DurationVar(&o.latencyDuration, "latency-duration", 20*time.Second, "length of the paced latency run")
 	fs.DurationVar(&o.learning, "learning", 5*time.Minute, "--baseline.learning-period of the runs (event time; the shop makes about 140 flows per event second)")
 	fs.DurationVar(&o.poll, "poll", 2*time.Millisecond, "how often the latency run reads the processed counter")
@@ -175,7 +177,7 @@ func bench(ctx context.Context, o options) (Result, error) {
 		say("  policy group %s", g)
 	}
 
-	res.LatencyRate = eng.rate / 2
+	res.LatencyRate = eng.rate * o.latencyLoad
 	say("latency: %s run paced at %.0f flows/s for %s", o.bin, res.LatencyRate, o.latencyDuration)
 	lat, err := measureLatency(ctx, o, r, t, res.LatencyRate, o.latencyDuration)
 	if err != nil {
