@@ -4,9 +4,10 @@ package heapfloor
 import (
 	"context"
 	"log/slog"
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
-	"time"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -40,26 +41,29 @@ func Percent(live, floor uint64) int {
 	return int(min(max(p, 100), MaxPercent))
 }
 
-// Tuner sets GOGC from the live heap, every Interval, while it runs.
+// Tuner sets GOGC from the live heap after every collection, while it
+// runs. It adjusts at each cycle's end (a finalizer re-armed each cycle,
+// as Uber's tuner does), not on a timer: a live heap growing fast would
+// otherwise keep a high GOGC for a while and overshoot the floor by as much
+// as it grew.
 type Tuner struct {
-	floor    uint64
-	interval time.Duration
-	percent  prometheus.Gauge
-	logger   *slog.Logger
+	floor   uint64
+	percent prometheus.Gauge
+	logger  *slog.Logger
 	// live reads the heap marked live by the last cycle; set sets GOGC
 	// and returns the previous value (tests replace them).
 	live func() uint64
 	set  func(int) int
-}
 
-// DefaultInterval is how often the live heap is read: a cycle or a few.
-const DefaultInterval = 250 * time.Millisecond
+	mu      sync.Mutex
+	running bool
+	cur     int
+}
 
 // New returns a Tuner keeping the heap goal at least floor bytes.
 func New(floor uint64, reg prometheus.Registerer, logger *slog.Logger) *Tuner {
 	return &Tuner{
-		floor:    floor,
-		interval: DefaultInterval,
+		floor: floor,
 		percent: promauto.With(reg).NewGauge(prometheus.GaugeOpts{
 			Namespace: "hubble_sentinel", Subsystem: "runtime", Name: "gc_percent",
 			Help: "The GOGC the heap floor (--runtime.heap-floor) has set: 100 once the live heap is half the floor or more.",
@@ -72,25 +76,51 @@ func New(floor uint64, reg prometheus.Registerer, logger *slog.Logger) *Tuner {
 
 // Run sets GOGC until ctx ends, then restores the value it found.
 func (t *Tuner) Run(ctx context.Context) error {
-	cur := Percent(t.live(), t.floor)
-	prev := t.set(cur)
-	t.percent.Set(float64(cur))
-	t.logger.Debug("heap floor", "floor_bytes", t.floor, "gogc", cur)
-	defer t.set(prev)
-	tick := time.NewTicker(t.interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
+	t.mu.Lock()
+	t.running = true
+	t.cur = Percent(t.live(), t.floor)
+	prev := t.set(t.cur)
+	t.percent.Set(float64(t.cur))
+	t.mu.Unlock()
+	t.logger.Debug("heap floor", "floor_bytes", t.floor, "gogc", t.cur)
+	t.arm()
+	<-ctx.Done()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.running = false
+	t.set(prev)
+	return nil
+}
+
+// cycle is an object the collector frees at each cycle: its finalizer
+// adjusts GOGC to the live heap just measured and arms the next one.
+type cycle struct {
+	t *Tuner
+	_ [16]byte // not a tiny allocation, which may share a block and never be freed alone
+}
+
+func (t *Tuner) arm() {
+	runtime.SetFinalizer(&cycle{t: t}, func(c *cycle) {
+		if c.t.adjust() {
+			c.t.arm()
 		}
-		if p := Percent(t.live(), t.floor); p != cur {
-			t.set(p)
-			cur = p
-			t.percent.Set(float64(p))
-		}
+	})
+}
+
+// adjust sets GOGC for the live heap now, and reports whether the Tuner
+// still runs.
+func (t *Tuner) adjust() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.running {
+		return false
 	}
+	if p := Percent(t.live(), t.floor); p != t.cur {
+		t.set(p)
+		t.cur = p
+		t.percent.Set(float64(p))
+	}
+	return true
 }
 
 // liveHeap is the heap marked live by the last cycle (0 before the first).

@@ -48,6 +48,7 @@ type fakeRuntime struct {
 func (f *fakeRuntime) liveHeap() uint64 { f.mu.Lock(); defer f.mu.Unlock(); return f.live }
 func (f *fakeRuntime) setLive(v uint64) { f.mu.Lock(); defer f.mu.Unlock(); f.live = v }
 func (f *fakeRuntime) gogc() int        { f.mu.Lock(); defer f.mu.Unlock(); return f.percent }
+func (f *fakeRuntime) setCount() int    { f.mu.Lock(); defer f.mu.Unlock(); return f.sets }
 func (f *fakeRuntime) set(p int) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -57,27 +58,42 @@ func (f *fakeRuntime) set(p int) int {
 	return prev
 }
 
-// TestTunerFollowsTheLiveHeap: GOGC follows the live heap as it grows and
-// shrinks, the gauge says what is set, and the value found is restored.
+// cycled reports cond after a collection: the Tuner adjusts when a cycle
+// ends.
+func cycled(cond func() bool) func() bool {
+	return func() bool {
+		runtime.GC()
+		return cond()
+	}
+}
+
+// TestTunerFollowsTheLiveHeap: at each collection GOGC follows the live
+// heap as it grows and shrinks, the gauge says what is set, and the value
+// found is restored.
 func TestTunerFollowsTheLiveHeap(t *testing.T) {
 	f := &fakeRuntime{live: 32 * mib, percent: 150}
 	reg := prometheus.NewRegistry()
 	tu := New(256*mib, reg, slog.New(slog.DiscardHandler))
-	tu.interval, tu.live, tu.set = time.Millisecond, f.liveHeap, f.set
+	tu.live, tu.set = f.liveHeap, f.set
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- tu.Run(ctx) }()
 
-	require.Eventually(t, func() bool { return f.gogc() == 700 }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, cycled(func() bool { return f.gogc() == 700 }), 5*time.Second, time.Millisecond)
 	f.setLive(300 * mib)
-	require.Eventually(t, func() bool { return f.gogc() == 100 }, 5*time.Second, time.Millisecond)
-	require.Eventually(t, func() bool { return testutil.ToFloat64(tu.percent) == 100 }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, cycled(func() bool { return f.gogc() == 100 }), 5*time.Second, time.Millisecond)
+	require.Equal(t, 100.0, testutil.ToFloat64(tu.percent))
 	f.setLive(64 * mib)
-	require.Eventually(t, func() bool { return f.gogc() == 300 }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, cycled(func() bool { return f.gogc() == 300 }), 5*time.Second, time.Millisecond)
 
 	cancel()
 	require.NoError(t, <-done)
 	require.Equal(t, 150, f.gogc(), "the GOGC found is restored")
+	sets := f.setCount()
+	for range 3 {
+		runtime.GC()
+	}
+	require.Equal(t, sets, f.setCount(), "nothing is set once stopped")
 }
 
 // TestTunerSetsTheRuntime: with the runtime's own live heap and GOGC, a
@@ -88,11 +104,10 @@ func TestTunerSetsTheRuntime(t *testing.T) {
 	defer debug.SetGCPercent(before)
 	runtime.GC() // a live heap measured
 	tu := New(1<<40, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
-	tu.interval = time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- tu.Run(ctx) }()
-	require.Eventually(t, func() bool { return testutil.ToFloat64(tu.percent) == MaxPercent }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, cycled(func() bool { return testutil.ToFloat64(tu.percent) == MaxPercent }), 5*time.Second, time.Millisecond)
 	cancel()
 	require.NoError(t, <-done)
 	require.Equal(t, 100, debug.SetGCPercent(100), "restored")
