@@ -2,7 +2,6 @@ package policy
 
 import (
 	"math"
-	"strconv"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
@@ -40,6 +39,7 @@ type relation struct {
 	path  []*ast.Term
 	arith string // ast.Multiply.Name or ast.Plus.Name
 	k     ast.Number
+	kf    float64 // k, parsed once
 }
 
 type guardOp uint8
@@ -105,13 +105,12 @@ func (g *guard) relationHolds(a, b *ast.Term) bool {
 	}
 	x, ok1 := number(a.Value)
 	y, ok2 := number(b.Value)
-	k, ok3 := number(g.rel.k)
-	if !ok1 || !ok2 || !ok3 {
+	if !ok1 || !ok2 {
 		return true
 	}
-	r := y + k
+	r := y + g.rel.kf
 	if g.rel.arith == ast.Multiply.Name {
-		r = y * k
+		r = y * g.rel.kf
 	}
 	if math.IsInf(r, 0) || math.IsNaN(r) {
 		return true
@@ -136,11 +135,7 @@ func number(v ast.Value) (float64, bool) {
 	if !ok {
 		return 0, false
 	}
-	f, err := strconv.ParseFloat(string(n), 64)
-	if err != nil || math.IsInf(f, 0) {
-		return 0, false
-	}
-	return f, true
+	return n.Float64() // false out of float64's range
 }
 
 // holdsFor reports whether the guard holds for t, the value at its path
@@ -291,7 +286,7 @@ func plainExpr(e *ast.Expr) bool {
 }
 
 // derivedValues are the variables a body binds, at top level, to an input
-// value times or plus a number: the compiler turns `x >= 3 * input.b` into
+// value times or plus a number (one float64 holds): the compiler turns `x >= 3 * input.b` into
 // `mul(3, input.b, __local0__)` and `x >= __local0__`.
 func derivedValues(body ast.Body, alias map[ast.Var]ast.Ref) map[ast.Var]*relation {
 	out := map[ast.Var]*relation{}
@@ -310,8 +305,9 @@ func derivedValues(body ast.Body, alias map[ast.Var]ast.Ref) map[ast.Var]*relati
 		}
 		for _, pair := range [][2]*ast.Term{{terms[1], terms[2]}, {terms[2], terms[1]}} {
 			k, isNum := pair[1].Value.(ast.Number)
-			if p, ok := inputPath(pair[0], alias); ok && isNum {
-				out[v] = &relation{path: p[1:], arith: name, k: k}
+			kf, finite := number(pair[1].Value)
+			if p, ok := inputPath(pair[0], alias); ok && isNum && finite {
+				out[v] = &relation{path: p[1:], arith: name, k: k, kf: kf}
 				break
 			}
 		}
@@ -408,6 +404,16 @@ type guardTable struct {
 func newGuardTable(perPolicy [][][]guard) *guardTable {
 	t := &guardTable{rules: make([][][]int, len(perPolicy))}
 	paths, guards := map[string]int{}, map[string]int{}
+	pathIndex := func(path []*ast.Term) int {
+		p := ast.Ref(path).String()
+		pi, ok := paths[p]
+		if !ok {
+			pi = len(t.paths)
+			paths[p] = pi
+			t.paths = append(t.paths, path)
+		}
+		return pi
+	}
 	for i, rules := range perPolicy {
 		if rules == nil {
 			continue
@@ -417,16 +423,6 @@ func newGuardTable(perPolicy [][][]guard) *guardTable {
 			for _, g := range gs {
 				k, ok := guards[g.String()]
 				if !ok {
-					pathIndex := func(path []*ast.Term) int {
-						p := ast.Ref(path).String()
-						pi, ok := paths[p]
-						if !ok {
-							pi = len(t.paths)
-							paths[p] = pi
-							t.paths = append(t.paths, path)
-						}
-						return pi
-					}
 					rel := -1
 					if g.rel != nil {
 						rel = pathIndex(g.rel.path)

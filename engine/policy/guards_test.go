@@ -155,6 +155,7 @@ func TestRelationGuardFailsOnlyWhereRegoFails(t *testing.T) {
 	skipped := 0
 	for _, r := range rels {
 		r.rel.path = ast.MustParseRef("input.y")[1:]
+		r.rel.kf, _ = r.rel.k.Float64()
 		for sym, op := range ops {
 			g := guard{path: ast.MustParseRef("input.x")[1:], op: op, rel: r.rel}
 			q := fmt.Sprintf("input.x %s %s", sym, r.rego)
