@@ -378,10 +378,8 @@ func hitRatio(before, after map[string]*dto.MetricFamily) float64 {
 	count := func(mfs map[string]*dto.MetricFamily, result string) float64 {
 		var v float64
 		for _, m := range mfs[metricCacheLookups].GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "result" && l.GetValue() == result {
-					v += m.GetCounter().GetValue()
-				}
+			if labelValue(m, "result") == result {
+				v += m.GetCounter().GetValue()
 			}
 		}
 		return v
@@ -394,6 +392,16 @@ func hitRatio(before, after map[string]*dto.MetricFamily) float64 {
 	return hits / all
 }
 
+// labelValue is m's value of the label name ("" without it).
+func labelValue(m *dto.Metric, name string) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
+}
+
 // groupShares says, for each policy group, which share of the flows
 // between two scrapes it took from its decision cache, evaluated and
 // skipped (no policy of the group could match), e.g. "edge: cached 91.2%,
@@ -402,15 +410,7 @@ func groupShares(before, after map[string]*dto.MetricFamily) []string {
 	counts := map[string]map[string]float64{}
 	add := func(mfs map[string]*dto.MetricFamily, sign float64) {
 		for _, m := range mfs[metricGroupFlows].GetMetric() {
-			var group, how string
-			for _, l := range m.GetLabel() {
-				switch l.GetName() {
-				case "group":
-					group = l.GetValue()
-				case "how":
-					how = l.GetValue()
-				}
-			}
+			group, how := labelValue(m, "group"), labelValue(m, "how")
 			if counts[group] == nil {
 				counts[group] = map[string]float64{}
 			}
