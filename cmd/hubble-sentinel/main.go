@@ -317,7 +317,7 @@ func replayFlags(fs *flag.FlagSet, o *app.Options) {
 	fs.StringVar(&o.BaselinePath, "baseline.path", "", "file the baselines are restored from at start and snapshotted to (empty: in memory only); run keeps one per named --hubble.address, PATH.NAME")
 	fs.DurationVar(&o.BaselineSnapshotInterval, "baseline.snapshot-interval", config.DefaultSnapshotInterval, "how often baselines are snapshotted to --baseline.path (and at shutdown)")
 	o.HeapFloor = app.DefaultHeapFloor
-	fs.Var((*offOrSize)(&o.HeapFloor), "runtime.heap-floor", "heap size below which the garbage collector does not run, e.g. 256MiB: trades this much memory for CPU while the live heap is small, nothing once it is half this or more (0: Go's default pacing; ignored when GOGC is set)")
+	fs.Var((*offOrSize)(&o.HeapFloor), "runtime.heap-floor", "heap size below which the garbage collector does not run, e.g. 256MiB: trades this much memory for CPU while the live heap is small; above it the heap grows by 75% of its live part before a cycle (GOGC=75) (0: Go's default pacing; ignored when GOGC is set)")
 }
 
 // bundleFlags load the policies from an OPA bundle, as OPA's bundle plugin

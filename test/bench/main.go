@@ -60,6 +60,7 @@ type options struct {
 	heapProfile       string
 	allocProfile      string
 	logDir            string
+	keepLogs          bool
 	log               io.Writer
 	extra             []string // more flags for every hubble-sentinel run
 }
@@ -89,6 +90,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.cpuProfileSeconds, "cpuprofile-seconds", 10, "length of that profile")
 	fs.StringVar(&o.heapProfile, "heapprofile", "bin/bench-identities-heap.pprof", "heap profile at the end of the identities run, when hubble-sentinel serves /debug/pprof/ (empty: none)")
 	fs.StringVar(&o.allocProfile, "allocprofile", "bin/bench-engine-allocs.pprof", "allocation profile at the end of the engine run (since the process started), when hubble-sentinel serves /debug/pprof/ (empty: none)")
+	fs.BoolVar(&o.keepLogs, "keep-logs", false, "keep hubble-sentinel's logs (their directory is printed) after a run that succeeds")
 	fs.Func("engine-env", "an environment variable for every hubble-sentinel run, e.g. -engine-env=GOGC=200 (repeatable)", func(v string) error {
 		if !strings.Contains(v, "=") {
 			return fmt.Errorf("%q is not NAME=VALUE", v)
@@ -122,7 +124,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "bench: hubble-sentinel's logs are in", dir)
 		return 2
 	}
-	os.RemoveAll(dir)
+	if o.keepLogs {
+		fmt.Fprintln(stderr, "bench: hubble-sentinel's logs are in", dir)
+	} else {
+		os.RemoveAll(dir)
+	}
 	cs := r.checks(o.identities == 0)
 	r.print(stdout, cs)
 	if err := r.writeJSON(o.out); err != nil {

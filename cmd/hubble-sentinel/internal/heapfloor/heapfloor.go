@@ -18,27 +18,39 @@ import (
 // (tens of MB live, a document and its terms per flow), is then collected
 // several times a second, and the collector takes a fifth of the CPU. A
 // floor lets the heap grow to the floor before a cycle: the collector runs
-// as if GOGC were higher while the live heap is below half the floor, and
-// as usual above it, so a large heap (many identities) costs no more
-// memory than before. It is the idea of Uber's GOGC tuner and of a heap
-// ballast, without the ballast.
+// as if GOGC were higher while the live heap is small. It is the idea of
+// Uber's GOGC tuner and of a heap ballast, without the ballast.
+//
+// Above the floor the live heap is large (many identities' profiles), and
+// memory is what is short: the heap then grows by three quarters of its
+// live part before a cycle (GOGC=75, Prometheus's default since 2.53), not
+// by all of it. The heap goal is max(floor, 1.75 × live), continuous where
+// the two meet.
 
 // MaxPercent bounds the GOGC a floor sets: a live heap of a few MB would
 // otherwise ask for a collection every gigabyte or so.
 const MaxPercent = 2000
 
+// AbovePercent is the GOGC once the live heap is large enough that 1.75 ×
+// live reaches the floor.
+const AbovePercent = 75
+
 // Percent is the GOGC that puts the heap goal (live × (1 + GOGC/100)) at
-// floor: 100 once the live heap is half the floor or more, at most
-// MaxPercent; MaxPercent before the first cycle has measured the live heap.
+// floor, at least AbovePercent and at most MaxPercent; MaxPercent before
+// the first cycle has measured the live heap, and Go's default (100)
+// without a floor.
 func Percent(live, floor uint64) int {
-	if floor == 0 || 2*live >= floor {
+	if floor == 0 {
 		return 100
 	}
 	if live == 0 {
 		return MaxPercent
 	}
+	if live*(100+AbovePercent) >= floor*100 {
+		return AbovePercent
+	}
 	p := (floor - live) * 100 / live
-	return int(min(max(p, 100), MaxPercent))
+	return int(min(max(p, AbovePercent), MaxPercent))
 }
 
 // Tuner sets GOGC from the live heap after every collection, while it
@@ -66,7 +78,7 @@ func New(floor uint64, reg prometheus.Registerer, logger *slog.Logger) *Tuner {
 		floor: floor,
 		percent: promauto.With(reg).NewGauge(prometheus.GaugeOpts{
 			Namespace: "hubble_sentinel", Subsystem: "runtime", Name: "gc_percent",
-			Help: "The GOGC the heap floor (--runtime.heap-floor) has set: 100 once the live heap is half the floor or more.",
+			Help: "The GOGC the heap floor (--runtime.heap-floor) has set: 75 once 1.75 times the live heap reaches the floor.",
 		}),
 		logger: logger,
 		live:   liveHeap,

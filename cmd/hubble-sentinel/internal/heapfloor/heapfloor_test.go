@@ -26,9 +26,12 @@ func TestPercent(t *testing.T) {
 		{name: "before the first cycle", live: 0, floor: 256 * mib, want: MaxPercent},
 		{name: "a small live heap grows to the floor", live: 32 * mib, floor: 256 * mib, want: 700},
 		{name: "uneven", live: 42 * mib, floor: 256 * mib, want: 509},
-		{name: "half the floor: as usual", live: 128 * mib, floor: 256 * mib, want: 100},
-		{name: "just under half: not below usual", live: 127 * mib, floor: 256 * mib, want: 101},
-		{name: "above the floor", live: 400 * mib, floor: 256 * mib, want: 100},
+		{name: "half the floor: Go's default", live: 128 * mib, floor: 256 * mib, want: 100},
+		{name: "just under half", live: 127 * mib, floor: 256 * mib, want: 101},
+		{name: "nearing the floor", live: 140 * mib, floor: 256 * mib, want: 82},
+		{name: "where 1.75 x live meets the floor", live: 256 * mib * 4 / 7, floor: 256 * mib, want: AbovePercent},
+		{name: "just below that", live: 256*mib*4/7 - mib, floor: 256 * mib, want: 76},
+		{name: "above the floor", live: 400 * mib, floor: 256 * mib, want: AbovePercent},
 		{name: "a tiny live heap is bounded", live: 1 * mib, floor: 256 * mib, want: MaxPercent},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -81,8 +84,8 @@ func TestTunerFollowsTheLiveHeap(t *testing.T) {
 
 	require.Eventually(t, cycled(func() bool { return f.gogc() == 700 }), 5*time.Second, time.Millisecond)
 	f.setLive(300 * mib)
-	require.Eventually(t, cycled(func() bool { return f.gogc() == 100 }), 5*time.Second, time.Millisecond)
-	require.Equal(t, 100.0, testutil.ToFloat64(tu.percent))
+	require.Eventually(t, cycled(func() bool { return f.gogc() == AbovePercent }), 5*time.Second, time.Millisecond)
+	require.Equal(t, float64(AbovePercent), testutil.ToFloat64(tu.percent))
 	f.setLive(64 * mib)
 	require.Eventually(t, cycled(func() bool { return f.gogc() == 300 }), 5*time.Second, time.Millisecond)
 
