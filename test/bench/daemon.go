@@ -286,6 +286,11 @@ func (e *daemon) cpuProfile(path string, seconds int) error {
 	return e.saveProfile(path, "/debug/pprof/profile?seconds="+strconv.Itoa(seconds), time.Duration(seconds+30)*time.Second)
 }
 
+// trace writes an execution trace of the next seconds to path.
+func (e *daemon) trace(path string, seconds int) error {
+	return e.saveProfile(path, "/debug/pprof/trace?seconds="+strconv.Itoa(seconds), time.Duration(seconds+30)*time.Second)
+}
+
 // heapProfile writes the process's heap profile (after a GC) to path.
 func (e *daemon) heapProfile(path string) error {
 	return e.saveProfile(path, "/debug/pprof/heap?gc=1", time.Minute)

@@ -59,6 +59,7 @@ type options struct {
 	cpuProfileSeconds int
 	heapProfile       string
 	allocProfile      string
+	trace             string
 	logDir            string
 	keepLogs          bool
 	log               io.Writer
@@ -83,13 +84,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&o.latencyLoad, "latency-load", 0.5, "the latency run's rate, as a fraction of the engine run's (the target is set at half)")
 	fs.DurationVar(&o.latencyDuration, "latency-duration", 20*time.Second, "length of the paced latency run")
 	fs.DurationVar(&o.learning, "learning", 5*time.Minute, "--baseline.learning-period of the runs (event time; the shop makes about 140 flows per event second)")
-	fs.DurationVar(&o.poll, "poll", 2*time.Millisecond, "how often the latency run reads the processed counter")
+	fs.DurationVar(&o.poll, "poll", 20*time.Millisecond, "how often the latency run reads the processed counter (each read is a scrape of /metrics, about 1 ms of the engine's CPU)")
 	fs.Int64Var(&o.seed, "seed", 42, "seed of the simulated shop")
 	fs.StringVar(&o.out, "out", "bench.json", "where the figures are written")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "bin/bench-engine.pprof", "CPU profile of the engine run, when hubble-sentinel serves /debug/pprof/ (empty: none)")
 	fs.IntVar(&o.cpuProfileSeconds, "cpuprofile-seconds", 10, "length of that profile")
 	fs.StringVar(&o.heapProfile, "heapprofile", "bin/bench-identities-heap.pprof", "heap profile at the end of the identities run, when hubble-sentinel serves /debug/pprof/ (empty: none)")
 	fs.StringVar(&o.allocProfile, "allocprofile", "bin/bench-engine-allocs.pprof", "allocation profile at the end of the engine run (since the process started), when hubble-sentinel serves /debug/pprof/ (empty: none)")
+	fs.StringVar(&o.trace, "trace", "", "execution trace of the latency run's first 5 seconds, when hubble-sentinel serves /debug/pprof/ (go tool trace; empty: none)")
 	fs.BoolVar(&o.keepLogs, "keep-logs", false, "keep hubble-sentinel's logs (their directory is printed) after a run that succeeds")
 	fs.Func("engine-env", "an environment variable for every hubble-sentinel run, e.g. -engine-env=GOGC=200 (repeatable)", func(v string) error {
 		if !strings.Contains(v, "=") {

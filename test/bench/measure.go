@@ -245,6 +245,13 @@ func measureLatency(ctx context.Context, o options, r *relay, t *traffic, rate f
 	}
 	base := int64(value(m0, metricProcessed))
 
+	if o.trace != "" && e.pprof() {
+		go func() {
+			if err := e.trace(o.trace, 5); err != nil {
+				fmt.Fprintln(o.log, "bench: trace:", err)
+			}
+		}()
+	}
 	close(p.start)
 	var polls []poll
 	next := time.Now()
