@@ -22,7 +22,7 @@ func newCacheCollector(current func() *policy.Set) *cacheCollector {
 	return &cacheCollector{
 		current: current,
 		lookups: prometheus.NewDesc("hubble_sentinel_policy_decision_cache_lookups_total",
-			"Decision cache lookups of the policy groups, by group (edge: L3/L4 values, wide: URLs and DNS names) and result (hit, miss). Policies reading per-flow values are judged on every flow, uncached.",
+			"Decision cache lookups of the policy groups, by group (edge: L3/L4 values, wide: URLs and DNS names) and result (hit: the verdict came from the screen's or the group's cache without Rego; miss: Rego ran). Policies reading per-flow values are judged on every flow, uncached.",
 			[]string{"group", "result"}, nil),
 		runs: prometheus.NewDesc("hubble_sentinel_policy_group_flows_total",
 			"Flows each policy group judged, by group (edge, wide, volatile) and how (cached: from the decision cache; evaluated: Rego ran; skipped: the flow's type or the policies' guards leave none of the group's policies able to find anything).",

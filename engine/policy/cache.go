@@ -45,7 +45,6 @@ type decisionCache struct {
 	seed, second maphash.Seed
 	shards       [cacheShards]cacheShard
 	seen         []atomic.Uint64
-	counts       *cacheCounts
 	// uses are, per policy (by its index in the Set), the paths and then
 	// the exists paths it reads, a bit each; nil when there are more than
 	// 64 of them (every key then holds every path).
@@ -57,6 +56,16 @@ type decisionCache struct {
 // group), or not at all (skipped: the flow's type or the policies' guards
 // leave none of the group's policies able to find anything).
 type cacheCounts struct{ hits, misses, skipped atomic.Uint64 }
+
+// judged counts a flow the group judged from a cache: a miss if Rego ran
+// for it all the same (its screen), else a hit.
+func (c *cacheCounts) judged(ran bool) {
+	if ran {
+		c.misses.Add(1)
+	} else {
+		c.hits.Add(1)
+	}
+}
 
 type cacheShard struct {
 	mu  sync.Mutex
@@ -73,8 +82,8 @@ type decision struct {
 // cacheKey is a fingerprint of the values a group reads.
 type cacheKey struct{ hash, check uint64 }
 
-func newDecisionCache(paths, exists []ast.Ref, size int, counts *cacheCounts) *decisionCache {
-	c := &decisionCache{counts: counts, seed: maphash.MakeSeed(), second: maphash.MakeSeed()}
+func newDecisionCache(paths, exists []ast.Ref, size int) *decisionCache {
+	c := &decisionCache{seed: maphash.MakeSeed(), second: maphash.MakeSeed()}
 	for _, p := range paths {
 		c.paths = append(c.paths, p[1:])
 	}
@@ -275,10 +284,8 @@ func (c *decisionCache) get(k cacheKey) ([]Violation, bool) {
 	d, ok := s.lru.Get(k.hash)
 	s.mu.Unlock()
 	if !ok || d.check != k.check {
-		c.counts.misses.Add(1)
 		return nil, false
 	}
-	c.counts.hits.Add(1)
 	return d.violations, true
 }
 

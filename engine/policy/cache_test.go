@@ -90,7 +90,7 @@ dropped if input.verdict == "DROPPED"`, paths: []string{"input.verdict"}, whole:
 // different fingerprints, so one is never given the other's verdict, and
 // the verdicts of a cached Set are those of an uncached one.
 func TestDecisionCacheConfirmsHits(t *testing.T) {
-	c := newDecisionCache([]ast.Ref{ast.MustParseRef("input.sentinel.source")}, nil, 16, &cacheCounts{})
+	c := newDecisionCache([]ast.Ref{ast.MustParseRef("input.sentinel.source")}, nil, 16)
 	a := parseInput(t, `{"sentinel": {"source": {"namespace": "shop", "pod": "db"}}}`)
 	b := parseInput(t, `{"sentinel": {"source": {"namespace": "db", "pod": "shop"}}}`)
 	require.Equal(t, a.Hash(), b.Hash(), "OPA's sum hash collides")
@@ -195,7 +195,7 @@ func TestGatedEval(t *testing.T) {
 // TestDecisionCacheKeepsOnlyRepeats: keys that never come again (a new pod
 // in every flow) cost the cache no entries; a key that repeats is kept.
 func TestDecisionCacheKeepsOnlyRepeats(t *testing.T) {
-	c := newDecisionCache([]ast.Ref{ast.MustParseRef("input.sentinel.source.pod")}, nil, 1024, &cacheCounts{})
+	c := newDecisionCache([]ast.Ref{ast.MustParseRef("input.sentinel.source.pod")}, nil, 1024)
 	kept := func() int {
 		n := 0
 		for i := range c.shards {

@@ -103,6 +103,45 @@ type group struct {
 	// guards pass (see aggregateModule).
 	subsets [][]int
 	cache   *decisionCache
+	// screen, when set, runs before the full query (see screenModules).
+	screen *screen
+}
+
+// screen is a group's queries of which policies' violation rule bodies
+// hold (one per subset, as the group's queries), and its cache of their
+// verdicts: fired or not.
+type screen struct {
+	queries []rego.PreparedEvalQuery
+	cache   *decisionCache
+}
+
+// fired is the screen cache's verdict that some body held: the full query
+// decides.
+var fired = []Violation{{}}
+
+// quiet reports whether no violation rule body of the policies the flow
+// may match holds (input, mask, subset qi, possible as in Eval), and
+// whether Rego ran to find out.
+func (sc *screen) quiet(ctx context.Context, s *Set, input ast.Value, mask uint, sub []int, qi int, possible uint64) (quiet, ran bool, err error) {
+	key := sc.cache.key(input, mask, possible, sc.cache.needs(sub, possible))
+	if v, ok := sc.cache.get(key); ok {
+		return len(v) == 0, false, nil
+	}
+	rs, err := s.run(ctx, sc.queries[qi], input)
+	if err != nil {
+		return false, true, err
+	}
+	quiet = len(rs) == 0 || len(rs[0].Expressions) == 0
+	if !quiet {
+		set, ok := rs[0].Expressions[0].Value.([]any)
+		quiet = ok && len(set) == 0
+	}
+	if quiet {
+		sc.cache.put(key, nil)
+	} else {
+		sc.cache.put(key, fired)
+	}
+	return quiet, true, nil
 }
 
 func (ev *evaluator) skips(i int) bool { return i < len(ev.skip) && ev.skip[i] }
@@ -194,17 +233,31 @@ func (s *Set) Eval(ctx context.Context, input ast.Value) ([]Violation, error) {
 			s.stats[g.class].skipped.Add(1)
 			continue
 		}
+		ran := false
+		if g.screen != nil {
+			quiet, r, err := g.screen.quiet(ctx, s, input, mask, g.subsets[qi], qi, possible)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				return s.evalEach(ctx, input)
+			}
+			if quiet {
+				s.stats[g.class].judged(r)
+				continue
+			}
+			ran = r
+		}
 		var key cacheKey
 		if g.cache != nil {
 			key = g.cache.key(input, mask, possible, g.cache.needs(g.subsets[qi], possible))
 			if v, ok := g.cache.get(key); ok {
+				s.stats[g.class].judged(ran)
 				out = append(out, v...)
 				continue
 			}
 		}
-		if g.cache == nil {
-			s.stats[g.class].misses.Add(1)
-		}
+		s.stats[g.class].misses.Add(1)
 		rs, err := s.run(ctx, g.queries[qi], input)
 		if err != nil {
 			if ctx.Err() != nil {

@@ -23,8 +23,10 @@ type reads struct {
 	whole  string
 }
 
-// inputReads returns what the policy in package pkg reads of its input.
-func inputReads(c *ast.Compiler, pkg string) reads {
+// inputReads returns what the policy in package pkg reads of its input
+// through its rules named rule (RuleName, or screenRule for what the
+// bodies of its violation rules read).
+func inputReads(c *ast.Compiler, pkg, rule string) reads {
 	var (
 		out     reads
 		seen    = map[string]bool{}
@@ -152,7 +154,7 @@ func inputReads(c *ast.Compiler, pkg string) reads {
 			return false
 		})
 	}
-	for _, r := range c.GetRules(ast.MustParseRef("data." + pkg + "." + RuleName)) {
+	for _, r := range c.GetRules(ast.MustParseRef("data." + pkg + "." + rule)) {
 		visit(r)
 	}
 	out.paths = minimalPaths(out.paths)

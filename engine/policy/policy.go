@@ -90,8 +90,13 @@ type Set struct {
 	// reads of its input (see classify).
 	order map[string]int
 	reads []reads
-	class []int
-	gate  []uint // the markers each policy needs (see gateOf)
+	// screenReads are what the bodies of each policy's violation rules
+	// read (see screenModules); unscreened the policies without a screen
+	// rule, by package.
+	screenReads []reads
+	unscreened  map[string]bool
+	class       []int
+	gate        []uint // the markers each policy needs (see gateOf)
 	// guards are, per policy and violation rule, the comparisons the rule
 	// requires (see guardsOf); nil: the policy can judge any flow.
 	guards [][][]guard
@@ -269,21 +274,37 @@ func (s *Set) prepare(ctx context.Context, skip []bool) (*evaluator, error) {
 	if s.class == nil {
 		// What each policy reads decides its class, and the classes the
 		// aggregate's rules: read it from a first compilation.
-		ev, err := s.compileAggregate(ctx, skip)
+		ev, err := s.compileAggregate(ctx, skip, true)
 		if err != nil {
-			return nil, err
+			// The screen modules repeat the violation rules' bodies, and
+			// so their errors: compiled without them, each error is
+			// reported once.
+			if _, plainErr := s.compileAggregate(ctx, skip, false); plainErr != nil {
+				return nil, plainErr
+			}
+			return nil, fmt.Errorf("screening the policies' violation rules: %w", err)
 		}
 		s.classify(ev.compiler)
 	}
-	return s.compileAggregate(ctx, skip)
+	return s.compileAggregate(ctx, skip, true)
 }
 
-func (s *Set) compileAggregate(ctx context.Context, skip []bool) (*evaluator, error) {
+// compileAggregate compiles the modules with the aggregate over the
+// policies not in skip, and with the screen modules when screens is set.
+func (s *Set) compileAggregate(ctx context.Context, skip []bool, screens bool) (*evaluator, error) {
 	var lay *layout
 	if s.class != nil {
 		lay = s.layout(skip)
 	}
-	agg, err := ast.ParseModuleWithOpts("hubble-sentinel/aggregate.rego", aggregateModule(s.policies, lay, skip, s.guards),
+	var screenMods []*ast.Module
+	if screens {
+		var unscreened map[string]bool
+		screenMods, unscreened = screenModules(s.modules)
+		if s.unscreened == nil {
+			s.unscreened = unscreened // the modules never change: the same each time
+		}
+	}
+	agg, err := ast.ParseModuleWithOpts("hubble-sentinel/aggregate.rego", aggregateModule(s.policies, lay, skip, s.guards, s.screened(), s.unscreened),
 		ast.ParserOptions{RegoVersion: ast.RegoV1})
 	if err != nil {
 		return nil, fmt.Errorf("generating aggregate module: %w", err)
@@ -303,6 +324,9 @@ func (s *Set) compileAggregate(ctx context.Context, skip []bool) (*evaluator, er
 	}
 	opts = append(opts, boundedBuiltins...)
 	for _, m := range s.modules {
+		opts = append(opts, rego.ParsedModule(m))
+	}
+	for _, m := range screenMods {
 		opts = append(opts, rego.ParsedModule(m))
 	}
 	q, err := rego.New(opts...).PrepareForEval(ctx)
@@ -326,11 +350,16 @@ func (s *Set) compileAggregate(ctx context.Context, skip []bool) (*evaluator, er
 // and sorts it into its class.
 func (s *Set) classify(c *ast.Compiler) {
 	s.reads = make([]reads, len(s.policies))
+	s.screenReads = make([]reads, len(s.policies))
 	s.class = make([]int, len(s.policies))
 	s.gate = make([]uint, len(s.policies))
 	s.guards = make([][][]guard, len(s.policies))
 	for i, p := range s.policies {
-		s.reads[i] = inputReads(c, p.Package)
+		s.reads[i] = inputReads(c, p.Package, RuleName)
+		s.screenReads[i] = s.reads[i]
+		if !s.unscreened[p.Package] {
+			s.screenReads[i] = inputReads(c, p.Package, screenRule)
+		}
 		s.class[i] = classOf(s.reads[i])
 		s.gate[i] = gateOf(c, p.Package)
 		if s.reads[i].whole == "" {
@@ -386,19 +415,8 @@ func (s *Set) groups(ctx context.Context, compiler *ast.Compiler, lay *layout, s
 		if len(lay.subsets[class]) == 0 {
 			continue
 		}
-		var (
-			n             int
-			paths, exists []ast.Ref
-		)
-		for i := range s.policies {
-			if s.class[i] != class || (i < len(skip) && skip[i]) {
-				continue
-			}
-			n++
-			paths = append(paths, s.reads[i].paths...)
-			exists = append(exists, s.reads[i].exists...)
-		}
-		if n == 0 {
+		in := func(i int) bool { return s.class[i] == class && (i >= len(skip) || !skip[i]) }
+		if !anyOf(len(s.policies), in) {
 			continue
 		}
 		g := group{class: class, byMask: lay.byMask[class], subsets: lay.subsets[class]}
@@ -410,19 +428,80 @@ func (s *Set) groups(ctx context.Context, compiler *ast.Compiler, lay *layout, s
 			g.queries = append(g.queries, q)
 		}
 		if class != classVolatile && s.cacheSize >= 0 {
-			paths = minimalPaths(paths)
-			var guards []ast.Ref
-			for _, e := range uniquePaths(exists) {
-				if !covered(e, paths) {
-					guards = append(guards, e)
+			g.cache = s.cacheOf(s.reads, in)
+			if s.screened()(class) {
+				var err error
+				if g.screen, err = s.screen(ctx, compiler, class, lay, in); err != nil {
+					return nil, err
 				}
 			}
-			g.cache = newDecisionCache(paths, guards, cmp.Or(s.cacheSize, DefaultCacheSize), &s.stats[class])
-			g.cache.narrowBy(s.reads, func(i int) bool { return s.class[i] == class && (i >= len(skip) || !skip[i]) })
 		}
 		out = append(out, g)
 	}
 	return out, nil
+}
+
+// screened reports whether a class's groups have a screen: the cached
+// classes, when no policy's violation rule bodies read the whole input.
+func (s *Set) screened() func(class int) bool {
+	return func(class int) bool {
+		if s.class == nil || class == classVolatile || s.cacheSize < 0 || s.plain {
+			return false
+		}
+		for i := range s.policies {
+			if s.class[i] == class && s.screenReads[i].whole != "" {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// screen prepares a class's screen queries (see screenModules) and their
+// cache, keyed by what the bodies of the policies in (see in) read.
+func (s *Set) screen(ctx context.Context, compiler *ast.Compiler, class int, lay *layout, in func(int) bool) (*screen, error) {
+	sc := &screen{}
+	for k := range lay.subsets[class] {
+		q, err := s.prepareQueryWith(ctx, compiler, fmt.Sprintf("data.%s.screen_%s_%d", aggregatePackage, classNames[class], k))
+		if err != nil {
+			return nil, fmt.Errorf("compiling the %s policies' screen: %w", classNames[class], err)
+		}
+		sc.queries = append(sc.queries, q)
+	}
+	sc.cache = s.cacheOf(s.screenReads, in)
+	return sc, nil
+}
+
+// anyOf reports whether in holds for one of 0..n-1.
+func anyOf(n int, in func(int) bool) bool {
+	for i := range n {
+		if in(i) {
+			return true
+		}
+	}
+	return false
+}
+
+// cacheOf makes a decision cache keyed by what the policies in (see in)
+// read (reads, by policy), narrowed to each policy's reads.
+func (s *Set) cacheOf(reads []reads, in func(int) bool) *decisionCache {
+	var paths, exists []ast.Ref
+	for i := range s.policies {
+		if in(i) {
+			paths = append(paths, reads[i].paths...)
+			exists = append(exists, reads[i].exists...)
+		}
+	}
+	paths = minimalPaths(paths)
+	var guards []ast.Ref
+	for _, e := range uniquePaths(exists) {
+		if !covered(e, paths) {
+			guards = append(guards, e)
+		}
+	}
+	c := newDecisionCache(paths, guards, cmp.Or(s.cacheSize, DefaultCacheSize))
+	c.narrowBy(reads, in)
+	return c
 }
 
 // prepareQuery prepares query against the Set's compiled modules.
@@ -452,7 +531,7 @@ func (s *Set) prepareQueryWith(ctx context.Context, compiler *ast.Compiler, quer
 // guards are a comparison each; only the policies a flow could match are
 // evaluated. The guards are conditions of the policy's own rules, so the
 // violations found are the same.
-func aggregateModule(ps []Info, lay *layout, skip []bool, guards [][][]guard) string {
+func aggregateModule(ps []Info, lay *layout, skip []bool, guards [][][]guard, screened func(class int) bool, unscreened map[string]bool) string {
 	var b strings.Builder
 	b.WriteString("package " + aggregatePackage + "\n\n")
 	// Never true: the set is defined even when every policy is skipped.
@@ -467,6 +546,11 @@ func aggregateModule(ps []Info, lay *layout, skip []bool, guards [][][]guard) st
 		return b.String()
 	}
 	for class, subsets := range lay.subsets {
+		if screened(class) {
+			for k, sub := range subsets {
+				screenRules(&b, ps, class, k, sub, guards, unscreened)
+			}
+		}
 		for k, sub := range subsets {
 			for _, i := range sub {
 				if i >= len(guards) || guards[i] == nil {
