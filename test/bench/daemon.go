@@ -271,6 +271,16 @@ func (e *daemon) cpu() (float64, error) {
 	return cpuSeconds(string(b))
 }
 
+// ownCPU is the bench process's CPU time so far, user and system, in
+// seconds.
+func ownCPU() (float64, error) {
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return 0, err
+	}
+	return cpuSeconds(string(b))
+}
+
 // pprof reports whether the web address serves net/http/pprof.
 func (e *daemon) pprof() bool {
 	resp, err := e.http.Get(e.web + "/debug/pprof/")

@@ -252,6 +252,9 @@ func measureLatency(ctx context.Context, o options, r *relay, t *traffic, rate f
 			}
 		}()
 	}
+	own0, _ := ownCPU()
+	eng0, _ := e.cpu()
+	t0 := time.Now()
 	close(p.start)
 	var polls []poll
 	next := time.Now()
@@ -283,6 +286,14 @@ func measureLatency(ctx context.Context, o options, r *relay, t *traffic, rate f
 	<-p.done
 	if p.err != nil {
 		return latencyFigures{}, fmt.Errorf("latency run: %w", p.err)
+	}
+	// Both share the two cores: what the bench itself (the relay, the
+	// polls) takes is not the engine's.
+	if own1, err := ownCPU(); err == nil {
+		if eng1, err := e.cpu(); err == nil {
+			wall := time.Since(t0).Seconds()
+			fmt.Fprintf(o.log, "bench:   CPU during the paced run: engine %.2f cores, bench (relay, polls) %.2f cores\n", (eng1-eng0)/wall, (own1-own0)/wall)
+		}
 	}
 	if rc := r.reconnects(); rc > 0 {
 		return latencyFigures{}, fmt.Errorf("latency run: hubble-sentinel reopened the stream %d time(s) (log: %s)", rc, e.logs.Name())
