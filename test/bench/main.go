@@ -88,7 +88,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Int64Var(&o.seed, "seed", 42, "seed of the simulated shop")
 	fs.StringVar(&o.out, "out", "bench.json", "where the figures are written")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "bin/bench-engine.pprof", "CPU profile of the engine run, when hubble-sentinel serves /debug/pprof/ (empty: none)")
-	fs.IntVar(&o.cpuProfileSeconds, "cpuprofile-seconds", 10, "length of that profile")
+	fs.IntVar(&o.cpuProfileSeconds, "cpuprofile-seconds", 5, "length of that profile, from the engine run's start (the engine is kept, idle, until it ends)")
 	fs.StringVar(&o.heapProfile, "heapprofile", "bin/bench-identities-heap.pprof", "heap profile at the end of the identities run, when hubble-sentinel serves /debug/pprof/ (empty: none)")
 	fs.StringVar(&o.allocProfile, "allocprofile", "bin/bench-engine-allocs.pprof", "allocation profile at the end of the engine run (since the process started), when hubble-sentinel serves /debug/pprof/ (empty: none)")
 	fs.StringVar(&o.trace, "trace", "", "execution trace of the latency run's first 5 seconds, when hubble-sentinel serves /debug/pprof/ (go tool trace; empty: none)")
