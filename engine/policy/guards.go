@@ -392,7 +392,13 @@ func inputPath(t *ast.Term, alias map[ast.Var]ast.Ref) (ast.Ref, bool) {
 // each comparison at most once, however many policies and groups share
 // them (input.l7.type == "REQUEST" guards a dozen policies).
 type guardTable struct {
-	paths  [][]*ast.Term
+	paths [][]*ast.Term
+	// parent is, per path, the index of the path one key shorter (every
+	// prefix of a path is in paths too), -1 for a path of one key: a
+	// flow's value at a path is its parent's value's at the last key, so
+	// that paths sharing a prefix (input.sentinel.baseline.…) look it up
+	// once.
+	parent []int
 	guards []guard
 	pathOf []int // guards[k] reads paths[pathOf[k]]
 	relOf  []int // and, with a relation, paths[relOf[k]] (else -1)
@@ -437,6 +443,13 @@ func newGuardTable(perPolicy [][][]guard) *guardTable {
 			}
 		}
 	}
+	for p := 0; p < len(t.paths); p++ { // t.paths grows by the prefixes
+		parent := -1
+		if path := t.paths[p]; len(path) > 1 {
+			parent = pathIndex(path[:len(path)-1])
+		}
+		t.parent = append(t.parent, parent)
+	}
 	return t
 }
 
@@ -447,8 +460,8 @@ type guardMemo struct {
 	t     *guardTable
 	input ast.Value
 	small bool
-	vbuf  [48]*ast.Term
-	lbuf  [48]bool
+	vbuf  [96]*ast.Term
+	lbuf  [96]bool
 	sbuf  [128]uint8 // 0: not yet checked, 1: holds, 2: does not
 	big   *guardSpill
 }
@@ -481,12 +494,7 @@ func (m *guardMemo) holds(k int) bool {
 	case 2:
 		return false
 	}
-	value := func(p int) *ast.Term {
-		if !looked[p] {
-			vals[p], looked[p] = lookup(m.input, m.t.paths[p]), true
-		}
-		return vals[p]
-	}
+	value := func(p int) *ast.Term { return m.value(p, looked, vals) }
 	var ok bool
 	if g := &m.t.guards[k]; g.rel != nil {
 		ok = g.relationHolds(value(m.t.pathOf[k]), value(m.t.relOf[k]))
@@ -502,6 +510,29 @@ func (m *guardMemo) holds(k int) bool {
 
 // canJudge reports whether the flow passes every guard of one of policy
 // i's violation rules.
+// value is the flow's value at path p (nil: none), from its parent's.
+func (m *guardMemo) value(p int, looked []bool, vals []*ast.Term) *ast.Term {
+	if looked[p] {
+		return vals[p]
+	}
+	v := m.input
+	if parent := m.t.parent[p]; parent >= 0 {
+		t := m.value(parent, looked, vals)
+		if t == nil {
+			v = nil
+		} else {
+			v = t.Value
+		}
+	}
+	var t *ast.Term
+	if obj, ok := v.(ast.Object); ok {
+		path := m.t.paths[p]
+		t = obj.Get(path[len(path)-1])
+	}
+	vals[p], looked[p] = t, true
+	return t
+}
+
 func (m *guardMemo) canJudge(i int) bool {
 	rules := m.t.rules[i]
 	if rules == nil {
