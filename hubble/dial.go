@@ -158,6 +158,8 @@ func Dial(address string, tc TLSConfig, opts ...DialOptions) (*grpc.ClientConn, 
 			Time:    o.KeepaliveTime,
 			Timeout: o.KeepaliveTimeout,
 		}),
+		grpc.WithInitialWindowSize(streamWindow),
+		grpc.WithInitialConnWindowSize(streamWindow),
 		grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(hardMessageLimit(o.MaxFlowSize)),
 			grpc.ForceCodecV2(newFlowCodec(o.MaxFlowSize)),
@@ -168,6 +170,12 @@ func Dial(address string, tc TLSConfig, opts ...DialOptions) (*grpc.ClientConn, 
 	}
 	return conn, nil
 }
+
+// streamWindow is the HTTP/2 flow-control window of the flow stream and
+// its connection. Set, it turns off gRPC's bandwidth-delay estimation,
+// which pings the relay on data received whenever no ping is out: on a
+// fast link, one ping and one pong for every few flows.
+const streamWindow = 1 << 20
 
 // explain turns the errors of the common connection mistakes into one
 // sentence saying what to change, or "" for other errors.
