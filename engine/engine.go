@@ -234,9 +234,23 @@ func (e *Engine) process(ctx context.Context, f *flowpb.Flow, fa *facts.Flow, re
 		now = start
 	}
 	set := e.policies.Load()
-	views, doc := e.input(f, fa, now, e.fieldsOf(set))
-
-	violations, err := set.Eval(ctx, doc)
+	sf := e.fieldsOf(set)
+	var (
+		views      profile.Views
+		violations []policy.Violation
+		err        error
+	)
+	if sf.light != nil {
+		// The baselines' measurements are built only for a flow a
+		// volatile policy judges; guards read them as they are.
+		views = e.profiles.Observe(now, fa)
+		doc := e.inputs.DocumentOf(f, fa, &views, sf.light)
+		violations, err = set.EvalDeferred(ctx, doc, &deferredDoc{inputs: e.inputs, f: f, fa: fa, views: &views, need: sf.fields})
+	} else {
+		var doc ast.Value
+		views, doc = e.input(f, fa, now, sf.fields)
+		violations, err = set.Eval(ctx, doc)
+	}
 	e.metrics.flows.Inc()
 	e.metrics.byFlow.inc(f)
 	if err != nil {
@@ -299,20 +313,63 @@ func (e *Engine) input(f *flowpb.Flow, fa *facts.Flow, at time.Time, need *input
 type setFields struct {
 	set    *policy.Set
 	fields *input.Fields
+	// light is fields without the deferred measurements (see
+	// policy.Set.DeferredPaths); nil when nothing is deferred.
+	light *input.Fields
+}
+
+// deferredDoc gives a flow's deferred measurements (policy.Deferred): each
+// from its baseline, and the whole document, built once, when a volatile
+// policy judges the flow.
+type deferredDoc struct {
+	inputs *input.Builder
+	f      *flowpb.Flow
+	fa     *facts.Flow
+	views  *profile.Views
+	need   *input.Fields
+	whole  ast.Value
+}
+
+func (d *deferredDoc) Float(path []*ast.Term) (float64, bool) {
+	if len(path) != 4 {
+		return 0, false
+	}
+	var keys [4]string
+	for i, t := range path {
+		s, ok := t.Value.(ast.String)
+		if !ok {
+			return 0, false
+		}
+		keys[i] = string(s)
+	}
+	if keys[0] != input.SentinelKey || keys[1] != "baseline" {
+		return 0, false
+	}
+	return input.MeasurementFloat(&d.views.Baseline, keys[2], keys[3])
+}
+
+func (d *deferredDoc) Whole() ast.Value {
+	if d.whole == nil {
+		d.whole = d.inputs.DocumentOf(d.f, d.fa, d.views, d.need)
+	}
+	return d.whole
 }
 
 // fieldsOf is the parts of the document set's policies read: Process
 // builds only those (nil: the whole document).
-func (e *Engine) fieldsOf(set *policy.Set) *input.Fields {
+func (e *Engine) fieldsOf(set *policy.Set) *setFields {
 	if sf := e.fields.Load(); sf != nil && sf.set == set {
-		return sf.fields
+		return sf
 	}
 	sf := &setFields{set: set}
 	if set != nil {
 		sf.fields = input.NewFields(set.InputPaths())
+		if light, deferred := set.DeferredPaths(); deferred != nil {
+			sf.light = input.NewFields(light)
+		}
 	}
 	e.fields.Store(sf)
-	return sf.fields
+	return sf
 }
 
 // degraded reports policies that could not judge a flow: counted, logged

@@ -334,39 +334,117 @@ func (c *conv) newBaselineValue(b *profile.Baseline) *ast.Term {
 	if c.wants(keyEndpoint) {
 		c.push(keyEndpoint, c.str(b.Endpoint))
 	}
-	if c.wants(keyLatency) {
-		c.baselineGroup(keyLatency,
-			keyMs, c.num(b.LatencyMs), keyBaselineMs, c.num(b.BaselineLatencyMs),
-			keyRatio, c.num(b.LatencyRatio), keyDeviations, c.num(b.LatencyDeviations),
-			keySamples, c.int(int64(b.LatencySamples)))
-	}
-	if c.wants(keyErrors) {
-		c.baselineGroup(keyErrors,
-			keyRatio, c.num(b.ErrorRatio), keyBaselineRatio, c.num(b.BaselineErrorRatio),
-			keyClientRatio, c.num(b.ClientErrorRatio), keyBaselineClientRatio, c.num(b.BaselineClientErrorRatio),
-			keyResponses, c.num(b.Responses))
-	}
-	if c.wants(keyRate) {
-		c.baselineGroup(keyRate, keyPerMin, c.num(b.RatePerMin), keyBaselinePerMin, c.num(b.BaselineRatePerMin))
-	}
-	if c.wants(keyFanout) {
-		c.baselineGroup(keyFanout,
-			keyIPs, c.num(b.FanoutIPs), keyPorts, c.num(b.FanoutPorts),
-			keyBaselineIPs, c.num(b.BaselineFanoutIPs), keyBaselinePorts, c.num(b.BaselineFanoutPorts),
-			keyRefusedRatio, c.num(b.RefusedRatio), keyDroppedRatio, c.num(b.DroppedRatio))
-	}
-	if c.wants(keyAuthFailures) {
-		c.baselineGroup(keyAuthFailures,
-			keyPerMin, c.num(b.AuthFailuresPerMin), keyBaselinePerMin, c.num(b.BaselineAuthFailuresPerMin),
-			keySources, c.num(b.AuthFailureSources))
-	}
-	if c.wants(keyDrops) {
-		c.baselineGroup(keyDrops, keyPerMin, c.num(b.DropsPerMin), keyBaselinePerMin, c.num(b.BaselineDropsPerMin))
-	}
-	if c.wants(keyDNS) {
-		c.baselineGroup(keyDNS, keyNXDomainRatio, c.num(b.NXDomainRatio), keyBaselineNXDomainRatio, c.num(b.BaselineNXDomainRatio))
+	for i := range measurements {
+		if m := &measurements[i]; c.wants(m.key) {
+			var buf [2 * maxMeasures]*ast.Term
+			kv := buf[:0]
+			for _, f := range m.fields {
+				kv = append(kv, f.key, f.term(c, b))
+			}
+			c.baselineGroup(m.key, kv...)
+		}
 	}
 	return c.term(c.object(start))
+}
+
+// A measurement group of the baseline (sentinel.baseline.latency, …):
+// numbers that move on nearly every flow, read by the volatile policies
+// only, so that the engine builds them only for a flow one of those judges
+// (see Measurements and MeasurementFloat).
+type measurementGroup struct {
+	key    *ast.Term
+	fields []measure
+}
+
+type measure struct {
+	key   *ast.Term
+	of    func(*profile.Baseline) float64
+	count bool // an integer, not a number of two decimals
+}
+
+func (f *measure) term(c *conv, b *profile.Baseline) *ast.Term {
+	if f.count {
+		return c.int(int64(f.of(b)))
+	}
+	return c.num(f.of(b))
+}
+
+const maxMeasures = 6
+
+var measurements = []measurementGroup{
+	{keyLatency, []measure{
+		{keyMs, func(b *profile.Baseline) float64 { return b.LatencyMs }, false},
+		{keyBaselineMs, func(b *profile.Baseline) float64 { return b.BaselineLatencyMs }, false},
+		{keyRatio, func(b *profile.Baseline) float64 { return b.LatencyRatio }, false},
+		{keyDeviations, func(b *profile.Baseline) float64 { return b.LatencyDeviations }, false},
+		{keySamples, func(b *profile.Baseline) float64 { return float64(b.LatencySamples) }, true},
+	}},
+	{keyErrors, []measure{
+		{keyRatio, func(b *profile.Baseline) float64 { return b.ErrorRatio }, false},
+		{keyBaselineRatio, func(b *profile.Baseline) float64 { return b.BaselineErrorRatio }, false},
+		{keyClientRatio, func(b *profile.Baseline) float64 { return b.ClientErrorRatio }, false},
+		{keyBaselineClientRatio, func(b *profile.Baseline) float64 { return b.BaselineClientErrorRatio }, false},
+		{keyResponses, func(b *profile.Baseline) float64 { return b.Responses }, false},
+	}},
+	{keyRate, []measure{
+		{keyPerMin, func(b *profile.Baseline) float64 { return b.RatePerMin }, false},
+		{keyBaselinePerMin, func(b *profile.Baseline) float64 { return b.BaselineRatePerMin }, false},
+	}},
+	{keyFanout, []measure{
+		{keyIPs, func(b *profile.Baseline) float64 { return b.FanoutIPs }, false},
+		{keyPorts, func(b *profile.Baseline) float64 { return b.FanoutPorts }, false},
+		{keyBaselineIPs, func(b *profile.Baseline) float64 { return b.BaselineFanoutIPs }, false},
+		{keyBaselinePorts, func(b *profile.Baseline) float64 { return b.BaselineFanoutPorts }, false},
+		{keyRefusedRatio, func(b *profile.Baseline) float64 { return b.RefusedRatio }, false},
+		{keyDroppedRatio, func(b *profile.Baseline) float64 { return b.DroppedRatio }, false},
+	}},
+	{keyAuthFailures, []measure{
+		{keyPerMin, func(b *profile.Baseline) float64 { return b.AuthFailuresPerMin }, false},
+		{keyBaselinePerMin, func(b *profile.Baseline) float64 { return b.BaselineAuthFailuresPerMin }, false},
+		{keySources, func(b *profile.Baseline) float64 { return b.AuthFailureSources }, false},
+	}},
+	{keyDrops, []measure{
+		{keyPerMin, func(b *profile.Baseline) float64 { return b.DropsPerMin }, false},
+		{keyBaselinePerMin, func(b *profile.Baseline) float64 { return b.BaselineDropsPerMin }, false},
+	}},
+	{keyDNS, []measure{
+		{keyNXDomainRatio, func(b *profile.Baseline) float64 { return b.NXDomainRatio }, false},
+		{keyBaselineNXDomainRatio, func(b *profile.Baseline) float64 { return b.BaselineNXDomainRatio }, false},
+	}},
+}
+
+// Measurements are the names of the baseline's measurement groups, below
+// sentinel.baseline.
+func Measurements() []string {
+	out := make([]string, len(measurements))
+	for i, m := range measurements {
+		out[i] = string(m.key.Value.(ast.String))
+	}
+	return out
+}
+
+// MeasurementFloat is the number a document built from a baseline b holds
+// at sentinel.baseline.<group>.<field>, before it is written with two
+// decimals (an integer as it is): within 0.005 of the document's. False
+// for a name that is none, and for a value the document does not hold as
+// it is (not finite, or beyond ±1e12).
+func MeasurementFloat(b *profile.Baseline, group, field string) (float64, bool) {
+	for i := range measurements {
+		m := &measurements[i]
+		if string(m.key.Value.(ast.String)) != group {
+			continue
+		}
+		for j := range m.fields {
+			if f := &m.fields[j]; string(f.key.Value.(ast.String)) == field {
+				v := f.of(b)
+				if v != v || math.Abs(v) > 1e12 {
+					return 0, false
+				}
+				return v, true
+			}
+		}
+	}
+	return 0, false
 }
 
 // baselineGroup pushes the baseline group key of kv (keys and values,

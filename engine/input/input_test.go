@@ -325,3 +325,48 @@ func TestIntTableSharesTerms(t *testing.T) {
 		require.Equal(t, ast.Number(strconv.FormatInt(v, 10)), tab.term(v).Value, "%d after the others", v)
 	}
 }
+
+// TestMeasurementFloatIsTheDocuments: for every field of every
+// measurement group, MeasurementFloat is within 0.005 of the number a
+// document holds there (an integer exactly); a value the document does
+// not hold as it is (not finite, absurd) and a name that is none are
+// refused.
+func TestMeasurementFloatIsTheDocuments(t *testing.T) {
+	f := &flowpb.Flow{}
+	fa := facts.Measure(f)
+	for _, v := range []float64{0.001, 0.005, 0.0051, 1.005, 2.675, 12.5, 99.995, 600, 123456.789} {
+		bl := profile.Baseline{LatencyMs: v, BaselineLatencyMs: v, LatencyRatio: v, LatencyDeviations: v, LatencySamples: uint32(v),
+			ErrorRatio: v, BaselineErrorRatio: v, ClientErrorRatio: v, BaselineClientErrorRatio: v, Responses: v,
+			RatePerMin: v, BaselineRatePerMin: v, FanoutIPs: v, FanoutPorts: v, BaselineFanoutIPs: v, BaselineFanoutPorts: v,
+			RefusedRatio: v, DroppedRatio: v, AuthFailuresPerMin: v, BaselineAuthFailuresPerMin: v, AuthFailureSources: v,
+			DropsPerMin: v, BaselineDropsPerMin: v, NXDomainRatio: v, BaselineNXDomainRatio: v}
+		doc := Document(f, &fa, &profile.Views{Baseline: bl}).(ast.Object)
+		n := 0
+		for _, g := range Measurements() {
+			group, err := doc.Find(ast.MustParseRef("x." + SentinelKey + ".baseline." + g)[1:])
+			require.NoError(t, err)
+			group.(ast.Object).Foreach(func(k, term *ast.Term) {
+				field := string(k.Value.(ast.String))
+				got, ok := MeasurementFloat(&bl, g, field)
+				require.True(t, ok, "%s.%s", g, field)
+				want, ok := term.Value.(ast.Number).Float64()
+				require.True(t, ok)
+				if field == "samples" {
+					require.Equal(t, want, got)
+				} else {
+					require.InDelta(t, want, got, 0.005+1e-9, "%v: %s.%s", v, g, field)
+				}
+				n++
+			})
+		}
+		require.Equal(t, 25, n)
+	}
+	for _, bad := range []float64{math.NaN(), math.Inf(1), 2e15} {
+		_, ok := MeasurementFloat(&profile.Baseline{RatePerMin: bad}, "rate", "per_min")
+		require.False(t, ok, "%v", bad)
+	}
+	_, ok := MeasurementFloat(&profile.Baseline{}, "rate", "no_such_field")
+	require.False(t, ok)
+	_, ok = MeasurementFloat(&profile.Baseline{}, "no_such_group", "per_min")
+	require.False(t, ok)
+}

@@ -351,6 +351,51 @@ func (s *Set) Uncached() map[string]string {
 	return out
 }
 
+// DeferredPaths splits InputPaths: paths are those a flow's document is
+// built with, and deferred the baselines' measurement groups the Set's
+// policies read, left out of it (each a list of keys below input). Then
+// EvalDeferred judges that document with a Deferred that gives the rest.
+// Both are nil when nothing is left out: with WithoutShortcuts, when a
+// policy reads the whole input or all of a measurement group's parent
+// (input.sentinel.baseline), or when no policy reads a measurement.
+func (s *Set) DeferredPaths() (paths, deferred [][]string) {
+	all := s.InputPaths()
+	if all == nil {
+		return nil, nil
+	}
+	seen := map[int]bool{}
+	for _, p := range all {
+		r := ast.Ref{ast.InputRootDocument}
+		for _, k := range p {
+			r = append(r, ast.StringTerm(k))
+		}
+		switch i := slices.IndexFunc(deferrable, r.HasPrefix); {
+		case i >= 0:
+			if !seen[i] {
+				seen[i] = true
+				deferred = append(deferred, keysOf(deferrable[i]))
+			}
+		case overlaps(r, deferrable):
+			return nil, nil // reads a measurement group's parent whole
+		default:
+			paths = append(paths, p)
+		}
+	}
+	if deferred == nil || paths == nil {
+		return nil, nil // nothing to leave out, or nothing else to build
+	}
+	return paths, deferred
+}
+
+// keysOf is r's keys below input (r holds only strings).
+func keysOf(r ast.Ref) []string {
+	keys := make([]string, 0, len(r)-1)
+	for _, t := range r[1:] {
+		keys = append(keys, string(t.Value.(ast.String)))
+	}
+	return keys
+}
+
 // InputPaths are the input paths the Set's policies read (each a list of
 // keys below input), for building documents that hold only those; nil
 // when a policy reads the whole input, or with WithoutShortcuts: then

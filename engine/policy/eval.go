@@ -105,6 +105,9 @@ type group struct {
 	cache   *decisionCache
 	// screen, when set, runs before the full query (see screenModules).
 	screen *screen
+	// readsDeferred: a policy of the group reads a deferred path (see
+	// DeferredPaths), so the group judges the whole document.
+	readsDeferred bool
 }
 
 // screen is a group's queries of which policies' violation rule bodies
@@ -194,22 +197,51 @@ func (s *Set) Health() []PolicyHealth {
 // policy's. A policy that fails Budget.Strikes times is quarantined.
 // Only a cancelled ctx fails the whole evaluation.
 func (s *Set) Eval(ctx context.Context, input ast.Value) ([]Violation, error) {
+	return s.EvalDeferred(ctx, input, nil)
+}
+
+// Deferred gives what a flow's document was built without (see
+// DeferredPaths): the baselines' measurement groups, which only the
+// volatile policies read and whose guards most flows fail.
+type Deferred interface {
+	// Float is the number at path (keys below input, within a deferred
+	// group) before the document writes it with two decimals: within
+	// 0.005 of the document's. False when there is none, or when the
+	// document would hold another value (one not finite, say).
+	Float(path []*ast.Term) (float64, bool)
+	// Whole is the whole document, built once however often asked.
+	Whole() ast.Value
+}
+
+// EvalDeferred is Eval of a document built without the deferred paths
+// (see DeferredPaths), d giving them: a guard comparing a measurement with
+// a number reads d.Float and lets the flow through unless the comparison
+// fails by more than the document's rounding, and a group reading a
+// measurement judges d.Whole(). With a nil d, input is whole.
+func (s *Set) EvalDeferred(ctx context.Context, input ast.Value, d Deferred) ([]Violation, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	whole := func() ast.Value {
+		if d == nil {
+			return input
+		}
+		return d.Whole()
 	}
 	ev := s.eval.Load()
 	if s.health.rebuilding.Load() {
 		// A policy was just quarantined and the combined query still
 		// holds it: judge with each policy alone until it is rebuilt.
-		return s.evalEach(ctx, input)
+		return s.evalEach(ctx, whole())
 	}
 	if s.plain {
-		rs, err := s.run(ctx, ev.query, input)
+		in := whole()
+		rs, err := s.run(ctx, ev.query, in)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			return s.evalEach(ctx, input)
+			return s.evalEach(ctx, in)
 		}
 		out, fails := s.decodeTagged(rs)
 		return out, fails.orNil()
@@ -220,7 +252,9 @@ func (s *Set) Eval(ctx context.Context, input ast.Value) ([]Violation, error) {
 		memo  guardMemo
 	)
 	memo.reset(s.guardTable, input)
+	memo.deferred = d
 	mask := maskOf(input)
+	light := input
 	for gi := range ev.groups {
 		g := &ev.groups[gi]
 		qi := g.byMask[mask]
@@ -233,6 +267,10 @@ func (s *Set) Eval(ctx context.Context, input ast.Value) ([]Violation, error) {
 			s.stats[g.class].skipped.Add(1)
 			continue
 		}
+		input := light
+		if g.readsDeferred && d != nil {
+			input = d.Whole() // only for a flow some guards let through
+		}
 		ran := false
 		if g.screen != nil {
 			quiet, r, err := g.screen.quiet(ctx, s, input, mask, g.subsets[qi], qi, possible)
@@ -240,7 +278,7 @@ func (s *Set) Eval(ctx context.Context, input ast.Value) ([]Violation, error) {
 				if ctx.Err() != nil {
 					return nil, ctx.Err()
 				}
-				return s.evalEach(ctx, input)
+				return s.evalEach(ctx, whole())
 			}
 			if quiet {
 				s.stats[g.class].judged(r)
@@ -265,7 +303,7 @@ func (s *Set) Eval(ctx context.Context, input ast.Value) ([]Violation, error) {
 			}
 			// A policy failed its group's query; find which by judging
 			// each alone, so the others' verdicts still count.
-			return s.evalEach(ctx, input)
+			return s.evalEach(ctx, whole())
 		}
 		v, f := s.decodeTagged(rs)
 		if g.cache != nil && len(f) == 0 {

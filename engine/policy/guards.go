@@ -399,9 +399,12 @@ type guardTable struct {
 	// that paths sharing a prefix (input.sentinel.baseline.…) look it up
 	// once.
 	parent []int
-	guards []guard
-	pathOf []int // guards[k] reads paths[pathOf[k]]
-	relOf  []int // and, with a relation, paths[relOf[k]] (else -1)
+	// deferred marks the paths within a deferred measurement group (see
+	// DeferredPaths).
+	deferred []bool
+	guards   []guard
+	pathOf   []int // guards[k] reads paths[pathOf[k]]
+	relOf    []int // and, with a relation, paths[relOf[k]] (else -1)
 	// rules are, per policy, each violation rule's guards (indexes into
 	// guards); nil: the policy can judge any flow.
 	rules [][][]int
@@ -449,6 +452,7 @@ func newGuardTable(perPolicy [][][]guard) *guardTable {
 			parent = pathIndex(path[:len(path)-1])
 		}
 		t.parent = append(t.parent, parent)
+		t.deferred = append(t.deferred, covered(append(ast.Ref{ast.InputRootDocument}, t.paths[p]...), deferrable))
 	}
 	return t
 }
@@ -457,13 +461,14 @@ func newGuardTable(perPolicy [][][]guard) *guardTable {
 // guard's answer, found when first asked. It lives on the evaluating
 // goroutine's stack; a table larger than its arrays spills to the heap.
 type guardMemo struct {
-	t     *guardTable
-	input ast.Value
-	small bool
-	vbuf  [96]*ast.Term
-	lbuf  [96]bool
-	sbuf  [128]uint8 // 0: not yet checked, 1: holds, 2: does not
-	big   *guardSpill
+	t        *guardTable
+	input    ast.Value
+	deferred Deferred // what input was built without (nil: none)
+	small    bool
+	vbuf     [96]*ast.Term
+	lbuf     [96]bool
+	sbuf     [128]uint8 // 0: not yet checked, 1: holds, 2: does not
+	big      *guardSpill
 }
 
 type guardSpill struct {
@@ -473,7 +478,7 @@ type guardSpill struct {
 }
 
 func (m *guardMemo) reset(t *guardTable, input ast.Value) {
-	m.t, m.input = t, input
+	m.t, m.input, m.deferred = t, input, nil
 	m.small = len(t.paths) <= len(m.vbuf) && len(t.guards) <= len(m.sbuf)
 	if m.small {
 		clear(m.lbuf[:len(t.paths)])
@@ -496,9 +501,12 @@ func (m *guardMemo) holds(k int) bool {
 	}
 	value := func(p int) *ast.Term { return m.value(p, looked, vals) }
 	var ok bool
-	if g := &m.t.guards[k]; g.rel != nil {
+	switch g := &m.t.guards[k]; {
+	case m.deferred != nil && (m.t.deferred[m.t.pathOf[k]] || g.rel != nil && m.t.deferred[m.t.relOf[k]]):
+		ok = m.deferredHolds(g, k, value)
+	case g.rel != nil:
 		ok = g.relationHolds(value(m.t.pathOf[k]), value(m.t.relOf[k]))
-	} else {
+	default:
 		ok = g.holdsFor(value(m.t.pathOf[k]))
 	}
 	state[k] = 2
@@ -510,6 +518,77 @@ func (m *guardMemo) holds(k int) bool {
 
 // canJudge reports whether the flow passes every guard of one of policy
 // i's violation rules.
+// deferredHolds is holds for a guard reading a deferred measurement: from
+// the measurement's float when the guard compares it with a number or
+// with another input number, the guard failing only when it fails by more
+// than the document's rounding to two decimals; from the whole document
+// otherwise. value is the light document's value at a path.
+func (m *guardMemo) deferredHolds(g *guard, k int, value func(int) *ast.Term) bool {
+	float := func(p int) (float64, bool) {
+		if m.t.deferred[p] {
+			return m.deferred.Float(m.t.paths[p])
+		}
+		if t := value(p); t != nil {
+			return number(t.Value)
+		}
+		return 0, false
+	}
+	x, okx := float(m.t.pathOf[k])
+	if g.rel != nil {
+		y, oky := float(m.t.relOf[k])
+		if !okx || !oky {
+			whole := m.deferred.Whole()
+			return g.relationHolds(lookup(whole, g.path), lookup(whole, g.rel.path))
+		}
+		return g.relationMayHold(x, y)
+	}
+	if c, okc := number(g.c); okx && okc && g.op != opIn {
+		return g.mayHold(x, c)
+	}
+	return g.holdsFor(lookup(m.deferred.Whole(), g.path))
+}
+
+// rounding bounds how far a document's number is from the measurement it
+// was written from (two decimals: 0.005), with room for float64's own.
+const rounding = 0.006
+
+// mayHold reports whether the guard may hold for the number a document
+// writes from x: false only when it fails for every number within rounding
+// of x.
+func (g *guard) mayHold(x, c float64) bool {
+	tol := rounding + relMargin*max(1, math.Abs(x), math.Abs(c))
+	switch g.op {
+	case opEq:
+		return math.Abs(x-c) <= tol
+	case opLt, opLte:
+		return x <= c+tol
+	case opGt, opGte:
+		return x >= c-tol
+	}
+	return true // opNeq: unknown so close to c
+}
+
+// relationMayHold is mayHold for a relation guard: x and y the two
+// measurements before rounding.
+func (g *guard) relationMayHold(x, y float64) bool {
+	ylo, yhi := y-rounding, y+rounding
+	rlo, rhi := ylo+g.rel.kf, yhi+g.rel.kf
+	if g.rel.arith == ast.Multiply.Name {
+		rlo, rhi = min(ylo*g.rel.kf, yhi*g.rel.kf), max(ylo*g.rel.kf, yhi*g.rel.kf)
+	}
+	if math.IsInf(rlo, 0) || math.IsInf(rhi, 0) || math.IsNaN(rlo) || math.IsNaN(rhi) {
+		return true
+	}
+	tol := relMargin * max(1, math.Abs(x), math.Abs(rlo), math.Abs(rhi))
+	switch g.op {
+	case opGte, opGt:
+		return x+rounding >= rlo-tol
+	case opLte, opLt:
+		return x-rounding <= rhi+tol
+	}
+	return true
+}
+
 // value is the flow's value at path p (nil: none), from its parent's.
 func (m *guardMemo) value(p int, looked []bool, vals []*ast.Term) *ast.Term {
 	if looked[p] {

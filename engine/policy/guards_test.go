@@ -3,7 +3,9 @@ package policy
 import (
 	"context"
 	"fmt"
+	"math/big"
 	"math/rand/v2"
+	"strconv"
 	"testing"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -287,4 +289,76 @@ func insertAt(obj ast.Object, path []*ast.Term, v *ast.Term) {
 		obj = o
 	}
 	obj.Insert(path[len(path)-1], v)
+}
+
+// TestMayHoldOnlyFailsWhereTheDocumentFails: a guard judged from a
+// measurement before the document writes it with two decimals says a flow
+// cannot match only when the written number fails it: for numbers around
+// each boundary, every operator, constant and relation guard.
+func TestMayHoldOnlyFailsWhereTheDocumentFails(t *testing.T) {
+	written := func(x float64) *big.Rat {
+		r, ok := new(big.Rat).SetString(strconv.FormatFloat(x, 'f', 2, 64))
+		require.True(t, ok)
+		return r
+	}
+	exact := func(op guardOp, v, c *big.Rat) bool {
+		switch cmp := v.Cmp(c); op {
+		case opEq:
+			return cmp == 0
+		case opNeq:
+			return cmp != 0
+		case opLt:
+			return cmp < 0
+		case opLte:
+			return cmp <= 0
+		case opGt:
+			return cmp > 0
+		default:
+			return cmp >= 0
+		}
+	}
+	var xs []float64
+	for _, c := range []float64{0, 0.3, 1, 5, 100, 1234.5} {
+		for d := -0.02; d <= 0.02; d += 0.0005 {
+			xs = append(xs, c+d, c*1.0000001+d)
+		}
+	}
+	skipped := 0
+	for _, c := range []float64{0, 0.3, 1, 5, 100, 1234.5} {
+		cr := new(big.Rat).SetFloat64(c)
+		for op := opEq; op <= opGte; op++ {
+			g := guard{op: op}
+			for _, x := range xs {
+				if !g.mayHold(x, c) {
+					skipped++
+					require.False(t, exact(op, written(x), cr), "%v %s %v: written %s", x, opSymbols[op], c, strconv.FormatFloat(x, 'f', 2, 64))
+				}
+			}
+		}
+	}
+	require.Positive(t, skipped, "the guards do skip flows")
+
+	skipped = 0
+	for _, k := range []float64{5, 0.5, 3, -2} {
+		for _, arith := range []string{ast.Multiply.Name, ast.Plus.Name} {
+			for _, op := range []guardOp{opLt, opLte, opGt, opGte} {
+				g := guard{op: op, rel: &relation{arith: arith, kf: k}}
+				kr := new(big.Rat).SetFloat64(k)
+				for _, x := range xs {
+					for _, y := range []float64{0, 0.2, 1, 20, 246.9} {
+						if g.relationMayHold(x, y) {
+							continue
+						}
+						skipped++
+						r := new(big.Rat).Add(written(y), kr)
+						if arith == ast.Multiply.Name {
+							r = new(big.Rat).Mul(written(y), kr)
+						}
+						require.False(t, exact(op, written(x), r), "%v %s %v(%v, %v)", x, opSymbols[op], arith, y, k)
+					}
+				}
+			}
+		}
+	}
+	require.Positive(t, skipped, "the relation guards do skip flows")
 }

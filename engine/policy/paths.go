@@ -263,11 +263,17 @@ var classNames = [numClasses]string{"edge", "wide", "volatile"}
 // edge to the next: the flow's identity and time, source ports, L7
 // latency and headers (request ids, traces), the profiles' counters and
 // the baselines' measurements (rates, ratios, latencies).
-var volatile = refs(
+var volatile = append(refs(
 	"input.time", "input.uuid",
 	"input.l4.TCP.source_port", "input.l4.UDP.source_port", "input.l4.SCTP.source_port",
 	"input.l7.latency_ns", "input.l7.http.headers",
 	"input.sentinel.profile",
+), deferrable...)
+
+// deferrable are the baselines' measurement groups: read only by volatile
+// policies, and left out of a flow's document until one of those is
+// judged (see Deferred).
+var deferrable = refs(
 	"input.sentinel.baseline.latency", "input.sentinel.baseline.errors", "input.sentinel.baseline.rate",
 	"input.sentinel.baseline.fanout", "input.sentinel.baseline.auth_failures", "input.sentinel.baseline.drops",
 	"input.sentinel.baseline.dns",

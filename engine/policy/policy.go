@@ -420,6 +420,11 @@ func (s *Set) groups(ctx context.Context, compiler *ast.Compiler, lay *layout, s
 			continue
 		}
 		g := group{class: class, byMask: lay.byMask[class], subsets: lay.subsets[class]}
+		for i := range s.policies {
+			if in(i) && slices.ContainsFunc(append(slices.Clone(s.reads[i].paths), s.reads[i].exists...), func(p ast.Ref) bool { return overlaps(p, deferrable) }) {
+				g.readsDeferred = true
+			}
+		}
 		for k := range lay.subsets[class] {
 			q, err := s.prepareQueryWith(ctx, compiler, fmt.Sprintf("data.%s.violations_%s_%d", aggregatePackage, classNames[class], k))
 			if err != nil {

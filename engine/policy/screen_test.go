@@ -2,10 +2,18 @@ package policy
 
 import (
 	"context"
+	"slices"
 	"testing"
 
+	flowpb "github.com/cilium/cilium/api/v1/flow"
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/hubble-sentinel/hubble-sentinel/engine/facts"
+	"github.com/hubble-sentinel/hubble-sentinel/engine/input"
+	"github.com/hubble-sentinel/hubble-sentinel/engine/profile"
+	"github.com/hubble-sentinel/hubble-sentinel/policies"
 )
 
 // TestScreenChangesNoVerdict: the screen's key leaves out what only the
@@ -77,4 +85,116 @@ func TestScreenChangesNoVerdict(t *testing.T) {
 	stats := screened.CacheStats()
 	require.Equal(t, "edge", stats[0].Group)
 	require.Positive(t, stats[0].Hits)
+}
+
+// TestDeferredPaths: the measurement groups the policy package defers are
+// the input package's, the bundled policies read them (so their documents
+// are built without), and a policy reading the whole baseline or the whole
+// input leaves nothing deferred.
+func TestDeferredPaths(t *testing.T) {
+	var names []string
+	for _, d := range deferrable {
+		names = append(names, keysOf(d)[2])
+	}
+	require.Equal(t, input.Measurements(), names)
+
+	bundled, err := Load(context.Background(), policies.FS, ".")
+	require.NoError(t, err)
+	light, deferred := bundled.DeferredPaths()
+	require.NotEmpty(t, light)
+	require.NotEmpty(t, deferred)
+	for _, p := range light {
+		require.False(t, len(p) > 2 && p[0] == input.SentinelKey && p[1] == "baseline" && slices.Contains(names, p[2]), "%v is deferred", p)
+	}
+
+	for _, body := range []string{
+		`violation contains lib.violation(rego.metadata.chain(), "x") if count(input.sentinel.baseline) > 3`,
+		`violation contains lib.violation(rego.metadata.chain(), "x") if count(input) > 3`,
+	} {
+		files := base()
+		files["test/p/p.rego"] = policyWith("Probe", "p", body+"\n\nm if input.sentinel.baseline.rate.per_min > 3")
+		s, err := Load(context.Background(), fsWith(files), ".")
+		require.NoError(t, err)
+		light, deferred := s.DeferredPaths()
+		require.Nil(t, light, body)
+		require.Nil(t, deferred, body)
+	}
+	plain, err := Load(context.Background(), policies.FS, ".", WithoutShortcuts())
+	require.NoError(t, err)
+	light, deferred = plain.DeferredPaths()
+	require.Nil(t, light)
+	require.Nil(t, deferred)
+}
+
+// deferredFlow is a flow's document built without the deferred paths, and
+// the Deferred giving them, as the engine builds them.
+type deferredFlow struct {
+	b      *input.Builder
+	f      *flowpb.Flow
+	fa     facts.Flow
+	views  *profile.Views
+	need   *input.Fields
+	wholes int
+}
+
+func (d *deferredFlow) Float(path []*ast.Term) (float64, bool) {
+	return input.MeasurementFloat(&d.views.Baseline, string(path[2].Value.(ast.String)), string(path[3].Value.(ast.String)))
+}
+
+func (d *deferredFlow) Whole() ast.Value {
+	d.wholes++
+	return d.b.DocumentOf(d.f, &d.fa, d.views, d.need)
+}
+
+// TestEvalDeferredChangesNoVerdict: guards read from measurements and a
+// document built without them give, around every threshold of the
+// bundled volatile baseline policies' guards, the verdicts of the whole
+// document; the whole document is built only for flows some guard lets
+// through, and not for most.
+func TestEvalDeferredChangesNoVerdict(t *testing.T) {
+	set, err := Load(context.Background(), policies.FS, ".")
+	require.NoError(t, err)
+	light, _ := set.DeferredPaths()
+	lightNeed, need := input.NewFields(light), input.NewFields(set.InputPaths())
+	b := input.NewBuilder(0)
+	f := &flowpb.Flow{
+		Verdict: flowpb.Verdict_FORWARDED, IsReply: wrapperspb.Bool(false),
+		IP:          &flowpb.IP{Source: "10.0.0.1", Destination: "10.0.0.2"},
+		Source:      &flowpb.Endpoint{Namespace: "shop", PodName: "a-1", Workloads: []*flowpb.Workload{{Name: "a", Kind: "Deployment"}}},
+		Destination: &flowpb.Endpoint{Namespace: "shop", PodName: "b-1", Workloads: []*flowpb.Workload{{Name: "b", Kind: "Deployment"}}},
+		L4:          &flowpb.Layer4{Protocol: &flowpb.Layer4_TCP{TCP: &flowpb.TCP{DestinationPort: 8080, SourcePort: 40000}}},
+		L7: &flowpb.Layer7{Type: flowpb.L7FlowType_RESPONSE, LatencyNs: 5e6,
+			Record: &flowpb.Layer7_Http{Http: &flowpb.HTTP{Code: 503, Method: "GET", Url: "http://b/x"}}},
+	}
+	fa := facts.Measure(f)
+	var flows, judged, wholes, fired int
+	for _, v := range []float64{0, 0.3, 0.994, 0.995, 0.996, 1, 2.5, 4.994, 4.995, 5, 5.006, 9.99, 10, 19.994, 19.995, 20, 30, 99.994, 99.995, 100, 100.004, 300, 1000, 1e6} {
+		for _, base := range []float64{0, 0.2, 1, 20, 60} {
+			bl := profile.Baseline{Peer: "shop/b", KnownEdge: true, LearnedEdge: true,
+				LatencyMs: v * 10, BaselineLatencyMs: base, LatencyRatio: v, LatencyDeviations: v, LatencySamples: uint32(v),
+				ErrorRatio: v / 100, BaselineErrorRatio: base / 100, ClientErrorRatio: v / 100, Responses: v,
+				RatePerMin: v, BaselineRatePerMin: base, FanoutIPs: v, FanoutPorts: v / 10, BaselineFanoutIPs: base,
+				RefusedRatio: v / 1000, AuthFailuresPerMin: v, BaselineAuthFailuresPerMin: base, AuthFailureSources: v / 10,
+				DropsPerMin: v, BaselineDropsPerMin: base, NXDomainRatio: v / 1000, BaselineNXDomainRatio: base / 1000}
+			views := &profile.Views{Baseline: bl}
+			want, err := set.Eval(context.Background(), b.DocumentOf(f, &fa, views, need))
+			require.NoError(t, err)
+			d := &deferredFlow{b: b, f: f, fa: fa, views: views, need: need}
+			got, err := set.EvalDeferred(context.Background(), b.DocumentOf(f, &fa, views, lightNeed), d)
+			require.NoError(t, err)
+			require.Equal(t, ids(want), ids(got), "%v/%v", v, base)
+			flows++
+			judged += min(d.wholes, 1)
+			wholes += d.wholes
+			if len(want) > 0 {
+				fired++
+				require.Positive(t, d.wholes)
+			}
+		}
+	}
+	t.Logf("%d flows, %d with violations, %d whole documents built", flows, fired, judged)
+	require.Positive(t, fired, "volatile policies fire")
+	require.LessOrEqual(t, wholes, judged, "built once per flow at most")
+	require.Less(t, judged, flows, "not built for every flow")
+	require.Positive(t, judged, "built for the flows a volatile policy judges")
 }
