@@ -108,10 +108,7 @@ func (g *guard) relationHolds(a, b *ast.Term) bool {
 	if !ok1 || !ok2 {
 		return true
 	}
-	r := y + g.rel.kf
-	if g.rel.arith == ast.Multiply.Name {
-		r = y * g.rel.kf
-	}
+	r := g.rel.of(y)
 	if math.IsInf(r, 0) || math.IsNaN(r) {
 		return true
 	}
@@ -127,6 +124,14 @@ func (g *guard) relationHolds(a, b *ast.Term) bool {
 		return x < r+tol
 	}
 	return true
+}
+
+// of is y times or plus k.
+func (r *relation) of(y float64) float64 {
+	if r.arith == ast.Multiply.Name {
+		return y * r.kf
+	}
+	return y + r.kf
 }
 
 // number is v as a finite float64, if v is a number.
@@ -516,8 +521,6 @@ func (m *guardMemo) holds(k int) bool {
 	return ok
 }
 
-// canJudge reports whether the flow passes every guard of one of policy
-// i's violation rules.
 // deferredHolds is holds for a guard reading a deferred measurement: from
 // the measurement's float when the guard compares it with a number or
 // with another input number, the guard failing only when it fails by more
@@ -571,11 +574,8 @@ func (g *guard) mayHold(x, c float64) bool {
 // relationMayHold is mayHold for a relation guard: x and y the two
 // measurements before rounding.
 func (g *guard) relationMayHold(x, y float64) bool {
-	ylo, yhi := y-rounding, y+rounding
-	rlo, rhi := ylo+g.rel.kf, yhi+g.rel.kf
-	if g.rel.arith == ast.Multiply.Name {
-		rlo, rhi = min(ylo*g.rel.kf, yhi*g.rel.kf), max(ylo*g.rel.kf, yhi*g.rel.kf)
-	}
+	a, b := g.rel.of(y-rounding), g.rel.of(y+rounding)
+	rlo, rhi := min(a, b), max(a, b)
 	if math.IsInf(rlo, 0) || math.IsInf(rhi, 0) || math.IsNaN(rlo) || math.IsNaN(rhi) {
 		return true
 	}
@@ -612,6 +612,8 @@ func (m *guardMemo) value(p int, looked []bool, vals []*ast.Term) *ast.Term {
 	return t
 }
 
+// canJudge reports whether the flow passes every guard of one of policy
+// i's violation rules.
 func (m *guardMemo) canJudge(i int) bool {
 	rules := m.t.rules[i]
 	if rules == nil {
