@@ -373,7 +373,8 @@ func (s *Set) DeferredPaths() (paths, deferred [][]string) {
 		case i >= 0:
 			if !seen[i] {
 				seen[i] = true
-				deferred = append(deferred, keysOf(deferrable[i]))
+				keys, _ := keysOf(deferrable[i]) // strings only
+				deferred = append(deferred, keys)
 			}
 		case overlaps(r, deferrable):
 			return nil, nil // reads a measurement group's parent whole
@@ -387,13 +388,17 @@ func (s *Set) DeferredPaths() (paths, deferred [][]string) {
 	return paths, deferred
 }
 
-// keysOf is r's keys below input (r holds only strings).
-func keysOf(r ast.Ref) []string {
+// keysOf is r's keys below input, false when one is not a string.
+func keysOf(r ast.Ref) ([]string, bool) {
 	keys := make([]string, 0, len(r)-1)
 	for _, t := range r[1:] {
-		keys = append(keys, string(t.Value.(ast.String)))
+		k, ok := t.Value.(ast.String)
+		if !ok {
+			return nil, false
+		}
+		keys = append(keys, string(k))
 	}
-	return keys
+	return keys, true
 }
 
 // InputPaths are the input paths the Set's policies read (each a list of
@@ -410,17 +415,10 @@ func (s *Set) InputPaths() [][]string {
 		if r.whole != "" {
 			return nil
 		}
-		for _, p := range append(slices.Clone(r.paths), r.exists...) {
-			keys := make([]string, 0, len(p)-1)
-			for _, t := range p[1:] {
-				k, ok := t.Value.(ast.String)
-				if !ok {
-					return nil // a path the analysis should not give: read it all
-				}
-				keys = append(keys, string(k))
-			}
-			if len(keys) == 0 {
-				return nil
+		for _, p := range r.all() {
+			keys, ok := keysOf(p)
+			if !ok || len(keys) == 0 {
+				return nil // a path the analysis should not give: read it all
 			}
 			out = append(out, keys)
 		}

@@ -23,6 +23,11 @@ type reads struct {
 	whole  string
 }
 
+// all is every path r reads, its value or only whether it is there.
+func (r reads) all() []ast.Ref {
+	return append(slices.Clone(r.paths), r.exists...)
+}
+
 // inputReads returns what the policy in package pkg reads of its input
 // through its rules named rule (RuleName, or screenRule for what the
 // bodies of its violation rules read).

@@ -90,11 +90,12 @@ type Set struct {
 	// reads of its input (see classify).
 	order map[string]int
 	reads []reads
-	// screenReads are what the bodies of each policy's violation rules
-	// read (see screenModules); unscreened the policies without a screen
-	// rule, by package.
-	screenReads []reads
+	// screens are the screen modules (see screenModules), made once from
+	// modules; unscreened the policies without a screen rule, by package;
+	// screenReads what the bodies of each policy's violation rules read.
+	screens     []*ast.Module
 	unscreened  map[string]bool
+	screenReads []reads
 	class       []int
 	gate        []uint // the markers each policy needs (see gateOf)
 	// guards are, per policy and violation rule, the comparisons the rule
@@ -244,6 +245,7 @@ func compile(ctx context.Context, modules map[string]*ast.Module, data map[strin
 	}
 	boundBuiltins(modules)
 	s.modules = modules
+	s.screens, s.unscreened = screenModules(modules)
 	s.store = inmem.NewFromObjectWithOpts(data, inmem.OptReturnASTValuesOnRead(true))
 	s.health = newHealth(len(s.policies))
 	s.order = make(map[string]int, len(s.policies))
@@ -296,15 +298,7 @@ func (s *Set) compileAggregate(ctx context.Context, skip []bool, screens bool) (
 	if s.class != nil {
 		lay = s.layout(skip)
 	}
-	var screenMods []*ast.Module
-	if screens {
-		var unscreened map[string]bool
-		screenMods, unscreened = screenModules(s.modules)
-		if s.unscreened == nil {
-			s.unscreened = unscreened // the modules never change: the same each time
-		}
-	}
-	agg, err := ast.ParseModuleWithOpts("hubble-sentinel/aggregate.rego", aggregateModule(s.policies, lay, skip, s.guards, s.screened(), s.unscreened),
+	agg, err := ast.ParseModuleWithOpts("hubble-sentinel/aggregate.rego", aggregateModule(s.policies, lay, skip, s.guards, s.screened, s.unscreened),
 		ast.ParserOptions{RegoVersion: ast.RegoV1})
 	if err != nil {
 		return nil, fmt.Errorf("generating aggregate module: %w", err)
@@ -326,8 +320,10 @@ func (s *Set) compileAggregate(ctx context.Context, skip []bool, screens bool) (
 	for _, m := range s.modules {
 		opts = append(opts, rego.ParsedModule(m))
 	}
-	for _, m := range screenMods {
-		opts = append(opts, rego.ParsedModule(m))
+	if screens {
+		for _, m := range s.screens {
+			opts = append(opts, rego.ParsedModule(m))
+		}
 	}
 	q, err := rego.New(opts...).PrepareForEval(ctx)
 	if err != nil {
@@ -421,7 +417,7 @@ func (s *Set) groups(ctx context.Context, compiler *ast.Compiler, lay *layout, s
 		}
 		g := group{class: class, byMask: lay.byMask[class], subsets: lay.subsets[class]}
 		for i := range s.policies {
-			if in(i) && slices.ContainsFunc(append(slices.Clone(s.reads[i].paths), s.reads[i].exists...), func(p ast.Ref) bool { return overlaps(p, deferrable) }) {
+			if in(i) && slices.ContainsFunc(s.reads[i].all(), func(p ast.Ref) bool { return overlaps(p, deferrable) }) {
 				g.readsDeferred = true
 			}
 		}
@@ -434,7 +430,7 @@ func (s *Set) groups(ctx context.Context, compiler *ast.Compiler, lay *layout, s
 		}
 		if class != classVolatile && s.cacheSize >= 0 {
 			g.cache = s.cacheOf(s.reads, in)
-			if s.screened()(class) {
+			if s.screened(class) {
 				var err error
 				if g.screen, err = s.screen(ctx, compiler, class, lay, in); err != nil {
 					return nil, err
@@ -448,18 +444,16 @@ func (s *Set) groups(ctx context.Context, compiler *ast.Compiler, lay *layout, s
 
 // screened reports whether a class's groups have a screen: the cached
 // classes, when no policy's violation rule bodies read the whole input.
-func (s *Set) screened() func(class int) bool {
-	return func(class int) bool {
-		if s.class == nil || class == classVolatile || s.cacheSize < 0 || s.plain {
+func (s *Set) screened(class int) bool {
+	if s.class == nil || class == classVolatile || s.cacheSize < 0 || s.plain {
+		return false
+	}
+	for i := range s.policies {
+		if s.class[i] == class && s.screenReads[i].whole != "" {
 			return false
 		}
-		for i := range s.policies {
-			if s.class[i] == class && s.screenReads[i].whole != "" {
-				return false
-			}
-		}
-		return true
 	}
+	return true
 }
 
 // screen prepares a class's screen queries (see screenModules) and their
@@ -558,24 +552,40 @@ func aggregateModule(ps []Info, lay *layout, skip []bool, guards [][][]guard, sc
 		}
 		for k, sub := range subsets {
 			for _, i := range sub {
-				if i >= len(guards) || guards[i] == nil {
-					fmt.Fprintf(&b, "violations_%s_%d contains [%d, v] if some v in data.%s.%s\n", classNames[class], k, i, ps[i].Package, RuleName)
-					continue
-				}
-				for _, gs := range guards[i] {
-					fmt.Fprintf(&b, "violations_%s_%d contains [%d, v] if {\n", classNames[class], k, i)
-					for g := range gs {
-						if gs[g].rel != nil {
-							continue // checked in Go only: the rule's body decides
-						}
-						fmt.Fprintf(&b, "\t%s\n", gs[g].String())
-					}
-					fmt.Fprintf(&b, "\tsome v in data.%s.%s\n}\n", ps[i].Package, RuleName)
-				}
+				head := fmt.Sprintf("violations_%s_%d contains [%d, v]", classNames[class], k, i)
+				guardedRules(&b, head, "some v in data."+ps[i].Package+"."+RuleName, guardsAt(guards, i))
 			}
 		}
 	}
 	return b.String()
+}
+
+// guardsAt is policy i's guards (nil: none).
+func guardsAt(guards [][][]guard, i int) [][]guard {
+	if i < len(guards) {
+		return guards[i]
+	}
+	return nil
+}
+
+// guardedRules writes `head if body`, or with guards (one list per
+// violation rule) one rule per list, leading with its guards: OPA's rule
+// index skips the rules whose equality guards a flow fails. Relation
+// guards are checked in Go only: the body decides.
+func guardedRules(b *strings.Builder, head, body string, guards [][]guard) {
+	if guards == nil {
+		fmt.Fprintf(b, "%s if %s\n", head, body)
+		return
+	}
+	for _, gs := range guards {
+		fmt.Fprintf(b, "%s if {\n", head)
+		for g := range gs {
+			if gs[g].rel == nil {
+				fmt.Fprintf(b, "\t%s\n", gs[g].String())
+			}
+		}
+		fmt.Fprintf(b, "\t%s\n}\n", body)
+	}
 }
 
 // describe reports whether m is a detective policy and reads its metadata.

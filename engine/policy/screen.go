@@ -74,12 +74,14 @@ func screenModules(modules map[string]*ast.Module) (out []*ast.Module, unscreene
 	return out, unscreened
 }
 
+var regoMetadata = ast.MustParseRef("rego.metadata")
+
 // readsMetadata reports whether body calls rego.metadata.chain or
 // rego.metadata.rule.
 func readsMetadata(body ast.Body) bool {
 	found := false
 	ast.WalkRefs(body, func(r ast.Ref) bool {
-		if r.HasPrefix(ast.MustParseRef("rego.metadata")) {
+		if r.HasPrefix(regoMetadata) {
 			found = true
 		}
 		return found
@@ -92,25 +94,11 @@ func readsMetadata(body ast.Body) bool {
 // and one of whose violation rule bodies hold. An unscreened policy is in
 // it whenever its guards pass.
 func screenRules(b *strings.Builder, ps []Info, class, k int, sub []int, guards [][][]guard, unscreened map[string]bool) {
-	target := func(i int) string {
-		if unscreened[ps[i].Package] {
-			return "true"
-		}
-		return "data." + ps[i].Package + "." + screenRule
-	}
 	for _, i := range sub {
-		if i >= len(guards) || guards[i] == nil {
-			fmt.Fprintf(b, "screen_%s_%d contains %d if %s\n", classNames[class], k, i, target(i))
-			continue
+		body := "data." + ps[i].Package + "." + screenRule
+		if unscreened[ps[i].Package] {
+			body = "true"
 		}
-		for _, gs := range guards[i] {
-			fmt.Fprintf(b, "screen_%s_%d contains %d if {\n", classNames[class], k, i)
-			for g := range gs {
-				if gs[g].rel == nil {
-					fmt.Fprintf(b, "\t%s\n", gs[g].String())
-				}
-			}
-			fmt.Fprintf(b, "\t%s\n}\n", target(i))
-		}
+		guardedRules(b, fmt.Sprintf("screen_%s_%d contains %d", classNames[class], k, i), body, guardsAt(guards, i))
 	}
 }

@@ -94,7 +94,9 @@ func TestScreenChangesNoVerdict(t *testing.T) {
 func TestDeferredPaths(t *testing.T) {
 	var names []string
 	for _, d := range deferrable {
-		names = append(names, keysOf(d)[2])
+		keys, ok := keysOf(d)
+		require.True(t, ok)
+		names = append(names, keys[2])
 	}
 	require.Equal(t, input.Measurements(), names)
 
