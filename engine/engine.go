@@ -2,6 +2,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -235,22 +236,15 @@ func (e *Engine) process(ctx context.Context, f *flowpb.Flow, fa *facts.Flow, re
 	}
 	set := e.policies.Load()
 	sf := e.fieldsOf(set)
-	var (
-		views      profile.Views
-		violations []policy.Violation
-		err        error
-	)
+	views := e.profiles.Observe(now, fa)
+	doc := e.inputs.DocumentOf(f, fa, &views, cmp.Or(sf.light, sf.fields))
+	var deferred policy.Deferred // nil unless something was left out
 	if sf.light != nil {
 		// The baselines' measurements are built only for a flow a
 		// volatile policy judges; guards read them as they are.
-		views = e.profiles.Observe(now, fa)
-		doc := e.inputs.DocumentOf(f, fa, &views, sf.light)
-		violations, err = set.EvalDeferred(ctx, doc, &deferredDoc{inputs: e.inputs, f: f, fa: fa, views: &views, need: sf.fields})
-	} else {
-		var doc ast.Value
-		views, doc = e.input(f, fa, now, sf.fields)
-		violations, err = set.Eval(ctx, doc)
+		deferred = &deferredDoc{inputs: e.inputs, f: f, fa: fa, views: &views, need: sf.fields}
 	}
+	violations, err := set.EvalDeferred(ctx, doc, deferred)
 	e.metrics.flows.Inc()
 	e.metrics.byFlow.inc(f)
 	if err != nil {
