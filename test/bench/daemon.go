@@ -264,17 +264,17 @@ func (e *daemon) peakRSS() (int64, error) {
 
 // cpu is the process's CPU time so far, user and system, in seconds.
 func (e *daemon) cpu() (float64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(e.cmd.Process.Pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	return cpuSeconds(string(b))
+	return procCPU(strconv.Itoa(e.cmd.Process.Pid))
 }
 
 // ownCPU is the bench process's CPU time so far, user and system, in
 // seconds.
-func ownCPU() (float64, error) {
-	b, err := os.ReadFile("/proc/self/stat")
+func ownCPU() (float64, error) { return procCPU("self") }
+
+// procCPU is the CPU time so far of the process /proc/<pid> names, user
+// and system, in seconds.
+func procCPU(pid string) (float64, error) {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
 	if err != nil {
 		return 0, err
 	}

@@ -9,6 +9,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -120,21 +121,17 @@ func measureEngine(ctx context.Context, o options, r *relay, t *traffic, name st
 	// The CPU profile is of the engine run only (the identities run's
 	// traffic is another), and the engine is kept until it is written:
 	// a run shorter than the profile leaves it idle for the rest.
-	profiled := make(chan struct{})
+	var profiled sync.WaitGroup
 	if o.cpuProfile != "" && name == "engine" {
 		if e.pprof() {
-			go func() {
-				defer close(profiled)
+			profiled.Go(func() {
 				if err := e.cpuProfile(o.cpuProfile, o.cpuProfileSeconds); err != nil {
 					fmt.Fprintln(o.log, "bench: CPU profile:", err)
 				}
-			}()
+			})
 		} else {
-			close(profiled)
 			fmt.Fprintf(o.log, "bench: %s serves no /debug/pprof/ on its web address: no CPU profile\n", o.bin)
 		}
-	} else {
-		close(profiled)
 	}
 
 	close(p.start)
@@ -185,7 +182,7 @@ func measureEngine(ctx context.Context, o options, r *relay, t *traffic, name st
 	if err != nil {
 		return engineFigures{}, err
 	}
-	<-profiled
+	profiled.Wait()
 	if name == "engine" && o.allocProfile != "" && e.pprof() {
 		if err := e.saveProfile(o.allocProfile, "/debug/pprof/allocs", time.Minute); err != nil {
 			fmt.Fprintln(o.log, "bench: allocation profile:", err)
