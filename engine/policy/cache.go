@@ -77,6 +77,7 @@ type cacheShard struct {
 type decision struct {
 	check      uint64
 	violations []Violation
+	held       uint64 // a screen unit's: which of its policies' bodies held
 }
 
 // cacheKey is a fingerprint of the values a group reads.
@@ -279,23 +280,42 @@ func lookup(v ast.Value, p []*ast.Term) *ast.Term {
 }
 
 func (c *decisionCache) get(k cacheKey) ([]Violation, bool) {
+	d, ok := c.find(k)
+	return d.violations, ok
+}
+
+func (c *decisionCache) find(k cacheKey) (decision, bool) {
 	s := &c.shards[k.hash%cacheShards]
 	s.mu.Lock()
 	d, ok := s.lru.Get(k.hash)
 	s.mu.Unlock()
 	if !ok || d.check != k.check {
-		return nil, false
+		return decision{}, false
 	}
-	return d.violations, true
+	return d, true
 }
 
 func (c *decisionCache) put(k cacheKey, violations []Violation) {
+	c.add(k, decision{check: k.check, violations: violations})
+}
+
+// getBits and putBits are get and put of a screen unit's verdicts.
+func (c *decisionCache) getBits(k cacheKey) (uint64, bool) {
+	d, ok := c.find(k)
+	return d.held, ok
+}
+
+func (c *decisionCache) putBits(k cacheKey, held uint64) {
+	c.add(k, decision{check: k.check, held: held})
+}
+
+func (c *decisionCache) add(k cacheKey, d decision) {
 	if slot := &c.seen[k.hash&uint64(len(c.seen)-1)]; slot.Swap(k.hash) != k.hash {
 		return // first time (lately): kept when it comes again
 	}
 	s := &c.shards[k.hash%cacheShards]
 	s.mu.Lock()
-	s.lru.Add(k.hash, decision{check: k.check, violations: violations})
+	s.lru.Add(k.hash, d)
 	s.mu.Unlock()
 }
 

@@ -52,6 +52,42 @@ func TestInputReads(t *testing.T) {
 		{name: "through_a_function", class: "volatile", body: `violation contains lib.violation(rego.metadata.chain(), "x") if ephemeral(22)
 
 ephemeral(p) if input.l4.TCP.source_port > p`, paths: []string{"input.l4.TCP.source_port"}},
+		{name: "through_a_parameter", class: "edge", body: `violation contains lib.violation(rego.metadata.chain(), "x") if {
+	input.verdict == "DROPPED"
+	not listed(input.sentinel.source)
+}
+
+listed(side) if object.get(side, "namespace", "") == "kube-system"
+
+listed(side) if named(side) == "shop/cart"
+
+named(side) := sprintf("%s/%s", [side.namespace, side.workload])`,
+			paths:  []string{"input.sentinel.source.namespace", "input.sentinel.source.workload", "input.verdict"},
+			exists: []string{"input.sentinel.source"}},
+		{name: "through_a_local", class: "edge", body: `violation contains lib.violation(rego.metadata.chain(), "x") if {
+	side := input.sentinel.destination
+	side.kind == "world"
+	side.ip != ""
+}`, paths: []string{"input.sentinel.destination.ip", "input.sentinel.destination.kind"}, exists: []string{"input.sentinel.destination"}},
+		{name: "parameter_read_whole", class: "edge", body: `violation contains lib.violation(rego.metadata.chain(), "x") if {
+	input.verdict == "DROPPED"
+	big(input.sentinel.source)
+}
+
+big(side) if side.namespace == "x"
+
+big(side) if count(side) > 3`, paths: []string{"input.sentinel.source", "input.verdict"}},
+		{name: "parameter_dynamic_key", class: "edge", body: `violation contains lib.violation(rego.metadata.chain(), "x") if {
+	input.verdict == "DROPPED"
+	has(input.sentinel.source, "pod")
+}
+
+has(side, k) if side[k] != ""`, paths: []string{"input.sentinel.source", "input.verdict"}},
+		{name: "parameter_returned", class: "edge", body: `violation contains lib.violation(rego.metadata.chain(), "x") if {
+	same(input.sentinel.source) == {"kind": "world"}
+}
+
+same(side) := side if side.kind != ""`, paths: []string{"input.sentinel.source"}},
 		{name: "whole_input", class: "volatile", body: `violation contains lib.violation(rego.metadata.chain(), "x") if count(input) > 3`,
 			whole: "reads the whole input"},
 		{name: "with_input", class: "volatile", body: `violation contains lib.violation(rego.metadata.chain(), "x") if dropped with input.verdict as "DROPPED"

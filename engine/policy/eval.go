@@ -110,43 +110,6 @@ type group struct {
 	readsDeferred bool
 }
 
-// screen is a group's queries of which policies' violation rule bodies
-// hold (one per subset, as the group's queries), and its cache of their
-// verdicts: fired or not.
-type screen struct {
-	queries []rego.PreparedEvalQuery
-	cache   *decisionCache
-}
-
-// fired is the screen cache's verdict that some body held: the full query
-// decides.
-var fired = []Violation{{}}
-
-// quiet reports whether no violation rule body of the policies the flow
-// may match holds (input, mask, subset qi, possible as in Eval), and
-// whether Rego ran to find out.
-func (sc *screen) quiet(ctx context.Context, s *Set, input ast.Value, mask uint, sub []int, qi int, possible uint64) (quiet, ran bool, err error) {
-	key := sc.cache.key(input, mask, possible, sc.cache.needs(sub, possible))
-	if v, ok := sc.cache.get(key); ok {
-		return len(v) == 0, false, nil
-	}
-	rs, err := s.run(ctx, sc.queries[qi], input)
-	if err != nil {
-		return false, true, err
-	}
-	quiet = len(rs) == 0 || len(rs[0].Expressions) == 0
-	if !quiet {
-		set, ok := rs[0].Expressions[0].Value.([]any)
-		quiet = ok && len(set) == 0
-	}
-	if quiet {
-		sc.cache.put(key, nil)
-	} else {
-		sc.cache.put(key, fired)
-	}
-	return quiet, true, nil
-}
-
 func (ev *evaluator) skips(i int) bool { return i < len(ev.skip) && ev.skip[i] }
 
 // health counts each policy's failures and which are quarantined.

@@ -145,10 +145,36 @@ func inputReads(c *ast.Compiler, pkg, rule string) reads {
 			}
 			return false
 		})
+		// An input value bound to a variable and read only through
+		// its fields (directly, with object.get or in the functions it
+		// is passed to) reads those fields, and whether it is there.
+		fields := map[*ast.Term][]ast.Ref{}
+		ast.WalkExprs(rule, func(e *ast.Expr) bool {
+			if !e.IsEquality() {
+				return false
+			}
+			terms := e.Terms.([]*ast.Term)
+			for _, pair := range [][2]*ast.Term{{terms[1], terms[2]}, {terms[2], terms[1]}} {
+				v, isVar := pair[0].Value.(ast.Var)
+				r, isRef := pair[1].Value.(ast.Ref)
+				if !isVar || !isRef || len(r) < 2 || !r.HasPrefix(ast.InputRootRef) || !stringPrefix(r).Equal(r) {
+					continue
+				}
+				if rel, ok := varReads(c, rule, v, 1, 0); ok {
+					fields[pair[1]] = rel
+				}
+			}
+			return false
+		})
 		ast.WalkTerms(rule, func(t *ast.Term) bool {
 			r, ok := t.Value.(ast.Ref)
 			switch {
 			case !ok || guard[t]:
+			case fields[t] != nil:
+				addExists(r)
+				for _, rel := range fields[t] {
+					add(r.Concat(rel))
+				}
 			case r.HasPrefix(ast.InputRootRef) && len(r) > 1:
 				add(r)
 			case r.HasPrefix(ast.DefaultRootRef):
@@ -174,6 +200,113 @@ func inputReads(c *ast.Compiler, pkg, rule string) reads {
 		}
 	}
 	return out
+}
+
+// maxCallDepth bounds how deep varReads follows a value into functions.
+const maxCallDepth = 8
+
+// varReads returns the paths below the value of v that rule reads (v
+// occurs defs times where it is bound: in a binding, or as a function's
+// parameter): true when every other occurrence of v is a ref into it with
+// string keys, object.get's object, or a parameter of a function that, in
+// each of its definitions, reads it so too. An empty result means v is not
+// read; false means it may be read whole (compared, passed to a builtin,
+// returned, iterated).
+func varReads(c *ast.Compiler, rule *ast.Rule, v ast.Var, defs, depth int) ([]ast.Ref, bool) {
+	if depth > maxCallDepth {
+		return nil, false
+	}
+	total := 0
+	ast.WalkVars(rule, func(x ast.Var) bool {
+		if x.Equal(v) {
+			total++
+		}
+		return false
+	})
+	var (
+		rel       = []ast.Ref{}
+		accounted = defs
+		ok        = true
+	)
+	ast.WalkRefs(rule, func(r ast.Ref) bool {
+		if x, isVar := r[0].Value.(ast.Var); !isVar || !x.Equal(v) || len(r) < 2 {
+			return false
+		}
+		accounted++
+		p := stringPrefix(append(ast.Ref{ast.InputRootDocument}, r[1:]...))[1:]
+		if len(p) == 0 {
+			ok = false // a dynamic key: read whole
+		}
+		rel = append(rel, p)
+		return false
+	})
+	call := func(terms []*ast.Term) {
+		op, isRef := terms[0].Value.(ast.Ref)
+		if !isRef {
+			return
+		}
+		for j, arg := range terms[1:] {
+			if x, isVar := arg.Value.(ast.Var); !isVar || !x.Equal(v) {
+				continue
+			}
+			switch {
+			case terms[0].Equal(objectGet) && j == 0 && len(terms) >= 4:
+				p, isPath := keyPath(terms[2].Value)
+				if !isPath {
+					return
+				}
+				accounted++
+				rel = append(rel, p)
+			case op.HasPrefix(ast.DefaultRootRef):
+				defs := c.GetRules(op)
+				if len(defs) == 0 {
+					return
+				}
+				for _, def := range defs {
+					if j >= len(def.Head.Args) {
+						return // the call's output
+					}
+					param, isVar := def.Head.Args[j].Value.(ast.Var)
+					if !isVar {
+						return
+					}
+					sub, subOK := varReads(c, def, param, paramDefs(def, param), depth+1)
+					if !subOK {
+						ok = false
+						return
+					}
+					rel = append(rel, sub...)
+				}
+				accounted++
+			}
+		}
+	}
+	ast.WalkExprs(rule, func(e *ast.Expr) bool {
+		if terms, isCall := e.Terms.([]*ast.Term); isCall && e.IsCall() {
+			call(terms)
+		}
+		return false
+	})
+	ast.WalkTerms(rule, func(t *ast.Term) bool {
+		if c, isCall := t.Value.(ast.Call); isCall {
+			call(c)
+		}
+		return false
+	})
+	return rel, ok && accounted == total
+}
+
+// paramDefs counts v among the parameters of rule and of its else rules.
+func paramDefs(rule *ast.Rule, v ast.Var) int {
+	n := 0
+	for r := rule; r != nil; r = r.Else {
+		for _, a := range r.Head.Args {
+			if x, isVar := a.Value.(ast.Var); isVar && x.Equal(v) {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // covered reports whether p is within one of ps.

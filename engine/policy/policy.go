@@ -468,6 +468,7 @@ func (s *Set) screen(ctx context.Context, compiler *ast.Compiler, class int, lay
 		sc.queries = append(sc.queries, q)
 	}
 	sc.cache = s.cacheOf(s.screenReads, in)
+	s.unitsOf(sc, s.screenReads, in)
 	return sc, nil
 }
 

@@ -1,12 +1,15 @@
 package policy
 
 import (
+	"context"
 	"fmt"
 	"maps"
+	"math/bits"
 	"slices"
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
 )
 
 // A group's screen asks, before its full query, whether the body of any
@@ -101,4 +104,178 @@ func screenRules(b *strings.Builder, ps []Info, class, k int, sub []int, guards 
 		}
 		guardedRules(b, fmt.Sprintf("screen_%s_%d contains %d", classNames[class], k, i), body, guardsAt(guards, i))
 	}
+}
+
+// screen is a group's queries of which policies' violation rule bodies
+// hold (one per subset, as the group's queries), and its cache of their
+// verdicts: fired or not.
+//
+// The cache is keyed by everything the possible policies' bodies read, so
+// a flow misses when any of it is new: a new user agent misses for the
+// injection policies too. Before Rego runs, each possible policy's own
+// verdict is looked up in its unit: the policies of the group whose bodies
+// read the same paths share a cache of which of them held, keyed by those
+// values (and the flow's markers) alone. Only when some unit has not seen
+// its values does the screen query run, and its answer fills every unit
+// that missed.
+type screen struct {
+	queries []rego.PreparedEvalQuery
+	cache   *decisionCache
+	// units are the caches of the policies reading the same paths; unitOf
+	// and member give each policy's unit and its bit there (by index in
+	// the Set; -1: not in the group). Nil when there would be more than
+	// maxUnits units, or a unit of more than 64 policies.
+	units  []*decisionCache
+	unitOf []int
+	member []uint64
+}
+
+// maxUnits bounds a screen's units: a flow touches each at most once,
+// tracked in a uint64.
+const maxUnits = 64
+
+// fired is the screen cache's verdict that some body held: the full query
+// decides.
+var fired = []Violation{{}}
+
+// unitsOf sorts the policies in (see in) into units by the paths their
+// bodies read (reads, by policy), each with its cache.
+func (s *Set) unitsOf(sc *screen, reads []reads, in func(int) bool) {
+	byPaths := map[string]int{}
+	var members [][]int
+	sc.unitOf = make([]int, len(s.policies))
+	sc.member = make([]uint64, len(s.policies))
+	for i := range s.policies {
+		sc.unitOf[i] = -1
+		if !in(i) {
+			continue
+		}
+		k := pathsKey(reads[i].paths) + "|" + pathsKey(reads[i].exists)
+		u, ok := byPaths[k]
+		if !ok {
+			u = len(members)
+			byPaths[k] = u
+			members = append(members, nil)
+		}
+		sc.unitOf[i] = u
+		sc.member[i] = 1 << len(members[u])
+		members[u] = append(members[u], i)
+	}
+	if len(members) > maxUnits || slices.ContainsFunc(members, func(m []int) bool { return len(m) > 64 }) {
+		sc.unitOf, sc.member = nil, nil
+		return
+	}
+	for _, m := range members {
+		sc.units = append(sc.units, s.cacheOf(reads, func(i int) bool { return slices.Contains(m, i) }))
+	}
+}
+
+// pathsKey is the set of refs as one string.
+func pathsKey(refs []ast.Ref) string {
+	out := make([]string, len(refs))
+	for i, r := range refs {
+		out[i] = r.String()
+	}
+	slices.Sort(out)
+	return strings.Join(out, " ")
+}
+
+// unitMisses are the units a flow's values were new to, with their keys.
+type unitMisses struct {
+	n     int
+	units [maxUnits]int
+	keys  [maxUnits]cacheKey
+}
+
+// fromUnits looks up the verdicts of the possible policies of sub (bits
+// of possible, by position in sub) in their units: known when every unit
+// answered or one says a body held, fired when one does. The units that
+// had no answer are added to miss.
+func (sc *screen) fromUnits(input ast.Value, mask uint, sub []int, possible uint64, miss *unitMisses) (known, fired bool) {
+	var (
+		touched uint64
+		want    [maxUnits]uint64 // by unit, its possible members' bits
+	)
+	for b, i := range sub {
+		if possible&(1<<b) == 0 || b >= 64 {
+			continue
+		}
+		u := sc.unitOf[i]
+		touched |= 1 << u
+		want[u] |= sc.member[i]
+	}
+	for touched != 0 {
+		u := bits.TrailingZeros64(touched)
+		touched &^= 1 << u
+		c := sc.units[u]
+		k := c.key(input, mask, 0, ^uint64(0))
+		held, ok := c.getBits(k)
+		switch {
+		case !ok:
+			miss.units[miss.n], miss.keys[miss.n] = u, k
+			miss.n++
+		case held&want[u] != 0:
+			return true, true
+		}
+	}
+	return miss.n == 0, false
+}
+
+// quiet reports whether no violation rule body of the policies the flow
+// may match holds (input, mask, subset qi, possible as in Eval), and
+// whether Rego ran to find out.
+func (sc *screen) quiet(ctx context.Context, s *Set, input ast.Value, mask uint, sub []int, qi int, possible uint64) (quiet, ran bool, err error) {
+	key := sc.cache.key(input, mask, possible, sc.cache.needs(sub, possible))
+	if v, ok := sc.cache.get(key); ok {
+		return len(v) == 0, false, nil
+	}
+	var miss unitMisses
+	if sc.units != nil && len(sub) <= 64 {
+		if known, held := sc.fromUnits(input, mask, sub, possible, &miss); known {
+			sc.cache.put(key, verdict(!held))
+			return !held, false, nil
+		}
+	}
+	rs, err := s.run(ctx, sc.queries[qi], input)
+	if err != nil {
+		return false, true, err
+	}
+	quiet = len(rs) == 0 || len(rs[0].Expressions) == 0
+	if !quiet {
+		set, ok := rs[0].Expressions[0].Value.([]any)
+		quiet = ok && len(set) == 0
+		if ok && miss.n > 0 {
+			sc.fill(&miss, set, len(s.policies))
+		}
+	} else if miss.n > 0 {
+		sc.fill(&miss, nil, len(s.policies))
+	}
+	sc.cache.put(key, verdict(quiet))
+	return quiet, true, nil
+}
+
+// fill caches, in each unit that missed, which of its policies the
+// screen query found holding (set: their indexes; n: how many policies
+// the Set has). Nothing is cached when an element is not an index.
+func (sc *screen) fill(miss *unitMisses, set []any, n int) {
+	var held [maxUnits]uint64
+	for _, e := range set {
+		i, ok := index(e, n)
+		if !ok || sc.unitOf[i] < 0 {
+			return
+		}
+		held[sc.unitOf[i]] |= sc.member[i]
+	}
+	for j := range miss.n {
+		u := miss.units[j]
+		sc.units[u].putBits(miss.keys[j], held[u])
+	}
+}
+
+// verdict is the screen cache's value of quiet.
+func verdict(quiet bool) []Violation {
+	if quiet {
+		return nil
+	}
+	return fired
 }

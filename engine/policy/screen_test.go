@@ -34,10 +34,7 @@ func TestScreenChangesNoVerdict(t *testing.T) {
 	a.annotations.custom.id == "Meta"
 }`)
 	ctx := context.Background()
-	screened, err := Load(ctx, fsWith(files), ".")
-	require.NoError(t, err)
-	plain, err := Load(ctx, fsWith(files), ".", WithoutShortcuts())
-	require.NoError(t, err)
+	screened, plain := screenedAndPlain(t, files)
 
 	head := screened.order["Head"]
 	require.Equal(t, []string{"input.sentinel.destination.pod", "input.sentinel.destination_port", "input.sentinel.source.pod"},
@@ -45,14 +42,7 @@ func TestScreenChangesNoVerdict(t *testing.T) {
 	require.Equal(t, []string{"input.sentinel.destination_port"}, refStrings(screened.screenReads[head].paths),
 		"the screen reads what the body reads, not the summary's pods")
 	require.Equal(t, map[string]bool{"sentinel.test.meta": true}, screened.unscreened)
-	var edge *group
-	for i, g := range screened.eval.Load().groups {
-		if classNames[g.class] == "edge" {
-			edge = &screened.eval.Load().groups[i]
-		}
-	}
-	require.NotNil(t, edge)
-	require.NotNil(t, edge.screen, "the edge group is screened")
+	require.NotNil(t, groupOf(t, screened, "edge").screen, "the edge group is screened")
 
 	flow := func(port int, src, dst string) ast.Value {
 		sentinel := ast.NewObject(ast.Item(ast.StringTerm("destination_port"), ast.IntNumberTerm(port)))
@@ -199,4 +189,84 @@ func TestEvalDeferredChangesNoVerdict(t *testing.T) {
 	require.LessOrEqual(t, wholes, judged, "built once per flow at most")
 	require.Less(t, judged, flows, "not built for every flow")
 	require.Positive(t, judged, "built for the flows a volatile policy judges")
+}
+
+// TestScreenUnitsAnswerWithoutRego: when the screen's cache has not seen a
+// flow's values together, each policy's verdict comes from the policies
+// reading the same values (its unit): a new pairing of a path and a user
+// agent each seen before is judged without Rego, with the verdicts of a
+// Set judging every flow, and a pairing whose path policy holds still
+// goes to the full query.
+func TestScreenUnitsAnswerWithoutRego(t *testing.T) {
+	files := base()
+	files["test/path/path.rego"] = policyWith("Path", "path", `violation contains lib.violation(rego.metadata.chain(), "admin") if {
+	startswith(input.sentinel.http.path, "/admin")
+}`)
+	files["test/agent/agent.rego"] = policyWith("Agent", "agent", `violation contains lib.violation(rego.metadata.chain(), "scanner") if {
+	contains(input.sentinel.http.user_agent, "sqlmap")
+}`)
+	ctx := context.Background()
+	screened, plain := screenedAndPlain(t, files)
+	wide := groupOf(t, screened, "wide")
+	require.NotNil(t, wide.screen)
+	require.Len(t, wide.screen.units, 2, "one unit per set of paths read")
+
+	flow := func(path, agent string) ast.Value {
+		return parseInput(t, `{"sentinel": {"http": {"path": "`+path+`", "user_agent": "`+agent+`"}}}`)
+	}
+	judge := func(path, agent string) []string {
+		in := flow(path, agent)
+		want, err := plain.Eval(ctx, in)
+		require.NoError(t, err)
+		got, err := screened.Eval(ctx, in)
+		require.NoError(t, err)
+		require.Equal(t, ids(want), ids(got), "%s %s", path, agent)
+		return ids(got)
+	}
+	runs := func() uint64 {
+		for _, s := range screened.CacheStats() {
+			if s.Group == "wide" {
+				return s.Misses
+			}
+		}
+		t.Fatal("no wide group")
+		return 0
+	}
+	paths, agents := []string{"/a", "/b", "/admin/x"}, []string{"curl", "go", "sqlmap 1.7"}
+	for range 3 { // the units keep what they have seen twice
+		for i := range paths {
+			judge(paths[i], agents[i])
+		}
+	}
+	before := runs()
+	require.Empty(t, judge("/a", "go"))
+	require.Empty(t, judge("/b", "curl"))
+	require.Equal(t, before, runs(), "known values in a new pairing: no Rego")
+	require.Equal(t, []string{"Path"}, judge("/admin/x", "curl"))
+	require.Equal(t, []string{"Agent"}, judge("/b", "sqlmap 1.7"))
+	require.ElementsMatch(t, []string{"Path", "Agent"}, judge("/admin/x", "sqlmap 1.7"))
+}
+
+// screenedAndPlain loads files as the engine does and as a Set judging
+// every flow with one query does.
+func screenedAndPlain(t *testing.T, files map[string]string) (screened, plain *Set) {
+	t.Helper()
+	screened, err := Load(context.Background(), fsWith(files), ".")
+	require.NoError(t, err)
+	plain, err = Load(context.Background(), fsWith(files), ".", WithoutShortcuts())
+	require.NoError(t, err)
+	return screened, plain
+}
+
+// groupOf is s's group of the class named name.
+func groupOf(t *testing.T, s *Set, name string) *group {
+	t.Helper()
+	groups := s.eval.Load().groups
+	for i := range groups {
+		if classNames[groups[i].class] == name {
+			return &groups[i]
+		}
+	}
+	t.Fatalf("no %s group", name)
+	return nil
 }
