@@ -485,6 +485,11 @@ func anyOf(n int, in func(int) bool) bool {
 // cacheOf makes a decision cache keyed by what the policies in (see in)
 // read (reads, by policy), narrowed to each policy's reads.
 func (s *Set) cacheOf(reads []reads, in func(int) bool) *decisionCache {
+	return s.cacheSized(reads, in, cmp.Or(s.cacheSize, DefaultCacheSize))
+}
+
+// cacheSized is cacheOf holding up to size decisions.
+func (s *Set) cacheSized(reads []reads, in func(int) bool, size int) *decisionCache {
 	var paths, exists []ast.Ref
 	for i := range s.policies {
 		if in(i) {
@@ -499,7 +504,7 @@ func (s *Set) cacheOf(reads []reads, in func(int) bool) *decisionCache {
 			guards = append(guards, e)
 		}
 	}
-	c := newDecisionCache(paths, guards, cmp.Or(s.cacheSize, DefaultCacheSize))
+	c := newDecisionCache(paths, guards, size)
 	c.narrowBy(reads, in)
 	return c
 }

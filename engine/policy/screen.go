@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -130,6 +131,9 @@ type screen struct {
 	member []uint64
 }
 
+// minUnitCache is the least a unit's cache holds.
+const minUnitCache = 1024
+
 // maxUnits bounds a screen's units: a flow touches each at most once,
 // tracked in a uint64.
 const maxUnits = 64
@@ -165,8 +169,11 @@ func (s *Set) unitsOf(sc *screen, reads []reads, in func(int) bool) {
 		sc.unitOf, sc.member = nil, nil
 		return
 	}
+	// The units share one cache's bound: their keys repeat more than
+	// the screen's, which has one of its own.
+	size := max(cmp.Or(s.cacheSize, DefaultCacheSize)/len(members), minUnitCache)
 	for _, m := range members {
-		sc.units = append(sc.units, s.cacheOf(reads, func(i int) bool { return slices.Contains(m, i) }))
+		sc.units = append(sc.units, s.cacheSized(reads, func(i int) bool { return slices.Contains(m, i) }, size))
 	}
 }
 
