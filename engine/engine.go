@@ -237,14 +237,17 @@ func (e *Engine) process(ctx context.Context, f *flowpb.Flow, fa *facts.Flow, re
 	set := e.policies.Load()
 	sf := e.fieldsOf(set)
 	views := e.profiles.Observe(now, fa)
-	doc := e.inputs.DocumentOf(f, fa, &views, cmp.Or(sf.light, sf.fields))
+	// The document is built only for a flow Rego evaluates: guards and
+	// decision caches read their values straight from the flow.
+	in := e.inputs.Lazy(sf.paths, f, fa, &views, cmp.Or(sf.light, sf.fields), sf.fields)
 	var deferred policy.Deferred // nil unless something was left out
 	if sf.light != nil {
 		// The baselines' measurements are built only for a flow a
 		// volatile policy judges; guards read them as they are.
-		deferred = &deferredDoc{inputs: e.inputs, f: f, fa: fa, views: &views, need: sf.fields}
+		deferred = in
 	}
-	violations, err := set.EvalDeferred(ctx, doc, deferred)
+	violations, err := set.EvalFlow(ctx, in, deferred)
+	in.Release()
 	e.metrics.flows.Inc()
 	e.metrics.byFlow.inc(f)
 	if err != nil {
@@ -310,43 +313,9 @@ type setFields struct {
 	// light is fields without the deferred measurements (see
 	// policy.Set.DeferredPaths); nil when nothing is deferred.
 	light *input.Fields
-}
-
-// deferredDoc gives a flow's deferred measurements (policy.Deferred): each
-// from its baseline, and the whole document, built once, when a volatile
-// policy judges the flow.
-type deferredDoc struct {
-	inputs *input.Builder
-	f      *flowpb.Flow
-	fa     *facts.Flow
-	views  *profile.Views
-	need   *input.Fields
-	whole  ast.Value
-}
-
-func (d *deferredDoc) Float(path []*ast.Term) (float64, bool) {
-	if len(path) != 4 {
-		return 0, false
-	}
-	var keys [4]string
-	for i, t := range path {
-		s, ok := t.Value.(ast.String)
-		if !ok {
-			return 0, false
-		}
-		keys[i] = string(s)
-	}
-	if keys[0] != input.SentinelKey || keys[1] != "baseline" {
-		return 0, false
-	}
-	return input.MeasurementFloat(&d.views.Baseline, keys[2], keys[3])
-}
-
-func (d *deferredDoc) Whole() ast.Value {
-	if d.whole == nil {
-		d.whole = d.inputs.DocumentOf(d.f, d.fa, d.views, d.need)
-	}
-	return d.whole
+	// paths are the set's Paths, read of every flow without its
+	// document.
+	paths *input.Paths
 }
 
 // fieldsOf is the parts of the document set's policies read: Process
@@ -361,6 +330,7 @@ func (e *Engine) fieldsOf(set *policy.Set) *setFields {
 		if light, deferred := set.DeferredPaths(); deferred != nil {
 			sf.light = input.NewFields(light)
 		}
+		sf.paths = input.NewPaths(set.Paths())
 	}
 	e.fields.Store(sf)
 	return sf

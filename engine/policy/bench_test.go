@@ -151,9 +151,9 @@ func BenchmarkGuards(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		var memo guardMemo
-		in := docs[i%len(docs)]
+		in := document{docs[i%len(docs)]}
 		memo.reset(set.guardTable, in)
-		mask := maskOf(in)
+		mask := set.maskOf(in)
 		for gi := range ev.groups {
 			if qi := ev.groups[gi].byMask[mask]; qi >= 0 {
 				memo.possible(ev.groups[gi].subsets[qi])

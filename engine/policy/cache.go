@@ -40,11 +40,14 @@ const cacheShards = 16
 // stream of keys that never repeat (a new pod in every flow, a scan)
 // costs nothing and evicts nothing worth keeping.
 type decisionCache struct {
-	paths        [][]*ast.Term // each path's keys below input
-	exists       [][]*ast.Term // paths read only for being there and not false
-	seed, second maphash.Seed
-	shards       [cacheShards]cacheShard
-	seen         []atomic.Uint64
+	paths  [][]*ast.Term // each path's keys below input
+	exists [][]*ast.Term // paths read only for being there and not false
+	// slots and existSlots are the paths' and exists paths' slots (see
+	// Flow; -1: none).
+	slots, existSlots []int
+	seed, second      maphash.Seed
+	shards            [cacheShards]cacheShard
+	seen              []atomic.Uint64
 	// uses are, per policy (by its index in the Set), the paths and then
 	// the exists paths it reads, a bit each; nil when there are more than
 	// 64 of them (every key then holds every path).
@@ -83,13 +86,15 @@ type decision struct {
 // cacheKey is a fingerprint of the values a group reads.
 type cacheKey struct{ hash, check uint64 }
 
-func newDecisionCache(paths, exists []ast.Ref, size int) *decisionCache {
+func newDecisionCache(paths, exists []ast.Ref, size int, sl *slots) *decisionCache {
 	c := &decisionCache{seed: maphash.MakeSeed(), second: maphash.MakeSeed()}
 	for _, p := range paths {
 		c.paths = append(c.paths, p[1:])
+		c.slots = append(c.slots, sl.of(p[1:], false))
 	}
 	for _, p := range exists {
 		c.exists = append(c.exists, p[1:])
+		c.existSlots = append(c.existSlots, sl.of(p[1:], true))
 	}
 	c.seen = make([]atomic.Uint64, 1<<bits.Len(uint(max(size, 1))-1)) // a power of two >= size
 	per := max(size/cacheShards, 1)
@@ -159,7 +164,7 @@ func (c *decisionCache) needs(sub []int, possible uint64) uint64 {
 // paths in input that they read (need, from needs). Two flows with the
 // same key get the same verdict from every policy: the same policies are
 // possible, each reading the same values, and the others find nothing.
-func (c *decisionCache) key(input ast.Value, mask uint, possible, need uint64) cacheKey {
+func (c *decisionCache) key(fl Flow, mask uint, possible, need uint64) cacheKey {
 	e := encoders.Get().(*encoder)
 	e.buf = binary.AppendUvarint(e.buf[:0], uint64(mask))
 	e.buf = binary.AppendUvarint(e.buf, possible)
@@ -168,7 +173,7 @@ func (c *decisionCache) key(input ast.Value, mask uint, possible, need uint64) c
 			continue
 		}
 		var v ast.Value
-		if t := lookup(input, p); t != nil {
+		if t := at(fl, c.slots[j], p); t != nil {
 			v = t.Value
 		}
 		e.value(v)
@@ -177,7 +182,7 @@ func (c *decisionCache) key(input ast.Value, mask uint, possible, need uint64) c
 		if need&(1<<(len(c.paths)+j)) == 0 {
 			continue
 		}
-		t := lookup(input, p)
+		t := at(fl, c.existSlots[j], p)
 		there := t != nil && ast.Compare(t.Value, ast.Boolean(false)) != 0
 		e.value(ast.Boolean(there))
 	}

@@ -126,11 +126,11 @@ dropped if input.verdict == "DROPPED"`, paths: []string{"input.verdict"}, whole:
 // different fingerprints, so one is never given the other's verdict, and
 // the verdicts of a cached Set are those of an uncached one.
 func TestDecisionCacheConfirmsHits(t *testing.T) {
-	c := newDecisionCache([]ast.Ref{ast.MustParseRef("input.sentinel.source")}, nil, 16)
+	c := newDecisionCache([]ast.Ref{ast.MustParseRef("input.sentinel.source")}, nil, 16, nil)
 	a := parseInput(t, `{"sentinel": {"source": {"namespace": "shop", "pod": "db"}}}`)
 	b := parseInput(t, `{"sentinel": {"source": {"namespace": "db", "pod": "shop"}}}`)
 	require.Equal(t, a.Hash(), b.Hash(), "OPA's sum hash collides")
-	ka, kb := c.key(a, 0, 0, ^uint64(0)), c.key(b, 0, 0, ^uint64(0))
+	ka, kb := c.key(document{a}, 0, 0, ^uint64(0)), c.key(document{b}, 0, 0, ^uint64(0))
 	require.NotEqual(t, ka.hash, kb.hash)
 	require.NotEqual(t, ka.check, kb.check)
 	c.put(ka, []Violation{{ID: "X"}})
@@ -144,7 +144,7 @@ func TestDecisionCacheConfirmsHits(t *testing.T) {
 	got, hit := c.get(ka)
 	require.True(t, hit)
 	require.Equal(t, "X", got[0].ID)
-	require.Equal(t, ka, c.key(parseInput(t, `{"sentinel": {"source": {"pod": "db", "namespace": "shop"}}, "other": 1}`), 0, 0, ^uint64(0)),
+	require.Equal(t, ka, c.key(document{parseInput(t, `{"sentinel": {"source": {"pod": "db", "namespace": "shop"}}, "other": 1}`)}, 0, 0, ^uint64(0)),
 		"the same values, keys written in another order and unread paths aside, are the same key")
 
 	files := base()
@@ -231,7 +231,7 @@ func TestGatedEval(t *testing.T) {
 // TestDecisionCacheKeepsOnlyRepeats: keys that never come again (a new pod
 // in every flow) cost the cache no entries; a key that repeats is kept.
 func TestDecisionCacheKeepsOnlyRepeats(t *testing.T) {
-	c := newDecisionCache([]ast.Ref{ast.MustParseRef("input.sentinel.source.pod")}, nil, 1024)
+	c := newDecisionCache([]ast.Ref{ast.MustParseRef("input.sentinel.source.pod")}, nil, 1024, nil)
 	kept := func() int {
 		n := 0
 		for i := range c.shards {
@@ -240,10 +240,10 @@ func TestDecisionCacheKeepsOnlyRepeats(t *testing.T) {
 		return n
 	}
 	for i := range 5000 {
-		c.put(c.key(parseInput(t, fmt.Sprintf(`{"sentinel": {"source": {"pod": "p%d"}}}`, i)), 0, 0, ^uint64(0)), nil)
+		c.put(c.key(document{parseInput(t, fmt.Sprintf(`{"sentinel": {"source": {"pod": "p%d"}}}`, i))}, 0, 0, ^uint64(0)), nil)
 	}
 	require.Zero(t, kept())
-	k := c.key(parseInput(t, `{"sentinel": {"source": {"pod": "again"}}}`), 0, 0, ^uint64(0))
+	k := c.key(document{parseInput(t, `{"sentinel": {"source": {"pod": "again"}}}`)}, 0, 0, ^uint64(0))
 	c.put(k, nil)
 	c.put(k, nil)
 	require.Equal(t, 1, kept())

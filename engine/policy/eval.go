@@ -182,12 +182,19 @@ type Deferred interface {
 // fails by more than the document's rounding, and a group reading a
 // measurement judges d.Whole(). With a nil d, input is whole.
 func (s *Set) EvalDeferred(ctx context.Context, input ast.Value, d Deferred) ([]Violation, error) {
+	return s.EvalFlow(ctx, document{input}, d)
+}
+
+// EvalFlow is EvalDeferred of a flow whose document is built only when
+// Rego evaluates it: guards, the markers and the decision caches read its
+// values through Flow.At.
+func (s *Set) EvalFlow(ctx context.Context, fl Flow, d Deferred) ([]Violation, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	whole := func() ast.Value {
 		if d == nil {
-			return input
+			return fl.Document()
 		}
 		return d.Whole()
 	}
@@ -214,10 +221,9 @@ func (s *Set) EvalDeferred(ctx context.Context, input ast.Value, d Deferred) ([]
 		fails Failures
 		memo  guardMemo
 	)
-	memo.reset(s.guardTable, input)
+	memo.reset(s.guardTable, fl)
 	memo.deferred = d
-	mask := maskOf(input)
-	light := input
+	mask := s.maskOf(fl)
 	for gi := range ev.groups {
 		g := &ev.groups[gi]
 		qi := g.byMask[mask]
@@ -230,13 +236,13 @@ func (s *Set) EvalDeferred(ctx context.Context, input ast.Value, d Deferred) ([]
 			s.stats[g.class].skipped.Add(1)
 			continue
 		}
-		input := light
+		in := fl
 		if g.readsDeferred && d != nil {
-			input = d.Whole() // only for a flow some guards let through
+			in = document{d.Whole()} // only for a flow some guards let through
 		}
 		ran := false
 		if g.screen != nil {
-			quiet, r, err := g.screen.quiet(ctx, s, input, mask, g.subsets[qi], qi, possible)
+			quiet, r, err := g.screen.quiet(ctx, s, in, mask, g.subsets[qi], qi, possible)
 			if err != nil {
 				if ctx.Err() != nil {
 					return nil, ctx.Err()
@@ -251,7 +257,7 @@ func (s *Set) EvalDeferred(ctx context.Context, input ast.Value, d Deferred) ([]
 		}
 		var key cacheKey
 		if g.cache != nil {
-			key = g.cache.key(input, mask, possible, g.cache.needs(g.subsets[qi], possible))
+			key = g.cache.key(in, mask, possible, g.cache.needs(g.subsets[qi], possible))
 			if v, ok := g.cache.get(key); ok {
 				s.stats[g.class].judged(ran)
 				out = append(out, v...)
@@ -259,7 +265,7 @@ func (s *Set) EvalDeferred(ctx context.Context, input ast.Value, d Deferred) ([]
 			}
 		}
 		s.stats[g.class].misses.Add(1)
-		rs, err := s.run(ctx, g.queries[qi], input)
+		rs, err := s.run(ctx, g.queries[qi], in.Document())
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()

@@ -407,9 +407,11 @@ type guardTable struct {
 	// deferred marks the paths within a deferred measurement group (see
 	// DeferredPaths).
 	deferred []bool
-	guards   []guard
-	pathOf   []int // guards[k] reads paths[pathOf[k]]
-	relOf    []int // and, with a relation, paths[relOf[k]] (else -1)
+	// slot is each path's slot (see Flow), -1 for the prefixes.
+	slot   []int
+	guards []guard
+	pathOf []int // guards[k] reads paths[pathOf[k]]
+	relOf  []int // and, with a relation, paths[relOf[k]] (else -1)
 	// rules are, per policy, each violation rule's guards (indexes into
 	// guards); nil: the policy can judge any flow.
 	rules [][][]int
@@ -467,7 +469,7 @@ func newGuardTable(perPolicy [][][]guard) *guardTable {
 // goroutine's stack; a table larger than its arrays spills to the heap.
 type guardMemo struct {
 	t        *guardTable
-	input    ast.Value
+	flow     Flow
 	deferred Deferred // what input was built without (nil: none)
 	small    bool
 	vbuf     [96]*ast.Term
@@ -482,8 +484,8 @@ type guardSpill struct {
 	state  []uint8
 }
 
-func (m *guardMemo) reset(t *guardTable, input ast.Value) {
-	m.t, m.input, m.deferred = t, input, nil
+func (m *guardMemo) reset(t *guardTable, fl Flow) {
+	m.t, m.flow, m.deferred = t, fl, nil
 	m.small = len(t.paths) <= len(m.vbuf) && len(t.guards) <= len(m.sbuf)
 	if m.small {
 		clear(m.lbuf[:len(t.paths)])
@@ -594,7 +596,13 @@ func (m *guardMemo) value(p int, looked []bool, vals []*ast.Term) *ast.Term {
 	if looked[p] {
 		return vals[p]
 	}
-	v := m.input
+	if slot := m.t.slot[p]; slot >= 0 {
+		if t, ok := m.flow.At(slot); ok {
+			vals[p], looked[p] = t, true
+			return t
+		}
+	}
+	v := m.flow.Document()
 	if parent := m.t.parent[p]; parent >= 0 {
 		t := m.value(parent, looked, vals)
 		if t == nil {

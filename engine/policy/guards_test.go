@@ -251,7 +251,7 @@ func TestGuardTableAnswersAsEachGuard(t *testing.T) {
 				insertAt(doc, path, v)
 			}
 		}
-		m.reset(tab, doc)
+		m.reset(tab, document{doc})
 		for i := range s.policies {
 			want := true
 			if rules := s.guards[i]; rules != nil {

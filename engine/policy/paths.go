@@ -530,11 +530,15 @@ func needs(t *ast.Term) uint {
 	return gate
 }
 
-// maskOf is the markers input has.
-func maskOf(input ast.Value) uint {
+// maskOf is the markers fl has.
+func (s *Set) maskOf(fl Flow) uint {
 	var mask uint
 	for i, m := range markerKeys {
-		if lookup(input, m) != nil {
+		slot := -1
+		if i < len(s.markerSlots) {
+			slot = s.markerSlots[i]
+		}
+		if at(fl, slot, m) != nil {
 			mask |= 1 << i
 		}
 	}

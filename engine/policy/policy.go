@@ -103,6 +103,10 @@ type Set struct {
 	guards [][][]guard
 	// guardTable is guards as the engine checks them.
 	guardTable *guardTable
+	// slots are the paths guards, caches and markers read (see Flow);
+	// markerSlots the markers', in markers' order.
+	slots       slots
+	markerSlots []int
 	// cacheSize bounds each group's decision cache (see WithCacheSize);
 	// stats count its lookups across rebuilds, by class.
 	cacheSize int
@@ -363,6 +367,31 @@ func (s *Set) classify(c *ast.Compiler) {
 		}
 	}
 	s.guardTable = newGuardTable(s.guards)
+	for i := range s.policies {
+		for _, r := range []reads{s.reads[i], s.screenReads[i]} {
+			for _, p := range r.paths {
+				s.slots.add(p[1:], false)
+			}
+			for _, p := range r.exists {
+				s.slots.add(p[1:], true)
+			}
+		}
+	}
+	t := s.guardTable
+	t.slot = make([]int, len(t.paths))
+	for p := range t.slot {
+		t.slot[p] = -1
+	}
+	for k := range t.guards {
+		t.slot[t.pathOf[k]] = s.slots.add(t.paths[t.pathOf[k]], false)
+		if r := t.relOf[k]; r >= 0 {
+			t.slot[r] = s.slots.add(t.paths[r], false)
+		}
+	}
+	s.markerSlots = make([]int, len(markerKeys))
+	for i, m := range markerKeys {
+		s.markerSlots[i] = s.slots.add(m, true)
+	}
 }
 
 // layout is how the policies not skipped are evaluated: by class and,
@@ -504,7 +533,7 @@ func (s *Set) cacheSized(reads []reads, in func(int) bool, size int) *decisionCa
 			guards = append(guards, e)
 		}
 	}
-	c := newDecisionCache(paths, guards, size)
+	c := newDecisionCache(paths, guards, size, &s.slots)
 	c.narrowBy(reads, in)
 	return c
 }

@@ -198,7 +198,7 @@ type unitMisses struct {
 // of possible, by position in sub) in their units: known when every unit
 // answered or one says a body held, fired when one does. The units that
 // had no answer are added to miss.
-func (sc *screen) fromUnits(input ast.Value, mask uint, sub []int, possible uint64, miss *unitMisses) (known, fired bool) {
+func (sc *screen) fromUnits(fl Flow, mask uint, sub []int, possible uint64, miss *unitMisses) (known, fired bool) {
 	var (
 		touched uint64
 		want    [maxUnits]uint64 // by unit, its possible members' bits
@@ -215,7 +215,7 @@ func (sc *screen) fromUnits(input ast.Value, mask uint, sub []int, possible uint
 		u := bits.TrailingZeros64(touched)
 		touched &^= 1 << u
 		c := sc.units[u]
-		k := c.key(input, mask, 0, ^uint64(0))
+		k := c.key(fl, mask, 0, ^uint64(0))
 		held, ok := c.getBits(k)
 		switch {
 		case !ok:
@@ -231,19 +231,19 @@ func (sc *screen) fromUnits(input ast.Value, mask uint, sub []int, possible uint
 // quiet reports whether no violation rule body of the policies the flow
 // may match holds (input, mask, subset qi, possible as in Eval), and
 // whether Rego ran to find out.
-func (sc *screen) quiet(ctx context.Context, s *Set, input ast.Value, mask uint, sub []int, qi int, possible uint64) (quiet, ran bool, err error) {
-	key := sc.cache.key(input, mask, possible, sc.cache.needs(sub, possible))
+func (sc *screen) quiet(ctx context.Context, s *Set, fl Flow, mask uint, sub []int, qi int, possible uint64) (quiet, ran bool, err error) {
+	key := sc.cache.key(fl, mask, possible, sc.cache.needs(sub, possible))
 	if v, ok := sc.cache.get(key); ok {
 		return len(v) == 0, false, nil
 	}
 	var miss unitMisses
 	if sc.units != nil && len(sub) <= 64 {
-		if known, held := sc.fromUnits(input, mask, sub, possible, &miss); known {
+		if known, held := sc.fromUnits(fl, mask, sub, possible, &miss); known {
 			sc.cache.put(key, verdict(!held))
 			return !held, false, nil
 		}
 	}
-	rs, err := s.run(ctx, sc.queries[qi], input)
+	rs, err := s.run(ctx, sc.queries[qi], fl.Document())
 	if err != nil {
 		return false, true, err
 	}

@@ -1,0 +1,542 @@
+package input
+
+import (
+	"maps"
+	"strconv"
+	"sync"
+
+	flowpb "github.com/cilium/cilium/api/v1/flow"
+	"github.com/open-policy-agent/opa/v1/ast"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/hubble-sentinel/hubble-sentinel/engine/facts"
+	"github.com/hubble-sentinel/hubble-sentinel/engine/profile"
+)
+
+// Paths is a fixed list of paths into the document (keys below input),
+// each with a way to find a flow's value there without building the
+// document: the policies' guards and decision caches read a few values of
+// every flow, and Rego the whole document of few.
+type Paths struct {
+	paths   [][]string
+	getters []getter
+}
+
+// getter finds one path's value for l (nil: undefined).
+type getter func(l *Lazy) *ast.Term
+
+// NewPaths compiles paths (each a list of keys below input), those
+// presence marks read only for being there and not false: for those, At
+// answers nil, false or true as the value is undefined, false or anything
+// else, without converting it.
+func NewPaths(paths [][]string, presence []bool) *Paths {
+	ps := &Paths{paths: paths, getters: make([]getter, len(paths))}
+	for i, p := range paths {
+		if i < len(presence) && presence[i] {
+			ps.getters[i] = presenceOf(p)
+		} else {
+			ps.getters[i] = getterOf(p)
+		}
+	}
+	return ps
+}
+
+// there is At's answer for a value that is there and not false.
+var there = ast.InternedTerm(true)
+
+// presenceOf compiles a path read for being there: from whether the
+// protobuf field is set, or from whether the facts have it, else from
+// the value.
+func presenceOf(path []string) getter {
+	if len(path) == 2 && path[0] == SentinelKey {
+		switch path[1] {
+		case "source", "destination":
+			return func(*Lazy) *ast.Term { return there }
+		case "http":
+			return func(l *Lazy) *ast.Term { return thereIf(l.fa.HTTP != nil) }
+		case "dns":
+			return func(l *Lazy) *ast.Term { return thereIf(l.fa.DNS != nil) }
+		}
+	}
+	if len(path) > 0 && path[0] != SentinelKey {
+		if g := flowPresence(path); g != nil {
+			return g
+		}
+	}
+	value := getterOf(path)
+	return func(l *Lazy) *ast.Term {
+		t := value(l)
+		if t == nil || t.Value.Compare(ast.Boolean(false)) == 0 {
+			return t
+		}
+		return there
+	}
+}
+
+func thereIf(ok bool) *ast.Term {
+	if ok {
+		return there
+	}
+	return nil
+}
+
+// flowPresence is presenceOf for a path of the flow's own fields down
+// plain messages to a field whose value is never false (a message other
+// than a wrapper, a list, a map, a string, a number); nil for others.
+func flowPresence(path []string) getter {
+	md := (&flowpb.Flow{}).ProtoReflect().Descriptor()
+	fds := make([]protoreflect.FieldDescriptor, 0, len(path))
+	for i, k := range path {
+		fd := md.Fields().ByName(protoreflect.Name(k))
+		if fd == nil {
+			return func(*Lazy) *ast.Term { return nil }
+		}
+		fds = append(fds, fd)
+		if i == len(path)-1 {
+			if fd.Kind() == protoreflect.BoolKind && !fd.IsList() && !fd.IsMap() ||
+				fd.Message() != nil && !fd.IsList() && !fd.IsMap() && planOf(fd.Message()).special == wrapper {
+				return nil // may be false
+			}
+			break
+		}
+		if fd.IsList() || fd.IsMap() || fd.Message() == nil {
+			return nil
+		}
+		md = fd.Message()
+		if s := planOf(md).special; s != plain && s != httpRecord {
+			return nil
+		}
+	}
+	last := fds[len(fds)-1]
+	return func(l *Lazy) *ast.Term {
+		m, ok := l.message(fds[:len(fds)-1])
+		return thereIf(ok && m.Has(last))
+	}
+}
+
+// Len is how many paths there are.
+func (ps *Paths) Len() int {
+	if ps == nil {
+		return 0
+	}
+	return len(ps.paths)
+}
+
+// Lazy is one flow's document as the policies read it: the value at each
+// of a Paths' paths, found when first asked, and the document itself (with
+// the parts light names, or whole's), built when first asked. It is what
+// the document built from the same flow holds at every path, without the
+// document. A Lazy is used by one goroutine; Release returns it.
+type Lazy struct {
+	b            *Builder
+	ps           *Paths
+	f            *flowpb.Flow
+	fa           *facts.Flow
+	p            *profile.Views
+	light, whole *Fields
+	doc, all     ast.Value
+	// c converts the values found, got at the first one.
+	c    *conv
+	vals []*ast.Term
+	got  []bool
+	// src and dst are the measured endpoints' values, once found.
+	src, dst ast.Value
+}
+
+var lazies = sync.Pool{New: func() any { return &Lazy{} }}
+
+// Lazy returns f's document as the paths of ps read it (ps may be nil:
+// none), built when asked with the parts light names, or with whole's
+// (see DocumentOf).
+func (b *Builder) Lazy(ps *Paths, f *flowpb.Flow, fa *facts.Flow, p *profile.Views, light, whole *Fields) *Lazy {
+	l := lazies.Get().(*Lazy)
+	l.b, l.ps, l.f, l.fa, l.p, l.light, l.whole = b, ps, f, fa, p, light, whole
+	n := ps.Len()
+	if cap(l.vals) < n {
+		l.vals, l.got = make([]*ast.Term, n), make([]bool, n)
+	}
+	l.vals, l.got = l.vals[:n], l.got[:n]
+	return l
+}
+
+// Release returns l for reuse: nothing it handed out may be used after.
+func (l *Lazy) Release() {
+	if l.c != nil {
+		l.c.release()
+	}
+	clear(l.vals)
+	clear(l.got)
+	*l = Lazy{vals: l.vals[:0], got: l.got[:0]}
+	lazies.Put(l)
+}
+
+// At is the value at path i of the Paths (nil: undefined), and true; the
+// document's own at that path.
+func (l *Lazy) At(i int) (*ast.Term, bool) {
+	if i < 0 || i >= len(l.vals) {
+		return nil, false
+	}
+	if !l.got[i] {
+		if l.c == nil {
+			var http *flowpb.HTTP
+			if l.fa.HTTP != nil {
+				http = l.fa.HTTP.Record()
+			}
+			l.c = getConv(l.b.endpoints, http, true)
+			l.c.facts, l.c.headers, l.c.nodes, l.c.objects, l.c.numbers, l.c.ints = l.b.facts, l.b.headers, l.b.nodes, l.b.objects, l.b.numbers, l.b.ints
+		}
+		l.vals[i], l.got[i] = l.ps.getters[i](l), true
+	}
+	return l.vals[i], true
+}
+
+// Document is the document with the parts light names, built once.
+func (l *Lazy) Document() ast.Value {
+	if l.doc == nil {
+		l.doc = l.b.DocumentOf(l.f, l.fa, l.p, l.light)
+	}
+	return l.doc
+}
+
+// Whole is the document with the parts whole names, built once.
+func (l *Lazy) Whole() ast.Value {
+	if l.all == nil {
+		l.all = l.b.DocumentOf(l.f, l.fa, l.p, l.whole)
+	}
+	return l.all
+}
+
+// Float is MeasurementFloat of the flow's baseline at path
+// (sentinel.baseline.<group>.<field>).
+func (l *Lazy) Float(path []*ast.Term) (float64, bool) {
+	if len(path) != 4 || l.p == nil {
+		return 0, false
+	}
+	var keys [4]string
+	for i, t := range path {
+		s, ok := t.Value.(ast.String)
+		if !ok {
+			return 0, false
+		}
+		keys[i] = string(s)
+	}
+	if keys[0] != SentinelKey || keys[1] != "baseline" {
+		return 0, false
+	}
+	return MeasurementFloat(&l.p.Baseline, keys[2], keys[3])
+}
+
+// getterOf compiles one path: straight to the value for the flow's
+// fields and the common facts, else by building the document of that
+// path alone.
+func getterOf(path []string) getter {
+	if len(path) == 0 {
+		return func(l *Lazy) *ast.Term { return ast.NewTerm(l.Document()) }
+	}
+	if path[0] != SentinelKey {
+		if g := flowGetter(path); g != nil {
+			return g
+		}
+	} else if g := sentinelGetter(path[1:]); g != nil {
+		return g
+	}
+	return alone(path)
+}
+
+// alone finds path's value in a document of that path only.
+func alone(path []string) getter {
+	need := NewFields([][]string{path})
+	keys := refOf(path)
+	return func(l *Lazy) *ast.Term {
+		return l.find(l.b.DocumentOf(l.f, l.fa, l.p, need), keys)
+	}
+}
+
+// find is the value at keys below v (nil: none).
+func (l *Lazy) find(v ast.Value, keys ast.Ref) *ast.Term {
+	x, err := v.Find(keys)
+	if err != nil {
+		return nil
+	}
+	return l.c.term(x)
+}
+
+// refOf is keys as a ref's terms.
+func refOf(keys []string) ast.Ref {
+	r := make(ast.Ref, len(keys))
+	for i, k := range keys {
+		r[i] = ast.StringTerm(k)
+	}
+	return r
+}
+
+// flowGetter reads a path of the flow's own fields from the protobuf, as
+// DocumentOf converts it: down singular message fields, then the last
+// field's value whole. A message converted as a whole (an endpoint, a
+// header, a timestamp) is converted and looked into. Nil for a path
+// through a list or a map.
+func flowGetter(path []string) getter {
+	md := (&flowpb.Flow{}).ProtoReflect().Descriptor()
+	fds := make([]protoreflect.FieldDescriptor, 0, len(path))
+	for i, k := range path {
+		fd := md.Fields().ByName(protoreflect.Name(k))
+		if fd == nil {
+			return func(*Lazy) *ast.Term { return nil } // no such field: never there
+		}
+		fds = append(fds, fd)
+		if i == len(path)-1 {
+			break
+		}
+		if fd.IsList() || fd.IsMap() || fd.Message() == nil {
+			return nil
+		}
+		md = fd.Message()
+		if planOf(md).special != plain && planOf(md).special != httpRecord {
+			rest := refOf(path[i+1:])
+			return func(l *Lazy) *ast.Term {
+				m, ok := l.message(fds[:len(fds)-1])
+				if !ok || !m.Has(fd) {
+					return nil
+				}
+				return l.find(l.c.message(m.Get(fd).Message()), rest)
+			}
+		}
+	}
+	last := fds[len(fds)-1]
+	fp := fieldPlanOf(last)
+	return func(l *Lazy) *ast.Term {
+		m, ok := l.message(fds[:len(fds)-1])
+		if !ok || !m.Has(last) {
+			return nil
+		}
+		c := l.c
+		need := c.need
+		c.need = nil
+		v := c.term(c.fieldValue(fp, last, m.Get(last)))
+		c.need = need
+		return v
+	}
+}
+
+// message is the message the fields lead to from the flow (false: one is
+// not set), the flow's HTTP record shown within the bounds, as
+// DocumentOf shows it.
+func (l *Lazy) message(fds []protoreflect.FieldDescriptor) (protoreflect.Message, bool) {
+	m := l.f.ProtoReflect()
+	for _, fd := range fds {
+		if !m.Has(fd) {
+			return nil, false
+		}
+		m = m.Get(fd).Message()
+		if l.c.http != nil && m.Descriptor().FullName() == httpName && m.Interface() != l.c.http {
+			m = l.c.http.ProtoReflect()
+		}
+	}
+	return m, true
+}
+
+// sentinelGetter reads a path below sentinel straight from the facts and
+// profiles, as sentinelValue writes them; nil for the paths it leaves to
+// a document of the path alone (the profiles, the baselines' measurements,
+// whole objects that are not cached).
+func sentinelGetter(path []string) getter {
+	if len(path) == 0 {
+		return nil
+	}
+	switch path[0] {
+	case "source", "destination":
+		dst := path[0] == "destination"
+		if len(path) == 1 {
+			return func(l *Lazy) *ast.Term { return ast.NewTerm(l.endpoint(dst)) }
+		}
+		if len(path) == 2 {
+			if dst {
+				return partGetter(destinationFields, path[1], func(l *Lazy) *facts.Endpoint { return &l.fa.Destination })
+			}
+			return partGetter(sourceFields, path[1], func(l *Lazy) *facts.Endpoint { return &l.fa.Source })
+		}
+		keys := refOf(path[1:])
+		return func(l *Lazy) *ast.Term { return l.find(l.endpoint(dst), keys) }
+	}
+	if len(path) == 1 {
+		switch path[0] {
+		case "protocol":
+			return func(l *Lazy) *ast.Term { return l.c.word(l.fa.Protocol) }
+		case "destination_port":
+			return func(l *Lazy) *ast.Term { return l.c.int(int64(l.fa.DestinationPort)) }
+		case "initiated":
+			return func(l *Lazy) *ast.Term { return ast.InternedTerm(l.fa.Direction.Initiated) }
+		case "direction":
+			return func(l *Lazy) *ast.Term { return directionTerm(l.fa.Direction) }
+		case "service_port":
+			return func(l *Lazy) *ast.Term { return l.c.int(int64(l.fa.ServicePort())) }
+		}
+		return nil
+	}
+	if len(path) == 3 && path[0] == "baseline" {
+		return measurementGetter(path[1:], func(l *Lazy) *profile.Baseline {
+			if l.p == nil {
+				return nil
+			}
+			return &l.p.Baseline
+		})
+	}
+	if len(path) != 2 {
+		return nil
+	}
+	switch path[0] {
+	case "http":
+		return partGetter(httpFields, path[1], func(l *Lazy) *facts.HTTP { return l.fa.HTTP })
+	case "dns":
+		return partGetter(dnsFields, path[1], func(l *Lazy) *facts.DNS { return l.fa.DNS })
+	case "baseline":
+		baseline := func(l *Lazy) *profile.Baseline {
+			if l.p == nil {
+				return nil
+			}
+			return &l.p.Baseline
+		}
+		if _, ok := baselineFields[path[1]]; ok {
+			return partGetter(baselineFields, path[1], baseline)
+		}
+		return measurementGetter(path[1:], baseline)
+	}
+	return nil
+}
+
+// sourceFields and destinationFields write the fields of a measured
+// endpoint as endpointValue does (the destination with its names).
+var sourceFields, destinationFields = func() (src, dst map[string]func(*conv, *facts.Endpoint) *ast.Term) {
+	src = map[string]func(*conv, *facts.Endpoint) *ast.Term{
+		"kind":      func(_ *conv, e *facts.Endpoint) *ast.Term { return ast.InternedTerm(e.Kind) },
+		"namespace": func(_ *conv, e *facts.Endpoint) *ast.Term { return ast.InternedTerm(e.Namespace) },
+		"identity":  func(_ *conv, e *facts.Endpoint) *ast.Term { return ast.InternedTerm(e.Identity) },
+		"workload":  func(c *conv, e *facts.Endpoint) *ast.Term { return c.str(e.Workload) },
+		"pod":       func(c *conv, e *facts.Endpoint) *ast.Term { return c.str(e.Pod) },
+		"ip":        func(c *conv, e *facts.Endpoint) *ast.Term { return c.str(e.IP) },
+	}
+	dst = maps.Clone(src)
+	dst["fqdn"] = func(c *conv, e *facts.Endpoint) *ast.Term { return c.str(e.FQDN) }
+	dst["names"] = func(c *conv, e *facts.Endpoint) *ast.Term { return c.strings(e.Names) }
+	dst["domains"] = func(c *conv, e *facts.Endpoint) *ast.Term { return c.strings(e.Domains) }
+	return src, dst
+}()
+
+// httpFields, dnsFields and baselineFields write the fields of
+// sentinel.http, sentinel.dns and sentinel.baseline as sentinelValue
+// does (the baseline's measurement groups are left to a document of the
+// path alone).
+var (
+	httpFields = map[string]func(c *conv, h *facts.HTTP) *ast.Term{
+		"method":        func(c *conv, h *facts.HTTP) *ast.Term { return c.word(h.Method) },
+		"path":          func(c *conv, h *facts.HTTP) *ast.Term { return c.str(h.Path) },
+		"raw_path":      func(c *conv, h *facts.HTTP) *ast.Term { return c.str(h.RawPath) },
+		"query":         func(c *conv, h *facts.HTTP) *ast.Term { return c.str(h.Query) },
+		"host":          func(c *conv, h *facts.HTTP) *ast.Term { return c.str(h.Host) },
+		"user_agent":    func(c *conv, h *facts.HTTP) *ast.Term { return c.str(h.UserAgent) },
+		"plain":         func(_ *conv, h *facts.HTTP) *ast.Term { return ast.InternedTerm(h.Plain) },
+		"headers_plain": func(_ *conv, h *facts.HTTP) *ast.Term { return ast.InternedTerm(h.HeadersPlain) },
+		"truncated":     func(_ *conv, h *facts.HTTP) *ast.Term { return ast.InternedTerm(h.Truncated) },
+	}
+	dnsFields = map[string]func(c *conv, d *facts.DNS) *ast.Term{
+		"query":   func(c *conv, d *facts.DNS) *ast.Term { return c.str(d.Query) },
+		"domains": func(c *conv, d *facts.DNS) *ast.Term { return c.strings(d.Domains) },
+		"labels": func(c *conv, d *facts.DNS) *ast.Term {
+			labels := make([]*ast.Term, len(d.Labels))
+			for i, s := range d.Labels {
+				labels[i] = c.str(s)
+			}
+			return c.term(ast.NewArray(labels...))
+		},
+		"max_label_length": func(_ *conv, d *facts.DNS) *ast.Term { return ast.InternedTerm(d.MaxLabelLength) },
+		"max_label_entropy": func(c *conv, d *facts.DNS) *ast.Term {
+			return c.term(ast.Number(strconv.FormatFloat(d.MaxLabelEntropy, 'f', 3, 64)))
+		},
+		"qtypes": func(c *conv, d *facts.DNS) *ast.Term {
+			qtypes := make([]*ast.Term, len(d.Qtypes))
+			for i, q := range d.Qtypes {
+				qtypes[i] = c.word(q)
+			}
+			return c.term(ast.NewArray(qtypes...))
+		},
+		"truncated": func(_ *conv, d *facts.DNS) *ast.Term { return ast.InternedTerm(d.Truncated) },
+	}
+	baselineFields = map[string]func(c *conv, b *profile.Baseline) *ast.Term{
+		"learning":     func(_ *conv, b *profile.Baseline) *ast.Term { return ast.InternedTerm(b.Learning) },
+		"known_edge":   func(_ *conv, b *profile.Baseline) *ast.Term { return ast.InternedTerm(b.KnownEdge) },
+		"learned_edge": func(_ *conv, b *profile.Baseline) *ast.Term { return ast.InternedTerm(b.LearnedEdge) },
+		"new_peer":     func(_ *conv, b *profile.Baseline) *ast.Term { return ast.InternedTerm(b.NewPeer) },
+		"new_port":     func(_ *conv, b *profile.Baseline) *ast.Term { return ast.InternedTerm(b.NewPort) },
+		"new_endpoint": func(_ *conv, b *profile.Baseline) *ast.Term { return ast.InternedTerm(b.NewEndpoint) },
+		"new_domain":   func(_ *conv, b *profile.Baseline) *ast.Term { return ast.InternedTerm(b.NewDomain) },
+		"peer":         func(c *conv, b *profile.Baseline) *ast.Term { return c.str(b.Peer) },
+		"endpoint":     func(c *conv, b *profile.Baseline) *ast.Term { return c.str(b.Endpoint) },
+	}
+)
+
+// measurementGetter reads a baseline's measurement group (path: its key)
+// or one of its numbers (path: the group's key and the number's) as
+// newBaselineValue writes them; nil for a path that names neither.
+func measurementGetter(path []string, of func(*Lazy) *profile.Baseline) getter {
+	for i := range measurements {
+		m := &measurements[i]
+		if string(m.key.Value.(ast.String)) != path[0] {
+			continue
+		}
+		if len(path) == 1 {
+			return func(l *Lazy) *ast.Term {
+				b := of(l)
+				if b == nil {
+					return nil
+				}
+				var buf [2 * maxMeasures]*ast.Term
+				kv := buf[:0]
+				for _, f := range m.fields {
+					kv = append(kv, f.key, f.term(l.c, b))
+				}
+				return l.c.group(kv...)
+			}
+		}
+		for j := range m.fields {
+			if f := &m.fields[j]; string(f.key.Value.(ast.String)) == path[1] {
+				return func(l *Lazy) *ast.Term {
+					if b := of(l); b != nil {
+						return f.term(l.c, b)
+					}
+					return nil
+				}
+			}
+		}
+		return func(*Lazy) *ast.Term { return nil } // no such number
+	}
+	return nil
+}
+
+// partGetter reads key of the part of the facts of (nil: the flow has no
+// such part): from fields, or nothing for a key fields lacks.
+func partGetter[T any](fields map[string]func(*conv, *T) *ast.Term, key string, of func(*Lazy) *T) getter {
+	f, ok := fields[key]
+	if !ok {
+		return func(*Lazy) *ast.Term { return nil } // sentinelValue writes no other
+	}
+	return func(l *Lazy) *ast.Term {
+		if v := of(l); v != nil {
+			return f(l.c, v)
+		}
+		return nil
+	}
+}
+
+// endpoint is the sentinel value of the flow's source or destination.
+func (l *Lazy) endpoint(dst bool) ast.Value {
+	if dst {
+		if l.dst == nil {
+			l.dst = l.c.measuredEndpoint(&l.fa.Destination, true)
+		}
+		return l.dst
+	}
+	if l.src == nil {
+		l.src = l.c.measuredEndpoint(&l.fa.Source, false)
+	}
+	return l.src
+}

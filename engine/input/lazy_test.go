@@ -1,0 +1,117 @@
+package input
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	flowpb "github.com/cilium/cilium/api/v1/flow"
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hubble-sentinel/hubble-sentinel/engine/facts"
+	"github.com/hubble-sentinel/hubble-sentinel/engine/profile"
+	"github.com/hubble-sentinel/hubble-sentinel/test/captures"
+	"github.com/hubble-sentinel/hubble-sentinel/test/shopmesh"
+)
+
+// TestLazyAtIsTheDocuments: at every path any document has (and paths
+// none has), a Lazy's value is the whole document's, on the real captures
+// and on the simulated shop with its attacks and baselines, the flows'
+// profiles observed as the engine observes them.
+func TestLazyAtIsTheDocuments(t *testing.T) {
+	store, err := profile.NewStore(profile.Config{LearningPeriod: 10 * time.Second}, prometheus.NewRegistry())
+	require.NoError(t, err)
+	type sample struct {
+		f     *flowpb.Flow
+		fa    facts.Flow
+		views *profile.Views
+		where string
+	}
+	var flows []sample
+	add := func(f *flowpb.Flow, where string) {
+		fa := facts.Measure(f)
+		views := store.Observe(fa.Time, &fa)
+		flows = append(flows, sample{f, fa, &views, where})
+	}
+	for i, f := range captures.Flows(t) {
+		if i%4 == 0 {
+			add(f.Flow, f.Where())
+		}
+	}
+	g := shopmesh.New(shopmesh.Config{Seed: 5, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Attacks: true, Baseline: true})
+	for i := range 8000 {
+		add(g.Next(), "shop flow "+strconv.Itoa(i))
+	}
+	add(&flowpb.Flow{}, "empty flow")
+	flows[len(flows)-1].views = nil // no profiles: no profile or baseline
+
+	// Every path of every document, to the fourth key, and some that no
+	// document has.
+	seen := map[string]bool{}
+	paths := [][]string{{"nope"}, {"l7", "nope"}, {"sentinel", "http", "nope"}, {"sentinel", "dns", "nope"},
+		{"sentinel", "baseline", "nope"}, {"sentinel", "source", "fqdn"}, {"source", "labels", "x"}, {"time", "x"}}
+	var walk func(v ast.Value, at []string)
+	walk = func(v ast.Value, at []string) {
+		obj, ok := v.(ast.Object)
+		if !ok || len(at) == 4 {
+			return
+		}
+		obj.Foreach(func(k, v *ast.Term) {
+			s, ok := k.Value.(ast.String)
+			if !ok {
+				return
+			}
+			p := append(slices.Clone(at), string(s))
+			if key := strings.Join(p, "."); !seen[key] {
+				seen[key] = true
+				paths = append(paths, p)
+			}
+			walk(v.Value, p)
+		})
+	}
+	b := NewBuilder(64)
+	for _, s := range flows {
+		walk(b.Document(s.f, &s.fa, s.views), nil)
+	}
+	require.Greater(t, len(paths), 100)
+	keys := make([]ast.Ref, len(paths))
+	for i, p := range paths {
+		for _, k := range p {
+			keys[i] = append(keys[i], ast.StringTerm(k))
+		}
+	}
+	presence := make([]bool, len(paths))
+	for i := range presence {
+		presence[i] = true
+	}
+	for _, presence := range [][]bool{nil, presence} {
+		ps := NewPaths(paths, presence)
+		for _, s := range flows {
+			doc := b.Document(s.f, &s.fa, s.views)
+			l := b.Lazy(ps, s.f, &s.fa, s.views, nil, nil)
+			for i := range paths {
+				got, ok := l.At(i)
+				require.True(t, ok)
+				var want *ast.Term
+				if v, err := doc.Find(keys[i]); err == nil {
+					want = ast.NewTerm(v)
+				}
+				if want != nil && presence != nil && want.Value.Compare(ast.Boolean(false)) != 0 {
+					want = there // read for being there and not false
+				}
+				if want == nil {
+					require.Nil(t, got, "%s: %v", s.where, paths[i])
+					continue
+				}
+				require.NotNil(t, got, "%s: %v", s.where, paths[i])
+				require.Equal(t, 0, want.Value.Compare(got.Value), "%s: %v: %v, want %v", s.where, paths[i], got, want)
+			}
+			require.Equal(t, 0, doc.Compare(l.Document()), s.where)
+			l.Release()
+		}
+	}
+}
