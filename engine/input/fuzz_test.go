@@ -1,6 +1,7 @@
 package input
 
 import (
+	"slices"
 	"testing"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
@@ -48,6 +49,28 @@ func FuzzDocument(f *testing.F) {
 		}
 		_, err = ast.JSON(doc)
 		require.NoError(t, err)
+		// A Lazy finds the document's value at every path it has.
+		p := testViews(len(data))
+		whole := b.Document(fl, &fa, p)
+		paths := append([][]string{{"nope"}, {"l7", "http", "nope"}, {"sentinel", "dns", "nope"}}, pathsOf(whole, map[string]bool{})...)
+		for _, presence := range []bool{false, true} {
+			l := b.Lazy(NewPaths(paths, slices.Repeat([]bool{presence}, len(paths))), fl, &fa, p, nil, nil)
+			for i, path := range paths {
+				got, ok := l.At(i)
+				require.True(t, ok)
+				want, err := whole.Find(refOf(path))
+				if err != nil {
+					require.Nil(t, got, "%v", path)
+					continue
+				}
+				require.NotNil(t, got, "%v", path)
+				if presence && want.Compare(ast.Boolean(false)) != 0 {
+					want = ast.Boolean(true)
+				}
+				require.Equal(t, 0, want.Compare(got.Value), "%v: %v, want %v", path, got, want)
+			}
+			l.Release()
+		}
 		if h := fa.HTTP; h != nil {
 			require.LessOrEqual(t, len(h.RawPath), facts.MaxPathBytes)
 			require.LessOrEqual(t, len(h.Query), facts.MaxQueryBytes)

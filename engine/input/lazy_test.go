@@ -51,31 +51,12 @@ func TestLazyAtIsTheDocuments(t *testing.T) {
 
 	// Every path of every document, to the fourth key, and some that no
 	// document has.
-	seen := map[string]bool{}
 	paths := [][]string{{"nope"}, {"l7", "nope"}, {"sentinel", "http", "nope"}, {"sentinel", "dns", "nope"},
 		{"sentinel", "baseline", "nope"}, {"sentinel", "source", "fqdn"}, {"source", "labels", "x"}, {"time", "x"}}
-	var walk func(v ast.Value, at []string)
-	walk = func(v ast.Value, at []string) {
-		obj, ok := v.(ast.Object)
-		if !ok || len(at) == 4 {
-			return
-		}
-		obj.Foreach(func(k, v *ast.Term) {
-			s, ok := k.Value.(ast.String)
-			if !ok {
-				return
-			}
-			p := append(slices.Clone(at), string(s))
-			if key := strings.Join(p, "."); !seen[key] {
-				seen[key] = true
-				paths = append(paths, p)
-			}
-			walk(v.Value, p)
-		})
-	}
+	seen := map[string]bool{}
 	b := NewBuilder(64)
 	for _, s := range flows {
-		walk(b.Document(s.f, &s.fa, s.views), nil)
+		paths = append(paths, pathsOf(b.Document(s.f, &s.fa, s.views), seen)...)
 	}
 	require.Greater(t, len(paths), 100)
 	keys := make([]ast.Ref, len(paths))
@@ -114,4 +95,31 @@ func TestLazyAtIsTheDocuments(t *testing.T) {
 			l.Release()
 		}
 	}
+}
+
+// pathsOf lists the paths of doc's objects to the fourth key, but those in
+// seen, and adds them to seen.
+func pathsOf(doc ast.Value, seen map[string]bool) [][]string {
+	var paths [][]string
+	var walk func(v ast.Value, at []string)
+	walk = func(v ast.Value, at []string) {
+		obj, ok := v.(ast.Object)
+		if !ok || len(at) == 4 {
+			return
+		}
+		obj.Foreach(func(k, v *ast.Term) {
+			s, ok := k.Value.(ast.String)
+			if !ok {
+				return
+			}
+			p := append(slices.Clone(at), string(s))
+			if key := strings.Join(p, "."); !seen[key] {
+				seen[key] = true
+				paths = append(paths, p)
+			}
+			walk(v.Value, p)
+		})
+	}
+	walk(doc, nil)
+	return paths
 }
