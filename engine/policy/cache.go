@@ -45,6 +45,9 @@ type decisionCache struct {
 	// slots and existSlots are the paths' and exists paths' slots (see
 	// Flow; -1: none).
 	slots, existSlots []int
+	// eager keeps a decision the first time its key comes (a screen
+	// unit's: small, its keys repeat), not the second.
+	eager bool
 	seed, second      maphash.Seed
 	shards            [cacheShards]cacheShard
 	seen              []atomic.Uint64
@@ -315,7 +318,7 @@ func (c *decisionCache) putBits(k cacheKey, held uint64) {
 }
 
 func (c *decisionCache) add(k cacheKey, d decision) {
-	if slot := &c.seen[k.hash&uint64(len(c.seen)-1)]; slot.Swap(k.hash) != k.hash {
+	if slot := &c.seen[k.hash&uint64(len(c.seen)-1)]; slot.Swap(k.hash) != k.hash && !c.eager {
 		return // first time (lately): kept when it comes again
 	}
 	s := &c.shards[k.hash%cacheShards]

@@ -173,7 +173,11 @@ func (s *Set) unitsOf(sc *screen, reads []reads, in func(int) bool) {
 	// the screen's, which has one of its own.
 	size := max(cmp.Or(s.cacheSize, DefaultCacheSize)/len(members), minUnitCache)
 	for _, m := range members {
-		sc.units = append(sc.units, s.cacheSized(reads, func(i int) bool { return slices.Contains(m, i) }, size))
+		c := s.cacheSized(reads, func(i int) bool { return slices.Contains(m, i) }, size)
+		// A unit's keys are few and repeat (a user agent, a path): kept
+		// from their first flow, each a second Rego evaluation saved.
+		c.eager = true
+		sc.units = append(sc.units, c)
 	}
 }
 

@@ -233,7 +233,7 @@ func TestScreenUnitsAnswerWithoutRego(t *testing.T) {
 		return 0
 	}
 	paths, agents := []string{"/a", "/b", "/admin/x"}, []string{"curl", "go", "sqlmap 1.7"}
-	for range 3 { // the units keep what they have seen twice
+	for range 3 { // the screen keeps what it has seen twice, the units at once
 		for i := range paths {
 			judge(paths[i], agents[i])
 		}
