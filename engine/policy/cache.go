@@ -47,10 +47,10 @@ type decisionCache struct {
 	slots, existSlots []int
 	// eager keeps a decision the first time its key comes (a screen
 	// unit's: small, its keys repeat), not the second.
-	eager bool
-	seed, second      maphash.Seed
-	shards            [cacheShards]cacheShard
-	seen              []atomic.Uint64
+	eager        bool
+	seed, second maphash.Seed
+	shards       [cacheShards]cacheShard
+	seen         []atomic.Uint64
 	// uses are, per policy (by its index in the Set), the paths and then
 	// the exists paths it reads, a bit each; nil when there are more than
 	// 64 of them (every key then holds every path).
