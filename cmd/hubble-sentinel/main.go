@@ -339,7 +339,7 @@ func policyLimitFlags(fs *flag.FlagSet, o *app.Options) {
 	l := &o.PolicyLimits
 	fs.DurationVar(&l.Budget.Timeout, "policies.eval-timeout", policy.DefaultBudget.Timeout, "time limit of judging one flow; a policy over it is cut off for that flow, the others' verdicts stand")
 	fs.IntVar(&l.Budget.Strikes, "policies.max-failures", policy.DefaultBudget.Strikes, "flows a policy may fail (time out or error) before it is quarantined until the next reload")
-	fs.IntVar(&l.CacheSize, "policies.decision-cache-size", policy.DefaultCacheSize, "decisions kept per cached policy group (flows whose read values repeat are judged once); negative: no cache, every flow evaluated")
+	fs.IntVar(&l.CacheSize, "policies.decision-cache-size", policy.DefaultCacheSize, "decisions kept per cached policy group (flows whose read values repeat are judged once), as many again by each group's screen and by its screen units together; negative: no cache, every flow evaluated")
 	fs.DurationVar(&l.MaxCost, "policies.max-cost", app.DefaultPolicyMaxCost, "refuse a policy set in which a policy costs more than this per sample input on average (0: no bound)")
 }
 
