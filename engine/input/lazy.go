@@ -3,6 +3,7 @@ package input
 import (
 	"maps"
 	"strconv"
+	"strings"
 	"sync"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
@@ -59,18 +60,14 @@ func presenceOf(path []string) getter {
 		}
 	}
 	if len(path) > 0 && path[0] != SentinelKey {
+		if g, ok := typedGetters["?"+strings.Join(path, ".")]; ok {
+			return g
+		}
 		if g := flowPresence(path); g != nil {
 			return g
 		}
 	}
-	value := getterOf(path)
-	return func(l *Lazy) *ast.Term {
-		t := value(l)
-		if t == nil || t.Value.Compare(ast.Boolean(false)) == 0 {
-			return t
-		}
-		return there
-	}
+	return presenceFrom(getterOf(path))
 }
 
 func thereIf(ok bool) *ast.Term {
@@ -234,6 +231,9 @@ func getterOf(path []string) getter {
 		return func(l *Lazy) *ast.Term { return ast.NewTerm(l.Document()) }
 	}
 	if path[0] != SentinelKey {
+		if g, ok := typedGetters[strings.Join(path, ".")]; ok {
+			return g
+		}
 		if g := flowGetter(path); g != nil {
 			return g
 		}

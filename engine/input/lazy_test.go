@@ -54,6 +54,12 @@ func TestLazyAtIsTheDocuments(t *testing.T) {
 	paths := [][]string{{"nope"}, {"l7", "nope"}, {"sentinel", "http", "nope"}, {"sentinel", "dns", "nope"},
 		{"sentinel", "baseline", "nope"}, {"sentinel", "source", "fqdn"}, {"source", "labels", "x"}, {"time", "x"}}
 	seen := map[string]bool{}
+	for k := range typedGetters { // read whether documents have them or not
+		if p := strings.TrimPrefix(k, "?"); !seen[p] {
+			seen[p] = true
+			paths = append(paths, strings.Split(p, "."))
+		}
+	}
 	b := NewBuilder(64)
 	for _, s := range flows {
 		paths = append(paths, pathsOf(b.Document(s.f, &s.fa, s.views), seen)...)
