@@ -81,34 +81,51 @@ func thereIf(ok bool) *ast.Term {
 // plain messages to a field whose value is never false (a message other
 // than a wrapper, a list, a map, a string, a number); nil for others.
 func flowPresence(path []string) getter {
-	md := (&flowpb.Flow{}).ProtoReflect().Descriptor()
-	fds := make([]protoreflect.FieldDescriptor, 0, len(path))
-	for i, k := range path {
-		fd := md.Fields().ByName(protoreflect.Name(k))
-		if fd == nil {
-			return func(*Lazy) *ast.Term { return nil }
-		}
-		fds = append(fds, fd)
-		if i == len(path)-1 {
-			if fd.Kind() == protoreflect.BoolKind && !fd.IsList() && !fd.IsMap() ||
-				fd.Message() != nil && !fd.IsList() && !fd.IsMap() && planOf(fd.Message()).special == wrapper {
-				return nil // may be false
-			}
-			break
-		}
-		if fd.IsList() || fd.IsMap() || fd.Message() == nil {
-			return nil
-		}
-		md = fd.Message()
-		if s := planOf(md).special; s != plain && s != httpRecord {
-			return nil
-		}
+	fds, rest, ok := flowFields(path)
+	switch {
+	case fds == nil:
+		return func(*Lazy) *ast.Term { return nil } // no such field: never there
+	case !ok || rest != nil:
+		return nil
 	}
 	last := fds[len(fds)-1]
+	if last.Kind() == protoreflect.BoolKind && !last.IsList() && !last.IsMap() ||
+		last.Message() != nil && !last.IsList() && !last.IsMap() && planOf(last.Message()).special == wrapper {
+		return nil // may be false
+	}
 	return func(l *Lazy) *ast.Term {
 		m, ok := l.message(fds[:len(fds)-1])
 		return thereIf(ok && m.Has(last))
 	}
+}
+
+// flowFields are the Flow fields path names, down singular message
+// fields: all of them, or up to one leading into a message DocumentOf
+// converts as a whole (an endpoint, a header, a timestamp), rest then
+// being the keys below it. Nil when a key names no field (the path is
+// never there); false when the path goes on through a list, a map or a
+// scalar.
+func flowFields(path []string) (fds []protoreflect.FieldDescriptor, rest []string, ok bool) {
+	md := (&flowpb.Flow{}).ProtoReflect().Descriptor()
+	fds = make([]protoreflect.FieldDescriptor, 0, len(path))
+	for i, k := range path {
+		fd := md.Fields().ByName(protoreflect.Name(k))
+		if fd == nil {
+			return nil, nil, true
+		}
+		fds = append(fds, fd)
+		if i == len(path)-1 {
+			break
+		}
+		if fd.IsList() || fd.IsMap() || fd.Message() == nil {
+			return fds, nil, false
+		}
+		md = fd.Message()
+		if s := planOf(md).special; s != plain && s != httpRecord {
+			return fds, path[i+1:], true
+		}
+	}
+	return fds, nil, true
 }
 
 // Len is how many paths there are.
@@ -276,30 +293,20 @@ func refOf(keys []string) ast.Ref {
 // header, a timestamp) is converted and looked into. Nil for a path
 // through a list or a map.
 func flowGetter(path []string) getter {
-	md := (&flowpb.Flow{}).ProtoReflect().Descriptor()
-	fds := make([]protoreflect.FieldDescriptor, 0, len(path))
-	for i, k := range path {
-		fd := md.Fields().ByName(protoreflect.Name(k))
-		if fd == nil {
-			return func(*Lazy) *ast.Term { return nil } // no such field: never there
-		}
-		fds = append(fds, fd)
-		if i == len(path)-1 {
-			break
-		}
-		if fd.IsList() || fd.IsMap() || fd.Message() == nil {
-			return nil
-		}
-		md = fd.Message()
-		if planOf(md).special != plain && planOf(md).special != httpRecord {
-			rest := refOf(path[i+1:])
-			return func(l *Lazy) *ast.Term {
-				m, ok := l.message(fds[:len(fds)-1])
-				if !ok || !m.Has(fd) {
-					return nil
-				}
-				return l.find(l.c.message(m.Get(fd).Message()), rest)
+	fds, rest, ok := flowFields(path)
+	switch {
+	case fds == nil:
+		return func(*Lazy) *ast.Term { return nil } // no such field: never there
+	case !ok:
+		return nil
+	case rest != nil:
+		whole, keys := fds[len(fds)-1], refOf(rest)
+		return func(l *Lazy) *ast.Term {
+			m, ok := l.message(fds[:len(fds)-1])
+			if !ok || !m.Has(whole) {
+				return nil
 			}
+			return l.find(l.c.message(m.Get(whole).Message()), keys)
 		}
 	}
 	last := fds[len(fds)-1]

@@ -113,19 +113,14 @@ var typedGetters = func() map[string]getter {
 var nodeNameField, _ = fieldAt("node_name")
 
 // fieldAt is the descriptor and plan of the Flow field at path (dotted
-// names); it panics on a path that is none, a mistake in the table above.
+// names, down plain messages); it panics on a path that is none, a
+// mistake in the table above.
 func fieldAt(path string) (protoreflect.FieldDescriptor, *fieldPlan) {
-	md := (&flowpb.Flow{}).ProtoReflect().Descriptor()
-	var fd protoreflect.FieldDescriptor
-	for k := range strings.SplitSeq(path, ".") {
-		if fd != nil {
-			md = fd.Message()
-		}
-		if fd = md.Fields().ByName(protoreflect.Name(k)); fd == nil {
-			panic("input: no flow field " + path)
-		}
+	fds, rest, ok := flowFields(strings.Split(path, "."))
+	if fds == nil || !ok || rest != nil {
+		panic("input: no flow field " + path)
 	}
-	return fd, fieldPlanOf(fd)
+	return fds[len(fds)-1], fieldPlanOf(fds[len(fds)-1])
 }
 
 // presenceFrom is the presence getter of a value getter: nil, false or
