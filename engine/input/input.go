@@ -151,38 +151,10 @@ func (c *conv) sentinelValue(fa *facts.Flow, p *profile.Views) ast.Value {
 	c.pushWanted(keyDirection, directionTerm(fa.Direction))
 	c.pushWanted(keyServicePort, c.int(int64(fa.ServicePort())))
 	if h := fa.HTTP; h != nil && c.wants(keyHTTP) {
-		at := len(c.items)
-		c.push(keyMethod, c.word(h.Method))
-		c.push(keyPath, c.str(h.Path))
-		c.push(keyRawPath, c.str(h.RawPath))
-		c.push(keyQuery, c.str(h.Query))
-		c.push(keyHost, c.str(h.Host))
-		c.push(keyUserAgent, c.str(h.UserAgent))
-		c.push(keyPlain, ast.InternedTerm(h.Plain))
-		c.push(keyHeadersPlain, ast.InternedTerm(h.HeadersPlain))
-		c.push(keyTruncated, ast.InternedTerm(h.Truncated))
-		obj := c.object(at)
-		c.push(keyHTTP, c.term(obj))
+		c.push(keyHTTP, c.term(partsObject(c, httpParts, h)))
 	}
 	if d := fa.DNS; d != nil && c.wants(keyDNS) {
-		labels := make([]*ast.Term, len(d.Labels))
-		for i, l := range d.Labels {
-			labels[i] = c.str(l)
-		}
-		qtypes := make([]*ast.Term, len(d.Qtypes))
-		for i, q := range d.Qtypes {
-			qtypes[i] = c.word(q)
-		}
-		at := len(c.items)
-		c.push(keyQuery, c.str(d.Query))
-		c.push(keyDomains, c.strings(d.Domains))
-		c.push(keyLabels, c.term(ast.NewArray(labels...)))
-		c.push(keyMaxLabelLength, ast.InternedTerm(d.MaxLabelLength))
-		c.push(keyMaxLabelEntropy, c.term(ast.Number(strconv.FormatFloat(d.MaxLabelEntropy, 'f', 3, 64))))
-		c.push(keyQtypes, c.term(ast.NewArray(qtypes...)))
-		c.push(keyTruncated, ast.InternedTerm(d.Truncated))
-		obj := c.object(at)
-		c.push(keyDNS, c.term(obj))
+		c.push(keyDNS, c.term(partsObject(c, dnsParts, d)))
 	}
 	if p != nil {
 		if c.wants(keyProfile) {
@@ -276,19 +248,10 @@ func (c *conv) measuredEndpoint(e *facts.Endpoint, withFQDN bool) ast.Value {
 }
 
 func (c *conv) endpointValue(e *facts.Endpoint, withFQDN bool) ast.Value {
-	start := len(c.items)
-	c.push(keyKind, ast.InternedTerm(e.Kind))
-	c.push(keyNamespace, ast.InternedTerm(e.Namespace))
-	c.push(keyWorkload, c.str(e.Workload))
-	c.push(keyPod, c.str(e.Pod))
-	c.push(keyIP, c.str(e.IP))
-	c.push(keyIdentity, ast.InternedTerm(e.Identity))
 	if withFQDN {
-		c.push(keyFQDN, c.str(e.FQDN))
-		c.push(keyNames, c.strings(e.Names))
-		c.push(keyDomains, c.strings(e.Domains))
+		return partsObject(c, destinationParts, e)
 	}
-	return c.object(start)
+	return partsObject(c, sourceParts, e)
 }
 
 // num is a measured quantity, to two decimals: finer differences mean
@@ -319,29 +282,15 @@ func (c *conv) baselineValue(b *profile.Baseline) *ast.Term {
 
 func (c *conv) newBaselineValue(b *profile.Baseline) *ast.Term {
 	start := len(c.items)
-	for _, f := range [...]struct {
-		key *ast.Term
-		v   bool
-	}{
-		{keyLearning, b.Learning}, {keyKnownEdge, b.KnownEdge}, {keyLearnedEdge, b.LearnedEdge},
-		{keyNewPeer, b.NewPeer}, {keyNewPort, b.NewPort}, {keyNewEndpoint, b.NewEndpoint}, {keyNewDomain, b.NewDomain},
-	} {
-		c.pushWanted(f.key, ast.InternedTerm(f.v))
-	}
-	if c.wants(keyPeer) {
-		c.push(keyPeer, c.str(b.Peer))
-	}
-	if c.wants(keyEndpoint) {
-		c.push(keyEndpoint, c.str(b.Endpoint))
+	for _, p := range baselineParts {
+		if c.wants(p.key) {
+			c.push(p.key, p.of(c, b))
+		}
 	}
 	for i := range measurements {
 		if m := &measurements[i]; c.wants(m.key) {
 			var buf [2 * maxMeasures]*ast.Term
-			kv := buf[:0]
-			for _, f := range m.fields {
-				kv = append(kv, f.key, f.term(c, b))
-			}
-			c.baselineGroup(m.key, kv...)
+			c.baselineGroup(m.key, m.pairs(c, b, buf[:0])...)
 		}
 	}
 	return c.term(c.object(start))
@@ -367,6 +316,32 @@ func (f *measure) term(c *conv, b *profile.Baseline) *ast.Term {
 		return c.int(int64(f.of(b)))
 	}
 	return c.num(f.of(b))
+}
+
+// pairs appends to kv the group's keys and values, alternating.
+func (m *measurementGroup) pairs(c *conv, b *profile.Baseline, kv []*ast.Term) []*ast.Term {
+	for i := range m.fields {
+		kv = append(kv, m.fields[i].key, m.fields[i].term(c, b))
+	}
+	return kv
+}
+
+// measurementNamed is the measurement group group, and its field field
+// ("": none asked, nil when there is no such field).
+func measurementNamed(group, field string) (*measurementGroup, *measure, bool) {
+	for i := range measurements {
+		m := &measurements[i]
+		if string(m.key.Value.(ast.String)) != group {
+			continue
+		}
+		for j := range m.fields {
+			if f := &m.fields[j]; string(f.key.Value.(ast.String)) == field {
+				return m, f, true
+			}
+		}
+		return m, nil, true
+	}
+	return nil, nil, false
 }
 
 const maxMeasures = 6
@@ -429,22 +404,15 @@ func Measurements() []string {
 // for a name that is none, and for a value the document does not hold as
 // it is (not finite, or beyond ±1e12).
 func MeasurementFloat(b *profile.Baseline, group, field string) (float64, bool) {
-	for i := range measurements {
-		m := &measurements[i]
-		if string(m.key.Value.(ast.String)) != group {
-			continue
-		}
-		for j := range m.fields {
-			if f := &m.fields[j]; string(f.key.Value.(ast.String)) == field {
-				v := f.of(b)
-				if v != v || math.Abs(v) > 1e12 {
-					return 0, false
-				}
-				return v, true
-			}
-		}
+	_, f, _ := measurementNamed(group, field)
+	if f == nil {
+		return 0, false
 	}
-	return 0, false
+	v := f.of(b)
+	if v != v || math.Abs(v) > 1e12 {
+		return 0, false
+	}
+	return v, true
 }
 
 // baselineGroup pushes the baseline group key of kv (keys and values,

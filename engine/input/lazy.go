@@ -1,8 +1,6 @@
 package input
 
 import (
-	"maps"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -358,9 +356,9 @@ func sentinelGetter(path []string) getter {
 		}
 		if len(path) == 2 {
 			if dst {
-				return partGetter(destinationFields, path[1], func(l *Lazy) *facts.Endpoint { return &l.fa.Destination })
+				return partGetter(destinationParts, path[1], func(l *Lazy) *facts.Endpoint { return &l.fa.Destination })
 			}
-			return partGetter(sourceFields, path[1], func(l *Lazy) *facts.Endpoint { return &l.fa.Source })
+			return partGetter(sourceParts, path[1], func(l *Lazy) *facts.Endpoint { return &l.fa.Source })
 		}
 		keys := refOf(path[1:])
 		return func(l *Lazy) *ast.Term { return l.find(l.endpoint(dst), keys) }
@@ -393,9 +391,9 @@ func sentinelGetter(path []string) getter {
 	}
 	switch path[0] {
 	case "http":
-		return partGetter(httpFields, path[1], func(l *Lazy) *facts.HTTP { return l.fa.HTTP })
+		return partGetter(httpParts, path[1], func(l *Lazy) *facts.HTTP { return l.fa.HTTP })
 	case "dns":
-		return partGetter(dnsFields, path[1], func(l *Lazy) *facts.DNS { return l.fa.DNS })
+		return partGetter(dnsParts, path[1], func(l *Lazy) *facts.DNS { return l.fa.DNS })
 	case "baseline":
 		baseline := func(l *Lazy) *profile.Baseline {
 			if l.p == nil {
@@ -403,132 +401,56 @@ func sentinelGetter(path []string) getter {
 			}
 			return &l.p.Baseline
 		}
-		if _, ok := baselineFields[path[1]]; ok {
-			return partGetter(baselineFields, path[1], baseline)
+		if _, ok := partNamed(baselineParts, path[1]); ok {
+			return partGetter(baselineParts, path[1], baseline)
 		}
 		return measurementGetter(path[1:], baseline)
 	}
 	return nil
 }
 
-// sourceFields and destinationFields write the fields of a measured
-// endpoint as endpointValue does (the destination with its names).
-var sourceFields, destinationFields = func() (src, dst map[string]func(*conv, *facts.Endpoint) *ast.Term) {
-	src = map[string]func(*conv, *facts.Endpoint) *ast.Term{
-		"kind":      func(_ *conv, e *facts.Endpoint) *ast.Term { return ast.InternedTerm(e.Kind) },
-		"namespace": func(_ *conv, e *facts.Endpoint) *ast.Term { return ast.InternedTerm(e.Namespace) },
-		"identity":  func(_ *conv, e *facts.Endpoint) *ast.Term { return ast.InternedTerm(e.Identity) },
-		"workload":  func(c *conv, e *facts.Endpoint) *ast.Term { return c.str(e.Workload) },
-		"pod":       func(c *conv, e *facts.Endpoint) *ast.Term { return c.str(e.Pod) },
-		"ip":        func(c *conv, e *facts.Endpoint) *ast.Term { return c.str(e.IP) },
-	}
-	dst = maps.Clone(src)
-	dst["fqdn"] = func(c *conv, e *facts.Endpoint) *ast.Term { return c.str(e.FQDN) }
-	dst["names"] = func(c *conv, e *facts.Endpoint) *ast.Term { return c.strings(e.Names) }
-	dst["domains"] = func(c *conv, e *facts.Endpoint) *ast.Term { return c.strings(e.Domains) }
-	return src, dst
-}()
-
-// httpFields, dnsFields and baselineFields write the fields of
-// sentinel.http, sentinel.dns and sentinel.baseline as sentinelValue
-// does (the baseline's measurement groups are left to a document of the
-// path alone).
-var (
-	httpFields = map[string]func(c *conv, h *facts.HTTP) *ast.Term{
-		"method":        func(c *conv, h *facts.HTTP) *ast.Term { return c.word(h.Method) },
-		"path":          func(c *conv, h *facts.HTTP) *ast.Term { return c.str(h.Path) },
-		"raw_path":      func(c *conv, h *facts.HTTP) *ast.Term { return c.str(h.RawPath) },
-		"query":         func(c *conv, h *facts.HTTP) *ast.Term { return c.str(h.Query) },
-		"host":          func(c *conv, h *facts.HTTP) *ast.Term { return c.str(h.Host) },
-		"user_agent":    func(c *conv, h *facts.HTTP) *ast.Term { return c.str(h.UserAgent) },
-		"plain":         func(_ *conv, h *facts.HTTP) *ast.Term { return ast.InternedTerm(h.Plain) },
-		"headers_plain": func(_ *conv, h *facts.HTTP) *ast.Term { return ast.InternedTerm(h.HeadersPlain) },
-		"truncated":     func(_ *conv, h *facts.HTTP) *ast.Term { return ast.InternedTerm(h.Truncated) },
-	}
-	dnsFields = map[string]func(c *conv, d *facts.DNS) *ast.Term{
-		"query":   func(c *conv, d *facts.DNS) *ast.Term { return c.str(d.Query) },
-		"domains": func(c *conv, d *facts.DNS) *ast.Term { return c.strings(d.Domains) },
-		"labels": func(c *conv, d *facts.DNS) *ast.Term {
-			labels := make([]*ast.Term, len(d.Labels))
-			for i, s := range d.Labels {
-				labels[i] = c.str(s)
-			}
-			return c.term(ast.NewArray(labels...))
-		},
-		"max_label_length": func(_ *conv, d *facts.DNS) *ast.Term { return ast.InternedTerm(d.MaxLabelLength) },
-		"max_label_entropy": func(c *conv, d *facts.DNS) *ast.Term {
-			return c.term(ast.Number(strconv.FormatFloat(d.MaxLabelEntropy, 'f', 3, 64)))
-		},
-		"qtypes": func(c *conv, d *facts.DNS) *ast.Term {
-			qtypes := make([]*ast.Term, len(d.Qtypes))
-			for i, q := range d.Qtypes {
-				qtypes[i] = c.word(q)
-			}
-			return c.term(ast.NewArray(qtypes...))
-		},
-		"truncated": func(_ *conv, d *facts.DNS) *ast.Term { return ast.InternedTerm(d.Truncated) },
-	}
-	baselineFields = map[string]func(c *conv, b *profile.Baseline) *ast.Term{
-		"learning":     func(_ *conv, b *profile.Baseline) *ast.Term { return ast.InternedTerm(b.Learning) },
-		"known_edge":   func(_ *conv, b *profile.Baseline) *ast.Term { return ast.InternedTerm(b.KnownEdge) },
-		"learned_edge": func(_ *conv, b *profile.Baseline) *ast.Term { return ast.InternedTerm(b.LearnedEdge) },
-		"new_peer":     func(_ *conv, b *profile.Baseline) *ast.Term { return ast.InternedTerm(b.NewPeer) },
-		"new_port":     func(_ *conv, b *profile.Baseline) *ast.Term { return ast.InternedTerm(b.NewPort) },
-		"new_endpoint": func(_ *conv, b *profile.Baseline) *ast.Term { return ast.InternedTerm(b.NewEndpoint) },
-		"new_domain":   func(_ *conv, b *profile.Baseline) *ast.Term { return ast.InternedTerm(b.NewDomain) },
-		"peer":         func(c *conv, b *profile.Baseline) *ast.Term { return c.str(b.Peer) },
-		"endpoint":     func(c *conv, b *profile.Baseline) *ast.Term { return c.str(b.Endpoint) },
-	}
-)
-
 // measurementGetter reads a baseline's measurement group (path: its key)
 // or one of its numbers (path: the group's key and the number's) as
 // newBaselineValue writes them; nil for a path that names neither.
 func measurementGetter(path []string, of func(*Lazy) *profile.Baseline) getter {
-	for i := range measurements {
-		m := &measurements[i]
-		if string(m.key.Value.(ast.String)) != path[0] {
-			continue
-		}
-		if len(path) == 1 {
-			return func(l *Lazy) *ast.Term {
-				b := of(l)
-				if b == nil {
-					return nil
-				}
-				var buf [2 * maxMeasures]*ast.Term
-				kv := buf[:0]
-				for _, f := range m.fields {
-					kv = append(kv, f.key, f.term(l.c, b))
-				}
-				return l.c.group(kv...)
+	field := ""
+	if len(path) > 1 {
+		field = path[1]
+	}
+	m, f, ok := measurementNamed(path[0], field)
+	switch {
+	case !ok:
+		return nil
+	case len(path) == 1:
+		return func(l *Lazy) *ast.Term {
+			b := of(l)
+			if b == nil {
+				return nil
 			}
+			var buf [2 * maxMeasures]*ast.Term
+			return l.c.group(m.pairs(l.c, b, buf[:0])...)
 		}
-		for j := range m.fields {
-			if f := &m.fields[j]; string(f.key.Value.(ast.String)) == path[1] {
-				return func(l *Lazy) *ast.Term {
-					if b := of(l); b != nil {
-						return f.term(l.c, b)
-					}
-					return nil
-				}
-			}
-		}
+	case f == nil:
 		return func(*Lazy) *ast.Term { return nil } // no such number
 	}
-	return nil
+	return func(l *Lazy) *ast.Term {
+		if b := of(l); b != nil {
+			return f.term(l.c, b)
+		}
+		return nil
+	}
 }
 
 // partGetter reads key of the part of the facts of (nil: the flow has no
-// such part): from fields, or nothing for a key fields lacks.
-func partGetter[T any](fields map[string]func(*conv, *T) *ast.Term, key string, of func(*Lazy) *T) getter {
-	f, ok := fields[key]
+// such part): from parts, or nothing for a key parts lacks.
+func partGetter[T any](parts []part[T], key string, of func(*Lazy) *T) getter {
+	p, ok := partNamed(parts, key)
 	if !ok {
 		return func(*Lazy) *ast.Term { return nil } // sentinelValue writes no other
 	}
 	return func(l *Lazy) *ast.Term {
 		if v := of(l); v != nil {
-			return f(l.c, v)
+			return p.of(l.c, v)
 		}
 		return nil
 	}
