@@ -398,16 +398,10 @@ func inputPath(t *ast.Term, alias map[ast.Var]ast.Ref) (ast.Ref, bool) {
 // them (input.l7.type == "REQUEST" guards a dozen policies).
 type guardTable struct {
 	paths [][]*ast.Term
-	// parent is, per path, the index of the path one key shorter (every
-	// prefix of a path is in paths too), -1 for a path of one key: a
-	// flow's value at a path is its parent's value's at the last key, so
-	// that paths sharing a prefix (input.sentinel.baseline.…) look it up
-	// once.
-	parent []int
 	// deferred marks the paths within a deferred measurement group (see
 	// DeferredPaths).
 	deferred []bool
-	// slot is each path's slot (see Flow), -1 for the prefixes.
+	// slot is each path's slot (see Flow).
 	slot   []int
 	guards []guard
 	pathOf []int // guards[k] reads paths[pathOf[k]]
@@ -453,13 +447,8 @@ func newGuardTable(perPolicy [][][]guard) *guardTable {
 			}
 		}
 	}
-	for p := 0; p < len(t.paths); p++ { // t.paths grows by the prefixes
-		parent := -1
-		if path := t.paths[p]; len(path) > 1 {
-			parent = pathIndex(path[:len(path)-1])
-		}
-		t.parent = append(t.parent, parent)
-		t.deferred = append(t.deferred, covered(append(ast.Ref{ast.InputRootDocument}, t.paths[p]...), deferrable))
+	for _, path := range t.paths {
+		t.deferred = append(t.deferred, covered(append(ast.Ref{ast.InputRootDocument}, path...), deferrable))
 	}
 	return t
 }
@@ -591,33 +580,12 @@ func (g *guard) relationMayHold(x, y float64) bool {
 	return true
 }
 
-// value is the flow's value at path p (nil: none), from its parent's.
+// value is the flow's value at path p (nil: none).
 func (m *guardMemo) value(p int, looked []bool, vals []*ast.Term) *ast.Term {
-	if looked[p] {
-		return vals[p]
+	if !looked[p] {
+		vals[p], looked[p] = at(m.flow, m.t.slot[p], m.t.paths[p]), true
 	}
-	if slot := m.t.slot[p]; slot >= 0 {
-		if t, ok := m.flow.At(slot); ok {
-			vals[p], looked[p] = t, true
-			return t
-		}
-	}
-	v := m.flow.Document()
-	if parent := m.t.parent[p]; parent >= 0 {
-		t := m.value(parent, looked, vals)
-		if t == nil {
-			v = nil
-		} else {
-			v = t.Value
-		}
-	}
-	var t *ast.Term
-	if obj, ok := v.(ast.Object); ok {
-		path := m.t.paths[p]
-		t = obj.Get(path[len(path)-1])
-	}
-	vals[p], looked[p] = t, true
-	return t
+	return vals[p]
 }
 
 // canJudge reports whether the flow passes every guard of one of policy

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/big"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -221,9 +222,22 @@ func TestGuardTableAnswersAsEachGuard(t *testing.T) {
 	require.LessOrEqual(t, len(tab.paths), len(m.vbuf))
 	require.LessOrEqual(t, len(tab.guards), len(m.sbuf))
 
+	// The documents' paths: the guards' and every prefix of them (a
+	// prefix may hold another type, which hides what is below).
+	paths := slices.Clone(tab.paths)
+	seen := map[string]bool{}
+	for _, p := range paths {
+		seen[ast.Ref(p).String()] = true
+	}
+	for i := 0; i < len(paths); i++ {
+		if parent := paths[i][:len(paths[i])-1]; len(parent) > 0 && !seen[ast.Ref(parent).String()] {
+			seen[ast.Ref(parent).String()] = true
+			paths = append(paths, parent)
+		}
+	}
 	// Candidate values per path: each constant compared there, one more
 	// and one less for numbers, and values of other types.
-	cands := make([][]*ast.Term, len(tab.paths))
+	cands := make([][]*ast.Term, len(paths))
 	for k, g := range tab.guards {
 		p := tab.pathOf[k]
 		if g.rel != nil {
@@ -246,7 +260,7 @@ func TestGuardTableAnswersAsEachGuard(t *testing.T) {
 	judged := 0
 	for range 3000 {
 		doc := ast.NewObject()
-		for p, path := range tab.paths {
+		for p, path := range paths {
 			if v := cands[p][rng.IntN(len(cands[p]))]; v != nil {
 				insertAt(doc, path, v)
 			}

@@ -379,14 +379,8 @@ func (s *Set) classify(c *ast.Compiler) {
 	}
 	t := s.guardTable
 	t.slot = make([]int, len(t.paths))
-	for p := range t.slot {
-		t.slot[p] = -1
-	}
-	for k := range t.guards {
-		t.slot[t.pathOf[k]] = s.slots.add(t.paths[t.pathOf[k]], false)
-		if r := t.relOf[k]; r >= 0 {
-			t.slot[r] = s.slots.add(t.paths[r], false)
-		}
+	for p, path := range t.paths {
+		t.slot[p] = s.slots.add(path, false)
 	}
 	s.markerSlots = make([]int, len(markerKeys))
 	for i, m := range markerKeys {
