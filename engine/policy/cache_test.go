@@ -88,6 +88,16 @@ has(side, k) if side[k] != ""`, paths: []string{"input.sentinel.source", "input.
 }
 
 same(side) := side if side.kind != ""`, paths: []string{"input.sentinel.source"}},
+		{name: "input_alias", class: "edge", body: `violation contains lib.violation(rego.metadata.chain(), "x") if {
+	flow := input
+	flow.verdict == "DROPPED"
+	object.get(flow, "node_name", "") == "n1"
+}`, paths: []string{"input.node_name", "input.verdict"}},
+		{name: "input_alias_whole", class: "volatile", body: `violation contains lib.violation(rego.metadata.chain(), "x") if {
+	flow := input
+	flow.verdict == "DROPPED"
+	count(flow) > 3
+}`, whole: "reads the whole input"},
 		{name: "whole_input", class: "volatile", body: `violation contains lib.violation(rego.metadata.chain(), "x") if count(input) > 3`,
 			whole: "reads the whole input"},
 		{name: "with_input", class: "volatile", body: `violation contains lib.violation(rego.metadata.chain(), "x") if dropped with input.verdict as "DROPPED"

@@ -67,42 +67,13 @@ func inputReads(c *ast.Compiler, pkg, rule string) reads {
 		visited[rule] = true
 		// object.get(input, "field", default) reads input.field, as a
 		// call term or (once compiled) a call expression.
-		// Compiled, the input is first bound to a variable: a variable
-		// bound to the input and used only as object.get's object names
-		// fields too.
 		named := map[*ast.Term]bool{}
-		aliases := map[ast.Var]*ast.Term{}
-		ast.WalkExprs(rule, func(e *ast.Expr) bool {
-			if !e.IsEquality() {
-				return false
-			}
-			terms := e.Terms.([]*ast.Term)
-			for _, pair := range [][2]*ast.Term{{terms[1], terms[2]}, {terms[2], terms[1]}} {
-				if v, ok := pair[0].Value.(ast.Var); ok && isInputTerm(pair[1]) {
-					aliases[v] = pair[1]
-				}
-			}
-			return false
-		})
-		uses, getUses := map[ast.Var]int{}, map[ast.Var]int{}
-		ast.WalkVars(rule, func(v ast.Var) bool {
-			uses[v]++
-			return false
-		})
 		objectGetInput := func(call []*ast.Term) {
-			if len(call) < 3 || !call[0].Equal(objectGet) {
-				return
-			}
-			v, isVar := call[1].Value.(ast.Var)
-			if !isInputTerm(call[1]) && (!isVar || aliases[v] == nil) {
+			if len(call) < 3 || !call[0].Equal(objectGet) || !isInputTerm(call[1]) {
 				return
 			}
 			if p, ok := keyPath(call[2].Value); ok {
-				if isVar {
-					getUses[v]++
-				} else {
-					named[call[1]] = true
-				}
+				named[call[1]] = true
 				add(append(ast.Ref{ast.InputRootDocument}, p...))
 			}
 		}
@@ -126,13 +97,31 @@ func inputReads(c *ast.Compiler, pkg, rule string) reads {
 			}
 			return false
 		})
-		for v, t := range aliases {
-			if uses[v] == getUses[v]+1 { // its binding, and object.get's
-				named[t] = true
+		// The input, or a value in it, bound to a variable and read only
+		// through its fields (directly, with object.get or in the
+		// functions it is passed to) reads those fields, and whether the
+		// value is there. (Compiled, object.get(input, …) binds the input
+		// to a variable first.)
+		fields := map[*ast.Term][]ast.Ref{}
+		ast.WalkExprs(rule, func(e *ast.Expr) bool {
+			if !e.IsEquality() {
+				return false
 			}
-		}
+			terms := e.Terms.([]*ast.Term)
+			for _, pair := range [][2]*ast.Term{{terms[1], terms[2]}, {terms[2], terms[1]}} {
+				v, isVar := pair[0].Value.(ast.Var)
+				r, isRef := pair[1].Value.(ast.Ref)
+				if !isVar || !isRef || !r.HasPrefix(ast.InputRootRef) || !stringPrefix(r).Equal(r) {
+					continue
+				}
+				if rel, ok := varReads(c, rule, v, 1, 0); ok {
+					fields[pair[1]] = rel
+				}
+			}
+			return false
+		})
 		ast.WalkTerms(rule, func(t *ast.Term) bool {
-			if isInputTerm(t) && !named[t] {
+			if isInputTerm(t) && !named[t] && fields[t] == nil {
 				setWhole(t, "reads the whole input")
 			}
 			return false
@@ -145,33 +134,14 @@ func inputReads(c *ast.Compiler, pkg, rule string) reads {
 			}
 			return false
 		})
-		// An input value bound to a variable and read only through
-		// its fields (directly, with object.get or in the functions it
-		// is passed to) reads those fields, and whether it is there.
-		fields := map[*ast.Term][]ast.Ref{}
-		ast.WalkExprs(rule, func(e *ast.Expr) bool {
-			if !e.IsEquality() {
-				return false
-			}
-			terms := e.Terms.([]*ast.Term)
-			for _, pair := range [][2]*ast.Term{{terms[1], terms[2]}, {terms[2], terms[1]}} {
-				v, isVar := pair[0].Value.(ast.Var)
-				r, isRef := pair[1].Value.(ast.Ref)
-				if !isVar || !isRef || len(r) < 2 || !r.HasPrefix(ast.InputRootRef) || !stringPrefix(r).Equal(r) {
-					continue
-				}
-				if rel, ok := varReads(c, rule, v, 1, 0); ok {
-					fields[pair[1]] = rel
-				}
-			}
-			return false
-		})
 		ast.WalkTerms(rule, func(t *ast.Term) bool {
 			r, ok := t.Value.(ast.Ref)
 			switch {
 			case !ok || guard[t]:
 			case fields[t] != nil:
-				addExists(r)
+				if len(r) > 1 { // the input itself is always there
+					addExists(r)
+				}
 				for _, rel := range fields[t] {
 					add(r.Concat(rel))
 				}
