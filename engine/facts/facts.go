@@ -148,6 +148,9 @@ type HTTP struct {
 	// injection in a header does. Policies that scan header values lead
 	// with headers_plain == false, so ordinary requests cost them nothing.
 	HeadersPlain bool
+	// Text is the raw path and query as the injection policies match them
+	// (see RequestText), Specials its unusual characters (see Specials).
+	Text, Specials string
 }
 
 // HeaderSpecials are the characters a header value must not hold to be
@@ -491,6 +494,14 @@ func parseHTTP(h *flowpb.HTTP) *HTTP {
 		out.Path = p
 	}
 	out.Plain = plain(out.RawPath, out.Query)
+	if out.Plain {
+		// A plain path has no escape, and every character of it lower case
+		// is in the plain set.
+		out.Text = strings.ToLower(out.RawPath)
+	} else {
+		out.Text = RequestText(out.RawPath, out.Query)
+		out.Specials = Specials(out.Text)
+	}
 	out.HeadersPlain = true
 	for _, hd := range out.record.GetHeaders() {
 		if strings.ContainsAny(hd.GetValue(), HeaderSpecials) {

@@ -100,6 +100,8 @@ var (
 	keyHost, keyUserAgent        = ast.StringTerm("host"), ast.StringTerm("user_agent")
 	keyPlain, keyTruncated       = ast.StringTerm("plain"), ast.StringTerm("truncated")
 	keyHeadersPlain              = ast.StringTerm("headers_plain")
+	keyText, keySpecials         = ast.StringTerm("text"), ast.StringTerm("specials")
+	emptyString                  = ast.StringTerm("")
 	keyDNS, keyDomains           = ast.StringTerm("dns"), ast.StringTerm("domains")
 	keyLabels, keyQtypes         = ast.StringTerm("labels"), ast.StringTerm("qtypes")
 	keyMaxLabelLength            = ast.StringTerm("max_label_length")

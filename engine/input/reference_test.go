@@ -54,6 +54,8 @@ func refSentinelValue(fa *facts.Flow, p *profile.Views) ast.Object {
 			ast.Item(ast.InternedTerm("plain"), ast.InternedTerm(h.Plain)),
 			ast.Item(ast.InternedTerm("headers_plain"), ast.InternedTerm(h.HeadersPlain)),
 			ast.Item(ast.InternedTerm("truncated"), ast.InternedTerm(h.Truncated)),
+			ast.Item(ast.InternedTerm("text"), ast.StringTerm(h.Text)),
+			ast.Item(ast.InternedTerm("specials"), ast.StringTerm(h.Specials)),
 		))
 	}
 	if d := fa.DNS; d != nil {

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"math"
+	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
@@ -26,6 +27,12 @@ import (
 // float64 arithmetic and a margin far wider than its rounding, so that
 // they fail only where Rego's exact arithmetic fails too; they only skip
 // flows and are left out of the aggregate rules.
+//
+// And a guard may ask for a constant substring, as contains does:
+// `contains(input.sentinel.http.specials, "$")`, true only for a string
+// holding it. The engine measures the unusual characters of a request
+// (specials), so an injection policy whose payloads need one skips every
+// request without it.
 type guard struct {
 	path []*ast.Term // keys below input
 	op   guardOp
@@ -51,7 +58,8 @@ const (
 	opLte
 	opGt
 	opGte
-	opIn // membership in a constant collection: `input.a in {"x", "y"}`
+	opIn       // membership in a constant collection: `input.a in {"x", "y"}`
+	opContains // a constant substring: `contains(input.a, "$")`
 )
 
 var guardOps = map[string]guardOp{
@@ -149,6 +157,10 @@ func (g *guard) holdsFor(t *ast.Term) bool {
 	if t == nil {
 		return false
 	}
+	if g.op == opContains { // as contains decides: strings only
+		v, ok := t.Value.(ast.String)
+		return ok && strings.Contains(string(v), string(g.c.(ast.String)))
+	}
 	if g.op == opIn { // as internal.member_2 decides
 		switch c := g.c.(type) {
 		case ast.Set:
@@ -177,11 +189,14 @@ func (g *guard) holdsFor(t *ast.Term) bool {
 	}
 }
 
-var opSymbols = [...]string{opEq: "==", opNeq: "!=", opLt: "<", opLte: "<=", opGt: ">", opGte: ">=", opIn: "in"}
+var opSymbols = [...]string{opEq: "==", opNeq: "!=", opLt: "<", opLte: "<=", opGt: ">", opGte: ">=", opIn: "in", opContains: "contains"}
 
 // String is the guard as Rego would say it: input.a.b >= 20, input.a >=
 // 3 * input.b.
 func (g *guard) String() string {
+	if g.op == opContains {
+		return "contains(" + inputRef(g.path) + ", " + g.c.String() + ")"
+	}
 	left := inputRef(g.path) + " " + opSymbols[g.op] + " "
 	if r := g.rel; r != nil {
 		if r.arith == ast.Multiply.Name {
@@ -203,7 +218,8 @@ func inputRef(path []*ast.Term) string {
 // some/every and comprehensions (which are not walked), a comparison
 // builtin or a unification whose one side is an input path (directly, or
 // through variables bound to one in the same body) and whose other side
-// is a scalar constant.
+// is a scalar constant, a membership in a constant collection, or
+// contains with an input path and a constant string.
 func guardsOf(c *ast.Compiler, pkg string) [][]guard {
 	rules := c.GetRules(ast.MustParseRef("data." + pkg + "." + RuleName))
 	if len(rules) == 0 {
@@ -255,6 +271,13 @@ func ruleGuards(r *ast.Rule) []guard {
 		}
 		terms, ok := e.Terms.([]*ast.Term)
 		if !ok || len(terms) != 3 {
+			continue
+		}
+		if e.Operator().String() == ast.Contains.Name {
+			if g, ok := substring(terms[1], terms[2], alias); ok && !seen[g.String()] {
+				seen[g.String()] = true
+				out = append(out, g)
+			}
 			continue
 		}
 		if e.Operator().String() == ast.Member.Name {
@@ -339,6 +362,19 @@ func comparison(a, b *ast.Term, op guardOp, alias map[ast.Var]ast.Ref, derived m
 		return guard{}, false
 	}
 	return guard{path: p[1:], op: op, c: b.Value}, true
+}
+
+// substring reads `contains(a, c)` as a guard when a is an input path and
+// c a constant string.
+func substring(a, c *ast.Term, alias map[ast.Var]ast.Ref) (guard, bool) {
+	p, ok := inputPath(a, alias)
+	if !ok {
+		return guard{}, false
+	}
+	if _, ok := c.Value.(ast.String); !ok {
+		return guard{}, false
+	}
+	return guard{path: p[1:], op: opContains, c: c.Value}, true
 }
 
 // membership reads `a in c` (internal.member_2) as a guard when a is an

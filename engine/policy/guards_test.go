@@ -48,6 +48,13 @@ violation contains lib.violation(rego.metadata.chain(), "y") if startswith(input
 		{name: "membership_in_a_computed_collection_is_no_guard", body: `violation contains lib.violation(rego.metadata.chain(), "x") if {
 	input.sentinel.service_port in object.get(data.data.test, "ports", [])
 }`},
+		{name: "a_constant_substring", body: `violation contains lib.violation(rego.metadata.chain(), "x") if {
+	http := input.sentinel.http
+	contains(http.specials, "$")
+	contains(input.sentinel.http.query, data.data.test.marker)
+	contains("$", input.sentinel.http.specials)
+	contains(input.sentinel.http.text, input.sentinel.http.query)
+}`, want: [][]string{{`contains(input.sentinel.http.specials, "$")`, `contains(input.sentinel.http.query, "jndi")`}}},
 		{name: "negation_is_no_guard", body: `violation contains lib.violation(rego.metadata.chain(), "x") if not input.verdict == "FORWARDED"`},
 		// A policy replacing its input (with) is judged on every flow.
 		{name: "with_input_disables_guards", body: `violation contains lib.violation(rego.metadata.chain(), "x") if {
@@ -75,7 +82,7 @@ violation contains lib.violation(rego.metadata.chain(), "y") if startswith(input
 		t.Run(tc.name, func(t *testing.T) {
 			files := base()
 			files["test/p/p.rego"] = policyWith("Probe", "p", tc.body)
-			files["data/test.yaml"] = "test:\n  bad_ports: [4444]\n  min_rate: 50\n"
+			files["data/test.yaml"] = "test:\n  bad_ports: [4444]\n  min_rate: 50\n  marker: jndi\n"
 			s, err := Load(context.Background(), fsWith(files), ".")
 			require.NoError(t, err)
 			var got [][]string
@@ -133,6 +140,17 @@ func TestMembershipGuardAsRego(t *testing.T) {
 	for _, c := range collections {
 		requireGuardAsRego(t, guard{path: ast.MustParseRef("input.x")[1:], op: opIn, c: ast.MustParseTerm(c).Value},
 			fmt.Sprintf("input.x in %s", c), values)
+	}
+}
+
+// TestSubstringGuardAsRego: a contains guard's verdict is OPA's own for
+// the same call: strings only, the empty string in every string, and an
+// absent value fails.
+func TestSubstringGuardAsRego(t *testing.T) {
+	values := []string{`null`, `true`, `36`, `""`, `"$"`, `"a$b"`, `"${"`, `"\u00e9$"`, `"S"`, `["$"]`, `{"$": "$"}`, `{"$"}`}
+	for _, c := range []string{`"$"`, `""`, `"${"`, `"\u00e9"`} {
+		requireGuardAsRego(t, guard{path: ast.MustParseRef("input.x")[1:], op: opContains, c: ast.MustParseTerm(c).Value},
+			fmt.Sprintf("contains(input.x, %s)", c), values)
 	}
 }
 

@@ -84,6 +84,14 @@ func sentinel() map[string]any {
 			field{name: "headers_plain", schema: typed("boolean", "True when no header value (l7.http.headers, within the bounds) holds any of the characters "+
 				"$ { } < > ` | \\ that an expression, lookup or markup payload needs (a Log4j ${jndi:…}, a template, a script tag). "+
 				"Policies scanning header values lead with headers_plain == false.")},
+			field{name: "text", schema: typed("string", `The raw path and query as the injection policies match them, lower case, one per line, `+
+				`each also percent-decoded ("+" as a space) once and, when that left an escape, twice, one form per line; a target without escapes `+
+				`or "+" as sent ("/search\nq=shoes"). What the library's request.text computes from raw_path and query, measured in Go. `+
+				`Holds the query: may hold secrets, never put it in a summary.`)},
+			field{name: "specials", schema: typed("string", `The characters of text outside the plain set of ordinary targets `+
+				`(letters, digits, "/._~=&%+,_-" and the line breaks), in order: "" for page=2&sort=name, " " for q=red+shoes, "'" for q=levi%27s. `+
+				`What the library's request.specials computes. Policies looking for a trigger character lead with contains(input.sentinel.http.specials, "$"), `+
+				`which the engine checks before any Rego runs.`)},
 			field{name: "truncated", schema: typed("boolean", `True when the request exceeded a bound and was cut, prefix kept: `+
 				`the URL (8 KiB, l7.http.url), raw_path or query (2 KiB each), host (1 KiB), more than 64 headers, a header name (256 B) or value (4 KiB). `+
 				`path, raw_path, query, user_agent and l7.http are then the cut request. An oversized request is suspicious in itself.`)},

@@ -34,9 +34,14 @@ query_text := lower(input.sentinel.http.query) if {
 } else := decoded(lower(input.sentinel.http.query))
 
 # text is path_text and query_text, one form per line: what the injection
-# policies match their patterns against. Most targets have nothing to
-# decode, and take the first branch alone.
-text := lower(concat("\n", [input.sentinel.http.raw_path, input.sentinel.http.query])) if {
+# policies match their patterns against. The engine measures it
+# (input.sentinel.http.text, the same forms decoded in Go); a document
+# without it, as a test may write, has it computed here. Most targets have
+# nothing to decode, and take the first computed branch alone.
+text := t if {
+	t := input.sentinel.http.text
+	is_string(t)
+} else := lower(concat("\n", [input.sentinel.http.raw_path, input.sentinel.http.query])) if {
 	input.sentinel.http.query != ""
 	not contains(input.sentinel.http.raw_path, "%")
 	not contains(input.sentinel.http.query, "%")
@@ -53,12 +58,13 @@ decoded(s) := concat("\n", [s, once, lower(decode(once))]) if {
 	contains(once, "%")
 } else := concat("\n", [s, lower(decode(s))])
 
-# decode percent-decodes s, "+" as a space. A stray "%" that starts no valid
-# escape ("100%", "%zz") makes urlquery.decode fail; it is then escaped as
-# %25 first, so a payload cannot dodge decoding by adding one.
+# decode percent-decodes s, "+" as a space. A "%" that starts no valid
+# escape ("100%", "%zz", "%%") makes urlquery.decode fail; every "%" is
+# then escaped as %25 and those starting a valid escape restored, so a
+# payload cannot dodge decoding by adding one, and decoding never fails.
 decode(s) := d if {
 	d := urlquery.decode(s)
-} else := urlquery.decode(regex.replace(s, `%([^0-9A-Fa-f]|[0-9A-Fa-f][^0-9A-Fa-f]|[0-9A-Fa-f]?$)`, "%25${1}"))
+} else := urlquery.decode(regex.replace(replace(s, "%", "%25"), `%25([0-9A-Fa-f]{2})`, "%${1}"))
 
 # params are the query parameters as [name, value] pairs, both decoded once
 # (case kept): a parameter without "=" has the value "". Policies read
@@ -76,8 +82,12 @@ params contains [name, value] if {
 # queries (letters, digits, "/._~=&%+,_-" and the line breaks between the
 # forms), in order: "" for page=2&sort=name, " " for q=red+shoes, "'" for
 # q=levi%27s. Each injection policy first looks for its trigger characters
-# in this short string instead of scanning the whole target.
-specials := regex.replace(text, `[a-z0-9/._~=&%+,\n_-]+`, "")
+# in this short string instead of scanning the whole target. The engine
+# measures it too (input.sentinel.http.specials).
+specials := s if {
+	s := input.sentinel.http.specials
+	is_string(s)
+} else := regex.replace(text, `[a-z0-9/._~=&%+,\n_-]+`, "")
 
 # query_object is the query as urlquery.decode_object reads it: each
 # parameter name (decoded, case kept) to the list of its decoded values. A

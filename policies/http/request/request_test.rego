@@ -14,9 +14,16 @@ import data.sentinel.http.request
 # "q=[REDACTED]"), so a test states the query it judges here, as a literal.
 # The flow must not be plain (a query of its own, or an escape in its path):
 # sentinel.http.plain, which any query makes false, then stays as measured.
-with_query(doc, query) := object.union(doc, {"sentinel": {"http": {"query": query}}}) if {
+# What the engine measures of the query (sentinel.http.text and specials)
+# is measured again, by the library's own computation of it, which
+# TestRequestTextIsTheLibrarys holds equal to the engine's.
+with_query(doc, query) := object.union(bare, {"sentinel": {"http": {"text": text, "specials": specials}}}) if {
 	doc.sentinel.http.plain == false
 	query != ""
+	http := object.remove(object.union(doc.sentinel.http, {"query": query}), ["text", "specials"])
+	bare := object.union(object.remove(doc, ["sentinel"]), {"sentinel": object.union(object.remove(doc.sentinel, ["http"]), {"http": http})})
+	text := request.text with input as bare
+	specials := request.specials with input as bare
 }
 
 # with_header adds a header to the request, and keeps
@@ -75,6 +82,9 @@ test_a_stray_percent_sign_does_not_stop_decoding if {
 	request.decode("100%+cotton%27s") == "100% cotton's"
 	request.decode("%zz%27%") == "%zz'%"
 	request.decode("%a%27") == "%a'"
+	request.decode("%%41") == "%A"
+	request.decode("q=%%") == "q=%%"
+	request.text == "/s\nq=%%27or+1=1\nq=%'or 1=1\nq=%'or 1=1" with input as with_query(testdata.s_with_query, "q=%%27or+1=1")
 }
 
 test_specials_are_the_unusual_characters_in_order if {

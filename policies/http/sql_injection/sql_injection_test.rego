@@ -54,6 +54,7 @@ test_encoded_payloads_alert if {
 		"id=1%2527%2520or%25201%253D1", # double encoding
 		"id=%55NION%20%53ELECT%201", # encoded letters
 		"id=1%27%20or%20%271%27%3D%271&x=%zz", # a stray escape to break decoding
+		"id=1%27%20or%20%271%27%3D%271&x=%%", # a stray escape the first fix-up missed
 	] {
 		count(sql_injection.violation) == 1 with input as with_query(testdata.items_with_query, query)
 	}
