@@ -172,7 +172,23 @@ func (g *guard) holdsFor(t *ast.Term) bool {
 		}
 		return false
 	}
-	c := ast.Compare(t.Value, g.c)
+	var c int
+	switch v := t.Value.(type) {
+	case ast.String: // most guards: a flow's type, verdict, kind
+		if k, ok := g.c.(ast.String); ok {
+			c = strings.Compare(string(v), string(k))
+		} else {
+			c = ast.Compare(v, g.c)
+		}
+	case ast.Boolean:
+		if k, ok := g.c.(ast.Boolean); ok {
+			c = boolCompare(bool(v), bool(k))
+		} else {
+			c = ast.Compare(v, g.c)
+		}
+	default:
+		c = ast.Compare(v, g.c)
+	}
 	switch g.op {
 	case opEq:
 		return c == 0
@@ -187,6 +203,17 @@ func (g *guard) holdsFor(t *ast.Term) bool {
 	default:
 		return c >= 0
 	}
+}
+
+// boolCompare orders booleans as Rego does: false before true.
+func boolCompare(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case !a:
+		return -1
+	}
+	return 1
 }
 
 var opSymbols = [...]string{opEq: "==", opNeq: "!=", opLt: "<", opLte: "<=", opGt: ">", opGte: ">=", opIn: "in", opContains: "contains"}
