@@ -602,12 +602,16 @@ func Entropy(s string) float64 {
 		return 0
 	}
 	var counts [256]int
+	lo, hi := s[0], s[0]
 	for i := 0; i < len(s); i++ {
 		counts[s[i]]++
+		lo, hi = min(lo, s[i]), max(hi, s[i])
 	}
 	n := float64(len(s))
 	h := 0.0
-	for _, c := range counts {
+	// In byte order, as ever (the sum's rounding depends on it), over
+	// the bytes between the least and the greatest seen only.
+	for _, c := range counts[lo : int(hi)+1] {
 		if c == 0 {
 			continue
 		}

@@ -1,6 +1,8 @@
 package facts
 
 import (
+	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -81,6 +83,40 @@ func TestMeasureDNS(t *testing.T) {
 	require.Greater(t, fa.DNS.MaxLabelEntropy, 3.5)
 	require.Less(t, Entropy("aaaaaaaa"), 0.01)
 	require.InDelta(t, 2.0, Entropy("abcd"), 1e-9)
+}
+
+// TestEntropyIsTheWholeSum: Entropy sums over the bytes seen only, and
+// gets the very float64 a sum over every byte value gets (the document
+// rounds it: one bit could change a digit), on random and on DNS-like
+// strings.
+func TestEntropyIsTheWholeSum(t *testing.T) {
+	whole := func(s string) float64 {
+		var counts [256]int
+		for i := 0; i < len(s); i++ {
+			counts[s[i]]++
+		}
+		h := 0.0
+		for _, c := range counts {
+			if c > 0 {
+				p := float64(c) / float64(len(s))
+				h -= p * math.Log2(p)
+			}
+		}
+		return h
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range 20000 {
+		b := make([]byte, 1+r.IntN(64))
+		for j := range b {
+			if i%2 == 0 {
+				b[j] = byte(r.IntN(256))
+			} else {
+				b[j] = "abcdefghijklmnopqrstuvwxyz0123456789-"[r.IntN(37)]
+			}
+		}
+		require.Equal(t, math.Float64bits(whole(string(b))), math.Float64bits(Entropy(string(b))), "%q", b)
+	}
+	require.Zero(t, Entropy(""))
 }
 
 func TestHTTPPlain(t *testing.T) {
