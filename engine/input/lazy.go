@@ -1,6 +1,7 @@
 package input
 
 import (
+	"encoding/binary"
 	"strings"
 	"sync"
 
@@ -19,7 +20,20 @@ import (
 type Paths struct {
 	paths   [][]string
 	getters []getter
+	// sides are, by path, which measured endpoint the path reads whole
+	// (see AppendKey).
+	sides []side
 }
+
+// side is a path reading a measured endpoint whole: the source's, the
+// destination's, or neither.
+type side uint8
+
+const (
+	noSide side = iota
+	sourceSide
+	destinationSide
+)
 
 // getter finds one path's value for l (nil: undefined).
 type getter func(l *Lazy) *ast.Term
@@ -29,8 +43,16 @@ type getter func(l *Lazy) *ast.Term
 // answers nil, false or true as the value is undefined, false or anything
 // else, without converting it.
 func NewPaths(paths [][]string, presence []bool) *Paths {
-	ps := &Paths{paths: paths, getters: make([]getter, len(paths))}
+	ps := &Paths{paths: paths, getters: make([]getter, len(paths)), sides: make([]side, len(paths))}
 	for i, p := range paths {
+		if len(p) == 2 && p[0] == SentinelKey && (i >= len(presence) || !presence[i]) {
+			switch p[1] {
+			case "source":
+				ps.sides[i] = sourceSide
+			case "destination":
+				ps.sides[i] = destinationSide
+			}
+		}
 		if i < len(presence) && presence[i] {
 			ps.getters[i] = presenceOf(p)
 		} else {
@@ -200,6 +222,50 @@ func (l *Lazy) At(i int) (*ast.Term, bool) {
 		l.vals[i], l.got[i] = l.ps.getters[i](l), true
 	}
 	return l.vals[i], true
+}
+
+// KeyMark starts what AppendKey appends: a byte no encoding of a value by
+// type tag starts with, so that the two never collide.
+const KeyMark = 0xe0
+
+// AppendKey appends to b, for the paths that read a measured endpoint
+// whole (sentinel.source, sentinel.destination), an encoding of that
+// endpoint's value made from the facts the value is built of, and reports
+// whether it did: two flows whose encodings are the same have the same
+// value there. A decision cache key reads them on most flows, and this
+// saves finding and walking the value. Other paths: b, false.
+func (l *Lazy) AppendKey(i int, b []byte) ([]byte, bool) {
+	if i < 0 || i >= len(l.ps.sides) {
+		return b, false
+	}
+	var e *facts.Endpoint
+	switch l.ps.sides[i] {
+	case sourceSide:
+		e = &l.fa.Source
+	case destinationSide:
+		e = &l.fa.Destination
+	default:
+		return b, false
+	}
+	b = append(b, KeyMark|byte(l.ps.sides[i]))
+	for _, s := range [...]string{e.Kind, e.Namespace, e.Workload, e.Pod, e.IP} {
+		b = appendKeyString(b, s)
+	}
+	b = binary.AppendUvarint(b, uint64(e.Identity))
+	if l.ps.sides[i] == destinationSide {
+		b = appendKeyString(b, e.FQDN)
+		for _, ss := range [...][]string{e.Names, e.Domains} {
+			b = binary.AppendUvarint(b, uint64(len(ss)))
+			for _, s := range ss {
+				b = appendKeyString(b, s)
+			}
+		}
+	}
+	return b, true
+}
+
+func appendKeyString(b []byte, s string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
 }
 
 // Document is the document with the parts light names, built once.

@@ -129,3 +129,59 @@ func pathsOf(doc ast.Value, seen map[string]bool) [][]string {
 	walk(doc, nil)
 	return paths
 }
+
+// TestAppendKeyIsTheEndpoint: on the real captures and the shop's flows,
+// two flows AppendKey encodes alike at a measured endpoint's path have the
+// same value there, and two with the same value are encoded alike (a
+// cache keyed by it misses no more than one keyed by the value); other
+// paths are left to the value. The endpoint's parts are the fields
+// AppendKey encodes: a part added to the document must be added there.
+func TestAppendKeyIsTheEndpoint(t *testing.T) {
+	var names []string
+	for _, p := range destinationParts {
+		names = append(names, string(p.key.Value.(ast.String)))
+	}
+	require.Equal(t, []string{"kind", "namespace", "workload", "pod", "ip", "identity", "fqdn", "names", "domains"}, names,
+		"the destination's parts: AppendKey encodes exactly these (and the source's, the first six)")
+	require.Len(t, sourceParts, 6)
+
+	var flows []*flowpb.Flow
+	for _, f := range captures.Flows(t) {
+		flows = append(flows, f.Flow)
+	}
+	g := shopmesh.New(shopmesh.Config{Seed: 9, Attacks: true})
+	for range 6000 {
+		flows = append(flows, g.Next())
+	}
+	ps := NewPaths([][]string{{"sentinel", "source"}, {"sentinel", "destination"}, {"sentinel", "source", "namespace"}, {"sentinel", "destination"}},
+		[]bool{false, false, false, true})
+	b := NewBuilder(64)
+	byKey := [2]map[string]ast.Value{{}, {}}
+	byValue := [2]map[string]string{{}, {}}
+	for i, f := range flows {
+		fa := facts.Measure(f)
+		l := b.Lazy(ps, f, &fa, nil, nil, nil)
+		for side := range 2 {
+			key, ok := l.AppendKey(side, nil)
+			require.True(t, ok)
+			require.Equal(t, byte(KeyMark|byte(side+1)), key[0])
+			v, _ := l.At(side)
+			require.NotNil(t, v)
+			if w, seen := byKey[side][string(key)]; seen {
+				require.Zero(t, ast.Compare(w, v.Value), "flow %d: the same key, another value", i)
+			}
+			byKey[side][string(key)] = v.Value
+			if k, seen := byValue[side][v.String()]; seen {
+				require.Equal(t, k, string(key), "flow %d: the same value, another key", i)
+			}
+			byValue[side][v.String()] = string(key)
+		}
+		for _, other := range []int{2, 3, -1, 4} {
+			_, ok := l.AppendKey(other, nil)
+			require.False(t, ok, "path %d is not a measured endpoint read whole", other)
+		}
+		l.Release()
+	}
+	require.Greater(t, len(byKey[0]), 20)
+	require.Greater(t, len(byKey[1]), 20)
+}

@@ -171,9 +171,16 @@ func (c *decisionCache) key(fl Flow, mask uint, possible, need uint64) cacheKey 
 	e := encoders.Get().(*encoder)
 	e.buf = binary.AppendUvarint(e.buf[:0], uint64(mask))
 	e.buf = binary.AppendUvarint(e.buf, possible)
+	kf, keyed := fl.(keyedFlow)
 	for j, p := range c.paths {
 		if need&(1<<j) == 0 {
 			continue
+		}
+		if keyed && c.slots[j] >= 0 {
+			var ok bool
+			if e.buf, ok = kf.AppendKey(c.slots[j], e.buf); ok {
+				continue
+			}
 		}
 		var v ast.Value
 		if t := at(fl, c.slots[j], p); t != nil {
@@ -196,7 +203,8 @@ func (c *decisionCache) key(fl Flow, mask uint, possible, need uint64) cacheKey 
 	return k
 }
 
-// Tags of encoder.value: each value starts with its type.
+// Tags of encoder.value: each value starts with its type. A keyedFlow's
+// own encodings start with a byte above them all.
 const (
 	tagUndefined = iota
 	tagNull

@@ -20,6 +20,16 @@ type Flow interface {
 	Document() ast.Value
 }
 
+// keyedFlow is a Flow that encodes some of its values for a decision
+// cache key more cheaply than the value itself (input.Lazy: the measured
+// endpoints): AppendKey appends to b an encoding of the value at slot i
+// such that two flows with the same encoding have the same value there,
+// beginning with a byte no value's own encoding begins with (a tag of
+// encoder.value), or reports false.
+type keyedFlow interface {
+	AppendKey(i int, b []byte) ([]byte, bool)
+}
+
 // document is a Flow of a document already built.
 type document struct{ v ast.Value }
 
