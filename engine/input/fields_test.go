@@ -5,14 +5,11 @@ import (
 	"strings"
 	"testing"
 
-	flowpb "github.com/cilium/cilium/api/v1/flow"
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hubble-sentinel/hubble-sentinel/engine/facts"
 	"github.com/hubble-sentinel/hubble-sentinel/engine/profile"
-	"github.com/hubble-sentinel/hubble-sentinel/test/captures"
-	"github.com/hubble-sentinel/hubble-sentinel/test/shopmesh"
 )
 
 func TestFields(t *testing.T) {
@@ -53,14 +50,7 @@ func TestDocumentOfKeepsWhatIsRead(t *testing.T) {
 		{"sentinel", "baseline", "learning"}, {"sentinel", "baseline", "rate", "per_min"}, {"sentinel", "baseline", "latency"},
 	}
 	need := NewFields(paths)
-	var flows []*flowpb.Flow
-	for _, f := range captures.Flows(t) {
-		flows = append(flows, f.Flow)
-	}
-	g := shopmesh.New(shopmesh.Config{Seed: 7, Attacks: true})
-	for range 3000 {
-		flows = append(flows, g.Next())
-	}
+	flows := realAndShopFlows(t, 7, 3000)
 	b := NewBuilder(8)
 	left := map[string]bool{}
 	for i, f := range flows {

@@ -145,14 +145,7 @@ func TestAppendKeyIsTheEndpoint(t *testing.T) {
 		"the destination's parts: AppendKey encodes exactly these (and the source's, the first six)")
 	require.Len(t, sourceParts, 6)
 
-	var flows []*flowpb.Flow
-	for _, f := range captures.Flows(t) {
-		flows = append(flows, f.Flow)
-	}
-	g := shopmesh.New(shopmesh.Config{Seed: 9, Attacks: true})
-	for range 6000 {
-		flows = append(flows, g.Next())
-	}
+	flows := realAndShopFlows(t, 9, 6000)
 	ps := NewPaths([][]string{{"sentinel", "source"}, {"sentinel", "destination"}, {"sentinel", "source", "namespace"}, {"sentinel", "destination"}},
 		[]bool{false, false, false, true})
 	b := NewBuilder(64)
@@ -184,4 +177,19 @@ func TestAppendKeyIsTheEndpoint(t *testing.T) {
 	}
 	require.Greater(t, len(byKey[0]), 20)
 	require.Greater(t, len(byKey[1]), 20)
+}
+
+// realAndShopFlows are the real captures' flows, then n of the simulated
+// shop's (attacks included, from seed).
+func realAndShopFlows(t *testing.T, seed int64, n int) []*flowpb.Flow {
+	t.Helper()
+	var flows []*flowpb.Flow
+	for _, f := range captures.Flows(t) {
+		flows = append(flows, f.Flow)
+	}
+	g := shopmesh.New(shopmesh.Config{Seed: seed, Attacks: true})
+	for range n {
+		flows = append(flows, g.Next())
+	}
+	return flows
 }
