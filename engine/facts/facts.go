@@ -494,14 +494,8 @@ func parseHTTP(h *flowpb.HTTP) *HTTP {
 		out.Path = p
 	}
 	out.Plain = plain(out.RawPath, out.Query)
-	if out.Plain {
-		// A plain path has no escape, and every character of it lower case
-		// is in the plain set.
-		out.Text = strings.ToLower(out.RawPath)
-	} else {
-		out.Text = RequestText(out.RawPath, out.Query)
-		out.Specials = Specials(out.Text)
-	}
+	out.Text = RequestText(out.RawPath, out.Query)
+	out.Specials = Specials(out.Text)
 	out.HeadersPlain = true
 	for _, hd := range out.record.GetHeaders() {
 		if strings.ContainsAny(hd.GetValue(), HeaderSpecials) {

@@ -54,11 +54,9 @@ func decodedForms(s string) string {
 	return s + "\n" + once
 }
 
-var (
-	// escapedPercent is a "%" as decodeTarget escapes every one before it
-	// restores those that start a valid escape.
-	escapedPercent = regexp.MustCompile(`%25([0-9A-Fa-f]{2})`)
-)
+// escapedPercent is a "%" as decodeTarget escapes every one before it
+// restores those that start a valid escape.
+var escapedPercent = regexp.MustCompile(`%25([0-9A-Fa-f]{2})`)
 
 // decodeTarget is request.decode: s percent-decoded, "+" as a space. A "%"
 // that starts no valid escape ("100%", "%zz", "%%") is kept as it is:

@@ -67,12 +67,7 @@ var httpParts = []part[facts.HTTP]{
 	{keyHeadersPlain, func(_ *conv, h *facts.HTTP) *ast.Term { return ast.InternedTerm(h.HeadersPlain) }},
 	{keyTruncated, func(_ *conv, h *facts.HTTP) *ast.Term { return ast.InternedTerm(h.Truncated) }},
 	{keyText, func(c *conv, h *facts.HTTP) *ast.Term { return c.str(h.Text) }},
-	{keySpecials, func(c *conv, h *facts.HTTP) *ast.Term {
-		if h.Specials == "" {
-			return emptyString
-		}
-		return c.str(h.Specials)
-	}},
+	{keySpecials, func(c *conv, h *facts.HTTP) *ast.Term { return c.str(h.Specials) }},
 }
 
 // dnsParts are sentinel.dns's fields.
