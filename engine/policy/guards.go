@@ -33,11 +33,30 @@ import (
 // holding it. The engine measures the unusual characters of a request
 // (specials), so an injection policy whose payloads need one skips every
 // request without it.
+//
+// A guard may also be a builtin test of one input string (see call), read
+// from the body with the string functions and constant lists it goes
+// through: `regex.match("['\"`;(*@]", request.specials)`, `some keyword
+// in data.data.http.cmdi_keywords; contains(request.text, keyword)`. And a
+// body that requires a helper rule (`triggered`, true when one of its
+// bodies holds) is guarded by the guards of each of those bodies, one of
+// which must hold (opAnyOf). So the injection policies' triggers are
+// checked in Go, and a signed URL, new on every request and without any
+// trigger, is judged without Rego.
 type guard struct {
-	path []*ast.Term // keys below input
+	path []*ast.Term // keys below input (nil with opAnyOf)
 	op   guardOp
 	c    ast.Value // a scalar: number, string, boolean or null (nil with rel)
 	rel  *relation
+	call *call     // opCall
+	alts [][]guard // opAnyOf: each body's guards
+}
+
+// inRego reports whether the guard is written into the aggregate's rules
+// (see guardedRules): comparisons, memberships and substrings are; the
+// others are checked in Go only, and the rule bodies decide.
+func (g *guard) inRego() bool {
+	return g.rel == nil && g.op != opCall && g.op != opAnyOf
 }
 
 // relation is the other side of a guard comparing two input values: the
@@ -60,6 +79,8 @@ const (
 	opGte
 	opIn       // membership in a constant collection: `input.a in {"x", "y"}`
 	opContains // a constant substring: `contains(input.a, "$")`
+	opCall     // a builtin test of one input value (see call)
+	opAnyOf    // one of a helper rule's bodies (see guardReader.anyOf)
 )
 
 var guardOps = map[string]guardOp{
@@ -90,6 +111,18 @@ func (op guardOp) flipped() guardOp {
 // holds reports whether the guard is true of input: the value is there and
 // compares with the constant (or the relation) as op says.
 func (g *guard) holds(input ast.Value) bool {
+	if g.op == opAnyOf {
+	alts:
+		for _, gs := range g.alts {
+			for k := range gs {
+				if !gs[k].holds(input) {
+					continue alts
+				}
+			}
+			return true
+		}
+		return false
+	}
 	if g.rel != nil {
 		return g.relationHolds(lookup(input, g.path), lookup(input, g.rel.path))
 	}
@@ -154,6 +187,9 @@ func number(v ast.Value) (float64, bool) {
 // holdsFor reports whether the guard holds for t, the value at its path
 // (nil: undefined).
 func (g *guard) holdsFor(t *ast.Term) bool {
+	if g.op == opCall {
+		return g.call.holdsFor(t)
+	}
 	if t == nil {
 		return false
 	}
@@ -221,8 +257,21 @@ var opSymbols = [...]string{opEq: "==", opNeq: "!=", opLt: "<", opLte: "<=", opG
 // String is the guard as Rego would say it: input.a.b >= 20, input.a >=
 // 3 * input.b.
 func (g *guard) String() string {
-	if g.op == opContains {
+	switch g.op {
+	case opContains:
 		return "contains(" + inputRef(g.path) + ", " + g.c.String() + ")"
+	case opCall:
+		return g.call.text
+	case opAnyOf:
+		alts := make([]string, len(g.alts))
+		for i, gs := range g.alts {
+			s := make([]string, len(gs))
+			for k := range gs {
+				s[k] = gs[k].String()
+			}
+			alts[i] = "{" + strings.Join(s, "; ") + "}"
+		}
+		return "any(" + strings.Join(alts, " | ") + ")"
 	}
 	left := inputRef(g.path) + " " + opSymbols[g.op] + " "
 	if r := g.rel; r != nil {
@@ -245,16 +294,20 @@ func inputRef(path []*ast.Term) string {
 // some/every and comprehensions (which are not walked), a comparison
 // builtin or a unification whose one side is an input path (directly, or
 // through variables bound to one in the same body) and whose other side
-// is a scalar constant, a membership in a constant collection, or
-// contains with an input path and a constant string.
-func guardsOf(c *ast.Compiler, pkg string) [][]guard {
+// is a scalar constant, a membership in a constant collection, contains
+// with an input path and a constant string, a builtin test of one input
+// value (see call), or a reference to a helper rule defined by bodies with
+// guards of their own (see anyOf). data resolves data documents (nil:
+// none).
+func guardsOf(c *ast.Compiler, data func(ast.Ref) (*ast.Term, bool), pkg string) [][]guard {
 	rules := c.GetRules(ast.MustParseRef("data." + pkg + "." + RuleName))
 	if len(rules) == 0 {
 		return nil
 	}
+	gr := &guardReader{c: c, data: data}
 	out := make([][]guard, 0, len(rules))
 	for _, r := range rules {
-		gs := ruleGuards(r)
+		gs := gr.bodyGuards(r.Body, 0)
 		if len(gs) == 0 {
 			return nil
 		}
@@ -263,14 +316,24 @@ func guardsOf(c *ast.Compiler, pkg string) [][]guard {
 	return out
 }
 
-func ruleGuards(r *ast.Rule) []guard {
+// guardReader reads guards from compiled rule bodies.
+type guardReader struct {
+	c    *ast.Compiler
+	data func(ast.Ref) (*ast.Term, bool)
+}
+
+// maxHelperDepth bounds how deep anyOf follows helper rules into helper
+// rules.
+const maxHelperDepth = 3
+
+func (gr *guardReader) bodyGuards(body ast.Body, depth int) []guard {
 	// Variables bound to an input path (or below another such variable)
 	// by a top-level unification: when the body succeeds, the variable
 	// holds that value.
 	alias := map[ast.Var]ast.Ref{}
-	for range len(r.Body) { // bindings may chain in any order
+	for range len(body) { // bindings may chain in any order
 		grew := false
-		for _, e := range r.Body {
+		for _, e := range body {
 			if !plainExpr(e) || !e.IsEquality() {
 				continue
 			}
@@ -289,47 +352,86 @@ func ruleGuards(r *ast.Rule) []guard {
 			break
 		}
 	}
-	derived := derivedValues(r.Body, alias)
+	derived := derivedValues(body, alias)
+	defs := gr.readDefs(body, alias)
 	var out []guard
 	seen := map[string]bool{}
-	for _, e := range r.Body {
-		if !plainExpr(e) {
-			continue
-		}
-		terms, ok := e.Terms.([]*ast.Term)
-		if !ok || len(terms) != 3 {
-			continue
-		}
-		if e.Operator().String() == ast.Contains.Name {
-			if g, ok := substring(terms[1], terms[2], alias); ok && !seen[g.String()] {
-				seen[g.String()] = true
-				out = append(out, g)
-			}
-			continue
-		}
-		if e.Operator().String() == ast.Member.Name {
-			if g, ok := membership(terms[1], terms[2], alias); ok && !seen[g.String()] {
-				seen[g.String()] = true
-				out = append(out, g)
-			}
-			continue
-		}
-		op, ok := guardOps[e.Operator().String()]
-		if !ok {
-			continue
-		}
-		g, ok := comparison(terms[1], terms[2], op, alias, derived)
-		if !ok {
-			if g, ok = comparison(terms[2], terms[1], op.flipped(), alias, derived); !ok {
-				continue
-			}
-		}
+	add := func(g guard) {
 		if k := g.String(); !seen[k] {
 			seen[k] = true
 			out = append(out, g)
 		}
 	}
+	for _, e := range body {
+		if t, ok := e.Terms.(*ast.Term); ok && !e.Negated && len(e.With) == 0 {
+			if g, ok := gr.anyOf(t, depth); ok {
+				add(g)
+			}
+			continue
+		}
+		if !plainExpr(e) {
+			continue
+		}
+		terms, ok := e.Terms.([]*ast.Term)
+		if !ok {
+			continue
+		}
+		if g, ok := simpleGuard(e, terms, alias, derived); ok {
+			add(g)
+		} else if g, ok := callGuard(e, defs); ok {
+			add(g)
+		}
+	}
 	return out
+}
+
+// simpleGuard reads a comparison, a membership or a substring.
+func simpleGuard(e *ast.Expr, terms []*ast.Term, alias map[ast.Var]ast.Ref, derived map[ast.Var]*relation) (guard, bool) {
+	if len(terms) != 3 {
+		return guard{}, false
+	}
+	switch e.Operator().String() {
+	case ast.Contains.Name:
+		return substring(terms[1], terms[2], alias)
+	case ast.Member.Name:
+		return membership(terms[1], terms[2], alias)
+	}
+	op, ok := guardOps[e.Operator().String()]
+	if !ok {
+		return guard{}, false
+	}
+	if g, ok := comparison(terms[1], terms[2], op, alias, derived); ok {
+		return g, true
+	}
+	return comparison(terms[2], terms[1], op.flipped(), alias, derived)
+}
+
+// anyOf reads t, a reference to a helper rule such as `triggered if …`
+// (true when one of its bodies holds, never false: no default, no else,
+// no arguments), as a guard holding when the guards of one of its bodies
+// do; none when a body has none.
+func (gr *guardReader) anyOf(t *ast.Term, depth int) (guard, bool) {
+	ref, ok := t.Value.(ast.Ref)
+	if !ok || depth >= maxHelperDepth || !ref.HasPrefix(ast.DefaultRootRef) || !ref.IsGround() {
+		return guard{}, false
+	}
+	rules := gr.c.GetRules(ref)
+	if len(rules) == 0 {
+		return guard{}, false
+	}
+	g := guard{op: opAnyOf}
+	for _, r := range rules {
+		if r.Default || r.Else != nil || len(r.Head.Args) > 0 || r.Head.Key != nil || !r.Path().Equal(ref) ||
+			r.Head.Value == nil || !r.Head.Value.Equal(ast.BooleanTerm(true)) {
+			return guard{}, false
+		}
+		gs := gr.bodyGuards(r.Body, depth+1)
+		if len(gs) == 0 {
+			return guard{}, false
+		}
+		g.alts = append(g.alts, gs)
+	}
+	return g, true
 }
 
 func plainExpr(e *ast.Expr) bool {
@@ -467,8 +569,10 @@ type guardTable struct {
 	// slot is each path's slot (see Flow).
 	slot   []int
 	guards []guard
-	pathOf []int // guards[k] reads paths[pathOf[k]]
+	pathOf []int // guards[k] reads paths[pathOf[k]] (-1: an opAnyOf)
 	relOf  []int // and, with a relation, paths[relOf[k]] (else -1)
+	// alts are an opAnyOf's bodies' guards (indexes into guards).
+	alts [][][]int
 	// rules are, per policy, each violation rule's guards (indexes into
 	// guards); nil: the policy can judge any flow.
 	rules [][][]int
@@ -487,6 +591,34 @@ func newGuardTable(perPolicy [][][]guard) *guardTable {
 		}
 		return pi
 	}
+	var intern func(g guard) int
+	intern = func(g guard) int {
+		if k, ok := guards[g.String()]; ok {
+			return k
+		}
+		var alts [][]int
+		for _, gs := range g.alts {
+			ks := make([]int, len(gs))
+			for j := range gs {
+				ks[j] = intern(gs[j])
+			}
+			alts = append(alts, ks)
+		}
+		path, rel := -1, -1
+		if g.op != opAnyOf {
+			path = pathIndex(g.path)
+		}
+		if g.rel != nil {
+			rel = pathIndex(g.rel.path)
+		}
+		k := len(t.guards)
+		guards[g.String()] = k
+		t.guards = append(t.guards, g)
+		t.pathOf = append(t.pathOf, path)
+		t.relOf = append(t.relOf, rel)
+		t.alts = append(t.alts, alts)
+		return k
+	}
 	for i, rules := range perPolicy {
 		if rules == nil {
 			continue
@@ -494,19 +626,7 @@ func newGuardTable(perPolicy [][][]guard) *guardTable {
 		t.rules[i] = make([][]int, len(rules))
 		for r, gs := range rules {
 			for _, g := range gs {
-				k, ok := guards[g.String()]
-				if !ok {
-					rel := -1
-					if g.rel != nil {
-						rel = pathIndex(g.rel.path)
-					}
-					k = len(t.guards)
-					guards[g.String()] = k
-					t.guards = append(t.guards, g)
-					t.pathOf = append(t.pathOf, pathIndex(g.path))
-					t.relOf = append(t.relOf, rel)
-				}
-				t.rules[i][r] = append(t.rules[i][r], k)
+				t.rules[i][r] = append(t.rules[i][r], intern(g))
 			}
 		}
 	}
@@ -561,6 +681,10 @@ func (m *guardMemo) holds(k int) bool {
 	value := func(p int) *ast.Term { return m.value(p, looked, vals) }
 	var ok bool
 	switch g := &m.t.guards[k]; {
+	case g.op == opAnyOf:
+		ok = m.anyHolds(k)
+	case g.op == opCall && m.deferred != nil && m.t.deferred[m.t.pathOf[k]]:
+		ok = true // a measurement: not a call guard's string
 	case m.deferred != nil && (m.t.deferred[m.t.pathOf[k]] || g.rel != nil && m.t.deferred[m.t.relOf[k]]):
 		ok = m.deferredHolds(g, k, value)
 	case g.rel != nil:
@@ -651,15 +775,16 @@ func (m *guardMemo) value(p int, looked []bool, vals []*ast.Term) *ast.Term {
 	return vals[p]
 }
 
-// canJudge reports whether the flow passes every guard of one of policy
-// i's violation rules.
-func (m *guardMemo) canJudge(i int) bool {
-	rules := m.t.rules[i]
-	if rules == nil {
-		return true
-	}
+// anyHolds reports whether the flow passes every guard of one of an
+// opAnyOf guard's bodies.
+func (m *guardMemo) anyHolds(k int) bool {
+	return m.oneOf(m.t.alts[k])
+}
+
+// oneOf reports whether the flow passes every guard of one of the lists.
+func (m *guardMemo) oneOf(lists [][]int) bool {
 next:
-	for _, gs := range rules {
+	for _, gs := range lists {
 		for _, k := range gs {
 			if !m.holds(k) {
 				continue next
@@ -668,6 +793,16 @@ next:
 		return true
 	}
 	return false
+}
+
+// canJudge reports whether the flow passes every guard of one of policy
+// i's violation rules.
+func (m *guardMemo) canJudge(i int) bool {
+	rules := m.t.rules[i]
+	if rules == nil {
+		return true
+	}
+	return m.oneOf(rules)
 }
 
 // possible is which policies of sub (a bit each, by position; the first

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -39,7 +40,7 @@ violation contains lib.violation(rego.metadata.chain(), "y") if {
 }`, want: [][]string{{`input.verdict != "FORWARDED"`}, {"input.sentinel.initiated == true", "input.sentinel.destination_port <= 1024"}}},
 		{name: "a_rule_without_guards_opens_the_policy", body: `violation contains lib.violation(rego.metadata.chain(), "x") if input.verdict == "DROPPED"
 
-violation contains lib.violation(rego.metadata.chain(), "y") if startswith(input.sentinel.http.path, "/admin")`},
+violation contains lib.violation(rego.metadata.chain(), "y") if count(input.sentinel.http.path) > 3`},
 		{name: "membership_in_a_constant_collection", body: `violation contains lib.violation(rego.metadata.chain(), "x") if {
 	input.trace_observation_point in {"TO_NETWORK", "FROM_NETWORK"}
 	input.sentinel.service_port in [22, 3389]
@@ -54,7 +55,59 @@ violation contains lib.violation(rego.metadata.chain(), "y") if startswith(input
 	contains(input.sentinel.http.query, data.data.test.marker)
 	contains("$", input.sentinel.http.specials)
 	contains(input.sentinel.http.text, input.sentinel.http.query)
-}`, want: [][]string{{`contains(input.sentinel.http.specials, "$")`, `contains(input.sentinel.http.query, "jndi")`}}},
+}`, want: [][]string{{`contains(input.sentinel.http.specials, "$")`, `contains(input.sentinel.http.query, "jndi")`, `contains("$", input.sentinel.http.specials)`}}},
+		{name: "a_builtin_test_of_one_input_value", body: `violation contains lib.violation(rego.metadata.chain(), "x") if {
+	q := input.sentinel.http.query
+	strings.any_prefix_match(split(lower(q), "&"), ["token", "key"])
+	regex.match("[;|]", input.sentinel.http.specials)
+	some keyword in data.data.test.keywords
+	contains(input.sentinel.http.text, keyword)
+	some pattern in data.data.test.patterns
+	regex.match(pattern, q)
+	regex.match(input.sentinel.http.query, "x")
+	startswith(input.sentinel.http.text, input.sentinel.http.query)
+	regex.match("(", q)
+}`, want: [][]string{{
+			`strings.any_prefix_match(split(lower(input.sentinel.http.query), "&"), ["token", "key"])`,
+			`regex.match("[;|]", input.sentinel.http.specials)`,
+			`contains(input.sentinel.http.text, each ["union", "/bin/"])`,
+			`regex.match(each ["a+", "b{2}"], input.sentinel.http.query)`,
+		}}},
+		{name: "a_helper_rule_with_guards_in_each_body", body: `violation contains lib.violation(rego.metadata.chain(), "x") if {
+	input.l7.type == "REQUEST"
+	triggered
+	untriggerable
+}
+
+triggered if contains(input.sentinel.http.specials, "'")
+
+triggered if {
+	input.sentinel.http.query != ""
+	regex.match("union", input.sentinel.http.text)
+}
+
+untriggerable if count(input.sentinel.http.text) > 5
+
+untriggerable if input.verdict == "DROPPED"`, want: [][]string{{
+			`input.l7.type == "REQUEST"`,
+			`any({contains(input.sentinel.http.specials, "'")} | {input.sentinel.http.query != ""; regex.match("union", input.sentinel.http.text)})`,
+		}}},
+		{name: "a_library_value_with_a_fallback", body: `violation contains lib.violation(rego.metadata.chain(), "x") if {
+	regex.match("[<>]", measured)
+	contains(computed, "x")
+}
+
+measured := s if {
+	s := input.sentinel.http.specials
+	is_string(s)
+} else := regex.replace(input.sentinel.http.text, "[a-z]", "")
+
+computed := lower(input.sentinel.http.text)`, want: [][]string{{`regex.match("[<>]", ~input.sentinel.http.specials)`}}},
+		{name: "a_helper_rule_that_may_be_false_is_no_guard", body: `violation contains lib.violation(rego.metadata.chain(), "x") if triggered
+
+default triggered := false
+
+triggered if contains(input.sentinel.http.specials, "'")`},
 		{name: "negation_is_no_guard", body: `violation contains lib.violation(rego.metadata.chain(), "x") if not input.verdict == "FORWARDED"`},
 		// A policy replacing its input (with) is judged on every flow.
 		{name: "with_input_disables_guards", body: `violation contains lib.violation(rego.metadata.chain(), "x") if {
@@ -82,7 +135,7 @@ violation contains lib.violation(rego.metadata.chain(), "y") if startswith(input
 		t.Run(tc.name, func(t *testing.T) {
 			files := base()
 			files["test/p/p.rego"] = policyWith("Probe", "p", tc.body)
-			files["data/test.yaml"] = "test:\n  bad_ports: [4444]\n  min_rate: 50\n  marker: jndi\n"
+			files["data/test.yaml"] = "test:\n  bad_ports: [4444]\n  min_rate: 50\n  marker: jndi\n  keywords: [union, /bin/]\n  patterns: {a: a+, b: 'b{2}'}\n"
 			s, err := Load(context.Background(), fsWith(files), ".")
 			require.NoError(t, err)
 			var got [][]string
@@ -258,6 +311,29 @@ func TestGuardTableAnswersAsEachGuard(t *testing.T) {
 	cands := make([][]*ast.Term, len(paths))
 	for k, g := range tab.guards {
 		p := tab.pathOf[k]
+		switch g.op {
+		case opAnyOf:
+			continue // its bodies' guards are in the table
+		case opCall:
+			// The strings its test compares with, and strings with
+			// the characters the bundled tests look for.
+			for _, st := range g.call.steps {
+				for _, a := range st.args {
+					if a.kind == argConst {
+						if _, ok := a.c.Value.(ast.String); ok {
+							cands[p] = append(cands[p], a.c)
+						}
+					}
+				}
+			}
+			for _, e := range g.call.each {
+				cands[p] = append(cands[p], e)
+			}
+			for _, v := range []string{"", "'", "a b", "x=1&token=abc", "/../..", "%c0%ae", "sqlmap/1.7", "Mozilla/5.0", "${jndi:ldap://x}"} {
+				cands[p] = append(cands[p], ast.StringTerm(v))
+			}
+			continue
+		}
 		if g.rel != nil {
 			// Numbers on both sides, equal ones among them.
 			for _, q := range []int{p, tab.relOf[k]} {
@@ -393,4 +469,73 @@ func TestMayHoldOnlyFailsWhereTheDocumentFails(t *testing.T) {
 		}
 	}
 	require.Positive(t, skipped, "the relation guards do skip flows")
+}
+
+// TestCallGuardAsRego: a call guard's verdict is OPA's own for the rule
+// body it was read from, on strings (it calls OPA's builtins, and compiles
+// patterns as OPA does), through mapped values, ranges over constants and
+// data, and a library value with a fallback; on an absent value or
+// another type it fails only where the body fails.
+func TestCallGuardAsRego(t *testing.T) {
+	values := []string{`""`, `"a"`, `"A&Token=1"`, `"x=1&key=2"`, `"keyx"`, `"UNION select"`, `"/BIN/sh"`, `"a;b"`, `"ab"`, `"aab"`, `"bb"`,
+		`"  xx "`, `"XX"`, `"q=x\n/etc/passwd"`, `"q=/etc/passwd&x"`, `"\u00e9;"`, `1`, `true`, `null`, `["a;"]`, `{"a": ";"}`, "absent"}
+	for _, body := range []string{
+		`regex.match("[;|$]", input.sentinel.http.query)`,
+		`strings.any_prefix_match(split(lower(input.sentinel.http.query), "&"), ["token", "key"])`,
+		`strings.any_suffix_match(input.sentinel.http.query, ["sh", "xx"])`,
+		`some k in ["union", "/bin/"]
+	contains(lower(input.sentinel.http.query), k)`,
+		`some pattern in data.data.test.patterns
+	regex.match(pattern, input.sentinel.http.query)`,
+		`endswith(trim_space(upper(input.sentinel.http.query)), "XX")`,
+		`y := replace(input.sentinel.http.query, "\n", "&")
+	some f in data.data.test.files
+	contains(y, f)`,
+		`startswith(measured, "a")`,
+		`regex.match("^[a-z]+$", measured)`,
+		`measured != ""`,
+	} {
+		t.Run(body, func(t *testing.T) {
+			files := base()
+			files["test/p/p.rego"] = policyWith("Probe", "p", `violation contains lib.violation(rego.metadata.chain(), "x") if {
+	`+body+`
+}
+
+measured := s if {
+	s := input.sentinel.http.query
+	is_string(s)
+} else := "computed"`)
+			files["data/test.yaml"] = "test:\n  bad_ports: [4444]\n  patterns: {a: 'a+b', b: '(?i)^union'}\n  files: [/etc/passwd]\n"
+			s, err := Load(context.Background(), fsWith(files), ".", WithoutShortcuts())
+			require.NoError(t, err)
+			gs := s.guards[s.order["Probe"]]
+			require.Len(t, gs, 1)
+			require.Len(t, gs[0], 1)
+			g := gs[0][0]
+			require.Equal(t, opCall, g.op, g.String())
+			held, failed := 0, 0
+			for _, v := range values {
+				in := ast.NewObject()
+				x := ast.MustParseRef("input.sentinel.http.query")[1:]
+				if v != "absent" {
+					insertAt(in, x, ast.MustParseTerm(v))
+				}
+				vs, err := s.Eval(context.Background(), in)
+				require.NoError(t, err)
+				rego := len(vs) > 0
+				if v != "absent" && strings.HasPrefix(v, `"`) {
+					require.Equal(t, rego, g.holds(in), "%s with x = %s", g.String(), v)
+				} else if !g.holds(in) {
+					require.False(t, rego, "%s with x = %s: the guard fails, Rego holds", g.String(), v)
+				}
+				if rego {
+					held++
+				} else {
+					failed++
+				}
+			}
+			require.Positive(t, held, "no value passes: the test checks nothing")
+			require.Positive(t, failed, "every value passes: the test checks nothing")
+		})
+	}
 }

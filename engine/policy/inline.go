@@ -17,8 +17,31 @@ import (
 // `opa test` and policy.Test evaluate the modules as written, so tests can
 // still replace data with `with`.
 func inlineData(modules map[string]*ast.Module, data map[string]any) error {
+	lookup := dataLookup(data)
+	for file, m := range modules {
+		for _, r := range m.Rules {
+			if _, err := ast.TransformRefs(r, func(ref ast.Ref) (ast.Value, error) {
+				if !ref.HasPrefix(ast.DefaultRootRef) || len(ref) < 2 || !ref.IsGround() {
+					return ref, nil
+				}
+				if t, ok := lookup(ref); ok {
+					return t.Value, nil
+				}
+				return ref, nil
+			}); err != nil {
+				return fmt.Errorf("%s: inlining data: %w", file, err)
+			}
+		}
+	}
+	return nil
+}
+
+// dataLookup returns a function resolving a ground reference to a data
+// document (data.data.http.keywords) to its value, remembered per
+// reference.
+func dataLookup(data map[string]any) func(ast.Ref) (*ast.Term, bool) {
 	values := map[string]*ast.Term{}
-	lookup := func(ref ast.Ref) (*ast.Term, bool) {
+	return func(ref ast.Ref) (*ast.Term, bool) {
 		key := ref.String()
 		if t, ok := values[key]; ok {
 			return t, t != nil
@@ -45,20 +68,4 @@ func inlineData(modules map[string]*ast.Module, data map[string]any) error {
 		values[key] = t
 		return t, true
 	}
-	for file, m := range modules {
-		for _, r := range m.Rules {
-			if _, err := ast.TransformRefs(r, func(ref ast.Ref) (ast.Value, error) {
-				if !ref.HasPrefix(ast.DefaultRootRef) || len(ref) < 2 || !ref.IsGround() {
-					return ref, nil
-				}
-				if t, ok := lookup(ref); ok {
-					return t.Value, nil
-				}
-				return ref, nil
-			}); err != nil {
-				return fmt.Errorf("%s: inlining data: %w", file, err)
-			}
-		}
-	}
-	return nil
 }

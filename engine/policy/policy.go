@@ -75,7 +75,9 @@ type Set struct {
 	exceptions []Exception
 	budget     Budget
 
-	modules  map[string]*ast.Module
+	modules map[string]*ast.Module
+	// dataAt resolves a reference to the data documents (see dataLookup).
+	dataAt   func(ast.Ref) (*ast.Term, bool)
 	store    storage.Store
 	compiler *ast.Compiler
 	// single judges one policy alone: the fallback when the combined
@@ -244,6 +246,7 @@ func compile(ctx context.Context, modules map[string]*ast.Module, data map[strin
 		return nil, err
 	}
 
+	s.dataAt = dataLookup(data)
 	if err := inlineData(modules, data); err != nil {
 		return nil, err
 	}
@@ -363,7 +366,7 @@ func (s *Set) classify(c *ast.Compiler) {
 		s.class[i] = classOf(s.reads[i])
 		s.gate[i] = gateOf(c, p.Package)
 		if s.reads[i].whole == "" {
-			s.guards[i] = guardsOf(c, p.Package)
+			s.guards[i] = guardsOf(c, s.dataAt, p.Package)
 		}
 	}
 	s.guardTable = newGuardTable(s.guards)
@@ -492,6 +495,23 @@ func (s *Set) screen(ctx context.Context, compiler *ast.Compiler, class int, lay
 	}
 	sc.cache = s.cacheOf(s.screenReads, in)
 	s.unitsOf(sc, s.screenReads, in)
+	if sc.units != nil {
+		sc.single = make([]rego.PreparedEvalQuery, len(s.policies))
+		sc.always = make([]bool, len(s.policies))
+		for i, p := range s.policies {
+			switch {
+			case !in(i):
+			case s.unscreened[p.Package]:
+				sc.always[i] = true
+			default:
+				q, err := s.prepareQueryWith(ctx, compiler, "data."+p.Package+"."+screenRule)
+				if err != nil {
+					return nil, fmt.Errorf("%s: compiling the screen of %s: %w", p.File, p.Package, err)
+				}
+				sc.single[i] = q
+			}
+		}
+	}
 	return sc, nil
 }
 
@@ -599,8 +619,8 @@ func guardsAt(guards [][][]guard, i int) [][]guard {
 
 // guardedRules writes `head if body`, or with guards (one list per
 // violation rule) one rule per list, leading with its guards: OPA's rule
-// index skips the rules whose equality guards a flow fails. Relation
-// guards are checked in Go only: the body decides.
+// index skips the rules whose equality guards a flow fails. Relation,
+// call and any-of guards are checked in Go only: the body decides.
 func guardedRules(b *strings.Builder, head, body string, guards [][]guard) {
 	if guards == nil {
 		fmt.Fprintf(b, "%s if %s\n", head, body)
@@ -609,7 +629,7 @@ func guardedRules(b *strings.Builder, head, body string, guards [][]guard) {
 	for _, gs := range guards {
 		fmt.Fprintf(b, "%s if {\n", head)
 		for g := range gs {
-			if gs[g].rel == nil {
+			if gs[g].inRego() {
 				fmt.Fprintf(b, "\t%s\n", gs[g].String())
 			}
 		}

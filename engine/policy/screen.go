@@ -117,8 +117,11 @@ func screenRules(b *strings.Builder, ps []Info, class, k int, sub []int, guards 
 // verdict is looked up in its unit: the policies of the group whose bodies
 // read the same paths share a cache of which of them held, keyed by those
 // values (and the flow's markers) alone. Only when some unit has not seen
-// its values does the screen query run, and its answer fills every unit
-// that missed.
+// its values does Rego run, and then only for the policies of the units
+// that missed whose guards the flow passes, each with its own screen query
+// (see judgeMissed): a signed URL, new on every request, is judged by the
+// few policies whose guards its query passes, not by every policy that
+// reads a query.
 type screen struct {
 	queries []rego.PreparedEvalQuery
 	cache   *decisionCache
@@ -129,6 +132,11 @@ type screen struct {
 	units  []*decisionCache
 	unitOf []int
 	member []uint64
+	// single are, with units, each policy's own screen query (by index in
+	// the Set), and always the policies without one (unscreened: their
+	// bodies count as holding).
+	single []rego.PreparedEvalQuery
+	always []bool
 }
 
 // minUnitCache is the least a unit's cache holds.
@@ -246,7 +254,14 @@ func (sc *screen) quiet(ctx context.Context, s *Set, fl Flow, mask uint, sub []i
 			sc.cache.put(key, verdict(!held))
 			return !held, false, nil
 		}
+		held, err := sc.judgeMissed(ctx, s, fl, sub, possible, &miss)
+		if err != nil {
+			return false, true, err
+		}
+		sc.cache.put(key, verdict(!held))
+		return !held, true, nil
 	}
+	// Without units: the subset's screen query.
 	rs, err := s.run(ctx, sc.queries[qi], fl.Document())
 	if err != nil {
 		return false, true, err
@@ -255,32 +270,56 @@ func (sc *screen) quiet(ctx context.Context, s *Set, fl Flow, mask uint, sub []i
 	if !quiet {
 		set, ok := rs[0].Expressions[0].Value.([]any)
 		quiet = ok && len(set) == 0
-		if ok && miss.n > 0 {
-			sc.fill(&miss, set, len(s.policies))
-		}
-	} else if miss.n > 0 {
-		sc.fill(&miss, nil, len(s.policies))
 	}
 	sc.cache.put(key, verdict(quiet))
 	return quiet, true, nil
 }
 
-// fill caches, in each unit that missed, which of its policies the
-// screen query found holding (set: their indexes; n: how many policies
-// the Set has). Nothing is cached when an element is not an index.
-func (sc *screen) fill(miss *unitMisses, set []any, n int) {
-	var held [maxUnits]uint64
-	for _, e := range set {
-		i, ok := index(e, n)
-		if !ok || sc.unitOf[i] < 0 {
-			return
+// judgeMissed evaluates the screen of each possible policy (of sub, bits
+// of possible) in the units that missed, alone, caches each unit's answer
+// and reports whether a body held. A possible policy of a unit that
+// answered is not evaluated again, nor is one whose guards the flow fails
+// (the screen query of the whole subset would evaluate it unless its
+// guards are written in Rego): a guard fails only where the policy's
+// bodies fail, and the unit's key holds every value the guards read, so
+// the unit caches it as not holding.
+func (sc *screen) judgeMissed(ctx context.Context, s *Set, fl Flow, sub []int, possible uint64, miss *unitMisses) (bool, error) {
+	var (
+		doc  ast.Value
+		held [maxUnits]uint64
+		want [maxUnits]bool
+		any  bool
+	)
+	for j := range miss.n {
+		want[miss.units[j]] = true
+	}
+	for b, i := range sub {
+		if b >= 64 || possible&(1<<b) == 0 || !want[sc.unitOf[i]] {
+			continue
 		}
-		held[sc.unitOf[i]] |= sc.member[i]
+		u := sc.unitOf[i]
+		if sc.always[i] {
+			held[u] |= sc.member[i]
+			any = true
+			continue
+		}
+		if doc == nil {
+			doc = fl.Document()
+		}
+		rs, err := s.run(ctx, sc.single[i], doc)
+		if err != nil {
+			return false, err
+		}
+		if len(rs) > 0 && len(rs[0].Expressions) > 0 && rs[0].Expressions[0].Value == true {
+			held[u] |= sc.member[i]
+			any = true
+		}
 	}
 	for j := range miss.n {
 		u := miss.units[j]
 		sc.units[u].putBits(miss.keys[j], held[u])
 	}
+	return any, nil
 }
 
 // verdict is the screen cache's value of quiet.

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -198,40 +199,14 @@ func TestEvalDeferredChangesNoVerdict(t *testing.T) {
 // Set judging every flow, and a pairing whose path policy holds still
 // goes to the full query.
 func TestScreenUnitsAnswerWithoutRego(t *testing.T) {
-	files := base()
-	files["test/path/path.rego"] = policyWith("Path", "path", `violation contains lib.violation(rego.metadata.chain(), "admin") if {
-	startswith(input.sentinel.http.path, "/admin")
-}`)
-	files["test/agent/agent.rego"] = policyWith("Agent", "agent", `violation contains lib.violation(rego.metadata.chain(), "scanner") if {
-	contains(input.sentinel.http.user_agent, "sqlmap")
-}`)
-	ctx := context.Background()
-	screened, plain := screenedAndPlain(t, files)
-	wide := groupOf(t, screened, "wide")
-	require.NotNil(t, wide.screen)
-	require.Len(t, wide.screen.units, 2, "one unit per set of paths read")
-
-	flow := func(path, agent string) ast.Value {
-		return parseInput(t, `{"sentinel": {"http": {"path": "`+path+`", "user_agent": "`+agent+`"}}}`)
-	}
+	// sprintf: no guard (see guardsOf), so the units decide.
+	screened, plain := pathAnd(t, policyWith("Agent", "agent", `violation contains lib.violation(rego.metadata.chain(), "scanner") if {
+	contains(sprintf("%s", [input.sentinel.http.user_agent]), "sqlmap")
+}`))
 	judge := func(path, agent string) []string {
-		in := flow(path, agent)
-		want, err := plain.Eval(ctx, in)
-		require.NoError(t, err)
-		got, err := screened.Eval(ctx, in)
-		require.NoError(t, err)
-		require.Equal(t, ids(want), ids(got), "%s %s", path, agent)
-		return ids(got)
+		return judgedAlike(t, screened, plain, `{"sentinel": {"http": {"path": "`+path+`", "user_agent": "`+agent+`"}}}`)
 	}
-	runs := func() uint64 {
-		for _, s := range screened.CacheStats() {
-			if s.Group == "wide" {
-				return s.Misses
-			}
-		}
-		t.Fatal("no wide group")
-		return 0
-	}
+	runs := func() uint64 { return wideRuns(t, screened) }
 	paths, agents := []string{"/a", "/b", "/admin/x"}, []string{"curl", "go", "sqlmap 1.7"}
 	for range 3 { // the screen keeps what it has seen twice, the units at once
 		for i := range paths {
@@ -245,6 +220,78 @@ func TestScreenUnitsAnswerWithoutRego(t *testing.T) {
 	require.Equal(t, []string{"Path"}, judge("/admin/x", "curl"))
 	require.Equal(t, []string{"Agent"}, judge("/b", "sqlmap 1.7"))
 	require.ElementsMatch(t, []string{"Path", "Agent"}, judge("/admin/x", "sqlmap 1.7"))
+}
+
+// TestScreenRunsOnlyWhatMissed: a flow with a value never seen (a signed
+// URL's query) misses the unit of a policy reading it, but when that
+// policy's guards fail in Go (a builtin test of the query) it is not
+// evaluated, and the other policies' units answer: no Rego. When a unit
+// misses for a policy whose guards pass, only the policies of the units
+// that missed are evaluated, and the verdicts stay a plain Set's.
+func TestScreenRunsOnlyWhatMissed(t *testing.T) {
+	screened, plain := pathAnd(t, policyWith("Quote", "quote", `violation contains lib.violation(rego.metadata.chain(), "quote") if {
+	regex.match("['\"]", input.sentinel.http.query)
+	count(split(input.sentinel.http.query, "&")) > 1
+}`))
+	judge := func(path, query string) []string {
+		return judgedAlike(t, screened, plain, `{"sentinel": {"http": {"path": "`+path+`", "query": "`+query+`"}}}`)
+	}
+	runs := func() uint64 { return wideRuns(t, screened) }
+	for range 2 {
+		judge("/img/a.jpg", "sig=0")
+		judge("/admin/x", "sig=0")
+	}
+	before := runs()
+	for i := range 50 {
+		require.Empty(t, judge("/img/a.jpg", fmt.Sprintf("sig=%x&exp=900", i*7919)))
+	}
+	require.Equal(t, before, runs(), "new queries that fail Quote's guards, a known path: no Rego")
+	require.Equal(t, []string{"Quote"}, judge("/img/b.jpg", "q=1'&x=2"))
+	require.Empty(t, judge("/img/c.jpg", "q=1'"))
+	require.Equal(t, []string{"Path"}, judge("/admin/y", "sig=1"))
+	require.ElementsMatch(t, []string{"Path", "Quote"}, judge("/admin/z", "q='&x"))
+}
+
+// pathAnd loads, screened and plain, a policy on the path without guards
+// (Path: /admin…) and other, a policy reading other values, and requires
+// the wide group's screen to have a unit for each.
+func pathAnd(t *testing.T, other string) (screened, plain *Set) {
+	t.Helper()
+	files := base()
+	files["test/path/path.rego"] = policyWith("Path", "path", `violation contains lib.violation(rego.metadata.chain(), "admin") if {
+	startswith(sprintf("%s", [input.sentinel.http.path]), "/admin")
+}`)
+	files["test/other/other.rego"] = other
+	screened, plain = screenedAndPlain(t, files)
+	wide := groupOf(t, screened, "wide")
+	require.NotNil(t, wide.screen)
+	require.Len(t, wide.screen.units, 2, "one unit per set of paths read")
+	return screened, plain
+}
+
+// judgedAlike judges the input document js with both Sets, requires the
+// same verdicts and returns the policies that fired.
+func judgedAlike(t *testing.T, screened, plain *Set, js string) []string {
+	t.Helper()
+	in := parseInput(t, js)
+	want, err := plain.Eval(context.Background(), in)
+	require.NoError(t, err)
+	got, err := screened.Eval(context.Background(), in)
+	require.NoError(t, err)
+	require.Equal(t, ids(want), ids(got), js)
+	return ids(got)
+}
+
+// wideRuns is how many flows the wide group judged with Rego.
+func wideRuns(t *testing.T, s *Set) uint64 {
+	t.Helper()
+	for _, st := range s.CacheStats() {
+		if st.Group == "wide" {
+			return st.Misses
+		}
+	}
+	t.Fatal("no wide group")
+	return 0
 }
 
 // screenedAndPlain loads files as the engine does and as a Set judging

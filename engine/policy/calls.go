@@ -1,0 +1,457 @@
+package policy
+
+import (
+	"regexp"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/topdown"
+)
+
+// A call guard is a builtin test a rule body requires of one input value,
+// checked in Go with OPA's own builtin: `regex.match("[;|$]",
+// request.specials)`, or `strings.any_prefix_match(split(lower(q), "&"),
+// [...])` once `q := input.sentinel.http.query`. The test's arguments are
+// constants, that one input value, the results of pure string builtins
+// applied to them (lower, split, …) and, for one variable the body takes
+// from a constant collection (`some keyword in data.data.http.keywords`),
+// each of its elements: the guard holds when the test holds for one.
+//
+// The value may also come from a library rule that reads an input string
+// and computes it when the input lacks it (request.text: the measured
+// input.sentinel.http.text, or the same thing computed in Rego). The guard
+// then tests the input string, and lets through a flow without one.
+//
+// A guard only ever lets through what the rule body might accept: where
+// the Go side cannot tell (a builtin error, a value of another type), it
+// holds, and Rego decides.
+type call struct {
+	steps []callStep // the last is the test
+	// each are the constant elements a variable of the body ranges over
+	// (nil: the test reads none).
+	each []*ast.Term
+	// lenient: the value comes from a library rule with a fallback, so an
+	// absent or non-string value tells nothing.
+	lenient bool
+	text    string // the test as Rego, for the table and tests
+}
+
+type callStep struct {
+	fn topdown.BuiltinFunc
+	re *regexp.Regexp // regex.match of a constant pattern, compiled once
+	// reEach: regex.match of each element of call.each, compiled once.
+	reEach []*regexp.Regexp
+	args   []callArg
+}
+
+type callArgKind uint8
+
+const (
+	argConst callArgKind = iota
+	argInput
+	argEach
+	argStep
+)
+
+type callArg struct {
+	kind callArgKind
+	c    *ast.Term // argConst
+	step int       // argStep: that step's result
+}
+
+// callTests are the builtins a call guard may end with; callMaps the pure
+// string functions its arguments may go through. All are deterministic,
+// read nothing but their operands, and cost at most linear time in them.
+var (
+	callTests = map[string]bool{
+		ast.Contains.Name: true, ast.StartsWith.Name: true, ast.EndsWith.Name: true,
+		ast.RegexMatch.Name: true, ast.AnyPrefixMatch.Name: true, ast.AnySuffixMatch.Name: true,
+		ast.Equal.Name: true, ast.NotEqual.Name: true,
+	}
+	callMaps = map[string]bool{
+		ast.Lower.Name: true, ast.Upper.Name: true, ast.Split.Name: true,
+		ast.TrimSpace.Name: true, ast.Replace.Name: true,
+	}
+)
+
+// maxEach bounds the constant collection a call guard ranges over.
+const maxEach = 4096
+
+// holdsFor reports whether the test may hold for t, the input value (nil:
+// undefined).
+func (c *call) holdsFor(t *ast.Term) bool {
+	if t == nil {
+		return c.lenient
+	}
+	if _, ok := t.Value.(ast.String); !ok && c.lenient {
+		return true
+	}
+	if c.each == nil {
+		return c.eval(t, -1)
+	}
+	for i := range c.each {
+		if c.eval(t, i) {
+			return true
+		}
+	}
+	return false
+}
+
+// maxSteps bounds a call guard's builtin calls, so their results fit on
+// the stack.
+const maxSteps = 8
+
+// eval runs the steps on in, the variable ranging over the constants
+// taking c.each[each].
+func (c *call) eval(in *ast.Term, each int) bool {
+	var (
+		outs [maxSteps]*ast.Term
+		buf  [4]*ast.Term
+	)
+	for i := range c.steps {
+		st := &c.steps[i]
+		args := buf[:0]
+		for _, a := range st.args {
+			switch a.kind {
+			case argConst:
+				args = append(args, a.c)
+			case argInput:
+				args = append(args, in)
+			case argEach:
+				args = append(args, c.each[each])
+			default:
+				args = append(args, outs[a.step])
+			}
+		}
+		if re := st.regexp(each); re != nil {
+			s, ok := args[1].Value.(ast.String)
+			if !ok {
+				return true // Rego's error: not ours to decide
+			}
+			outs[i] = ast.InternedTerm(re.MatchString(string(s)))
+			continue
+		}
+		var out *ast.Term
+		if err := st.fn(topdown.BuiltinContext{}, args, func(t *ast.Term) error { out = t; return nil }); err != nil {
+			return true
+		}
+		if out == nil {
+			return false // undefined: so is the body
+		}
+		outs[i] = out
+	}
+	b, ok := outs[len(c.steps)-1].Value.(ast.Boolean)
+	return !ok || bool(b) // an expression holds unless false
+}
+
+// regexp is the step's compiled pattern, if it is a regex.match of a
+// constant or of the constants ranged over.
+func (st *callStep) regexp(each int) *regexp.Regexp {
+	if st.reEach != nil {
+		return st.reEach[each]
+	}
+	return st.re
+}
+
+// bodyDefs are what a body's variables hold, as far as guards can tell.
+type bodyDefs struct {
+	alias   map[ast.Var]ast.Ref     // an input path (strict)
+	lenient map[ast.Var]ast.Ref     // an input string, or a library rule's fallback
+	each    map[ast.Var][]*ast.Term // each element of a constant collection
+	mapped  map[ast.Var]*ast.Expr   // the result of a pure string function
+	consts  map[ast.Var]*ast.Term   // a constant
+}
+
+// readDefs finds, among the body's plain top-level unifications and calls,
+// the variables bound to a library rule with fallback, to each element of
+// a constant collection, to a pure string function's result, to a
+// constant, or to another such variable.
+func (gr *guardReader) readDefs(body ast.Body, alias map[ast.Var]ast.Ref) *bodyDefs {
+	d := &bodyDefs{alias: alias, lenient: map[ast.Var]ast.Ref{}, each: map[ast.Var][]*ast.Term{},
+		mapped: map[ast.Var]*ast.Expr{}, consts: map[ast.Var]*ast.Term{}}
+	known := func(v ast.Var) bool {
+		_, a := d.lenient[v]
+		_, b := d.each[v]
+		_, c := d.mapped[v]
+		_, e := d.consts[v]
+		_, f := alias[v]
+		return a || b || c || e || f
+	}
+	for range len(body) { // bindings may chain in any order
+		grew := false
+		for _, e := range body {
+			if !plainExpr(e) {
+				continue
+			}
+			terms := e.Terms.([]*ast.Term)
+			if !e.IsEquality() {
+				name := e.Operator().String()
+				b := ast.BuiltinMap[name]
+				if !callMaps[name] || b == nil || len(terms) != len(b.Decl.FuncArgs().Args)+2 {
+					continue
+				}
+				if v, ok := terms[len(terms)-1].Value.(ast.Var); ok && !known(v) {
+					d.mapped[v], grew = e, true
+				}
+				continue
+			}
+			for _, pair := range [][2]*ast.Term{{terms[1], terms[2]}, {terms[2], terms[1]}} {
+				v, ok := pair[0].Value.(ast.Var)
+				if !ok || known(v) {
+					continue
+				}
+				if w, ok := pair[1].Value.(ast.Var); ok {
+					// One variable unified with another: the same value.
+					if p, ok := d.lenient[w]; ok {
+						d.lenient[v], grew = p, true
+					} else if els, ok := d.each[w]; ok {
+						d.each[v], grew = els, true
+					} else if m, ok := d.mapped[w]; ok {
+						d.mapped[v], grew = m, true
+					} else if c, ok := d.consts[w]; ok {
+						d.consts[v], grew = c, true
+					}
+					continue
+				}
+				if _, isRef := pair[1].Value.(ast.Ref); !isRef && pair[1].IsGround() {
+					d.consts[v], grew = pair[1], true
+				} else if p, ok := gr.fallbackRule(pair[1]); ok {
+					d.lenient[v], grew = p, true
+				} else if els, ok := gr.elements(pair[1], d.consts); ok {
+					d.each[v], grew = els, true
+				}
+			}
+		}
+		if !grew {
+			break
+		}
+	}
+	return d
+}
+
+// fallbackRule resolves t, a reference to a rule, to the input path that
+// rule returns when it is a string: `specials := s if { s :=
+// input.sentinel.http.specials; is_string(s) } else := …`.
+func (gr *guardReader) fallbackRule(t *ast.Term) (ast.Ref, bool) {
+	ref, ok := t.Value.(ast.Ref)
+	if !ok || !ref.HasPrefix(ast.DefaultRootRef) || !ref.IsGround() {
+		return nil, false
+	}
+	rules := gr.c.GetRules(ref)
+	if len(rules) != 1 {
+		return nil, false
+	}
+	r := rules[0]
+	if r.Default || len(r.Head.Args) > 0 || r.Head.Value == nil || len(r.Body) != 2 || !r.Path().Equal(ref) {
+		return nil, false
+	}
+	v, ok := r.Head.Value.Value.(ast.Var)
+	if !ok || !plainExpr(r.Body[0]) || !r.Body[0].IsEquality() || !plainExpr(r.Body[1]) {
+		return nil, false
+	}
+	check := r.Body[1].Terms.([]*ast.Term)
+	if r.Body[1].Operator().String() != ast.IsString.Name || len(check) != 2 || check[1].Value.Compare(v) != 0 {
+		return nil, false
+	}
+	terms := r.Body[0].Terms.([]*ast.Term)
+	for _, pair := range [][2]*ast.Term{{terms[1], terms[2]}, {terms[2], terms[1]}} {
+		if w, ok := pair[0].Value.(ast.Var); ok && w.Equal(v) {
+			if p, ok := inputPath(pair[1], nil); ok {
+				return p, true
+			}
+		}
+	}
+	return nil, false
+}
+
+// elements resolves t, `coll[k]` with k a variable and coll a constant (or
+// a variable bound to one) or a data document, to coll's elements (an
+// object's values).
+func (gr *guardReader) elements(t *ast.Term, consts map[ast.Var]*ast.Term) ([]*ast.Term, bool) {
+	ref, ok := t.Value.(ast.Ref)
+	if !ok || len(ref) < 2 {
+		return nil, false
+	}
+	if _, ok := ref[len(ref)-1].Value.(ast.Var); !ok {
+		return nil, false
+	}
+	head := ref[:len(ref)-1]
+	var coll *ast.Term
+	switch {
+	case len(head) == 1 && head[0].IsGround():
+		coll = head[0]
+	case len(head) == 1 && constOf(head[0], consts) != nil:
+		coll = constOf(head[0], consts)
+	case head.HasPrefix(ast.DefaultRootRef) && head.IsGround() && gr.data != nil:
+		if coll, ok = gr.data(head); !ok {
+			return nil, false
+		}
+	default:
+		return nil, false
+	}
+	var out []*ast.Term
+	switch v := coll.Value.(type) {
+	case *ast.Array:
+		v.Foreach(func(e *ast.Term) { out = append(out, e) })
+	case ast.Set:
+		v.Foreach(func(e *ast.Term) { out = append(out, e) })
+	case ast.Object:
+		v.Foreach(func(_, e *ast.Term) { out = append(out, e) })
+	default:
+		return nil, false
+	}
+	if len(out) == 0 || len(out) > maxEach {
+		return nil, false
+	}
+	return out, true
+}
+
+// constOf is the constant variable t is bound to (nil: none).
+func constOf(t *ast.Term, consts map[ast.Var]*ast.Term) *ast.Term {
+	if v, ok := t.Value.(ast.Var); ok {
+		return consts[v]
+	}
+	return nil
+}
+
+// callGuard reads e as a call guard: a test of callTests whose arguments
+// resolve (see call) to one input value.
+func callGuard(e *ast.Expr, d *bodyDefs) (guard, bool) {
+	terms, _ := e.Terms.([]*ast.Term)
+	name := e.Operator().String()
+	b := ast.BuiltinMap[name]
+	if !callTests[name] || b == nil || len(terms) != len(b.Decl.FuncArgs().Args)+1 {
+		return guard{}, false
+	}
+	cb := callBuilder{d: d}
+	if _, ok := cb.step(e, 0); !ok || cb.path == nil {
+		return guard{}, false
+	}
+	c := &call{steps: cb.steps, each: cb.each, lenient: cb.lenient}
+	c.text = cb.render(len(cb.steps)-1, e)
+	return guard{path: cb.path[1:], op: opCall, call: c}, true
+}
+
+type callBuilder struct {
+	d       *bodyDefs
+	path    ast.Ref
+	lenient bool
+	eachVar ast.Var
+	each    []*ast.Term
+	steps   []callStep
+	exprs   []*ast.Expr
+}
+
+// step appends the call e (its arguments first) and returns its index.
+func (cb *callBuilder) step(e *ast.Expr, depth int) (int, bool) {
+	if depth > maxSteps || len(cb.steps) >= maxSteps {
+		return 0, false
+	}
+	terms := e.Terms.([]*ast.Term)
+	name := e.Operator().String()
+	n := len(ast.BuiltinMap[name].Decl.FuncArgs().Args)
+	st := callStep{fn: topdown.GetBuiltin(name)}
+	if st.fn == nil {
+		return 0, false
+	}
+	for _, t := range terms[1 : 1+n] {
+		a, ok := cb.arg(t, depth)
+		if !ok {
+			return 0, false
+		}
+		st.args = append(st.args, a)
+	}
+	if name == ast.RegexMatch.Name {
+		// Patterns are compiled here, as OPA compiles them: one that
+		// does not compile is no guard.
+		switch st.args[0].kind {
+		case argConst:
+			re, ok := compilePattern(st.args[0].c)
+			if !ok {
+				return 0, false
+			}
+			st.re = re
+		case argEach:
+			for _, p := range cb.each {
+				re, ok := compilePattern(p)
+				if !ok {
+					return 0, false
+				}
+				st.reEach = append(st.reEach, re)
+			}
+		default:
+			return 0, false
+		}
+	}
+	cb.steps = append(cb.steps, st)
+	cb.exprs = append(cb.exprs, e)
+	return len(cb.steps) - 1, true
+}
+
+func compilePattern(t *ast.Term) (*regexp.Regexp, bool) {
+	s, ok := t.Value.(ast.String)
+	if !ok {
+		return nil, false
+	}
+	re, err := regexp.Compile(string(s))
+	return re, err == nil
+}
+
+func (cb *callBuilder) arg(t *ast.Term, depth int) (callArg, bool) {
+	if _, isRef := t.Value.(ast.Ref); !isRef && t.IsGround() {
+		return callArg{kind: argConst, c: t}, true
+	}
+	input := func(p ast.Ref, lenient bool) (callArg, bool) {
+		if cb.path != nil && (!cb.path.Equal(p) || cb.lenient != lenient) {
+			return callArg{}, false
+		}
+		cb.path, cb.lenient = p, lenient
+		return callArg{kind: argInput}, true
+	}
+	if p, ok := inputPath(t, cb.d.alias); ok {
+		return input(p, false)
+	}
+	v, ok := t.Value.(ast.Var)
+	if !ok {
+		return callArg{}, false
+	}
+	if p, ok := cb.d.lenient[v]; ok {
+		return input(p, true)
+	}
+	if els, ok := cb.d.each[v]; ok {
+		if cb.each != nil && !cb.eachVar.Equal(v) {
+			return callArg{}, false
+		}
+		cb.eachVar, cb.each = v, els
+		return callArg{kind: argEach}, true
+	}
+	if e, ok := cb.d.mapped[v]; ok {
+		i, ok := cb.step(e, depth+1)
+		return callArg{kind: argStep, step: i}, ok
+	}
+	return callArg{}, false
+}
+
+// render writes step i as Rego: the input by its path (~ before a
+// fallback's), the ranged-over variable as `each`.
+func (cb *callBuilder) render(i int, e *ast.Expr) string {
+	terms := e.Terms.([]*ast.Term)
+	var args []string
+	for _, a := range cb.steps[i].args {
+		switch a.kind {
+		case argConst:
+			args = append(args, a.c.String())
+		case argInput:
+			s := inputRef(cb.path[1:])
+			if cb.lenient {
+				s = "~" + s
+			}
+			args = append(args, s)
+		case argEach:
+			args = append(args, "each "+ast.NewArray(cb.each...).String())
+		default:
+			args = append(args, cb.render(a.step, cb.exprs[a.step]))
+		}
+	}
+	return terms[0].String() + "(" + strings.Join(args, ", ") + ")"
+}
