@@ -111,7 +111,7 @@ schema:
 ## written there too and then runs as a seed in every go test.
 FUZZ_TARGETS := ./hubble:FuzzParseLine ./hubble:FuzzRecentSet ./engine/input:FuzzDocument \
 	./engine/httpurl:FuzzParse ./engine/redact:FuzzRedact ./engine/facts:FuzzMeasure ./engine/facts:FuzzPathTemplate \
-	./cmd/hubble-sentinel/internal/config:FuzzConfig ./engine/policy:FuzzBundle ./engine/policy:FuzzRequestText \
+	./cmd/hubble-sentinel/internal/config:FuzzConfig ./engine/policy:FuzzBundle ./engine/policy:FuzzRequestText ./engine/policy:FuzzCallGuardNative \
 	./engine/profile:FuzzContainerJSON ./engine/profile:FuzzStateJSON
 FUZZTIME ?= 30s
 fuzz:

@@ -151,6 +151,9 @@ type HTTP struct {
 	// Text is the raw path and query as the injection policies match them
 	// (see RequestText), Specials its unusual characters (see Specials).
 	Text, Specials string
+	// NormalizedPath is Path as the path policies compare it (see
+	// NormalPath).
+	NormalizedPath string
 }
 
 // HeaderSpecials are the characters a header value must not hold to be
@@ -493,6 +496,7 @@ func parseHTTP(h *flowpb.HTTP) *HTTP {
 	if p, err := url.PathUnescape(out.Path); err == nil {
 		out.Path = p
 	}
+	out.NormalizedPath = NormalPath(out.Path)
 	out.Plain = plain(out.RawPath, out.Query)
 	out.Text = RequestText(out.RawPath, out.Query)
 	out.Specials = Specials(out.Text)

@@ -104,3 +104,21 @@ func Specials(text string) string {
 func plainTextByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.IndexByte("/._~=&%+,\n_-", c) >= 0
 }
+
+// NormalPath is a decoded URL path as the path policies compare it: lower
+// case, with repeated slashes and "/./" segments collapsed, so /ACTUATOR,
+// //actuator and /./actuator all read /actuator. It is exactly the policy
+// library's request.path, which reads it from the input when the engine
+// measured it (input.sentinel.http.normalized_path): the engine then
+// checks a policy's test of it (strings.any_suffix_match(request.path,
+// …)) in Go, before any Rego runs.
+func NormalPath(path string) string {
+	lower := strings.ToLower(path)
+	if strings.Contains(path, "//") || strings.Contains(path, "/./") {
+		return repeatedSlashes.ReplaceAllString(lower, "/")
+	}
+	return lower
+}
+
+// repeatedSlashes are what NormalPath collapses, as request.path does.
+var repeatedSlashes = regexp.MustCompile(`/(?:\.?/)+`)

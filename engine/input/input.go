@@ -101,6 +101,7 @@ var (
 	keyPlain, keyTruncated       = ast.StringTerm("plain"), ast.StringTerm("truncated")
 	keyHeadersPlain              = ast.StringTerm("headers_plain")
 	keyText, keySpecials         = ast.StringTerm("text"), ast.StringTerm("specials")
+	keyNormalizedPath            = ast.StringTerm("normalized_path")
 	keyDNS, keyDomains           = ast.StringTerm("dns"), ast.StringTerm("domains")
 	keyLabels, keyQtypes         = ast.StringTerm("labels"), ast.StringTerm("qtypes")
 	keyMaxLabelLength            = ast.StringTerm("max_label_length")

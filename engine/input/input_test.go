@@ -133,7 +133,7 @@ func TestDocumentSentinelFacts(t *testing.T) {
 	require.Equal(t, []any{"169.254.169.254", "254.169.254", "169.254", "254"}, dst["domains"], "an IP host splits like a name; harmless, policies match names")
 	require.Equal(t, map[string]any{"method": "GET", "path": "/latest/meta-data/", "raw_path": "/latest/meta-data/",
 		"query": "x=1", "host": "169.254.169.254", "user_agent": "curl/8.5.0", "plain": false, "headers_plain": true, "truncated": false,
-		"text": "/latest/meta-data/\nx=1", "specials": ""}, s["http"])
+		"text": "/latest/meta-data/\nx=1", "specials": "", "normalized_path": "/latest/meta-data/"}, s["http"])
 	prof := s["profile"].(map[string]any)["source"].(map[string]any)
 	require.Equal(t, json.Number("3"), prof["flows"])
 	require.Equal(t, true, prof["new_peer"])

@@ -68,6 +68,7 @@ var httpParts = []part[facts.HTTP]{
 	{keyTruncated, func(_ *conv, h *facts.HTTP) *ast.Term { return ast.InternedTerm(h.Truncated) }},
 	{keyText, func(c *conv, h *facts.HTTP) *ast.Term { return c.str(h.Text) }},
 	{keySpecials, func(c *conv, h *facts.HTTP) *ast.Term { return c.str(h.Specials) }},
+	{keyNormalizedPath, func(c *conv, h *facts.HTTP) *ast.Term { return c.str(h.NormalizedPath) }},
 }
 
 // dnsParts are sentinel.dns's fields.

@@ -56,6 +56,7 @@ func refSentinelValue(fa *facts.Flow, p *profile.Views) ast.Object {
 			ast.Item(ast.InternedTerm("truncated"), ast.InternedTerm(h.Truncated)),
 			ast.Item(ast.InternedTerm("text"), ast.StringTerm(h.Text)),
 			ast.Item(ast.InternedTerm("specials"), ast.StringTerm(h.Specials)),
+			ast.Item(ast.InternedTerm("normalized_path"), ast.StringTerm(h.NormalizedPath)),
 		))
 	}
 	if d := fa.DNS; d != nil {

@@ -34,6 +34,10 @@ type call struct {
 	// absent or non-string value tells nothing.
 	lenient bool
 	text    string // the test as Rego, for the table and tests
+	// native: the steps run on Go strings (see evalNative), with each's
+	// elements as eachNative.
+	native     bool
+	eachNative []nv
 }
 
 type callStep struct {
@@ -42,6 +46,12 @@ type callStep struct {
 	// reEach: regex.match of each element of call.each, compiled once.
 	reEach []*regexp.Regexp
 	args   []callArg
+	// native is the step on Go values (nNone: none), consts its constant
+	// arguments as such (by position), replacer a replace of constants,
+	// made once.
+	native   nativeOp
+	consts   []nv
+	replacer *strings.Replacer
 }
 
 type callArgKind uint8
@@ -83,14 +93,19 @@ func (c *call) holdsFor(t *ast.Term) bool {
 	if t == nil {
 		return c.lenient
 	}
-	if _, ok := t.Value.(ast.String); !ok && c.lenient {
+	s, isString := t.Value.(ast.String)
+	if !isString && c.lenient {
 		return true
 	}
-	if c.each == nil {
-		return c.eval(t, -1)
+	if c.native && !isString {
+		return true // OPA's error: not ours to decide
 	}
-	for i := range c.each {
-		if c.eval(t, i) {
+	for i := range max(len(c.each), 1) {
+		each := i
+		if c.each == nil {
+			each = -1
+		}
+		if c.native && c.evalNative(string(s), each) || !c.native && c.eval(t, each) {
 			return true
 		}
 	}
@@ -99,7 +114,7 @@ func (c *call) holdsFor(t *ast.Term) bool {
 
 // maxSteps bounds a call guard's builtin calls, so their results fit on
 // the stack.
-const maxSteps = 8
+const maxSteps = 4
 
 // eval runs the steps on in, the variable ranging over the constants
 // taking c.each[each].
@@ -329,6 +344,11 @@ func callGuard(e *ast.Expr, d *bodyDefs) (guard, bool) {
 	}
 	c := &call{steps: cb.steps, each: cb.each, lenient: cb.lenient}
 	c.text = cb.render(len(cb.steps)-1, e)
+	names := make([]string, len(cb.exprs))
+	for i, x := range cb.exprs {
+		names[i] = x.Operator().String()
+	}
+	c.makeNative(names)
 	return guard{path: cb.path[1:], op: opCall, call: c}, true
 }
 
@@ -351,7 +371,7 @@ func (cb *callBuilder) step(e *ast.Expr, depth int) (int, bool) {
 	name := e.Operator().String()
 	n := len(ast.BuiltinMap[name].Decl.FuncArgs().Args)
 	st := callStep{fn: topdown.GetBuiltin(name)}
-	if st.fn == nil {
+	if st.fn == nil || n > 3 {
 		return 0, false
 	}
 	for _, t := range terms[1 : 1+n] {
@@ -454,4 +474,231 @@ func (cb *callBuilder) render(i int, e *ast.Expr) string {
 		}
 	}
 	return terms[0].String() + "(" + strings.Join(args, ", ") + ")"
+}
+
+// The steps of a call guard run natively, on Go strings, when every
+// constant it compares with is a string or a collection of strings (the
+// bundled tests' are): the same functions OPA's builtins call
+// (strings.ToLower, strings.Split, regexp, …), without making a term of
+// each result. TestCallGuardNativeIsBuiltin and FuzzCallGuardNative hold
+// the two paths equal. Anything else (a value of another type) tells
+// nothing, and the guard holds.
+
+// nv is a native value: a string, a list of strings or a boolean.
+type nv struct {
+	kind nvKind
+	s    string
+	list []string
+	b    bool
+}
+
+type nvKind uint8
+
+const (
+	nvString nvKind = iota + 1
+	nvList
+	nvBool
+)
+
+// nativeOps are the builtins with a native form (see evalNative).
+var nativeOps = map[string]nativeOp{
+	ast.Lower.Name: nLower, ast.Upper.Name: nUpper, ast.TrimSpace.Name: nTrimSpace,
+	ast.Split.Name: nSplit, ast.Replace.Name: nReplace,
+	ast.Contains.Name: nContains, ast.StartsWith.Name: nStartsWith, ast.EndsWith.Name: nEndsWith,
+	ast.Equal.Name: nEqual, ast.NotEqual.Name: nNotEqual,
+	ast.AnyPrefixMatch.Name: nAnyPrefix, ast.AnySuffixMatch.Name: nAnySuffix,
+	ast.RegexMatch.Name: nRegex,
+}
+
+type nativeOp uint8
+
+const (
+	nNone nativeOp = iota
+	nLower
+	nUpper
+	nTrimSpace
+	nSplit
+	nReplace
+	nContains
+	nStartsWith
+	nEndsWith
+	nEqual
+	nNotEqual
+	nAnyPrefix
+	nAnySuffix
+	nRegex
+)
+
+// run is the step on a, its arguments: false when they are not of the
+// types the builtin takes (OPA's error: not ours to decide).
+func (st *callStep) run(a *[3]nv, each int) (nv, bool) {
+	str := func(v nv) bool { return v.kind == nvString }
+	switch st.native {
+	case nLower, nUpper, nTrimSpace:
+		if !str(a[0]) {
+			return nv{}, false
+		}
+		f := strings.ToLower
+		if st.native == nUpper {
+			f = strings.ToUpper
+		} else if st.native == nTrimSpace {
+			f = strings.TrimSpace
+		}
+		return nv{kind: nvString, s: f(a[0].s)}, true
+	case nSplit:
+		if !str(a[0]) || !str(a[1]) {
+			return nv{}, false
+		}
+		return nv{kind: nvList, list: strings.Split(a[0].s, a[1].s)}, true
+	case nReplace:
+		if !str(a[0]) || !str(a[1]) || !str(a[2]) {
+			return nv{}, false
+		}
+		r := st.replacer
+		if r == nil {
+			r = strings.NewReplacer(a[1].s, a[2].s)
+		}
+		return nv{kind: nvString, s: r.Replace(a[0].s)}, true
+	case nRegex:
+		if !str(a[1]) {
+			return nv{}, false
+		}
+		return nv{kind: nvBool, b: st.regexp(each).MatchString(a[1].s)}, true
+	case nAnyPrefix:
+		return anyMatch(a[0], a[1], strings.HasPrefix)
+	case nAnySuffix:
+		return anyMatch(a[0], a[1], strings.HasSuffix)
+	}
+	if !str(a[0]) || !str(a[1]) {
+		return nv{}, false
+	}
+	var b bool
+	switch st.native {
+	case nContains:
+		b = strings.Contains(a[0].s, a[1].s)
+	case nStartsWith:
+		b = strings.HasPrefix(a[0].s, a[1].s)
+	case nEndsWith:
+		b = strings.HasSuffix(a[0].s, a[1].s)
+	case nEqual:
+		b = a[0].s == a[1].s
+	default:
+		b = a[0].s != a[1].s
+	}
+	return nv{kind: nvBool, b: b}, true
+}
+
+// anyMatch is strings.any_prefix_match and any_suffix_match: whether a
+// string of a starts (ends) with a string of b, each a string or a list.
+func anyMatch(a, b nv, match func(s, affix string) bool) (nv, bool) {
+	if (a.kind != nvString && a.kind != nvList) || (b.kind != nvString && b.kind != nvList) {
+		return nv{}, false
+	}
+	one := func(s string) bool {
+		if b.kind == nvString {
+			return match(s, b.s)
+		}
+		for _, x := range b.list {
+			if match(s, x) {
+				return true
+			}
+		}
+		return false
+	}
+	if a.kind == nvString {
+		return nv{kind: nvBool, b: one(a.s)}, true
+	}
+	for _, s := range a.list {
+		if one(s) {
+			return nv{kind: nvBool, b: true}, true
+		}
+	}
+	return nv{kind: nvBool, b: false}, true
+}
+
+// nativeOf is t as a native value: false for other types.
+func nativeOf(t *ast.Term) (nv, bool) {
+	switch v := t.Value.(type) {
+	case ast.String:
+		return nv{kind: nvString, s: string(v)}, true
+	case *ast.Array, ast.Set:
+		var list []string
+		ok := true
+		add := func(e *ast.Term) {
+			s, isString := e.Value.(ast.String)
+			ok = ok && isString
+			list = append(list, string(s))
+		}
+		if a, isArray := v.(*ast.Array); isArray {
+			a.Foreach(add)
+		} else {
+			v.(ast.Set).Foreach(add)
+		}
+		return nv{kind: nvList, list: list}, ok
+	}
+	return nv{}, false
+}
+
+// makeNative prepares c's native steps, if every step has a native form
+// and every constant (and ranged-over element) a native value.
+func (c *call) makeNative(names []string) {
+	for _, e := range c.each {
+		v, ok := nativeOf(e)
+		if !ok || v.kind != nvString {
+			return
+		}
+		c.eachNative = append(c.eachNative, v)
+	}
+	for i := range c.steps {
+		st := &c.steps[i]
+		op := nativeOps[names[i]]
+		if op == nNone || op == nRegex && st.re == nil && st.reEach == nil {
+			return
+		}
+		st.native = op
+		st.consts = make([]nv, len(st.args))
+		for j, a := range st.args {
+			if a.kind != argConst {
+				continue
+			}
+			v, ok := nativeOf(a.c)
+			if !ok {
+				return
+			}
+			st.consts[j] = v
+		}
+		if names[i] == ast.Replace.Name && st.args[1].kind == argConst && st.args[2].kind == argConst {
+			st.replacer = strings.NewReplacer(st.consts[1].s, st.consts[2].s)
+		}
+	}
+	c.native = true
+}
+
+// evalNative is eval on Go strings: in the input string, each the index
+// of the element ranged over.
+func (c *call) evalNative(in string, each int) bool {
+	var outs [maxSteps]nv
+	for i := range c.steps {
+		st := &c.steps[i]
+		var a [3]nv
+		for j, arg := range st.args {
+			switch arg.kind {
+			case argConst:
+				a[j] = st.consts[j]
+			case argInput:
+				a[j] = nv{kind: nvString, s: in}
+			case argEach:
+				a[j] = c.eachNative[each]
+			default:
+				a[j] = outs[arg.step]
+			}
+		}
+		out, ok := st.run(&a, each)
+		if !ok {
+			return true // OPA's error: not ours to decide
+		}
+		outs[i] = out
+	}
+	last := outs[len(c.steps)-1]
+	return last.kind != nvBool || last.b
 }

@@ -539,3 +539,36 @@ measured := s if {
 		})
 	}
 }
+
+// FuzzCallGuardNative: each call guard of the bundled policies says on
+// any string, run natively on Go strings, what it says with OPA's
+// builtins (TestCallGuardAsRego holds those to Rego).
+func FuzzCallGuardNative(f *testing.F) {
+	s, err := Load(context.Background(), policies.FS, ".")
+	require.NoError(f, err)
+	var calls []*call
+	for _, g := range s.guardTable.guards {
+		if g.op == opCall && g.call.native {
+			calls = append(calls, g.call)
+		}
+	}
+	require.Greater(f, len(calls), 10, "the bundled policies' call guards run natively")
+	for _, seed := range []string{"", "x=1&token=abc", "/../../etc/passwd", "%c0%ae", "sqlmap/1.7", "Mozilla/5.0", "${jndi:ldap://x}",
+		"q=1' or '1'='1", "/cmd.php", "/ACTUATOR//env", "a\nb&c", "\xff\xfe", "AKIAABCDEFGHIJKLMNOP"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		term := ast.StringTerm(in)
+		for _, c := range calls {
+			for i := range max(len(c.each), 1) {
+				each := i
+				if c.each == nil {
+					each = -1
+				}
+				if native, builtin := c.evalNative(in, each), c.eval(term, each); native != builtin {
+					t.Fatalf("%s on %q (element %d): native %v, OPA's builtins %v", c.text, in, each, native, builtin)
+				}
+			}
+		}
+	})
+}

@@ -16,49 +16,52 @@ import (
 )
 
 // libraryText prepares the policy library's own computation of
-// request.text and request.specials: what it does for a document without
-// the engine's input.sentinel.http.text and specials.
-func libraryText(t testing.TB) func(t testing.TB, rawPath, query string) (text, specials string, ok bool) {
+// request.text, request.specials and request.path: what it does for a
+// document without the engine's input.sentinel.http.text, specials and
+// normalized_path.
+func libraryText(t testing.TB) func(t testing.TB, path, rawPath, query string) (text, specials, normal string, ok bool) {
 	t.Helper()
 	src, err := fs.ReadFile(policies.FS, "http/request/request.rego")
 	require.NoError(t, err)
 	q, err := rego.New(
-		rego.Query("t := data.sentinel.http.request.text; s := data.sentinel.http.request.specials"),
+		rego.Query("t := data.sentinel.http.request.text; s := data.sentinel.http.request.specials; p := data.sentinel.http.request.path"),
 		rego.Module("request.rego", string(src)),
 	).PrepareForEval(context.Background())
 	require.NoError(t, err)
-	return func(t testing.TB, rawPath, query string) (string, string, bool) {
+	return func(t testing.TB, path, rawPath, query string) (string, string, string, bool) {
 		t.Helper()
 		in := ast.NewObject(ast.Item(ast.StringTerm("sentinel"), ast.ObjectTerm(ast.Item(ast.StringTerm("http"), ast.ObjectTerm(
+			ast.Item(ast.StringTerm("path"), ast.StringTerm(path)),
 			ast.Item(ast.StringTerm("raw_path"), ast.StringTerm(rawPath)),
 			ast.Item(ast.StringTerm("query"), ast.StringTerm(query)),
 		)))))
 		rs, err := q.Eval(context.Background(), rego.EvalParsedInput(in))
 		require.NoError(t, err)
 		if len(rs) == 0 {
-			return "", "", false
+			return "", "", "", false
 		}
-		return rs[0].Bindings["t"].(string), rs[0].Bindings["s"].(string), true
+		return rs[0].Bindings["t"].(string), rs[0].Bindings["s"].(string), rs[0].Bindings["p"].(string), true
 	}
 }
 
-// TestRequestTextIsTheLibrarys: the text and specials the engine measures
-// in Go are what the policy library computes in Rego from raw_path and
-// query, on every request target of the real captures and of the
+// TestRequestTextIsTheLibrarys: the text, specials and normalized path the
+// engine measures in Go are what the policy library computes in Rego from
+// path, raw_path and query, on every request target of the real captures
+// and of the
 // simulated shop (attacks included), and on targets written to break
 // decoding. The library reads the engine's when a document has them
-// (request.text, request.specials), so a difference would change what the
-// injection policies see.
+// (request.text, request.specials, request.path), so a difference would
+// change what the injection and path policies see.
 func TestRequestTextIsTheLibrarys(t *testing.T) {
 	lib := libraryText(t)
-	type target struct{ rawPath, query string }
+	type target struct{ path, rawPath, query string }
 	seen := map[target]bool{}
 	var targets []target
 	add := func(h *facts.HTTP) {
 		if h == nil {
 			return
 		}
-		k := target{h.RawPath, h.Query}
+		k := target{h.Path, h.RawPath, h.Query}
 		if !seen[k] {
 			seen[k] = true
 			targets = append(targets, k)
@@ -75,14 +78,14 @@ func TestRequestTextIsTheLibrarys(t *testing.T) {
 		add(fa.HTTP)
 	}
 	for _, tc := range requestTextSeeds {
-		seen[tc] = true
-		targets = append(targets, tc)
+		targets = append(targets, target{tc.rawPath, tc.rawPath, tc.query})
 	}
 	require.GreaterOrEqual(t, fromCaptures, 5, "the captures' distinct HTTP targets")
 	require.Greater(t, len(targets)-fromCaptures, 500, "the shop's distinct HTTP targets")
 	for _, tc := range targets {
-		text, specials, ok := lib(t, tc.rawPath, tc.query)
+		text, specials, normal, ok := lib(t, tc.path, tc.rawPath, tc.query)
 		require.True(t, ok, "the library has a text for %q %q", tc.rawPath, tc.query)
+		require.Equal(t, normal, facts.NormalPath(tc.path), "path of %q", tc.path)
 		require.Equal(t, text, facts.RequestText(tc.rawPath, tc.query), "text of %q %q", tc.rawPath, tc.query)
 		require.Equal(t, specials, facts.Specials(facts.RequestText(tc.rawPath, tc.query)), "specials of %q %q", tc.rawPath, tc.query)
 	}
@@ -110,10 +113,15 @@ var requestTextSeeds = []struct{ rawPath, query string }{
 	{"/x", "q=%C3%A9%FF"},
 	{"/a\nb", "q=a\nb"},
 	{"/X", "Q=A,B&C=~D"},
+	{"//Actuator/./ENV", ""},
+	{"/a/.//./b//", ""},
+	{"/./", ""},
+	{"/.", ""},
+	{"/\u0130/\xc3//X", ""},
 }
 
-// FuzzRequestText: on any target, the engine's text and specials are the
-// library's.
+// FuzzRequestText: on any target, the engine's text, specials and
+// normalized path (of the raw path, taken as decoded) are the library's.
 func FuzzRequestText(f *testing.F) {
 	for _, s := range requestTextSeeds {
 		f.Add(s.rawPath, s.query)
@@ -123,13 +131,16 @@ func FuzzRequestText(f *testing.F) {
 		if len(rawPath)+len(query) > 4096 {
 			return
 		}
-		text, specials, ok := lib(t, rawPath, query)
+		text, specials, normal, ok := lib(t, rawPath, rawPath, query)
 		if !ok {
 			t.Fatalf("the library has no text for %q %q", rawPath, query)
 		}
 		got := facts.RequestText(rawPath, query)
 		if got != text {
 			t.Fatalf("text of %q %q: engine %q, library %q", rawPath, query, got, text)
+		}
+		if p := facts.NormalPath(rawPath); p != normal {
+			t.Fatalf("path of %q: engine %q, library %q", rawPath, p, normal)
 		}
 		if s := facts.Specials(got); s != specials {
 			t.Fatalf("specials of %q %q: engine %q, library %q", rawPath, query, s, specials)

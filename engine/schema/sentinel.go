@@ -92,6 +92,9 @@ func sentinel() map[string]any {
 				`(letters, digits, "/._~=&%+,_-" and the line breaks), in order: "" for page=2&sort=name, " " for q=red+shoes, "'" for q=levi%27s. `+
 				`What the library's request.specials computes. Policies looking for a trigger character lead with contains(input.sentinel.http.specials, "$"), `+
 				`which the engine checks before any Rego runs.`)},
+			field{name: "normalized_path", schema: typed("string", `path as the path policies compare it: lower case, with repeated slashes `+
+				`and "/./" segments collapsed, so /ACTUATOR, //actuator and /./actuator all read /actuator. What the library's request.path computes, `+
+				`measured in Go; a test of it (strings.any_suffix_match(request.path, …)) is checked before any Rego runs.`)},
 			field{name: "truncated", schema: typed("boolean", `True when the request exceeded a bound and was cut, prefix kept: `+
 				`the URL (8 KiB, l7.http.url), raw_path or query (2 KiB each), host (1 KiB), more than 64 headers, a header name (256 B) or value (4 KiB). `+
 				`path, raw_path, query, user_agent and l7.http are then the cut request. An oversized request is suspicious in itself.`)},

@@ -44,7 +44,7 @@ violation contains "y" if input.sentinel.http.pathh == "/admin"
 	} {
 		require.Contains(t, out, want)
 	}
-	require.Contains(t, out, `want (one of): ["headers_plain" "host" "method" "path" "plain" "query" "raw_path" "specials" "text" "truncated" "user_agent"]`)
+	require.Contains(t, out, `want (one of): ["headers_plain" "host" "method" "normalized_path" "path" "plain" "query" "raw_path" "specials" "text" "truncated" "user_agent"]`)
 }
 
 // opaTool runs the OPA CLI pinned in go.mod (go tool opa) in the module's

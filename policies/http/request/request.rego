@@ -11,9 +11,14 @@ package sentinel.http.request
 
 # path is the decoded URL path as the path-prefix policies compare it: lower
 # case, with repeated slashes and "/./" segments collapsed, so /ACTUATOR,
-# //actuator and /./actuator all read /actuator. The regex runs only on the
-# rare paths that need it.
-path := regex.replace(lower(input.sentinel.http.path), `/(?:\.?/)+`, "/") if {
+# //actuator and /./actuator all read /actuator. The engine measures it
+# (input.sentinel.http.normalized_path); a document without it, as a test
+# may write, has it computed here. The regex runs only on the rare paths
+# that need it.
+path := p if {
+	p := input.sentinel.http.normalized_path
+	is_string(p)
+} else := regex.replace(lower(input.sentinel.http.path), `/(?:\.?/)+`, "/") if {
 	contains(input.sentinel.http.path, "//")
 } else := regex.replace(lower(input.sentinel.http.path), `/(?:\.?/)+`, "/") if {
 	contains(input.sentinel.http.path, "/./")
