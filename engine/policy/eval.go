@@ -241,8 +241,9 @@ func (s *Set) EvalFlow(ctx context.Context, fl Flow, d Deferred) ([]Violation, e
 			in = document{d.Whole()} // only for a flow some guards let through
 		}
 		ran := false
+		var fired []int
 		if g.screen != nil {
-			quiet, r, err := g.screen.quiet(ctx, s, in, mask, g.subsets[qi], qi, possible)
+			quiet, r, f, err := g.screen.quiet(ctx, s, in, mask, g.subsets[qi], qi, possible)
 			if err != nil {
 				if ctx.Err() != nil {
 					return nil, ctx.Err()
@@ -253,7 +254,7 @@ func (s *Set) EvalFlow(ctx context.Context, fl Flow, d Deferred) ([]Violation, e
 				s.stats[g.class].judged(r)
 				continue
 			}
-			ran = r
+			ran, fired = r, f
 		}
 		var key cacheKey
 		if g.cache != nil {
@@ -265,7 +266,7 @@ func (s *Set) EvalFlow(ctx context.Context, fl Flow, d Deferred) ([]Violation, e
 			}
 		}
 		s.stats[g.class].misses.Add(1)
-		rs, err := s.run(ctx, g.queries[qi], in.Document())
+		v, f, err := s.judge(ctx, g.queries[qi], fired, in.Document())
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -274,7 +275,6 @@ func (s *Set) EvalFlow(ctx context.Context, fl Flow, d Deferred) ([]Violation, e
 			// each alone, so the others' verdicts still count.
 			return s.evalEach(ctx, whole())
 		}
-		v, f := s.decodeTagged(rs)
 		if g.cache != nil && len(f) == 0 {
 			g.cache.put(key, v)
 		}
@@ -286,6 +286,33 @@ func (s *Set) EvalFlow(ctx context.Context, fl Flow, d Deferred) ([]Violation, e
 		slices.SortStableFunc(out, func(a, b Violation) int { return cmp.Compare(s.order[a.ID], s.order[b.ID]) })
 	}
 	return out, fails.orNil()
+}
+
+// judge finds a group's violations: with q, its query, or when the screen
+// said which policies' bodies held (fired), with each of those alone:
+// only they can find any, and a flow that fires one injection policy need
+// not pay for every other policy of its group.
+func (s *Set) judge(ctx context.Context, q rego.PreparedEvalQuery, fired []int, input ast.Value) ([]Violation, Failures, error) {
+	if fired == nil {
+		rs, err := s.run(ctx, q, input)
+		if err != nil {
+			return nil, nil, err
+		}
+		v, f := s.decodeTagged(rs)
+		return v, f, nil
+	}
+	var (
+		out   []Violation
+		fails Failures
+	)
+	for _, i := range fired {
+		rs, err := s.run(ctx, s.single[i], input)
+		if err != nil {
+			return nil, nil, err
+		}
+		out, fails = s.decodeOne(rs, i, out, fails)
+	}
+	return out, fails, nil
 }
 
 // run evaluates q on input under the budget's timeout. OPA checks the

@@ -207,64 +207,65 @@ type unitMisses struct {
 }
 
 // fromUnits looks up the verdicts of the possible policies of sub (bits
-// of possible, by position in sub) in their units: known when every unit
-// answered or one says a body held, fired when one does. The units that
-// had no answer are added to miss.
-func (sc *screen) fromUnits(fl Flow, mask uint, sub []int, possible uint64, miss *unitMisses) (known, fired bool) {
-	var (
-		touched uint64
-		want    [maxUnits]uint64 // by unit, its possible members' bits
-	)
+// of possible, by position in sub) in their units, into held (by unit,
+// the members whose bodies held), and reports whether every unit
+// answered. The units that had no answer are added to miss.
+func (sc *screen) fromUnits(fl Flow, mask uint, sub []int, possible uint64, miss *unitMisses, held *[maxUnits]uint64) bool {
+	var touched uint64
 	for b, i := range sub {
 		if possible&(1<<b) == 0 || b >= 64 {
 			continue
 		}
-		u := sc.unitOf[i]
-		touched |= 1 << u
-		want[u] |= sc.member[i]
+		touched |= 1 << sc.unitOf[i]
 	}
 	for touched != 0 {
 		u := bits.TrailingZeros64(touched)
 		touched &^= 1 << u
 		c := sc.units[u]
 		k := c.key(fl, mask, 0, ^uint64(0))
-		held, ok := c.getBits(k)
-		switch {
-		case !ok:
+		h, ok := c.getBits(k)
+		if !ok {
 			miss.units[miss.n], miss.keys[miss.n] = u, k
 			miss.n++
-		case held&want[u] != 0:
-			return true, true
+			continue
 		}
+		held[u] = h
 	}
-	return miss.n == 0, false
+	return miss.n == 0
 }
 
 // quiet reports whether no violation rule body of the policies the flow
 // may match holds (input, mask, subset qi, possible as in Eval), and
-// whether Rego ran to find out.
-func (sc *screen) quiet(ctx context.Context, s *Set, fl Flow, mask uint, sub []int, qi int, possible uint64) (quiet, ran bool, err error) {
+// whether Rego ran to find out. When the units answered, fired are the
+// policies whose bodies held (nil: quiet, or not known).
+func (sc *screen) quiet(ctx context.Context, s *Set, fl Flow, mask uint, sub []int, qi int, possible uint64) (quiet, ran bool, fired []int, err error) {
 	key := sc.cache.key(fl, mask, possible, sc.cache.needs(sub, possible))
 	if v, ok := sc.cache.get(key); ok {
-		return len(v) == 0, false, nil
+		return len(v) == 0, false, nil, nil
 	}
-	var miss unitMisses
 	if sc.units != nil && len(sub) <= 64 {
-		if known, held := sc.fromUnits(fl, mask, sub, possible, &miss); known {
-			sc.cache.put(key, verdict(!held))
-			return !held, false, nil
+		var (
+			miss unitMisses
+			held [maxUnits]uint64
+		)
+		if !sc.fromUnits(fl, mask, sub, possible, &miss, &held) {
+			if err := sc.judgeMissed(ctx, s, fl, sub, possible, &miss, &held); err != nil {
+				return false, true, nil, err
+			}
+			ran = true
 		}
-		held, err := sc.judgeMissed(ctx, s, fl, sub, possible, &miss)
-		if err != nil {
-			return false, true, err
+		for b, i := range sub {
+			if b < 64 && possible&(1<<b) != 0 && held[sc.unitOf[i]]&sc.member[i] != 0 {
+				fired = append(fired, i)
+			}
 		}
-		sc.cache.put(key, verdict(!held))
-		return !held, true, nil
+		sc.cache.put(key, verdict(len(fired) == 0))
+		return len(fired) == 0, ran, fired, nil
 	}
 	// Without units: the subset's screen query.
 	rs, err := s.run(ctx, sc.queries[qi], fl.Document())
 	if err != nil {
-		return false, true, err
+		return false, true, nil, err
 	}
 	quiet = len(rs) == 0 || len(rs[0].Expressions) == 0
 	if !quiet {
@@ -272,23 +273,21 @@ func (sc *screen) quiet(ctx context.Context, s *Set, fl Flow, mask uint, sub []i
 		quiet = ok && len(set) == 0
 	}
 	sc.cache.put(key, verdict(quiet))
-	return quiet, true, nil
+	return quiet, true, nil, nil
 }
 
 // judgeMissed evaluates the screen of each possible policy (of sub, bits
-// of possible) in the units that missed, alone, caches each unit's answer
-// and reports whether a body held. A possible policy of a unit that
+// of possible) in the units that missed, alone, and caches and adds to
+// held each unit's answer. A possible policy of a unit that
 // answered is not evaluated again, nor is one whose guards the flow fails
 // (the screen query of the whole subset would evaluate it unless its
 // guards are written in Rego): a guard fails only where the policy's
 // bodies fail, and the unit's key holds every value the guards read, so
 // the unit caches it as not holding.
-func (sc *screen) judgeMissed(ctx context.Context, s *Set, fl Flow, sub []int, possible uint64, miss *unitMisses) (bool, error) {
+func (sc *screen) judgeMissed(ctx context.Context, s *Set, fl Flow, sub []int, possible uint64, miss *unitMisses, held *[maxUnits]uint64) error {
 	var (
 		doc  ast.Value
-		held [maxUnits]uint64
 		want [maxUnits]bool
-		any  bool
 	)
 	for j := range miss.n {
 		want[miss.units[j]] = true
@@ -300,7 +299,6 @@ func (sc *screen) judgeMissed(ctx context.Context, s *Set, fl Flow, sub []int, p
 		u := sc.unitOf[i]
 		if sc.always[i] {
 			held[u] |= sc.member[i]
-			any = true
 			continue
 		}
 		if doc == nil {
@@ -308,18 +306,17 @@ func (sc *screen) judgeMissed(ctx context.Context, s *Set, fl Flow, sub []int, p
 		}
 		rs, err := s.run(ctx, sc.single[i], doc)
 		if err != nil {
-			return false, err
+			return err
 		}
 		if len(rs) > 0 && len(rs[0].Expressions) > 0 && rs[0].Expressions[0].Value == true {
 			held[u] |= sc.member[i]
-			any = true
 		}
 	}
 	for j := range miss.n {
 		u := miss.units[j]
 		sc.units[u].putBits(miss.keys[j], held[u])
 	}
-	return any, nil
+	return nil
 }
 
 // verdict is the screen cache's value of quiet.
