@@ -52,6 +52,12 @@ type callStep struct {
 	native   nativeOp
 	consts   []nv
 	replacer *strings.Replacer
+	// perEach: the step reads the element ranged over, itself or
+	// through another step.
+	perEach bool
+	// affixes index a constant list of strings.any_prefix_match or
+	// any_suffix_match by the byte each starts (ends) with.
+	affixes *affixIndex
 }
 
 type callArgKind uint8
@@ -100,12 +106,20 @@ func (c *call) holdsFor(t *ast.Term) bool {
 	if c.native && !isString {
 		return true // OPA's error: not ours to decide
 	}
+	if c.native {
+		return c.holdsNative(string(s))
+	}
+	return c.holdsBuiltin(t)
+}
+
+// holdsBuiltin is holdsFor with OPA's builtins, for t.
+func (c *call) holdsBuiltin(t *ast.Term) bool {
 	for i := range max(len(c.each), 1) {
 		each := i
 		if c.each == nil {
 			each = -1
 		}
-		if c.native && c.evalNative(string(s), each) || !c.native && c.eval(t, each) {
+		if c.eval(t, each) {
 			return true
 		}
 	}
@@ -564,10 +578,22 @@ func (st *callStep) run(a *[3]nv, each int) (nv, bool) {
 			return nv{}, false
 		}
 		return nv{kind: nvBool, b: st.regexp(each).MatchString(a[1].s)}, true
-	case nAnyPrefix:
+	case nAnyPrefix, nAnySuffix:
+		if st.affixes != nil && (a[0].kind == nvString || a[0].kind == nvList) {
+			if a[0].kind == nvString {
+				return nv{kind: nvBool, b: st.affixes.match(a[0].s, st.native == nAnySuffix)}, true
+			}
+			for _, s := range a[0].list {
+				if st.affixes.match(s, st.native == nAnySuffix) {
+					return nv{kind: nvBool, b: true}, true
+				}
+			}
+			return nv{kind: nvBool, b: false}, true
+		}
+		if st.native == nAnySuffix {
+			return anyMatch(a[0], a[1], strings.HasSuffix)
+		}
 		return anyMatch(a[0], a[1], strings.HasPrefix)
-	case nAnySuffix:
-		return anyMatch(a[0], a[1], strings.HasSuffix)
 	}
 	if !str(a[0]) || !str(a[1]) {
 		return nv{}, false
@@ -670,35 +696,110 @@ func (c *call) makeNative(names []string) {
 		if names[i] == ast.Replace.Name && st.args[1].kind == argConst && st.args[2].kind == argConst {
 			st.replacer = strings.NewReplacer(st.consts[1].s, st.consts[2].s)
 		}
+		if (op == nAnyPrefix || op == nAnySuffix) && st.args[1].kind == argConst {
+			st.affixes = newAffixIndex(st.consts[1], op == nAnySuffix)
+		}
+		for _, a := range st.args {
+			st.perEach = st.perEach || a.kind == argEach || a.kind == argStep && c.steps[a.step].perEach
+		}
 	}
 	c.native = true
 }
 
-// evalNative is eval on Go strings: in the input string, each the index
-// of the element ranged over.
-func (c *call) evalNative(in string, each int) bool {
-	var outs [maxSteps]nv
-	for i := range c.steps {
-		st := &c.steps[i]
-		var a [3]nv
-		for j, arg := range st.args {
-			switch arg.kind {
-			case argConst:
-				a[j] = st.consts[j]
-			case argInput:
-				a[j] = nv{kind: nvString, s: in}
-			case argEach:
-				a[j] = c.eachNative[each]
-			default:
-				a[j] = outs[arg.step]
+// affixIndex is a list of prefixes (suffixes) by their first (last) byte.
+type affixIndex struct {
+	empty bool // "" is one: every string matches
+	by    [256][]string
+}
+
+func newAffixIndex(list nv, suffix bool) *affixIndex {
+	if list.kind != nvList {
+		return nil
+	}
+	x := &affixIndex{}
+	for _, a := range list.list {
+		if a == "" {
+			x.empty = true
+			continue
+		}
+		b := a[0]
+		if suffix {
+			b = a[len(a)-1]
+		}
+		x.by[b] = append(x.by[b], a)
+	}
+	return x
+}
+
+// match reports whether s starts (ends) with one of the affixes.
+func (x *affixIndex) match(s string, suffix bool) bool {
+	if x.empty {
+		return true
+	}
+	if s == "" {
+		return false
+	}
+	if suffix {
+		for _, a := range x.by[s[len(s)-1]] {
+			if strings.HasSuffix(s, a) {
+				return true
 			}
 		}
-		out, ok := st.run(&a, each)
-		if !ok {
+		return false
+	}
+	for _, a := range x.by[s[0]] {
+		if strings.HasPrefix(s, a) {
+			return true
+		}
+	}
+	return false
+}
+
+// holdsNative is holdsFor on Go strings, in the input string: the steps
+// that do not read the element ranged over run once, the others for each
+// element until the test holds.
+func (c *call) holdsNative(in string) bool {
+	var outs [maxSteps]nv
+	for i := range c.steps {
+		if !c.steps[i].perEach && !c.runNative(i, in, -1, &outs) {
 			return true // OPA's error: not ours to decide
 		}
-		outs[i] = out
 	}
-	last := outs[len(c.steps)-1]
-	return last.kind != nvBool || last.b
+	last := len(c.steps) - 1
+	if !c.steps[last].perEach {
+		return outs[last].kind != nvBool || outs[last].b
+	}
+	for e := range c.eachNative {
+		for i := range c.steps {
+			if c.steps[i].perEach && !c.runNative(i, in, e, &outs) {
+				return true
+			}
+		}
+		if outs[last].kind != nvBool || outs[last].b {
+			return true
+		}
+	}
+	return false
+}
+
+// runNative runs step i into outs (each: the element's index, -1: none),
+// and reports false when the operands are not of the builtin's types.
+func (c *call) runNative(i int, in string, each int, outs *[maxSteps]nv) bool {
+	st := &c.steps[i]
+	var a [3]nv
+	for j, arg := range st.args {
+		switch arg.kind {
+		case argConst:
+			a[j] = st.consts[j]
+		case argInput:
+			a[j] = nv{kind: nvString, s: in}
+		case argEach:
+			a[j] = c.eachNative[each]
+		default:
+			a[j] = outs[arg.step]
+		}
+	}
+	out, ok := st.run(&a, each)
+	outs[i] = out
+	return ok
 }

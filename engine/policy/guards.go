@@ -50,6 +50,11 @@ type guard struct {
 	rel  *relation
 	call *call     // opCall
 	alts [][]guard // opAnyOf: each body's guards
+	// ints and strs are, for opIn, the collection's elements when every
+	// one is an integer (ports) or a string (addresses): a flow's integer
+	// or string is looked up here.
+	ints map[int64]bool
+	strs map[string]bool
 }
 
 // inRego reports whether the guard is written into the aggregate's rules
@@ -198,6 +203,16 @@ func (g *guard) holdsFor(t *ast.Term) bool {
 		return ok && strings.Contains(string(v), string(g.c.(ast.String)))
 	}
 	if g.op == opIn { // as internal.member_2 decides
+		switch v := t.Value.(type) {
+		case ast.Number:
+			if i, ok := v.Int64(); ok && g.ints != nil {
+				return g.ints[i]
+			}
+		case ast.String:
+			if g.strs != nil {
+				return g.strs[string(v)]
+			}
+		}
 		switch c := g.c.(type) {
 		case ast.Set:
 			return c.Contains(t)
@@ -515,9 +530,50 @@ func membership(a, c *ast.Term, alias map[ast.Var]ast.Ref) (guard, bool) {
 	}
 	switch c.Value.(type) {
 	case ast.Set, *ast.Array, ast.Object:
-		return guard{path: p[1:], op: opIn, c: c.Value}, true
+		return guard{path: p[1:], op: opIn, c: c.Value, ints: integers(c.Value), strs: stringsOf(c.Value)}, true
 	}
 	return guard{}, false
+}
+
+// integers are the elements (an object's values) of a collection when
+// every one is an integer that int64 holds, else nil.
+func integers(v ast.Value) map[int64]bool {
+	return elementsAs(v, func(t *ast.Term) (int64, bool) {
+		n, isNum := t.Value.(ast.Number)
+		i, isInt := n.Int64()
+		return i, isNum && isInt
+	})
+}
+
+// stringsOf are the elements (an object's values) of a collection when
+// every one is a string, else nil.
+func stringsOf(v ast.Value) map[string]bool {
+	return elementsAs(v, func(t *ast.Term) (string, bool) {
+		s, ok := t.Value.(ast.String)
+		return string(s), ok
+	})
+}
+
+func elementsAs[K comparable](v ast.Value, as func(*ast.Term) (K, bool)) map[K]bool {
+	out := map[K]bool{}
+	ok := true
+	add := func(t *ast.Term) {
+		k, isK := as(t)
+		ok = ok && isK
+		out[k] = true
+	}
+	switch c := v.(type) {
+	case ast.Set:
+		c.Foreach(add)
+	case *ast.Array:
+		c.Foreach(add)
+	case ast.Object:
+		c.Foreach(func(_, t *ast.Term) { add(t) })
+	}
+	if !ok || len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 // inputPath resolves t to a constant input path (input.a.b), through
