@@ -175,13 +175,16 @@ func (c *conv) sentinelValue(fa *facts.Flow, p *profile.Views) ast.Value {
 }
 
 // words are the string terms of the few values a fact mostly takes (a
-// protocol, an HTTP method, a DNS query type), made once.
+// protocol, an HTTP method, a DNS query type, an endpoint's kind), made
+// once.
 var words = func() map[string]*ast.Term {
 	m := map[string]*ast.Term{}
 	for _, w := range []string{
 		"", "TCP", "UDP", "SCTP", "ICMPv4", "ICMPv6", "VRRP", "IGMP",
 		"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE",
 		"A", "AAAA", "CNAME", "TXT", "MX", "NS", "PTR", "SRV", "SOA", "HTTPS", "SVCB", "ANY",
+		facts.KindPod, facts.KindWorld, facts.KindHost, facts.KindRemoteNode, facts.KindKubeAPIServer,
+		facts.KindHealth, facts.KindInit, facts.KindIngress, facts.KindUnmanaged, facts.KindUnknown,
 	} {
 		m[w] = ast.StringTerm(w)
 	}

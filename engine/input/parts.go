@@ -41,12 +41,12 @@ func partNamed[T any](parts []part[T], name string) (part[T], bool) {
 // destination with its names).
 var (
 	sourceParts = []part[facts.Endpoint]{
-		{keyKind, func(_ *conv, e *facts.Endpoint) *ast.Term { return ast.InternedTerm(e.Kind) }},
+		{keyKind, func(c *conv, e *facts.Endpoint) *ast.Term { return c.word(e.Kind) }},
 		{keyNamespace, func(_ *conv, e *facts.Endpoint) *ast.Term { return ast.InternedTerm(e.Namespace) }},
 		{keyWorkload, func(c *conv, e *facts.Endpoint) *ast.Term { return c.str(e.Workload) }},
 		{keyPod, func(c *conv, e *facts.Endpoint) *ast.Term { return c.str(e.Pod) }},
 		{keyIP, func(c *conv, e *facts.Endpoint) *ast.Term { return c.str(e.IP) }},
-		{keyIdentity, func(_ *conv, e *facts.Endpoint) *ast.Term { return ast.InternedTerm(e.Identity) }},
+		{keyIdentity, func(c *conv, e *facts.Endpoint) *ast.Term { return c.int(int64(e.Identity)) }},
 	}
 	destinationParts = append(sourceParts[:len(sourceParts):len(sourceParts)],
 		part[facts.Endpoint]{keyFQDN, func(c *conv, e *facts.Endpoint) *ast.Term { return c.str(e.FQDN) }},
