@@ -307,7 +307,14 @@ func NormaliseHost(h string) string {
 // ("a.b.example.com", "b.example.com", "example.com", "com"), each once, so
 // a policy matches a domain list with set lookups instead of suffix scans.
 func Domains(names []string) []string {
-	var out []string
+	if len(names) == 0 {
+		return nil
+	}
+	size := 0
+	for _, n := range names {
+		size += strings.Count(n, ".") + 1
+	}
+	out := make([]string, 0, size)
 	for _, n := range names {
 		for d := n; d != ""; {
 			if !slices.Contains(out, d) {
@@ -319,6 +326,9 @@ func Domains(names []string) []string {
 			}
 			d = rest
 		}
+	}
+	if len(out) == 0 {
+		return nil
 	}
 	return out
 }
