@@ -130,8 +130,12 @@ type Client struct {
 	// whether the relay still held what was missed: node -> newest flow
 	// time delivered from it before.
 	pending map[uint64]time.Time
-	limiter logLimiter
-	totals  totals
+	// replayUntil is the newest flow time delivered before the current
+	// stream started: only a flow no newer can be a copy of one
+	// delivered before (a relay sends each flow once per stream).
+	replayUntil time.Time
+	limiter     logLimiter
+	totals      totals
 	// shed is the reduced-coverage state; only Run's goroutine uses it.
 	shed shedState
 	// position is set.hw for other goroutines, in Unix nanoseconds.
@@ -345,6 +349,7 @@ func (c *Client) stream(ctx context.Context, resuming bool, handle func(context.
 	}
 	since := c.cfg.Since
 	c.pending = nil
+	c.replayUntil = c.set.hw
 	if hw := c.set.hw; resuming && !hw.IsZero() {
 		since = hw.Add(-c.cfg.Overlap)
 		if !c.set.horizon.IsZero() && c.set.horizon.After(since) {
@@ -419,10 +424,15 @@ func (c *Client) deliver(ctx context.Context, f *flowpb.Flow, handle func(contex
 		}
 	}
 	k := keyOf(f)
-	if v := c.set.admit(f, k, node, t); v != admitNew {
-		c.metrics.duplicatesDropped.Inc()
-		c.totals.duplicates.Add(1)
-		return nil
+	// A flow newer than every flow delivered before this stream cannot be
+	// a replay: nearly every flow, once a resumed stream has caught up,
+	// skips the lookup (a map of DedupSize keys).
+	if c.mayReplay(t) {
+		if v := c.set.admit(f, k, node, t); v != admitNew {
+			c.metrics.duplicatesDropped.Inc()
+			c.totals.duplicates.Add(1)
+			return nil
+		}
 	}
 	if size, ok := oversized(f); ok {
 		c.set.record(k, node, t, f.GetNodeName())
@@ -453,6 +463,13 @@ func (c *Client) deliver(ctx context.Context, f *flowpb.Flow, handle func(contex
 		c.metrics.lag.Set(max(time.Since(t).Seconds(), 0))
 	}
 	return nil
+}
+
+// mayReplay reports whether a flow of time t (zero: none) may be a copy of
+// one delivered before the current stream started: some flow was, and t is
+// no newer than the newest of them, or either time is unknown.
+func (c *Client) mayReplay(t time.Time) bool {
+	return c.set.restored() && (t.IsZero() || c.replayUntil.IsZero() || !t.After(c.replayUntil))
 }
 
 // shedState is the reduced-coverage mode's state.

@@ -139,3 +139,32 @@ func FuzzRecentSet(f *testing.F) {
 		}
 	})
 }
+
+// TestMayReplay: only a flow no newer than the newest delivered before the
+// stream started (or one without a time, or after a stream whose flows had
+// none) is looked up in the dedup set; before anything was delivered,
+// nothing is.
+func TestMayReplay(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		delivered []time.Time // before the stream started
+		flow      time.Time
+		want      bool
+	}{
+		{name: "nothing_delivered", flow: at(5)},
+		{name: "newer_than_all", delivered: []time.Time{at(1), at(3)}, flow: at(4)},
+		{name: "the_newest", delivered: []time.Time{at(1), at(3)}, flow: at(3), want: true},
+		{name: "older", delivered: []time.Time{at(1), at(3)}, flow: at(2), want: true},
+		{name: "no_time", delivered: []time.Time{at(1)}, want: true},
+		{name: "after_flows_without_time", delivered: []time.Time{{}}, flow: at(9), want: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &Client{set: newRecentSet(make([]slot, 16))}
+			for i, d := range tc.delivered {
+				c.set.record(flowKey{byte(i + 1)}, 1, d, "node")
+			}
+			c.replayUntil = c.set.hw // as a stream starting
+			require.Equal(t, tc.want, c.mayReplay(tc.flow))
+		})
+	}
+}
