@@ -98,20 +98,52 @@ type Endpoint struct {
 	// ("a.b.example.com", "b.example.com", "example.com", "com"), so a
 	// policy matches a domain list with set lookups instead of suffix scans.
 	Domains []string
+	// key is Key, made once by Measure ("": not yet).
+	key string
 }
 
 // Key identifies the endpoint's profile: a workload for pods, the kind for
 // reserved identities (all of "world" is one profile, so the cache stays
 // bounded by the number of workloads, not of internet addresses).
 func (e Endpoint) Key() string {
+	if e.key != "" {
+		return e.key
+	}
 	if e.Kind == KindPod {
 		if e.Workload != "" {
 			return e.Namespace + "/" + e.Workload
 		}
 		return e.Namespace + "/" + e.IP
 	}
+	if k, ok := reservedKeys[e.Kind]; ok {
+		return k
+	}
 	return "reserved:" + e.Kind
 }
+
+// AppendKey appends Key to b.
+func (e *Endpoint) AppendKey(b []byte) []byte {
+	if e.key != "" {
+		return append(b, e.key...)
+	}
+	if e.Kind == KindPod {
+		b = append(append(b, e.Namespace...), '/')
+		if e.Workload != "" {
+			return append(b, e.Workload...)
+		}
+		return append(b, e.IP...)
+	}
+	return append(append(b, "reserved:"...), e.Kind...)
+}
+
+// reservedKeys are the keys of the reserved kinds, made once.
+var reservedKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range reservedKinds {
+		m[k] = "reserved:" + k
+	}
+	return m
+}()
 
 // HTTP holds what the engine parsed from an HTTP flow's URL.
 type HTTP struct {
@@ -244,6 +276,7 @@ func Measure(f *flowpb.Flow) Flow {
 	fa.Verdict = f.GetVerdict().String()
 	fa.Source = endpoint(f.GetSource(), f.GetIP().GetSource())
 	fa.Destination = endpoint(f.GetDestination(), f.GetIP().GetDestination())
+	fa.Source.key, fa.Destination.key = fa.Source.Key(), fa.Destination.Key()
 	if names := f.GetDestinationNames(); len(names) > 0 {
 		name, _ := Truncate(names[0], MaxDNSNameBytes, false)
 		fa.Destination.FQDN = NormaliseHost(name)

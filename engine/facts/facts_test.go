@@ -191,3 +191,37 @@ func TestLenientURL(t *testing.T) {
 		require.Equal(t, tc.query, h.Query, tc.url)
 	}
 }
+
+// TestEndpointKeyOnceIsTheKey: the key Measure keeps for each side is the
+// one Key makes from the fields, and AppendKey appends it, for pods with
+// and without a workload and for every reserved kind.
+func TestEndpointKeyOnceIsTheKey(t *testing.T) {
+	eps := []Endpoint{
+		{Kind: KindPod, Namespace: "shop", Workload: "cart", IP: "10.0.0.1"},
+		{Kind: KindPod, Namespace: "shop", IP: "10.0.0.2"},
+	}
+	for _, k := range reservedKinds {
+		eps = append(eps, Endpoint{Kind: k, IP: "203.0.113.7"})
+	}
+	for _, e := range eps {
+		want := e.Key()
+		require.Equal(t, want, string(e.AppendKey([]byte{})))
+		e.key = want
+		require.Equal(t, want, e.Key())
+		require.Equal(t, want, string(e.AppendKey(nil)))
+	}
+	pod := &flowpb.Flow{
+		Source:      &flowpb.Endpoint{Namespace: "shop", PodName: "cart-7d9f8b6c5d-x2k9q", Labels: []string{"k8s:app=cart"}},
+		Destination: &flowpb.Endpoint{Labels: []string{"reserved:world"}},
+		IP:          &flowpb.IP{Source: "10.0.0.1", Destination: "203.0.113.7"},
+	}
+	for _, f := range []*flowpb.Flow{pod, {}} {
+		fa := Measure(f)
+		for _, e := range []Endpoint{fa.Source, fa.Destination} {
+			require.NotEmpty(t, e.key, "kept by Measure")
+			fresh := e
+			fresh.key = ""
+			require.Equal(t, fresh.Key(), e.Key())
+		}
+	}
+}
