@@ -226,8 +226,12 @@ func (e *Engine) process(ctx context.Context, f *flowpb.Flow, fa *facts.Flow, re
 		// Idle until now: the wait for a flow is not a stall.
 		e.done.Store(start.UnixNano())
 	}
+	var end time.Time // when judged: the done stamp's time too
 	defer func() {
-		e.done.Store(time.Now().UnixNano())
+		if end.IsZero() {
+			end = time.Now()
+		}
+		e.done.Store(end.UnixNano())
 		e.inflight.Add(-1)
 	}()
 	now := fa.Time
@@ -278,7 +282,7 @@ func (e *Engine) process(ctx context.Context, f *flowpb.Flow, fa *facts.Flow, re
 	if e.cfg.FlowClock {
 		e.aggregator.Tick(now)
 	}
-	end := time.Now()
+	end = time.Now()
 	e.metrics.evalTime.Observe(end.Sub(start).Seconds())
 	if !received.IsZero() {
 		e.metrics.decision.Observe(end.Sub(received).Seconds())

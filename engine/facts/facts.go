@@ -407,6 +407,9 @@ func endpoint(ep *flowpb.Endpoint, ip string) Endpoint {
 func endpointKind(ep *flowpb.Endpoint) string {
 	kind := ""
 	for _, l := range ep.GetLabels() {
+		if !strings.HasPrefix(l, "reserved:") {
+			continue // a pod's labels: k8s:…, no map lookup
+		}
 		if k, ok := reservedKinds[l]; ok {
 			// kube-apiserver endpoints also carry reserved:host or
 			// reserved:remote-node; the more specific kind wins.
