@@ -61,7 +61,7 @@ type guard struct {
 // (see guardedRules): comparisons, memberships and substrings are; the
 // others are checked in Go only, and the rule bodies decide.
 func (g *guard) inRego() bool {
-	return g.rel == nil && g.op != opCall && g.op != opAnyOf
+	return g.rel == nil && g.op != opCall && g.op != opAnyOf && g.op != opAnyIn
 }
 
 // relation is the other side of a guard comparing two input values: the
@@ -84,6 +84,7 @@ const (
 	opGte
 	opIn       // membership in a constant collection: `input.a in {"x", "y"}`
 	opContains // a constant substring: `contains(input.a, "$")`
+	opAnyIn    // an element in a constant collection: `some x in input.a; x in {…}`
 	opCall     // a builtin test of one input value (see call)
 	opAnyOf    // one of a helper rule's bodies (see guardReader.anyOf)
 )
@@ -202,26 +203,20 @@ func (g *guard) holdsFor(t *ast.Term) bool {
 		v, ok := t.Value.(ast.String)
 		return ok && strings.Contains(string(v), string(g.c.(ast.String)))
 	}
-	if g.op == opIn { // as internal.member_2 decides
+	if g.op == opAnyIn { // some element of the value (an array, set or object's values)
+		in := func(e *ast.Term) bool { return g.member(e) }
 		switch v := t.Value.(type) {
-		case ast.Number:
-			if i, ok := v.Int64(); ok && g.ints != nil {
-				return g.ints[i]
-			}
-		case ast.String:
-			if g.strs != nil {
-				return g.strs[string(v)]
-			}
-		}
-		switch c := g.c.(type) {
-		case ast.Set:
-			return c.Contains(t)
 		case *ast.Array:
-			return c.Until(t.Equal)
+			return v.Until(in)
+		case ast.Set:
+			return v.Until(in)
 		case ast.Object:
-			return c.Until(func(_, v *ast.Term) bool { return t.Equal(v) })
+			return v.Until(func(_, e *ast.Term) bool { return in(e) })
 		}
 		return false
+	}
+	if g.op == opIn {
+		return g.member(t)
 	}
 	var c int
 	switch v := t.Value.(type) {
@@ -256,6 +251,30 @@ func (g *guard) holdsFor(t *ast.Term) bool {
 	}
 }
 
+// member reports whether t is in the guard's collection, as
+// internal.member_2 decides.
+func (g *guard) member(t *ast.Term) bool {
+	switch v := t.Value.(type) {
+	case ast.Number:
+		if i, ok := v.Int64(); ok && g.ints != nil {
+			return g.ints[i]
+		}
+	case ast.String:
+		if g.strs != nil {
+			return g.strs[string(v)]
+		}
+	}
+	switch c := g.c.(type) {
+	case ast.Set:
+		return c.Contains(t)
+	case *ast.Array:
+		return c.Until(t.Equal)
+	case ast.Object:
+		return c.Until(func(_, v *ast.Term) bool { return t.Equal(v) })
+	}
+	return false
+}
+
 // boolCompare orders booleans as Rego does: false before true.
 func boolCompare(a, b bool) int {
 	switch {
@@ -275,6 +294,8 @@ func (g *guard) String() string {
 	switch g.op {
 	case opContains:
 		return "contains(" + inputRef(g.path) + ", " + g.c.String() + ")"
+	case opAnyIn:
+		return "some x in " + inputRef(g.path) + "; x in " + g.c.String()
 	case opCall:
 		return g.call.text
 	case opAnyOf:
@@ -348,26 +369,20 @@ func (gr *guardReader) bodyGuards(body ast.Body, depth int) []guard {
 	alias := map[ast.Var]ast.Ref{}
 	for range len(body) { // bindings may chain in any order
 		grew := false
-		for _, e := range body {
-			if !plainExpr(e) || !e.IsEquality() {
-				continue
+		eachBinding(body, func(v ast.Var, t *ast.Term) {
+			if alias[v] != nil {
+				return
 			}
-			terms := e.Terms.([]*ast.Term)
-			for _, pair := range [][2]*ast.Term{{terms[1], terms[2]}, {terms[2], terms[1]}} {
-				v, ok := pair[0].Value.(ast.Var)
-				if !ok || alias[v] != nil {
-					continue
-				}
-				if p, ok := inputPath(pair[1], alias); ok {
-					alias[v], grew = p, true
-				}
+			if p, ok := inputPath(t, alias); ok {
+				alias[v], grew = p, true
 			}
-		}
+		})
 		if !grew {
 			break
 		}
 	}
 	derived := derivedValues(body, alias)
+	elems := elementsOfInput(body, alias)
 	defs := gr.readDefs(body, alias)
 	var out []guard
 	seen := map[string]bool{}
@@ -381,6 +396,8 @@ func (gr *guardReader) bodyGuards(body ast.Body, depth int) []guard {
 		if t, ok := e.Terms.(*ast.Term); ok && !e.Negated && len(e.With) == 0 {
 			if g, ok := gr.anyOf(t, depth); ok {
 				add(g)
+			} else if g, ok := gr.keyOf(t, alias, elems); ok {
+				add(g)
 			}
 			continue
 		}
@@ -391,7 +408,7 @@ func (gr *guardReader) bodyGuards(body ast.Body, depth int) []guard {
 		if !ok {
 			continue
 		}
-		if g, ok := simpleGuard(e, terms, alias, derived); ok {
+		if g, ok := simpleGuard(e, terms, alias, elems, derived); ok {
 			add(g)
 		} else if g, ok := callGuard(e, defs); ok {
 			add(g)
@@ -401,7 +418,7 @@ func (gr *guardReader) bodyGuards(body ast.Body, depth int) []guard {
 }
 
 // simpleGuard reads a comparison, a membership or a substring.
-func simpleGuard(e *ast.Expr, terms []*ast.Term, alias map[ast.Var]ast.Ref, derived map[ast.Var]*relation) (guard, bool) {
+func simpleGuard(e *ast.Expr, terms []*ast.Term, alias, elems map[ast.Var]ast.Ref, derived map[ast.Var]*relation) (guard, bool) {
 	if len(terms) != 3 {
 		return guard{}, false
 	}
@@ -409,7 +426,7 @@ func simpleGuard(e *ast.Expr, terms []*ast.Term, alias map[ast.Var]ast.Ref, deri
 	case ast.Contains.Name:
 		return substring(terms[1], terms[2], alias)
 	case ast.Member.Name:
-		return membership(terms[1], terms[2], alias)
+		return membership(terms[1], terms[2], alias, elems)
 	}
 	op, ok := guardOps[e.Operator().String()]
 	if !ok {
@@ -523,16 +540,91 @@ func substring(a, c *ast.Term, alias map[ast.Var]ast.Ref) (guard, bool) {
 
 // membership reads `a in c` (internal.member_2) as a guard when a is an
 // input path and c a constant set, array or object.
-func membership(a, c *ast.Term, alias map[ast.Var]ast.Ref) (guard, bool) {
+func membership(a, c *ast.Term, alias, elems map[ast.Var]ast.Ref) (guard, bool) {
+	op := opIn
 	p, ok := inputPath(a, alias)
+	if v, isVar := a.Value.(ast.Var); !ok && isVar && elems[v] != nil {
+		op, p, ok = opAnyIn, elems[v], true
+	}
 	if !ok || !c.IsGround() {
 		return guard{}, false
 	}
 	switch c.Value.(type) {
 	case ast.Set, *ast.Array, ast.Object:
-		return guard{path: p[1:], op: opIn, c: c.Value, ints: integers(c.Value), strs: stringsOf(c.Value)}, true
+		return guard{path: p[1:], op: op, c: c.Value, ints: integers(c.Value), strs: stringsOf(c.Value)}, true
 	}
 	return guard{}, false
+}
+
+// keyOf reads t, `data.x[k]` with data.x a data object and k an input
+// value or each element of an input collection, as a guard that k (some
+// element) is one of the object's keys whose value is not false: what
+// makes the expression hold.
+func (gr *guardReader) keyOf(t *ast.Term, alias, elems map[ast.Var]ast.Ref) (guard, bool) {
+	ref, ok := t.Value.(ast.Ref)
+	if !ok || len(ref) < 3 || gr.data == nil || !ref.HasPrefix(ast.DefaultRootRef) {
+		return guard{}, false
+	}
+	head := ref[:len(ref)-1]
+	v, isVar := ref[len(ref)-1].Value.(ast.Var)
+	if !isVar || !head.IsGround() {
+		return guard{}, false
+	}
+	op, p, found := opIn, alias[v], alias[v] != nil
+	if !found && elems[v] != nil {
+		op, p, found = opAnyIn, elems[v], true
+	}
+	coll, ok := gr.data(head)
+	if !found || !ok {
+		return guard{}, false
+	}
+	obj, ok := coll.Value.(ast.Object)
+	if !ok {
+		return guard{}, false
+	}
+	keys := ast.NewSet()
+	obj.Foreach(func(k, val *ast.Term) {
+		if !val.Equal(ast.BooleanTerm(false)) {
+			keys.Add(k)
+		}
+	})
+	return guard{path: p[1:], op: op, c: keys, ints: integers(keys), strs: stringsOf(keys)}, true
+}
+
+// elementsOfInput are the variables a body binds, at top level, to each
+// element of an input collection: `some name in input.a.names` is
+// `name = input.a.names[k]`, k a variable of its own.
+func elementsOfInput(body ast.Body, alias map[ast.Var]ast.Ref) map[ast.Var]ast.Ref {
+	out := map[ast.Var]ast.Ref{}
+	eachBinding(body, func(v ast.Var, t *ast.Term) {
+		ref, isRef := t.Value.(ast.Ref)
+		if !isRef || len(ref) < 2 {
+			return
+		}
+		if _, last := ref[len(ref)-1].Value.(ast.Var); !last {
+			return
+		}
+		if p, ok := inputPath(ast.NewTerm(ref[:len(ref)-1]), alias); ok {
+			out[v] = p
+		}
+	})
+	return out
+}
+
+// eachBinding calls f for each variable a plain top-level unification of
+// body binds, with the other side: `v = t` and `t = v` alike.
+func eachBinding(body ast.Body, f func(v ast.Var, t *ast.Term)) {
+	for _, e := range body {
+		if !plainExpr(e) || !e.IsEquality() {
+			continue
+		}
+		terms := e.Terms.([]*ast.Term)
+		for _, pair := range [][2]*ast.Term{{terms[1], terms[2]}, {terms[2], terms[1]}} {
+			if v, ok := pair[0].Value.(ast.Var); ok {
+				f(v, pair[1])
+			}
+		}
+	}
 }
 
 // integers are the elements (an object's values) of a collection when

@@ -108,6 +108,21 @@ computed := lower(input.sentinel.http.text)`, want: [][]string{{`regex.match("[<
 default triggered := false
 
 triggered if contains(input.sentinel.http.specials, "'")`},
+		{name: "an_element_of_an_input_collection_in_a_constant_one", body: `violation contains lib.violation(rego.metadata.chain(), "x") if {
+	some name in input.sentinel.destination.names
+	name in data.data.test.keywords
+	names := input.sentinel.destination.domains
+	some d in names
+	d in {"example.com"}
+	some n2 in input.sentinel.destination.names
+	startswith(n2, "x")
+}`, want: [][]string{{`some x in input.sentinel.destination.names; x in ["union", "/bin/"]`, `some x in input.sentinel.destination.domains; x in {"example.com"}`}}},
+		{name: "a_key_of_a_data_object", body: `violation contains lib.violation(rego.metadata.chain(), "x") if {
+	some d in input.sentinel.destination.domains
+	data.data.test.deny[d]
+	host := input.sentinel.http.host
+	data.data.test.deny[host]
+}`, want: [][]string{{`some x in input.sentinel.destination.domains; x in {"a.example"}`, `input.sentinel.http.host in {"a.example"}`}}},
 		{name: "negation_is_no_guard", body: `violation contains lib.violation(rego.metadata.chain(), "x") if not input.verdict == "FORWARDED"`},
 		// A policy replacing its input (with) is judged on every flow.
 		{name: "with_input_disables_guards", body: `violation contains lib.violation(rego.metadata.chain(), "x") if {
@@ -135,7 +150,7 @@ triggered if contains(input.sentinel.http.specials, "'")`},
 		t.Run(tc.name, func(t *testing.T) {
 			files := base()
 			files["test/p/p.rego"] = policyWith("Probe", "p", tc.body)
-			files["data/test.yaml"] = "test:\n  bad_ports: [4444]\n  min_rate: 50\n  marker: jndi\n  keywords: [union, /bin/]\n  patterns: {a: a+, b: 'b{2}'}\n"
+			files["data/test.yaml"] = "test:\n  bad_ports: [4444]\n  min_rate: 50\n  marker: jndi\n  keywords: [union, /bin/]\n  patterns: {a: a+, b: 'b{2}'}\n  deny: {a.example: x, b.example: false}\n"
 			s, err := Load(context.Background(), fsWith(files), ".")
 			require.NoError(t, err)
 			var got [][]string
@@ -205,6 +220,24 @@ func TestMembershipGuardAsRego(t *testing.T) {
 	}
 	require.Equal(t, 4, withInts, "collections of integers (22.0 is one) are looked up as such")
 	require.Equal(t, 2, withStrings, "and collections of strings")
+}
+
+// TestAnyInGuardAsRego: a guard that some element of an input collection
+// is in a constant one says what OPA says of `some x in input.x; x in c`,
+// for arrays, sets and objects (their values), scalars and absence.
+func TestAnyInGuardAsRego(t *testing.T) {
+	values := []string{`null`, `"a.example"`, `22`, `[]`, `["a.example"]`, `["x", "b.example"]`, `["x"]`, `[22.0, "x"]`, `{"k": "a.example"}`,
+		`{"a.example": 1}`, `{"a.example"}`, `{"x", 22}`, `[["a.example"]]`}
+	for _, c := range []string{`{"a.example", "b.example"}`, `["a.example"]`, `[22, 1]`, `{"p": 22}`, `set()`} {
+		v := ast.MustParseTerm(c).Value
+		requireGuardAsRego(t, guard{path: ast.MustParseRef("input.x")[1:], op: opAnyIn, c: v, ints: integers(v), strs: stringsOf(v)},
+			fmt.Sprintf("some x in input.x; x in %s", c), values)
+	}
+	// A data object's keys whose values are not false, as keyOf reads
+	// `data.x[d]`.
+	keys := ast.MustParseTerm(`{"a.example", 22}`).Value
+	requireGuardAsRego(t, guard{path: ast.MustParseRef("input.x")[1:], op: opAnyIn, c: keys, ints: integers(keys), strs: stringsOf(keys)},
+		`some x in input.x; {"a.example": "y", 22: true, "x": false}[x]`, values)
 }
 
 // TestSubstringGuardAsRego: a contains guard's verdict is OPA's own for
