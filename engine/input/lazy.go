@@ -20,6 +20,9 @@ import (
 type Paths struct {
 	paths   [][]string
 	getters []getter
+	// lists are, by path, the getters of the paths whose value is a list
+	// of strings the facts hold as such (see StringsAt); nil for others.
+	lists []listGetter
 	// sides are, by path, which measured endpoint the path reads whole
 	// (see AppendKey).
 	sides []side
@@ -38,12 +41,47 @@ const (
 // getter finds one path's value for l (nil: undefined).
 type getter func(l *Lazy) *ast.Term
 
+// listGetter finds a list of strings' path's value for l as the facts
+// hold it, and whether it is defined.
+type listGetter func(l *Lazy) (list []string, defined bool)
+
+// listGetterOf is path's listGetter, or nil when its value is not such a
+// list: the destination's names and domains, the DNS query's domains,
+// labels and query types.
+func listGetterOf(path []string) listGetter {
+	if len(path) != 3 || path[0] != SentinelKey {
+		return nil
+	}
+	switch path[1] + "." + path[2] {
+	case "destination.names":
+		return func(l *Lazy) ([]string, bool) { return l.fa.Destination.Names, true }
+	case "destination.domains":
+		return func(l *Lazy) ([]string, bool) { return l.fa.Destination.Domains, true }
+	case "dns.domains", "dns.labels", "dns.qtypes":
+		field := path[2]
+		return func(l *Lazy) ([]string, bool) {
+			d := l.fa.DNS
+			if d == nil {
+				return nil, false
+			}
+			switch field {
+			case "domains":
+				return d.Domains, true
+			case "labels":
+				return d.Labels, true
+			}
+			return d.Qtypes, true
+		}
+	}
+	return nil
+}
+
 // NewPaths compiles paths (each a list of keys below input), those
 // presence marks read only for being there and not false: for those, At
 // answers nil, false or true as the value is undefined, false or anything
 // else, without converting it.
 func NewPaths(paths [][]string, presence []bool) *Paths {
-	ps := &Paths{paths: paths, getters: make([]getter, len(paths)), sides: make([]side, len(paths))}
+	ps := &Paths{paths: paths, getters: make([]getter, len(paths)), sides: make([]side, len(paths)), lists: make([]listGetter, len(paths))}
 	for i, p := range paths {
 		if len(p) == 2 && p[0] == SentinelKey && (i >= len(presence) || !presence[i]) {
 			switch p[1] {
@@ -57,6 +95,7 @@ func NewPaths(paths [][]string, presence []bool) *Paths {
 			ps.getters[i] = presenceOf(p)
 		} else {
 			ps.getters[i] = getterOf(p)
+			ps.lists[i] = listGetterOf(p)
 		}
 	}
 	return ps
@@ -222,6 +261,19 @@ func (l *Lazy) At(i int) (*ast.Term, bool) {
 		l.vals[i], l.got[i] = l.ps.getters[i](l), true
 	}
 	return l.vals[i], true
+}
+
+// StringsAt is, for a path whose value is a list of strings the facts
+// hold (the destination's names and domains, the DNS query's domains,
+// labels and query types), that list and whether it is defined, without
+// making a term of it: ok is false for other paths. A guard asking
+// whether some name is in a list needs no more.
+func (l *Lazy) StringsAt(i int) (list []string, defined, ok bool) {
+	if i < 0 || i >= len(l.ps.lists) || l.ps.lists[i] == nil {
+		return nil, false, false
+	}
+	list, defined = l.ps.lists[i](l)
+	return list, defined, true
 }
 
 // KeyMark starts what AppendKey appends: a byte no encoding of a value by

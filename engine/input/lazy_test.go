@@ -193,3 +193,42 @@ func realAndShopFlows(t *testing.T, seed int64, n int) []*flowpb.Flow {
 	}
 	return flows
 }
+
+// TestStringsAtIsTheValue: for the paths whose value is a list of strings
+// the facts hold, StringsAt gives that list as At's value holds it (the
+// same strings in order, undefined where it is), on the captures and the
+// shop; for any other path it declines.
+func TestStringsAtIsTheValue(t *testing.T) {
+	lists := [][]string{{"sentinel", "destination", "names"}, {"sentinel", "destination", "domains"},
+		{"sentinel", "dns", "domains"}, {"sentinel", "dns", "labels"}, {"sentinel", "dns", "qtypes"}}
+	others := [][]string{{"sentinel", "source", "namespace"}, {"destination_names"}, {"sentinel", "http", "query"}, {"sentinel", "destination"}}
+	ps := NewPaths(append(slices.Clone(lists), others...), nil)
+	b := NewBuilder(64)
+	defined := 0
+	for i, f := range realAndShopFlows(t, 11, 6000) {
+		fa := facts.Measure(f)
+		l := b.Lazy(ps, f, &fa, nil, nil, nil)
+		for p := range lists {
+			list, ok, handled := l.StringsAt(p)
+			require.True(t, handled)
+			v, _ := l.At(p)
+			if !ok {
+				require.Nil(t, v, "flow %d, %v: undefined", i, lists[p])
+				continue
+			}
+			defined++
+			arr, isArray := v.Value.(*ast.Array)
+			require.True(t, isArray, "flow %d, %v", i, lists[p])
+			require.Equal(t, arr.Len(), len(list), "flow %d, %v", i, lists[p])
+			for j, s := range list {
+				require.Equal(t, ast.String(s), arr.Elem(j).Value, "flow %d, %v", i, lists[p])
+			}
+		}
+		for p := range others {
+			_, _, handled := l.StringsAt(len(lists) + p)
+			require.False(t, handled, "%v", others[p])
+		}
+		l.Release()
+	}
+	require.Positive(t, defined)
+}

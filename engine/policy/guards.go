@@ -204,14 +204,17 @@ func (g *guard) holdsFor(t *ast.Term) bool {
 		return ok && strings.Contains(string(v), string(g.c.(ast.String)))
 	}
 	if g.op == opAnyIn { // some element of the value (an array, set or object's values)
-		in := func(e *ast.Term) bool { return g.member(e) }
 		switch v := t.Value.(type) {
 		case *ast.Array:
-			return v.Until(in)
+			for i := range v.Len() {
+				if g.member(v.Elem(i)) {
+					return true
+				}
+			}
 		case ast.Set:
-			return v.Until(in)
+			return v.Until(g.member)
 		case ast.Object:
-			return v.Until(func(_, e *ast.Term) bool { return in(e) })
+			return v.Until(func(_, e *ast.Term) bool { return g.member(e) })
 		}
 		return false
 	}
@@ -831,6 +834,7 @@ func (m *guardMemo) holds(k int) bool {
 	switch g := &m.t.guards[k]; {
 	case g.op == opAnyOf:
 		ok = m.anyHolds(k)
+	case g.op == opAnyIn && g.strs != nil && m.stringsHold(g, k, &ok):
 	case g.op == opCall && m.deferred != nil && m.t.deferred[m.t.pathOf[k]]:
 		ok = true // a measurement: not a call guard's string
 	case m.deferred != nil && (m.t.deferred[m.t.pathOf[k]] || g.rel != nil && m.t.deferred[m.t.relOf[k]]):
@@ -921,6 +925,38 @@ func (m *guardMemo) value(p int, looked []bool, vals []*ast.Term) *ast.Term {
 		vals[p], looked[p] = at(m.flow, m.t.slot[p], m.t.paths[p]), true
 	}
 	return vals[p]
+}
+
+// stringsFlow is a Flow that gives a list of strings' value as the strings
+// themselves (input.Lazy: the names and domains it measured), so that a
+// guard asking whether one is in a set needs no term of the list: ok is
+// false for a path it cannot.
+type stringsFlow interface {
+	StringsAt(slot int) (list []string, defined, ok bool)
+}
+
+// stringsHold checks an opAnyIn guard of strings, k, on the flow's list
+// of strings without its term, into held, and reports whether the flow
+// could give that list.
+func (m *guardMemo) stringsHold(g *guard, k int, held *bool) bool {
+	sf, ok := m.flow.(stringsFlow)
+	if !ok {
+		return false
+	}
+	list, defined, ok := sf.StringsAt(m.t.slot[m.t.pathOf[k]])
+	if !ok {
+		return false
+	}
+	*held = false
+	if defined {
+		for _, s := range list {
+			if g.strs[s] {
+				*held = true
+				break
+			}
+		}
+	}
+	return true
 }
 
 // anyHolds reports whether the flow passes every guard of one of an
