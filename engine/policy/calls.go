@@ -45,7 +45,10 @@ type callStep struct {
 	re *regexp.Regexp // regex.match of a constant pattern, compiled once
 	// reEach: regex.match of each element of call.each, compiled once.
 	reEach []*regexp.Regexp
-	args   []callArg
+	// keys, when set, make the step a test that its one argument is one
+	// of them: a data object's keys, as `v := data.x[k]` binds only then.
+	keys ast.Set
+	args []callArg
 	// native is the step on Go values (nNone: none), consts its constant
 	// arguments as such (by position), replacer a replace of constants,
 	// made once.
@@ -86,7 +89,7 @@ var (
 	}
 	callMaps = map[string]bool{
 		ast.Lower.Name: true, ast.Upper.Name: true, ast.Split.Name: true,
-		ast.TrimSpace.Name: true, ast.Replace.Name: true,
+		ast.TrimSpace.Name: true, ast.Replace.Name: true, ast.FormatInt.Name: true,
 	}
 )
 
@@ -152,6 +155,10 @@ func (c *call) eval(in *ast.Term, each int) bool {
 				args = append(args, outs[a.step])
 			}
 		}
+		if st.keys != nil {
+			outs[i] = ast.InternedTerm(st.keys.Contains(args[0]))
+			continue
+		}
 		if re := st.regexp(each); re != nil {
 			s, ok := args[1].Value.(ast.String)
 			if !ok {
@@ -187,8 +194,9 @@ type bodyDefs struct {
 	alias   map[ast.Var]ast.Ref     // an input path (strict)
 	lenient map[ast.Var]ast.Ref     // an input string, or a library rule's fallback
 	each    map[ast.Var][]*ast.Term // each element of a constant collection
-	mapped  map[ast.Var]*ast.Expr   // the result of a pure string function
+	mapped  map[ast.Var]*ast.Expr   // the result of a pure function
 	consts  map[ast.Var]*ast.Term   // a constant
+	data    func(ast.Ref) (*ast.Term, bool)
 }
 
 // readDefs finds, among the body's plain top-level unifications and calls,
@@ -197,7 +205,7 @@ type bodyDefs struct {
 // constant, or to another such variable.
 func (gr *guardReader) readDefs(body ast.Body, alias map[ast.Var]ast.Ref) *bodyDefs {
 	d := &bodyDefs{alias: alias, lenient: map[ast.Var]ast.Ref{}, each: map[ast.Var][]*ast.Term{},
-		mapped: map[ast.Var]*ast.Expr{}, consts: map[ast.Var]*ast.Term{}}
+		mapped: map[ast.Var]*ast.Expr{}, consts: map[ast.Var]*ast.Term{}, data: gr.data}
 	known := func(v ast.Var) bool {
 		_, a := d.lenient[v]
 		_, b := d.each[v]
@@ -366,6 +374,45 @@ func callGuard(e *ast.Expr, d *bodyDefs) (guard, bool) {
 	return guard{path: cb.path[1:], op: opCall, call: c}, true
 }
 
+// keyGuard reads e, `v = data.x[k]` with data.x a data object and k one
+// input value through pure functions (`format_int(input.port, 10)`), as a
+// call guard that k is one of the object's keys: the binding holds only
+// then, whatever the value.
+func keyGuard(e *ast.Expr, d *bodyDefs) (guard, bool) {
+	if !e.IsEquality() || d.data == nil {
+		return guard{}, false
+	}
+	terms := e.Terms.([]*ast.Term)
+	for _, pair := range [][2]*ast.Term{{terms[1], terms[2]}, {terms[2], terms[1]}} {
+		if _, ok := pair[0].Value.(ast.Var); !ok {
+			continue
+		}
+		ref, ok := pair[1].Value.(ast.Ref)
+		if !ok || len(ref) < 3 || !ref.HasPrefix(ast.DefaultRootRef) || !ref[:len(ref)-1].IsGround() {
+			continue
+		}
+		obj, ok := d.data(ref[:len(ref)-1])
+		if !ok {
+			continue
+		}
+		o, ok := obj.Value.(ast.Object)
+		if !ok {
+			continue
+		}
+		cb := callBuilder{d: d}
+		arg, ok := cb.arg(ref[len(ref)-1], 0)
+		if !ok || cb.path == nil || arg.kind == argEach || arg.kind == argConst || len(cb.steps) >= maxSteps {
+			continue
+		}
+		keys := ast.NewSet(o.Keys()...)
+		cb.steps = append(cb.steps, callStep{keys: keys, args: []callArg{arg}})
+		c := &call{steps: cb.steps, each: cb.each, lenient: cb.lenient}
+		c.text = ref[:len(ref)-1].String() + "[" + cb.renderArg(arg) + "]"
+		return guard{path: cb.path[1:], op: opCall, call: c}, true
+	}
+	return guard{}, false
+}
+
 type callBuilder struct {
 	d       *bodyDefs
 	path    ast.Ref
@@ -472,22 +519,26 @@ func (cb *callBuilder) render(i int, e *ast.Expr) string {
 	terms := e.Terms.([]*ast.Term)
 	var args []string
 	for _, a := range cb.steps[i].args {
-		switch a.kind {
-		case argConst:
-			args = append(args, a.c.String())
-		case argInput:
-			s := inputRef(cb.path[1:])
-			if cb.lenient {
-				s = "~" + s
-			}
-			args = append(args, s)
-		case argEach:
-			args = append(args, "each "+ast.NewArray(cb.each...).String())
-		default:
-			args = append(args, cb.render(a.step, cb.exprs[a.step]))
-		}
+		args = append(args, cb.renderArg(a))
 	}
 	return terms[0].String() + "(" + strings.Join(args, ", ") + ")"
+}
+
+// renderArg writes one argument as render does.
+func (cb *callBuilder) renderArg(a callArg) string {
+	switch a.kind {
+	case argConst:
+		return a.c.String()
+	case argInput:
+		s := inputRef(cb.path[1:])
+		if cb.lenient {
+			s = "~" + s
+		}
+		return s
+	case argEach:
+		return "each " + ast.NewArray(cb.each...).String()
+	}
+	return cb.render(a.step, cb.exprs[a.step])
 }
 
 // The steps of a call guard run natively, on Go strings, when every

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -415,6 +416,8 @@ func (gr *guardReader) bodyGuards(body ast.Body, depth int) []guard {
 			add(g)
 		} else if g, ok := callGuard(e, defs); ok {
 			add(g)
+		} else if g, ok := keyGuard(e, defs); ok {
+			add(g)
 		}
 	}
 	return out
@@ -450,10 +453,13 @@ func (gr *guardReader) anyOf(t *ast.Term, depth int) (guard, bool) {
 	if !ok || depth >= maxHelperDepth || !ref.HasPrefix(ast.DefaultRootRef) || !ref.IsGround() {
 		return guard{}, false
 	}
-	rules := gr.c.GetRules(ref)
+	// In source order (GetRules' order is not stable), so a guard reads
+	// the same at every load and checks the bodies as written.
+	rules := slices.Clone(gr.c.GetRules(ref))
 	if len(rules) == 0 {
 		return guard{}, false
 	}
+	slices.SortStableFunc(rules, func(a, b *ast.Rule) int { return a.Location.Compare(b.Location) })
 	g := guard{op: opAnyOf}
 	for _, r := range rules {
 		if r.Default || r.Else != nil || len(r.Head.Args) > 0 || r.Head.Key != nil || !r.Path().Equal(ref) ||

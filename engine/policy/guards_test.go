@@ -117,6 +117,10 @@ triggered if contains(input.sentinel.http.specials, "'")`},
 	some n2 in input.sentinel.destination.names
 	startswith(n2, "x")
 }`, want: [][]string{{`some x in input.sentinel.destination.names; x in ["union", "/bin/"]`, `some x in input.sentinel.destination.domains; x in {"example.com"}`}}},
+		{name: "a_key_computed_from_an_input_value", body: `violation contains lib.violation(rego.metadata.chain(), "x") if {
+	service := data.data.test.ports[format_int(input.sentinel.destination_port, 10)]
+	service != ""
+}`, want: [][]string{{`data.data.test.ports[format_int(input.sentinel.destination_port, 10)]`}}},
 		{name: "a_key_of_a_data_object", body: `violation contains lib.violation(rego.metadata.chain(), "x") if {
 	some d in input.sentinel.destination.domains
 	data.data.test.deny[d]
@@ -150,7 +154,7 @@ triggered if contains(input.sentinel.http.specials, "'")`},
 		t.Run(tc.name, func(t *testing.T) {
 			files := base()
 			files["test/p/p.rego"] = policyWith("Probe", "p", tc.body)
-			files["data/test.yaml"] = "test:\n  bad_ports: [4444]\n  min_rate: 50\n  marker: jndi\n  keywords: [union, /bin/]\n  patterns: {a: a+, b: 'b{2}'}\n  deny: {a.example: x, b.example: false}\n"
+			files["data/test.yaml"] = "test:\n  bad_ports: [4444]\n  min_rate: 50\n  marker: jndi\n  keywords: [union, /bin/]\n  patterns: {a: a+, b: 'b{2}'}\n  deny: {a.example: x, b.example: false}\n  ports: {'22': SSH, '5432': PostgreSQL}\n"
 			s, err := Load(context.Background(), fsWith(files), ".")
 			require.NoError(t, err)
 			var got [][]string
@@ -238,6 +242,53 @@ func TestAnyInGuardAsRego(t *testing.T) {
 	keys := ast.MustParseTerm(`{"a.example", 22}`).Value
 	requireGuardAsRego(t, guard{path: ast.MustParseRef("input.x")[1:], op: opAnyIn, c: keys, ints: integers(keys), strs: stringsOf(keys)},
 		`some x in input.x; {"a.example": "y", 22: true, "x": false}[x]`, values)
+}
+
+// TestKeyGuardAsRego: a guard that a key computed from an input value is
+// one of a data object's keys (`v := data.x[format_int(input.p, 10)]`)
+// says what the body says, on integers, other numbers, strings and
+// absence, computed with OPA's own builtins.
+func TestKeyGuardAsRego(t *testing.T) {
+	files := base()
+	files["test/p/p.rego"] = policyWith("Probe", "p", `violation contains lib.violation(rego.metadata.chain(), "x") if {
+	service := data.data.test.ports[format_int(input.sentinel.destination_port, 10)]
+	service != "nope"
+}`)
+	files["data/test.yaml"] = "test:\n  bad_ports: [4444]\n  ports: {'22': SSH, '5432': false, '-1': x}\n"
+	s, err := Load(context.Background(), fsWith(files), ".", WithoutShortcuts())
+	require.NoError(t, err)
+	gs := s.guards[s.order["Probe"]]
+	require.Len(t, gs, 1)
+	var g *guard
+	for k := range gs[0] {
+		if gs[0][k].op == opCall {
+			g = &gs[0][k]
+		}
+	}
+	require.NotNil(t, g, "%v", gs)
+	held := 0
+	for _, v := range []string{`22`, `22.0`, `22.7`, `5432`, `-1`, `-1.5`, `80`, `2e1`, `"22"`, `null`, `true`, `[22]`, "absent"} {
+		in := ast.NewObject()
+		if v != "absent" {
+			insertAt(in, ast.MustParseRef("input.sentinel.destination_port")[1:], ast.MustParseTerm(v))
+		}
+		vs, err := s.Eval(context.Background(), in)
+		require.NoError(t, err)
+		rego := len(vs) > 0
+		if rego {
+			held++
+		}
+		if !g.holds(in) {
+			require.False(t, rego, "%s with port %s: the guard fails, Rego holds", g.String(), v)
+		}
+		if v == "absent" {
+			continue
+		}
+		if _, isNum := ast.MustParseTerm(v).Value.(ast.Number); isNum {
+			require.Equal(t, rego, g.holds(in), "%s with port %s", g.String(), v)
+		}
+	}
+	require.Positive(t, held)
 }
 
 // TestSubstringGuardAsRego: a contains guard's verdict is OPA's own for
