@@ -2,6 +2,7 @@ package policy
 
 import (
 	"regexp"
+	"regexp/syntax"
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -45,6 +46,12 @@ type callStep struct {
 	re *regexp.Regexp // regex.match of a constant pattern, compiled once
 	// reEach: regex.match of each element of call.each, compiled once.
 	reEach []*regexp.Regexp
+	// lits are, for a regex.match of re (of each of reEach), substrings
+	// every match holds one of (nil: none known), checked first: a regular
+	// expression starting with \b has no literal prefix for the regexp
+	// package to skip to, and scans its input at a few ns a byte.
+	lits     []string
+	litsEach [][]string
 	// keys, when set, make the step a test that its one argument is one
 	// of them: a data object's keys, as `v := data.x[k]` binds only then.
 	keys ast.Set
@@ -451,7 +458,7 @@ func (cb *callBuilder) step(e *ast.Expr, depth int) (int, bool) {
 			if !ok {
 				return 0, false
 			}
-			st.re = re
+			st.re, st.lits = re, requiredLiterals(re)
 		case argEach:
 			for _, p := range cb.each {
 				re, ok := compilePattern(p)
@@ -459,6 +466,7 @@ func (cb *callBuilder) step(e *ast.Expr, depth int) (int, bool) {
 					return 0, false
 				}
 				st.reEach = append(st.reEach, re)
+				st.litsEach = append(st.litsEach, requiredLiterals(re))
 			}
 		default:
 			return 0, false
@@ -467,6 +475,70 @@ func (cb *callBuilder) step(e *ast.Expr, depth int) (int, bool) {
 	cb.steps = append(cb.steps, st)
 	cb.exprs = append(cb.exprs, e)
 	return len(cb.steps) - 1, true
+}
+
+// requiredLiterals are substrings one of which every match of re holds
+// (case-sensitive), found from its syntax: a literal, one of each
+// alternative's, the longest-guaranteed of a concatenation's parts, a
+// group's or a repetition's of at least one; nil when none is known.
+func requiredLiterals(re *regexp.Regexp) []string {
+	parsed, err := syntax.Parse(re.String(), syntax.Perl)
+	if err != nil {
+		return nil
+	}
+	return literalsOf(parsed)
+}
+
+func literalsOf(re *syntax.Regexp) []string {
+	switch re.Op {
+	case syntax.OpLiteral:
+		if re.Flags&syntax.FoldCase != 0 || len(re.Rune) == 0 {
+			return nil
+		}
+		return []string{string(re.Rune)}
+	case syntax.OpCapture, syntax.OpPlus:
+		return literalsOf(re.Sub[0])
+	case syntax.OpRepeat:
+		if re.Min >= 1 {
+			return literalsOf(re.Sub[0])
+		}
+	case syntax.OpConcat:
+		var best []string
+		for _, sub := range re.Sub {
+			if l := literalsOf(sub); l != nil && (best == nil || shortest(l) > shortest(best)) {
+				best = l
+			}
+		}
+		return best
+	case syntax.OpAlternate:
+		var out []string
+		for _, sub := range re.Sub {
+			l := literalsOf(sub)
+			if l == nil {
+				return nil
+			}
+			out = append(out, l...)
+		}
+		return out
+	}
+	return nil
+}
+
+func shortest(ss []string) int {
+	n := len(ss[0])
+	for _, s := range ss[1:] {
+		n = min(n, len(s))
+	}
+	return n
+}
+
+func containsAny(s string, subs []string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
 }
 
 func compilePattern(t *ast.Term) (*regexp.Regexp, bool) {
@@ -628,6 +700,13 @@ func (st *callStep) run(a *[3]nv, each int) (nv, bool) {
 		if !str(a[1]) {
 			return nv{}, false
 		}
+		lits := st.lits
+		if st.litsEach != nil {
+			lits = st.litsEach[each]
+		}
+		if lits != nil && !containsAny(a[1].s, lits) {
+			return nv{kind: nvBool, b: false}, true
+		}
 		return nv{kind: nvBool, b: st.regexp(each).MatchString(a[1].s)}, true
 	case nAnyPrefix, nAnySuffix:
 		if st.affixes != nil && (a[0].kind == nvString || a[0].kind == nvList) {
@@ -757,29 +836,44 @@ func (c *call) makeNative(names []string) {
 	c.native = true
 }
 
-// affixIndex is a list of prefixes (suffixes) by their first (last) byte.
+// affixIndex is a list of prefixes (suffixes) by their first (last) k
+// bytes, k the shortest one's length (at most maxAffixKey): a string is
+// compared only with those sharing its own first (last) k bytes.
 type affixIndex struct {
 	empty bool // "" is one: every string matches
-	by    [256][]string
+	k     int
+	by    map[string][]string
 }
+
+const maxAffixKey = 8
 
 func newAffixIndex(list nv, suffix bool) *affixIndex {
 	if list.kind != nvList {
 		return nil
 	}
-	x := &affixIndex{}
+	x := &affixIndex{k: maxAffixKey, by: map[string][]string{}}
 	for _, a := range list.list {
 		if a == "" {
 			x.empty = true
 			continue
 		}
-		b := a[0]
-		if suffix {
-			b = a[len(a)-1]
+		x.k = min(x.k, len(a))
+	}
+	for _, a := range list.list {
+		if a != "" {
+			key := x.key(a, suffix)
+			x.by[key] = append(x.by[key], a)
 		}
-		x.by[b] = append(x.by[b], a)
 	}
 	return x
+}
+
+// key is s's first (last) k bytes; s holds at least k.
+func (x *affixIndex) key(s string, suffix bool) string {
+	if suffix {
+		return s[len(s)-x.k:]
+	}
+	return s[:x.k]
 }
 
 // match reports whether s starts (ends) with one of the affixes.
@@ -787,19 +881,11 @@ func (x *affixIndex) match(s string, suffix bool) bool {
 	if x.empty {
 		return true
 	}
-	if s == "" {
-		return false
+	if len(s) < x.k {
+		return false // shorter than every affix
 	}
-	if suffix {
-		for _, a := range x.by[s[len(s)-1]] {
-			if strings.HasSuffix(s, a) {
-				return true
-			}
-		}
-		return false
-	}
-	for _, a := range x.by[s[0]] {
-		if strings.HasPrefix(s, a) {
+	for _, a := range x.by[x.key(s, suffix)] {
+		if suffix && strings.HasSuffix(s, a) || !suffix && strings.HasPrefix(s, a) {
 			return true
 		}
 	}

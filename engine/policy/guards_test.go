@@ -649,7 +649,12 @@ func FuzzCallGuardNative(f *testing.F) {
 	}
 	require.Greater(f, len(calls), 10, "the bundled policies' call guards run natively")
 	for _, seed := range []string{"", "x=1&token=abc", "/../../etc/passwd", "%c0%ae", "sqlmap/1.7", "Mozilla/5.0", "${jndi:ldap://x}",
-		"q=1' or '1'='1", "/cmd.php", "/ACTUATOR//env", "a\nb&c", "\xff\xfe", "AKIAABCDEFGHIJKLMNOP"} {
+		"q=1' or '1'='1", "/cmd.php", "/ACTUATOR//env", "a\nb&c", "\xff\xfe", "AKIAABCDEFGHIJKLMNOP",
+		// A value each secret pattern matches: the literals checked before
+		// the regular expressions must not lose one.
+		"k=AKIAABCDEFGHIJKLMNOP", "t=ghp_" + strings.Repeat("a1", 18), "t=github_pat_" + strings.Repeat("B", 22),
+		"t=xoxb-1234567890", "t=eyJhbGciOi.eyJzdWIiOi.sig", "k=sk_live_" + strings.Repeat("x", 16), "t=glpat-" + strings.Repeat("z", 20),
+		"k=-----BEGIN%20RSA%20PRIVATE%20KEY"} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
