@@ -121,21 +121,6 @@ func (e Endpoint) Key() string {
 	return "reserved:" + e.Kind
 }
 
-// AppendKey appends Key to b.
-func (e *Endpoint) AppendKey(b []byte) []byte {
-	if e.key != "" {
-		return append(b, e.key...)
-	}
-	if e.Kind == KindPod {
-		b = append(append(b, e.Namespace...), '/')
-		if e.Workload != "" {
-			return append(b, e.Workload...)
-		}
-		return append(b, e.IP...)
-	}
-	return append(append(b, "reserved:"...), e.Kind...)
-}
-
 // reservedKeys are the keys of the reserved kinds, made once.
 var reservedKeys = func() map[string]string {
 	m := map[string]string{}

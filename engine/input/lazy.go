@@ -57,23 +57,25 @@ func listGetterOf(path []string) listGetter {
 		return func(l *Lazy) ([]string, bool) { return l.fa.Destination.Names, true }
 	case "destination.domains":
 		return func(l *Lazy) ([]string, bool) { return l.fa.Destination.Domains, true }
-	case "dns.domains", "dns.labels", "dns.qtypes":
-		field := path[2]
-		return func(l *Lazy) ([]string, bool) {
-			d := l.fa.DNS
-			if d == nil {
-				return nil, false
-			}
-			switch field {
-			case "domains":
-				return d.Domains, true
-			case "labels":
-				return d.Labels, true
-			}
-			return d.Qtypes, true
-		}
+	case "dns.domains":
+		return dnsList(func(d *facts.DNS) []string { return d.Domains })
+	case "dns.labels":
+		return dnsList(func(d *facts.DNS) []string { return d.Labels })
+	case "dns.qtypes":
+		return dnsList(func(d *facts.DNS) []string { return d.Qtypes })
 	}
 	return nil
+}
+
+// dnsList is the listGetter of one of the DNS query's lists: undefined
+// for a flow without one.
+func dnsList(of func(d *facts.DNS) []string) listGetter {
+	return func(l *Lazy) ([]string, bool) {
+		if l.fa.DNS == nil {
+			return nil, false
+		}
+		return of(l.fa.DNS), true
+	}
 }
 
 // NewPaths compiles paths (each a list of keys below input), those

@@ -35,7 +35,7 @@ type call struct {
 	// absent or non-string value tells nothing.
 	lenient bool
 	text    string // the test as Rego, for the table and tests
-	// native: the steps run on Go strings (see evalNative), with each's
+	// native: the steps run on Go strings (see holdsNative), with each's
 	// elements as eachNative.
 	native     bool
 	eachNative []nv
@@ -66,7 +66,7 @@ type callStep struct {
 	// through another step.
 	perEach bool
 	// affixes index a constant list of strings.any_prefix_match or
-	// any_suffix_match by the byte each starts (ends) with.
+	// any_suffix_match (see affixIndex).
 	affixes *affixIndex
 }
 
@@ -110,13 +110,10 @@ func (c *call) holdsFor(t *ast.Term) bool {
 		return c.lenient
 	}
 	s, isString := t.Value.(ast.String)
-	if !isString && c.lenient {
-		return true
-	}
-	if c.native && !isString {
-		return true // OPA's error: not ours to decide
-	}
-	if c.native {
+	switch {
+	case !isString && (c.lenient || c.native):
+		return true // a fallback's, or OPA's error: not ours to decide
+	case c.native:
 		return c.holdsNative(string(s))
 	}
 	return c.holdsBuiltin(t)
@@ -224,48 +221,44 @@ func (gr *guardReader) readDefs(body ast.Body, alias map[ast.Var]ast.Ref) *bodyD
 	for range len(body) { // bindings may chain in any order
 		grew := false
 		for _, e := range body {
-			if !plainExpr(e) {
+			if !plainExpr(e) || e.IsEquality() {
 				continue
 			}
 			terms := e.Terms.([]*ast.Term)
-			if !e.IsEquality() {
-				name := e.Operator().String()
-				b := ast.BuiltinMap[name]
-				if !callMaps[name] || b == nil || len(terms) != len(b.Decl.FuncArgs().Args)+2 {
-					continue
-				}
-				if v, ok := terms[len(terms)-1].Value.(ast.Var); ok && !known(v) {
-					d.mapped[v], grew = e, true
-				}
+			name := e.Operator().String()
+			b := ast.BuiltinMap[name]
+			if !callMaps[name] || b == nil || len(terms) != len(b.Decl.FuncArgs().Args)+2 {
 				continue
 			}
-			for _, pair := range [][2]*ast.Term{{terms[1], terms[2]}, {terms[2], terms[1]}} {
-				v, ok := pair[0].Value.(ast.Var)
-				if !ok || known(v) {
-					continue
-				}
-				if w, ok := pair[1].Value.(ast.Var); ok {
-					// One variable unified with another: the same value.
-					if p, ok := d.lenient[w]; ok {
-						d.lenient[v], grew = p, true
-					} else if els, ok := d.each[w]; ok {
-						d.each[v], grew = els, true
-					} else if m, ok := d.mapped[w]; ok {
-						d.mapped[v], grew = m, true
-					} else if c, ok := d.consts[w]; ok {
-						d.consts[v], grew = c, true
-					}
-					continue
-				}
-				if _, isRef := pair[1].Value.(ast.Ref); !isRef && pair[1].IsGround() {
-					d.consts[v], grew = pair[1], true
-				} else if p, ok := gr.fallbackRule(pair[1]); ok {
-					d.lenient[v], grew = p, true
-				} else if els, ok := gr.elements(pair[1], d.consts); ok {
-					d.each[v], grew = els, true
-				}
+			if v, ok := terms[len(terms)-1].Value.(ast.Var); ok && !known(v) {
+				d.mapped[v], grew = e, true
 			}
 		}
+		eachBinding(body, func(v ast.Var, t *ast.Term) {
+			if known(v) {
+				return
+			}
+			if w, ok := t.Value.(ast.Var); ok {
+				// One variable unified with another: the same value.
+				if p, ok := d.lenient[w]; ok {
+					d.lenient[v], grew = p, true
+				} else if els, ok := d.each[w]; ok {
+					d.each[v], grew = els, true
+				} else if m, ok := d.mapped[w]; ok {
+					d.mapped[v], grew = m, true
+				} else if c, ok := d.consts[w]; ok {
+					d.consts[v], grew = c, true
+				}
+				return
+			}
+			if _, isRef := t.Value.(ast.Ref); !isRef && t.IsGround() {
+				d.consts[v], grew = t, true
+			} else if p, ok := gr.fallbackRule(t); ok {
+				d.lenient[v], grew = p, true
+			} else if els, ok := gr.elements(t, d.consts); ok {
+				d.each[v], grew = els, true
+			}
+		})
 		if !grew {
 			break
 		}
@@ -333,17 +326,7 @@ func (gr *guardReader) elements(t *ast.Term, consts map[ast.Var]*ast.Term) ([]*a
 	default:
 		return nil, false
 	}
-	var out []*ast.Term
-	switch v := coll.Value.(type) {
-	case *ast.Array:
-		v.Foreach(func(e *ast.Term) { out = append(out, e) })
-	case ast.Set:
-		v.Foreach(func(e *ast.Term) { out = append(out, e) })
-	case ast.Object:
-		v.Foreach(func(_, e *ast.Term) { out = append(out, e) })
-	default:
-		return nil, false
-	}
+	out := valuesOf(coll.Value)
 	if len(out) == 0 || len(out) > maxEach {
 		return nil, false
 	}
@@ -617,8 +600,7 @@ func (cb *callBuilder) renderArg(a callArg) string {
 // constant it compares with is a string or a collection of strings (the
 // bundled tests' are): the same functions OPA's builtins call
 // (strings.ToLower, strings.Split, regexp, …), without making a term of
-// each result. TestCallGuardNativeIsBuiltin and FuzzCallGuardNative hold
-// the two paths equal. Anything else (a value of another type) tells
+// each result. FuzzCallGuardNative holds the two paths equal. Anything else (a value of another type) tells
 // nothing, and the guard holds.
 
 // nv is a native value: a string, a list of strings or a boolean.
@@ -637,7 +619,7 @@ const (
 	nvBool
 )
 
-// nativeOps are the builtins with a native form (see evalNative).
+// nativeOps are the builtins with a native form (see callStep.run).
 var nativeOps = map[string]nativeOp{
 	ast.Lower.Name: nLower, ast.Upper.Name: nUpper, ast.TrimSpace.Name: nTrimSpace,
 	ast.Split.Name: nSplit, ast.Replace.Name: nReplace,
@@ -709,21 +691,22 @@ func (st *callStep) run(a *[3]nv, each int) (nv, bool) {
 		}
 		return nv{kind: nvBool, b: st.regexp(each).MatchString(a[1].s)}, true
 	case nAnyPrefix, nAnySuffix:
-		if st.affixes != nil && (a[0].kind == nvString || a[0].kind == nvList) {
-			if a[0].kind == nvString {
-				return nv{kind: nvBool, b: st.affixes.match(a[0].s, st.native == nAnySuffix)}, true
-			}
-			for _, s := range a[0].list {
-				if st.affixes.match(s, st.native == nAnySuffix) {
-					return nv{kind: nvBool, b: true}, true
-				}
-			}
-			return nv{kind: nvBool, b: false}, true
+		suffix := st.native == nAnySuffix
+		if st.affixes != nil {
+			return anyString(a[0], func(s string) bool { return st.affixes.match(s, suffix) })
 		}
-		if st.native == nAnySuffix {
-			return anyMatch(a[0], a[1], strings.HasSuffix)
+		match := strings.HasPrefix
+		if suffix {
+			match = strings.HasSuffix
 		}
-		return anyMatch(a[0], a[1], strings.HasPrefix)
+		b := a[1]
+		if b.kind != nvString && b.kind != nvList {
+			return nv{}, false
+		}
+		return anyString(a[0], func(s string) bool {
+			hit, ok := anyString(b, func(affix string) bool { return match(s, affix) })
+			return ok && hit.b
+		})
 	}
 	if !str(a[0]) || !str(a[1]) {
 		return nv{}, false
@@ -744,32 +727,22 @@ func (st *callStep) run(a *[3]nv, each int) (nv, bool) {
 	return nv{kind: nvBool, b: b}, true
 }
 
-// anyMatch is strings.any_prefix_match and any_suffix_match: whether a
-// string of a starts (ends) with a string of b, each a string or a list.
-func anyMatch(a, b nv, match func(s, affix string) bool) (nv, bool) {
-	if (a.kind != nvString && a.kind != nvList) || (b.kind != nvString && b.kind != nvList) {
-		return nv{}, false
-	}
-	one := func(s string) bool {
-		if b.kind == nvString {
-			return match(s, b.s)
-		}
-		for _, x := range b.list {
-			if match(s, x) {
-				return true
+// anyString reports whether pred holds for v, a string, or for one string
+// of v, a list; false (OPA's type error) when v is neither. It is
+// strings.any_prefix_match and any_suffix_match on either operand.
+func anyString(v nv, pred func(string) bool) (nv, bool) {
+	switch v.kind {
+	case nvString:
+		return nv{kind: nvBool, b: pred(v.s)}, true
+	case nvList:
+		for _, s := range v.list {
+			if pred(s) {
+				return nv{kind: nvBool, b: true}, true
 			}
 		}
-		return false
+		return nv{kind: nvBool, b: false}, true
 	}
-	if a.kind == nvString {
-		return nv{kind: nvBool, b: one(a.s)}, true
-	}
-	for _, s := range a.list {
-		if one(s) {
-			return nv{kind: nvBool, b: true}, true
-		}
-	}
-	return nv{kind: nvBool, b: false}, true
+	return nv{}, false
 }
 
 // nativeOf is t as a native value: false for other types.

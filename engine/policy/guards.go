@@ -657,22 +657,30 @@ func stringsOf(v ast.Value) map[string]bool {
 
 func elementsAs[K comparable](v ast.Value, as func(*ast.Term) (K, bool)) map[K]bool {
 	out := map[K]bool{}
-	ok := true
-	add := func(t *ast.Term) {
-		k, isK := as(t)
-		ok = ok && isK
+	for _, t := range valuesOf(v) {
+		k, ok := as(t)
+		if !ok {
+			return nil
+		}
 		out[k] = true
 	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// valuesOf are the elements of a set or an array, or an object's values,
+// as `some x in v` takes them (nil for other values).
+func valuesOf(v ast.Value) []*ast.Term {
+	var out []*ast.Term
 	switch c := v.(type) {
 	case ast.Set:
-		c.Foreach(add)
+		c.Foreach(func(t *ast.Term) { out = append(out, t) })
 	case *ast.Array:
-		c.Foreach(add)
+		c.Foreach(func(t *ast.Term) { out = append(out, t) })
 	case ast.Object:
-		c.Foreach(func(_, t *ast.Term) { add(t) })
-	}
-	if !ok || len(out) == 0 {
-		return nil
+		c.Foreach(func(_, t *ast.Term) { out = append(out, t) })
 	}
 	return out
 }

@@ -239,14 +239,14 @@ func (s *Store) appendPeerKey(b []byte, e *facts.Endpoint) []byte {
 		}
 	}
 	if e.Kind != facts.KindWorld {
-		return e.AppendKey(b)
+		return append(b, e.Key()...)
 	}
 	if e.FQDN != "" {
 		return append(append(b, "fqdn:"...), e.FQDN...)
 	}
 	addr, err := netip.ParseAddr(e.IP)
 	if err != nil {
-		return e.AppendKey(b)
+		return append(b, e.Key()...)
 	}
 	bits := s.cfg.WorldPrefixV6
 	if addr.Is4() || addr.Is4In6() {
@@ -254,7 +254,7 @@ func (s *Store) appendPeerKey(b []byte, e *facts.Endpoint) []byte {
 	}
 	p, err := addr.Prefix(bits)
 	if err != nil {
-		return e.AppendKey(b)
+		return append(b, e.Key()...)
 	}
 	return p.AppendTo(append(b, "ip:"...))
 }
