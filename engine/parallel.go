@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,6 +43,11 @@ type Parallel struct {
 	// how long that flow had waited in the queue (Unix and plain
 	// nanoseconds): what Behind reads.
 	took, waited []atomic.Int64
+	// lastYield is when Handle last let the workers have its core (only
+	// the stream's goroutine calls Handle).
+	lastYield time.Time
+	// now is the clock (tests set it).
+	now func() time.Time
 	// judge judges one flow on a worker (the engine; tests watch it).
 	judge func(ctx context.Context, worker int, m measured) error
 }
@@ -55,7 +61,7 @@ func NewParallel(e *Engine, workers, queue int, reg prometheus.Registerer) *Para
 	workers = max(workers, 1)
 	queue = max(queue, 1)
 	p := &Parallel{engine: e, queues: make([]chan measured, workers), owners: map[string]owner{}, load: make([]int, workers),
-		took: make([]atomic.Int64, workers), waited: make([]atomic.Int64, workers)}
+		took: make([]atomic.Int64, workers), waited: make([]atomic.Int64, workers), now: time.Now}
 	p.judge = func(ctx context.Context, _ int, m measured) error {
 		if m.facts == nil {
 			return e.Process(ctx, m.flow)
@@ -91,7 +97,7 @@ type measured struct {
 // Handle measures a flow and queues it for a worker. It has the signature
 // of a hubble.Client handler.
 func (p *Parallel) Handle(ctx context.Context, f *flowpb.Flow) error {
-	m := measured{flow: f, received: time.Now()}
+	m := measured{flow: f, received: p.now()}
 	if f != nil {
 		fa := facts.Measure(f)
 		m.facts = &fa
@@ -100,11 +106,31 @@ func (p *Parallel) Handle(ctx context.Context, f *flowpb.Flow) error {
 	w := p.route(m.client)
 	select {
 	case p.queues[w] <- m:
+		p.yield(m.received)
 		return nil
 	case <-ctx.Done():
 		p.done(m.client)
 		return ctx.Err()
 	}
+}
+
+// yieldEvery is how long the stream's goroutine runs, at most, before it
+// lets a worker it woke have its core. The scheduler runs a goroutine that
+// another wakes on the waker's core, once the waker blocks or has run its
+// time slice (10 ms); a stream that always has the next flow waiting never
+// blocks, and when the other core is busy (the other worker, the garbage
+// collector) the flows queued for the woken worker wait that long.
+const yieldEvery = 500 * time.Microsecond
+
+// yield gives up the core when the stream's goroutine has run yieldEvery
+// since it last did. (An empty queue does not say no worker waits: a flow
+// sent to a worker blocked on its queue is handed over, not queued.)
+func (p *Parallel) yield(now time.Time) {
+	if now.Sub(p.lastYield) < yieldEvery {
+		return
+	}
+	p.lastYield = now
+	runtime.Gosched()
 }
 
 // route picks the worker of a client workload's next flow: the one

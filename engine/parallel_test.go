@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -156,4 +158,39 @@ func TestParallelHandleRespectsCancel(t *testing.T) {
 	require.NoError(t, p.Handle(ctx, g.Next())) // fills the queue; no worker runs
 	cancel()
 	require.ErrorIs(t, p.Handle(ctx, g.Next()), context.Canceled, "a full queue blocks until cancelled, never drops")
+}
+
+// TestParallelStreamYieldsToWorkers: on one core, a stream that always
+// has the next flow (Handle never blocks) lets the workers judge once it
+// has run yieldEvery, not only when the scheduler's time slice ends, and
+// not after every flow.
+func TestParallelStreamYieldsToWorkers(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	for _, tc := range []struct {
+		name   string
+		step   time.Duration // of the clock, per flow
+		judged bool
+	}{
+		{name: "within_yieldEvery", step: 0},
+		{name: "beyond_yieldEvery", step: yieldEvery / 4, judged: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := NewParallel(nil, 2, 1024, prometheus.NewRegistry())
+			var judged atomic.Int64
+			p.judge = func(context.Context, int, measured) error { judged.Add(1); return nil }
+			clock := time.Unix(1000, 0)
+			p.now = func() time.Time { clock = clock.Add(tc.step); return clock }
+			p.lastYield = clock
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error)
+			go func() { done <- p.Run(ctx) }()
+			g := shopmesh.New(shopmesh.Config{Seed: 5})
+			for range 12 {
+				require.NoError(t, p.Handle(ctx, g.Next()))
+			}
+			require.Equal(t, tc.judged, judged.Load() > 0, "flows judged while the stream ran")
+			cancel()
+			require.NoError(t, <-done)
+		})
+	}
 }

@@ -133,7 +133,9 @@ type Client struct {
 	// replayUntil is the newest flow time delivered before the current
 	// stream started: only a flow no newer can be a copy of one
 	// delivered before (a relay sends each flow once per stream).
+	// replaying says some flow was delivered before it started.
 	replayUntil time.Time
+	replaying   bool
 	limiter     logLimiter
 	totals      totals
 	// shed is the reduced-coverage state; only Run's goroutine uses it.
@@ -349,7 +351,7 @@ func (c *Client) stream(ctx context.Context, resuming bool, handle func(context.
 	}
 	since := c.cfg.Since
 	c.pending = nil
-	c.replayUntil = c.set.hw
+	c.replayUntil, c.replaying = c.set.hw, c.set.restored()
 	if hw := c.set.hw; resuming && !hw.IsZero() {
 		since = hw.Add(-c.cfg.Overlap)
 		if !c.set.horizon.IsZero() && c.set.horizon.After(since) {
@@ -469,7 +471,7 @@ func (c *Client) deliver(ctx context.Context, f *flowpb.Flow, handle func(contex
 // one delivered before the current stream started: some flow was, and t is
 // no newer than the newest of them, or either time is unknown.
 func (c *Client) mayReplay(t time.Time) bool {
-	return c.set.restored() && (t.IsZero() || c.replayUntil.IsZero() || !t.After(c.replayUntil))
+	return c.replaying && (t.IsZero() || c.replayUntil.IsZero() || !t.After(c.replayUntil))
 }
 
 // shedState is the reduced-coverage mode's state.

@@ -142,16 +142,20 @@ func FuzzRecentSet(f *testing.F) {
 
 // TestMayReplay: only a flow no newer than the newest delivered before the
 // stream started (or one without a time, or after a stream whose flows had
-// none) is looked up in the dedup set; before anything was delivered,
-// nothing is.
+// none) is looked up in the dedup set; when nothing was delivered before
+// the stream started, nothing is, whatever the stream delivered since.
 func TestMayReplay(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		delivered []time.Time // before the stream started
+		during    []time.Time // by the stream, before flow
 		flow      time.Time
 		want      bool
 	}{
 		{name: "nothing_delivered", flow: at(5)},
+		{name: "delivered_by_this_stream_only", during: []time.Time{at(6), {}}, flow: at(5)},
+		{name: "without_time_by_this_stream_only", during: []time.Time{at(6)}},
+		{name: "older_than_this_streams", delivered: []time.Time{at(1)}, during: []time.Time{at(6)}, flow: at(5)},
 		{name: "newer_than_all", delivered: []time.Time{at(1), at(3)}, flow: at(4)},
 		{name: "the_newest", delivered: []time.Time{at(1), at(3)}, flow: at(3), want: true},
 		{name: "older", delivered: []time.Time{at(1), at(3)}, flow: at(2), want: true},
@@ -163,7 +167,10 @@ func TestMayReplay(t *testing.T) {
 			for i, d := range tc.delivered {
 				c.set.record(flowKey{byte(i + 1)}, 1, d, "node")
 			}
-			c.replayUntil = c.set.hw // as a stream starting
+			c.replayUntil, c.replaying = c.set.hw, c.set.restored() // as a stream starting
+			for i, d := range tc.during {
+				c.set.record(flowKey{byte(i + 101)}, 1, d, "node")
+			}
 			require.Equal(t, tc.want, c.mayReplay(tc.flow))
 		})
 	}

@@ -58,8 +58,10 @@ type options struct {
 	cpuProfile        string
 	cpuProfileSeconds int
 	heapProfile       string
+	engineHeapProfile string
 	allocProfile      string
 	trace             string
+	traceAfter        time.Duration
 	logDir            string
 	keepLogs          bool
 	log               io.Writer
@@ -90,8 +92,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "bin/bench-engine.pprof", "CPU profile of the engine run, when hubble-sentinel serves /debug/pprof/ (empty: none)")
 	fs.IntVar(&o.cpuProfileSeconds, "cpuprofile-seconds", 5, "length of that profile, from the engine run's start (the engine is kept, idle, until it ends)")
 	fs.StringVar(&o.heapProfile, "heapprofile", "bin/bench-identities-heap.pprof", "heap profile at the end of the identities run, when hubble-sentinel serves /debug/pprof/ (empty: none)")
-	fs.StringVar(&o.allocProfile, "allocprofile", "bin/bench-engine-allocs.pprof", "allocation profile at the end of the engine run (since the process started), when hubble-sentinel serves /debug/pprof/ (empty: none)")
-	fs.StringVar(&o.trace, "trace", "", "execution trace of the latency run's first 5 seconds, when hubble-sentinel serves /debug/pprof/ (go tool trace; empty: none)")
+	fs.StringVar(&o.engineHeapProfile, "engine-heapprofile", "", "heap profile at the end of the engine run (what the collector scans during the latency run), when hubble-sentinel serves /debug/pprof/ (empty: none)")
+	fs.StringVar(&o.allocProfile, "allocprofile", "bin/bench-engine-allocs.pprof", "allocation profile at the end of the engine run (since the process started; PATH.start, taken before the run, is its base: go tool pprof -base PATH.start PATH), when hubble-sentinel serves /debug/pprof/ (empty: none)")
+	fs.StringVar(&o.trace, "trace", "", "execution trace of 5 seconds of the latency run, -trace-after its start, when hubble-sentinel serves /debug/pprof/ (go tool trace; empty: none)")
+	fs.DurationVar(&o.traceAfter, "trace-after", 0, "when -trace starts, after the latency run's start (its caches fill and its live heap grows as it runs)")
 	fs.BoolVar(&o.keepLogs, "keep-logs", false, "keep hubble-sentinel's logs (their directory is printed) after a run that succeeds")
 	fs.Func("engine-env", "an environment variable for every hubble-sentinel run, e.g. -engine-env=GOGC=200 (repeatable)", func(v string) error {
 		if !strings.Contains(v, "=") {

@@ -102,6 +102,14 @@ func measureEngine(ctx context.Context, o options, r *relay, t *traffic, name st
 		return engineFigures{}, err
 	}
 	names := []string{metricProcessed, metricMallocs, metricEvalTime, metricCacheLookups, metricGroupFlows}
+	// The allocation profile is since the process started; one taken
+	// now, beside it, is the base that leaves the run's own allocations
+	// (go tool pprof -base PROFILE.start PROFILE).
+	if name == "engine" && o.allocProfile != "" && e.pprof() {
+		if err := e.saveProfile(o.allocProfile+".start", "/debug/pprof/allocs", time.Minute); err != nil {
+			fmt.Fprintln(o.log, "bench: allocation profile:", err)
+		}
+	}
 	// Two scrapes before the start: the second minus the first is what
 	// one scrape allocates in the engine, subtracted from the run's.
 	m0, err := e.scrape(names...)
@@ -188,6 +196,11 @@ func measureEngine(ctx context.Context, o options, r *relay, t *traffic, name st
 			fmt.Fprintln(o.log, "bench: allocation profile:", err)
 		}
 	}
+	if name == "engine" && o.engineHeapProfile != "" && e.pprof() {
+		if err := e.heapProfile(o.engineHeapProfile); err != nil {
+			fmt.Fprintln(o.log, "bench: heap profile:", err)
+		}
+	}
 	if name == "identities" && o.heapProfile != "" && e.pprof() {
 		if err := e.heapProfile(o.heapProfile); err != nil {
 			fmt.Fprintln(o.log, "bench: heap profile:", err)
@@ -253,6 +266,7 @@ func measureLatency(ctx context.Context, o options, r *relay, t *traffic, rate f
 
 	if o.trace != "" && e.pprof() {
 		go func() {
+			time.Sleep(o.traceAfter)
 			if err := e.trace(o.trace, 5); err != nil {
 				fmt.Fprintln(o.log, "bench: trace:", err)
 			}
@@ -263,6 +277,9 @@ func measureLatency(ctx context.Context, o options, r *relay, t *traffic, rate f
 	t0 := time.Now()
 	close(p.start)
 	var polls []poll
+	// quarters are the latency histogram once each quarter of the flows
+	// was processed: how the tail moves as the caches fill.
+	var quarters [][]bucket
 	next := time.Now()
 	for {
 		select {
@@ -277,11 +294,18 @@ func measureLatency(ctx context.Context, o options, r *relay, t *traffic, rate f
 			time.Sleep(wait)
 		}
 		start := time.Now().UnixNano()
-		v, err := e.processed()
+		mfs, err := e.scrape(metricProcessed, metricDecisionLatency)
 		if err != nil {
 			return latencyFigures{}, err
 		}
+		v := value(mfs, metricProcessed)
+		if v != v {
+			return latencyFigures{}, fmt.Errorf("hubble-sentinel's /metrics has no %s", metricProcessed)
+		}
 		polls = append(polls, poll{start: start, end: time.Now().UnixNano(), count: int64(v) - base})
+		if q := len(quarters); q < 4 && int64(v)-base >= int64(n)*int64(q+1)/4 {
+			quarters = append(quarters, buckets(mfs, metricDecisionLatency))
+		}
 		if int64(v)-base >= int64(n) {
 			break
 		}
@@ -325,6 +349,13 @@ func measureLatency(ctx context.Context, o options, r *relay, t *traffic, rate f
 			// The shape of the tail: a few slow flows, or many.
 			fmt.Fprintf(o.log, "bench:   engine histogram: p50 %.2f ms, p90 %.2f ms, p95 %.2f ms, p99 %.2f ms, p99.9 %.2f ms\n",
 				f.p50, histogramQuantile(0.9, d)*1e3, histogramQuantile(0.95, d)*1e3, f.p99, histogramQuantile(0.999, d)*1e3)
+			prev := buckets(m0, metricDecisionLatency)
+			for i, q := range quarters {
+				if d := bucketDelta(prev, q); len(d) > 0 {
+					fmt.Fprintf(o.log, "bench:     quarter %d of the flows: p50 %.2f ms, p99 %.2f ms\n", i+1, histogramQuantile(0.5, d)*1e3, histogramQuantile(0.99, d)*1e3)
+				}
+				prev = q
+			}
 		}
 	}
 	return f, nil
