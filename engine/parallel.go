@@ -15,8 +15,9 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// Parallel spreads flows over several workers running the engine. Flows
-// are measured as they arrive, and the flows of one client workload (the
+// Parallel spreads flows over several workers running the engine. A
+// flow's endpoints are measured as it arrives (facts.MeasureL4), the rest
+// on its worker, and the flows of one client workload (the
 // side that initiated, whose profile holds the edge's windows) are judged
 // one at a time in the order the relay sent them: while a workload has
 // flows queued or being judged, its next flow joins them on the same
@@ -66,6 +67,7 @@ func NewParallel(e *Engine, workers, queue int, reg prometheus.Registerer) *Para
 		if m.facts == nil {
 			return e.Process(ctx, m.flow)
 		}
+		m.facts.MeasureL7(m.flow)
 		return e.process(ctx, m.flow, m.facts, m.received)
 	}
 	now := time.Now().UnixNano()
@@ -99,7 +101,9 @@ type measured struct {
 func (p *Parallel) Handle(ctx context.Context, f *flowpb.Flow) error {
 	m := measured{flow: f, received: p.now()}
 	if f != nil {
-		fa := facts.Measure(f)
+		// Only what names the client here: the rest is measured on the
+		// worker, off the stream's goroutine, which every flow waits for.
+		fa := facts.MeasureL4(f)
 		m.facts = &fa
 		m.client = fa.Client().Key()
 	}

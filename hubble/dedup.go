@@ -147,8 +147,15 @@ const maxNodes = 1 << 16
 // position file, indexed by a map; it is not safe for concurrent use.
 type recentSet struct {
 	slots []slot
-	index map[flowKey]struct{}
-	next  uint64 // seq of the next record, from 1
+	// index holds the keys of the records up to seq indexed, and may hold
+	// some since overwritten (flows delivered all the same), up to twice
+	// as many as the slots. It is brought up to date when admit asks, not
+	// by record: a stream asks only about flows that may be replays of an
+	// earlier stream's, so a stream that has caught up pays no map
+	// operation per flow.
+	index   map[flowKey]struct{}
+	indexed uint64
+	next    uint64 // seq of the next record, from 1
 	// hw is the newest flow time delivered.
 	hw time.Time
 	// horizon is the newest time among forgotten (evicted) flows: a flow
@@ -160,7 +167,7 @@ type recentSet struct {
 // newRecentSet returns a set over slots, which may hold records from an
 // earlier run (a restored position file).
 func newRecentSet(slots []slot) *recentSet {
-	r := &recentSet{slots: slots, index: make(map[flowKey]struct{}, len(slots)), next: 1, nodes: map[uint64]*nodeState{}}
+	r := &recentSet{slots: slots, next: 1, nodes: map[uint64]*nodeState{}}
 	var oldest time.Time
 	full := true
 	type nodeSpan struct {
@@ -176,7 +183,6 @@ func newRecentSet(slots []slot) *recentSet {
 			continue
 		}
 		r.next = max(r.next, seq+1)
-		r.index[s.key] = struct{}{}
 		if s.nano == 0 {
 			continue
 		}
@@ -249,6 +255,7 @@ const (
 // dropped for arriving late or out of order: only their key decides, so a
 // slow node's flow older than the resume point is kept when it is new.
 func (r *recentSet) admit(f *flowpb.Flow, k flowKey, node uint64, t time.Time) verdict {
+	r.catchUp()
 	if _, seen := r.index[k]; seen {
 		return dropSeen
 	}
@@ -260,12 +267,40 @@ func (r *recentSet) admit(f *flowpb.Flow, k flowKey, node uint64, t time.Time) v
 	return admitNew
 }
 
+// catchUp adds the records made since the index was last brought up to
+// date, or rebuilds it from the slots when that is as cheap or it holds
+// too many overwritten keys.
+func (r *recentSet) catchUp() {
+	n := uint64(len(r.slots))
+	last := r.next - 1
+	if n == 0 || r.indexed == last {
+		return
+	}
+	if r.index != nil && last-r.indexed < n {
+		for seq := r.indexed + 1; seq <= last; seq++ {
+			if s := &r.slots[(seq-1)%n]; atomic.LoadUint64(&s.seq) == seq {
+				r.index[s.key] = struct{}{}
+			}
+		}
+		r.indexed = last
+		if uint64(len(r.index)) <= 2*n {
+			return
+		}
+	}
+	r.index = make(map[flowKey]struct{}, n)
+	for i := range r.slots {
+		if s := &r.slots[i]; atomic.LoadUint64(&s.seq) != 0 {
+			r.index[s.key] = struct{}{}
+		}
+	}
+	r.indexed = last
+}
+
 // record remembers a delivered flow, evicting the oldest record when full.
 func (r *recentSet) record(k flowKey, node uint64, t time.Time, name string) {
 	if len(r.slots) > 0 {
 		s := &r.slots[(r.next-1)%uint64(len(r.slots))]
 		if old := atomic.LoadUint64(&s.seq); old != 0 {
-			delete(r.index, s.key)
 			if s.nano != 0 {
 				if ot := time.Unix(0, s.nano).UTC(); ot.After(r.horizon) {
 					r.horizon = ot
@@ -281,7 +316,6 @@ func (r *recentSet) record(k flowKey, node uint64, t time.Time, name string) {
 			s.nano = t.UnixNano()
 		}
 		atomic.StoreUint64(&s.seq, r.next)
-		r.index[k] = struct{}{}
 	}
 	r.next++
 	if t.IsZero() {

@@ -108,6 +108,7 @@ func TestPositionFile(t *testing.T) {
 	require.NoError(t, err)
 	r3 := newRecentSet(s.slots)
 	require.Equal(t, at(11), r3.hw)
+	r3.catchUp()
 	require.Len(t, r3.index, 4)
 	require.NoError(t, s.Close())
 
@@ -120,6 +121,40 @@ func TestPositionFile(t *testing.T) {
 	require.NoError(t, f.Close())
 	aside, _ := filepath.Glob(path + ".corrupt-*")
 	require.Len(t, aside, 1)
+}
+
+// TestRecentSetIndexCatchesUp: recording touches no map; admit finds
+// every flow the slots remember, however many were recorded since it last
+// asked, and the index stays within twice the slots.
+func TestRecentSetIndexCatchesUp(t *testing.T) {
+	r := newRecentSet(make([]slot, 4))
+	flows := make([]*flowpb.Flow, 40)
+	for i := range flows {
+		flows[i] = newFlow(at(i), "", uint32(i))
+	}
+	record := func(from, to int) {
+		for _, f := range flows[from:to] {
+			r.record(keyOf(f), nodeID(f.GetNodeName()), flowTime(f), f.GetNodeName())
+		}
+	}
+	admit := func(i int) verdict {
+		f := flows[i]
+		return r.admit(f, keyOf(f), nodeID(f.GetNodeName()), flowTime(f))
+	}
+	record(0, 3)
+	require.Nil(t, r.index, "no map while only recording")
+	require.Equal(t, dropSeen, admit(1))
+	require.Equal(t, admitNew, admit(3))
+	record(3, 4)
+	require.Equal(t, dropSeen, admit(3), "recorded after the last question")
+	for step := 4; step < len(flows); step += 3 {
+		record(step, min(step+3, len(flows)))
+		for i := max(0, min(step+3, len(flows))-4); i < min(step+3, len(flows)); i++ {
+			require.Equal(t, dropSeen, admit(i), "flow %d, in the slots", i)
+		}
+		require.LessOrEqual(t, len(r.index), 2*len(r.slots))
+	}
+	require.NotEqual(t, admitNew, admit(0), "long forgotten, older than its node's newest")
 }
 
 func FuzzRecentSet(f *testing.F) {

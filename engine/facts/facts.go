@@ -254,6 +254,15 @@ func (fa *Flow) ServicePort() uint32 {
 // Measure derives the facts of a flow. It never fails: missing parts of a
 // flow leave the corresponding facts empty.
 func Measure(f *flowpb.Flow) Flow {
+	fa := MeasureL4(f)
+	fa.MeasureL7(f)
+	return fa
+}
+
+// MeasureL4 derives the facts of a flow's endpoints and layers 3 and 4:
+// enough to know its client (Client), cheaply, before MeasureL7 derives
+// the rest (names, HTTP, DNS).
+func MeasureL4(f *flowpb.Flow) Flow {
 	var fa Flow
 	if ts := f.GetTime(); ts != nil && ts.IsValid() {
 		fa.Time = ts.AsTime()
@@ -262,15 +271,22 @@ func Measure(f *flowpb.Flow) Flow {
 	fa.Source = endpoint(f.GetSource(), f.GetIP().GetSource())
 	fa.Destination = endpoint(f.GetDestination(), f.GetIP().GetDestination())
 	fa.Source.key, fa.Destination.key = fa.Source.Key(), fa.Destination.Key()
-	if names := f.GetDestinationNames(); len(names) > 0 {
-		name, _ := Truncate(names[0], MaxDNSNameBytes, false)
-		fa.Destination.FQDN = NormaliseHost(name)
-	}
 	fa.Protocol, fa.SourcePort, fa.DestinationPort = layer4(f.GetL4())
 	fa.Direction = direction(f, fa.SourcePort, fa.DestinationPort)
 	fa.TCPFlags = f.GetL4().GetTCP().GetFlags()
 	if f.GetVerdict() == flowpb.Verdict_DROPPED {
 		fa.DropReason = f.GetDropReasonDesc().String()
+	}
+	return fa
+}
+
+// MeasureL7 derives the rest of the facts of f, whose MeasureL4 fa is:
+// the destination's names and domains, and what its HTTP or DNS record
+// says.
+func (fa *Flow) MeasureL7(f *flowpb.Flow) {
+	if names := f.GetDestinationNames(); len(names) > 0 {
+		name, _ := Truncate(names[0], MaxDNSNameBytes, false)
+		fa.Destination.FQDN = NormaliseHost(name)
 	}
 	if l7 := f.GetL7(); l7 != nil {
 		if l7.GetType() != flowpb.L7FlowType_UNKNOWN_L7_TYPE {
@@ -284,9 +300,8 @@ func Measure(f *flowpb.Flow) Flow {
 	if d := f.GetL7().GetDns(); d != nil {
 		fa.DNS = measureDNS(d)
 	}
-	fa.Destination.Names = destinationNames(&fa)
+	fa.Destination.Names = destinationNames(fa)
 	fa.Destination.Domains = Domains(fa.Destination.Names)
-	return fa
 }
 
 // destinationNames collects and normalises the names of the destination.

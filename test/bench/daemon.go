@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -236,6 +238,25 @@ func bucketDelta(before, after []bucket) []bucket {
 	for _, b := range after {
 		out = append(out, bucket{upper: b.upper, count: b.count - prev[b.upper]})
 	}
+	return out
+}
+
+// bucketSum is two histograms' buckets added, by upper bound (a nil a is
+// none).
+func bucketSum(a, b []bucket) []bucket {
+	sum := map[float64]float64{}
+	for _, x := range a {
+		sum[x.upper] += x.count
+	}
+	out := make([]bucket, 0, len(b))
+	for _, x := range b {
+		out = append(out, bucket{upper: x.upper, count: x.count + sum[x.upper]})
+		delete(sum, x.upper)
+	}
+	for upper, count := range sum {
+		out = append(out, bucket{upper: upper, count: count})
+	}
+	slices.SortFunc(out, func(x, y bucket) int { return cmp.Compare(x.upper, y.upper) })
 	return out
 }
 

@@ -12,8 +12,10 @@
 //     it (workers by default, the bundled policies, profiles and
 //     baselines, alerts to a sink answering Alertmanager's API): flows/s,
 //     allocations and CPU per flow, peak RSS;
-//   - latency: a second run paced at half the engine's rate: p50 and p99
-//     receive -> decision;
+//   - (limit and engine alternate for -rounds rounds; the round with the
+//     median engine/limit ratio gives the figures)
+//   - latency: runs paced at half the median round's engine rate, one per
+//     round: p50 and p99 receive -> decision of all their flows;
 //   - naive: one prepared query per policy on a protojson-built map, in
 //     this process, one core, on a sample;
 //   - identities: a run whose traffic names 100,000 distinct workloads:
@@ -25,6 +27,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -32,6 +35,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -47,6 +51,7 @@ func main() {
 type options struct {
 	bin               string
 	flows             int
+	rounds            int
 	naiveFlows        int
 	identities        int
 	latencyDuration   time.Duration
@@ -62,6 +67,7 @@ type options struct {
 	allocProfile      string
 	trace             string
 	traceAfter        time.Duration
+	engineTrace       string
 	logDir            string
 	keepLogs          bool
 	log               io.Writer
@@ -81,6 +87,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	o := options{log: stderr}
 	fs.StringVar(&o.bin, "bin", "bin/hubble-sentinel", "the hubble-sentinel binary")
 	fs.IntVar(&o.flows, "flows", 100000, "flows of the limit and engine runs")
+	fs.IntVar(&o.rounds, "rounds", 3, "rounds of limit, engine and latency runs: the round with the median engine/limit ratio gives the figures, the latency runs are pooled")
 	fs.IntVar(&o.naiveFlows, "naive-flows", 2000, "sample flows the naive evaluation judges")
 	fs.IntVar(&o.identities, "identities", 100000, "distinct workloads of the memory run (0: skip it)")
 	fs.Float64Var(&o.latencyLoad, "latency-load", 0.5, "the latency run's rate, as a fraction of the engine run's (the target is set at half)")
@@ -95,6 +102,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.engineHeapProfile, "engine-heapprofile", "", "heap profile at the end of the engine run (what the collector scans during the latency run), when hubble-sentinel serves /debug/pprof/ (empty: none)")
 	fs.StringVar(&o.allocProfile, "allocprofile", "bin/bench-engine-allocs.pprof", "allocation profile at the end of the engine run (since the process started; PATH.start, taken before the run, is its base: go tool pprof -base PATH.start PATH), when hubble-sentinel serves /debug/pprof/ (empty: none)")
 	fs.StringVar(&o.trace, "trace", "", "execution trace of 5 seconds of the latency run, -trace-after its start, when hubble-sentinel serves /debug/pprof/ (go tool trace; empty: none)")
+	fs.StringVar(&o.engineTrace, "engine-trace", "", "execution trace of the engine run's first 2 seconds, when hubble-sentinel serves /debug/pprof/ (go tool trace; empty: none)")
 	fs.DurationVar(&o.traceAfter, "trace-after", 0, "when -trace starts, after the latency run's start (its caches fill and its live heap grows as it runs)")
 	fs.BoolVar(&o.keepLogs, "keep-logs", false, "keep hubble-sentinel's logs (their directory is printed) after a run that succeeds")
 	fs.Func("engine-env", "an environment variable for every hubble-sentinel run, e.g. -engine-env=GOGC=200 (repeatable)", func(v string) error {
@@ -169,35 +177,64 @@ func bench(ctx context.Context, o options) (Result, error) {
 	defer r.stop()
 	res := Result{Flows: len(t.frames)}
 
-	say("limit: receive + unmarshal + discard")
-	if res.LimitFlowsPerS, err = measureLimit(ctx, r, t); err != nil {
-		return Result{}, err
+	// Rounds alternate the limit and the engine on the same traffic, so
+	// that the shared machine's drift (these cores' speed moves by a
+	// fifth within minutes) falls on both; the round whose ratio is the
+	// median is the run's figures, and the latency runs are pooled.
+	rounds := max(o.rounds, 1)
+	var runs []round
+	for i := range rounds {
+		say("round %d of %d", i+1, rounds)
+		say("limit: receive + unmarshal + discard")
+		limit, err := measureLimit(ctx, r, t)
+		if err != nil {
+			return Result{}, err
+		}
+		say("  %.0f flows/s", limit)
+		// Profiles and traces are of the first round's engine only.
+		name := "engine"
+		if i > 0 {
+			name = fmt.Sprintf("engine%d", i+1)
+		}
+		say("engine: %s run", o.bin)
+		eng, err := measureEngine(ctx, o, r, t, name)
+		if err != nil {
+			return Result{}, err
+		}
+		say("  %.0f flows/s (%.3f × limit), %.1f µs CPU/flow, %.0f allocs/flow, %.0f MiB peak RSS", eng.rate, ratio(eng.rate, limit), eng.cpuUsPerFlow, eng.allocsPerFlow, mib(eng.peakRSS))
+		for _, g := range eng.groups {
+			say("  policy group %s", g)
+		}
+		runs = append(runs, round{limit: limit, engine: eng})
 	}
-	say("  %.0f flows/s", res.LimitFlowsPerS)
+	m := runs[medianRound(runs)]
+	res.Rounds = rounds
+	for _, rd := range runs {
+		res.RoundRatios = append(res.RoundRatios, ratio(rd.engine.rate, rd.limit))
+	}
+	res.LimitFlowsPerS, res.EngineFlowsPerS = m.limit, m.engine.rate
+	res.AllocsPerFlow, res.EngineCPUUsPerFlow = m.engine.allocsPerFlow, m.engine.cpuUsPerFlow
+	res.CacheHitRatio = m.engine.cacheHits
+	res.PeakRSSMiB, res.Alerts = mib(m.engine.peakRSS), m.engine.alerts
+	res.EvalP50Ms, res.EvalP99Ms = m.engine.evalP50*1e3, m.engine.evalP99*1e3
 
-	say("engine: %s run", o.bin)
-	eng, err := measureEngine(ctx, o, r, t, "engine")
-	if err != nil {
-		return Result{}, err
+	res.LatencyRate = m.engine.rate * o.latencyLoad
+	var lats []latencyFigures
+	lo := o
+	for i := range rounds {
+		say("latency, round %d of %d: %s run paced at %.0f flows/s for %s", i+1, rounds, o.bin, res.LatencyRate, time.Duration(float64(min(len(t.frames), max(int(res.LatencyRate*o.latencyDuration.Seconds()), 1)))/res.LatencyRate*float64(time.Second)).Round(100*time.Millisecond))
+		lat, err := measureLatency(ctx, lo, r, t, res.LatencyRate, o.latencyDuration)
+		if err != nil {
+			return Result{}, err
+		}
+		lo.trace = "" // of the first round only
+		say("  %d flows, p50 %.2f ms, p99 %.2f ms (polled every %s)", lat.flows, lat.p50, lat.p99, lat.pollMeanInterval.Round(time.Microsecond))
+		lats = append(lats, lat)
 	}
-	res.EngineFlowsPerS, res.AllocsPerFlow, res.EngineCPUUsPerFlow = eng.rate, eng.allocsPerFlow, eng.cpuUsPerFlow
-	res.CacheHitRatio = eng.cacheHits
-	res.PeakRSSMiB, res.Alerts = mib(eng.peakRSS), eng.alerts
-	res.EvalP50Ms, res.EvalP99Ms = eng.evalP50*1e3, eng.evalP99*1e3
-	say("  %.0f flows/s, %.0f allocs/flow, %.0f MiB peak RSS", eng.rate, eng.allocsPerFlow, res.PeakRSSMiB)
-	for _, g := range eng.groups {
-		say("  policy group %s", g)
-	}
-
-	res.LatencyRate = eng.rate * o.latencyLoad
-	say("latency: %s run paced at %.0f flows/s for %s", o.bin, res.LatencyRate, o.latencyDuration)
-	lat, err := measureLatency(ctx, o, r, t, res.LatencyRate, o.latencyDuration)
-	if err != nil {
-		return Result{}, err
-	}
+	lat := poolLatency(lats)
 	res.P50Ms, res.P99Ms, res.P99MsLow, res.P99MsHigh = lat.p50, lat.p99, lat.p99Low, lat.p99High
 	res.LatencyMethod, res.LatencyResolutionMs = lat.method, lat.resolution
-	say("  %d flows, p50 %.2f ms, p99 %.2f ms (polled every %s)", lat.flows, lat.p50, lat.p99, lat.pollMeanInterval.Round(time.Microsecond))
+	say("latency, %d rounds pooled: %d flows, p50 %.2f ms, p99 %.2f ms", rounds, lat.flows, lat.p50, lat.p99)
 
 	say("naive: %d sample flows, one query per policy", o.naiveFlows)
 	nv, err := measureNaive(ctx, t, o.naiveFlows, o.learning)
@@ -226,6 +263,25 @@ func bench(ctx context.Context, o options) (Result, error) {
 	res.ratios()
 	say("done in %s", time.Since(started).Round(time.Second))
 	return res, nil
+}
+
+// round is one round's limit rate and engine run.
+type round struct {
+	limit  float64
+	engine engineFigures
+}
+
+// medianRound is the index of the round whose engine/limit ratio is the
+// median (the lower of the two middle ones for an even count).
+func medianRound(runs []round) int {
+	idx := make([]int, len(runs))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int {
+		return cmp.Compare(ratio(runs[a].engine.rate, runs[a].limit), ratio(runs[b].engine.rate, runs[b].limit))
+	})
+	return idx[(len(idx)-1)/2]
 }
 
 // shopFlowsPerSecond is about how many flows the simulated shop makes

@@ -142,6 +142,13 @@ func measureEngine(ctx context.Context, o options, r *relay, t *traffic, name st
 		}
 	}
 
+	if o.engineTrace != "" && name == "engine" && e.pprof() {
+		profiled.Go(func() {
+			if err := e.trace(o.engineTrace, 2); err != nil {
+				fmt.Fprintln(o.log, "bench: trace:", err)
+			}
+		})
+	}
 	close(p.start)
 	n := float64(len(t.frames))
 	scrapes := 0
@@ -229,6 +236,43 @@ type latencyFigures struct {
 	method           string
 	flows            int
 	pollMeanInterval time.Duration
+	// lo, hi are each flow's bracket (ms) and hist the engine's latency
+	// histogram over the run (nil when it has none): what pools rounds.
+	lo, hi []float64
+	hist   []bucket
+}
+
+// poolLatency is the figures of several latency runs taken as one: p50
+// and p99 of all their flows, from the engine histograms when every run
+// has one.
+func poolLatency(runs []latencyFigures) latencyFigures {
+	var lo, hi []float64
+	var hist []bucket
+	whole := len(runs) > 0
+	var interval time.Duration
+	for _, r := range runs {
+		lo, hi = append(lo, r.lo...), append(hi, r.hi...)
+		interval += r.pollMeanInterval
+		if r.hist == nil {
+			whole = false
+			continue
+		}
+		hist = bucketSum(hist, r.hist)
+	}
+	f := summarizeLatency(lo, hi)
+	f.flows, f.lo, f.hi = len(lo), lo, hi
+	f.method = "outside: relay send time to processed counter, polled"
+	if len(runs) > 0 {
+		f.pollMeanInterval = interval / time.Duration(len(runs))
+	}
+	if whole {
+		if p50 := histogramQuantile(0.5, hist); !math.IsNaN(p50) {
+			f.p50, f.p99 = p50*1e3, histogramQuantile(0.99, hist)*1e3
+			f.method = "engine histogram " + metricDecisionLatency
+			f.hist = hist
+		}
+	}
+	return f
 }
 
 // measureLatency runs hubble-sentinel over the first rate × duration
@@ -332,30 +376,27 @@ func measureLatency(ctx context.Context, o options, r *relay, t *traffic, rate f
 	if err != nil {
 		return latencyFigures{}, err
 	}
-	f := summarizeLatency(lo, hi)
 	logWindows(o.log, lo, hi)
 	logLateness(o.log, p)
-	f.flows = n
-	f.pollMeanInterval = time.Duration((polls[len(polls)-1].start - polls[0].start) / int64(max(len(polls)-1, 1)))
-	f.method = "outside: relay send time to processed counter, polled"
 	m1, err := e.scrape(metricProcessed, metricDecisionLatency)
 	if err != nil {
 		return latencyFigures{}, err
 	}
+	run := latencyFigures{lo: lo, hi: hi, pollMeanInterval: time.Duration((polls[len(polls)-1].start - polls[0].start) / int64(max(len(polls)-1, 1)))}
 	if d := bucketDelta(buckets(m0, metricDecisionLatency), buckets(m1, metricDecisionLatency)); len(d) > 0 {
-		if p50 := histogramQuantile(0.5, d); !math.IsNaN(p50) {
-			f.p50, f.p99 = p50*1e3, histogramQuantile(0.99, d)*1e3
-			f.method = "engine histogram " + metricDecisionLatency
-			// The shape of the tail: a few slow flows, or many.
-			fmt.Fprintf(o.log, "bench:   engine histogram: p50 %.2f ms, p90 %.2f ms, p95 %.2f ms, p99 %.2f ms, p99.9 %.2f ms\n",
-				f.p50, histogramQuantile(0.9, d)*1e3, histogramQuantile(0.95, d)*1e3, f.p99, histogramQuantile(0.999, d)*1e3)
-			prev := buckets(m0, metricDecisionLatency)
-			for i, q := range quarters {
-				if d := bucketDelta(prev, q); len(d) > 0 {
-					fmt.Fprintf(o.log, "bench:     quarter %d of the flows: p50 %.2f ms, p99 %.2f ms\n", i+1, histogramQuantile(0.5, d)*1e3, histogramQuantile(0.99, d)*1e3)
-				}
-				prev = q
+		run.hist = d
+	}
+	f := poolLatency([]latencyFigures{run})
+	if d := f.hist; d != nil {
+		// The shape of the tail: a few slow flows, or many.
+		fmt.Fprintf(o.log, "bench:   engine histogram: p50 %.2f ms, p90 %.2f ms, p95 %.2f ms, p99 %.2f ms, p99.9 %.2f ms\n",
+			f.p50, histogramQuantile(0.9, d)*1e3, histogramQuantile(0.95, d)*1e3, f.p99, histogramQuantile(0.999, d)*1e3)
+		prev := buckets(m0, metricDecisionLatency)
+		for i, q := range quarters {
+			if d := bucketDelta(prev, q); len(d) > 0 {
+				fmt.Fprintf(o.log, "bench:     quarter %d of the flows: p50 %.2f ms, p99 %.2f ms\n", i+1, histogramQuantile(0.5, d)*1e3, histogramQuantile(0.99, d)*1e3)
 			}
+			prev = q
 		}
 	}
 	return f, nil

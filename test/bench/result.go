@@ -31,6 +31,12 @@ type Result struct {
 	PeakRSSMiB100k float64 `json:"peak_rss_mib_100k_identities"`
 	Identities     int     `json:"identities"`
 
+	// Rounds is how many rounds of limit, engine and latency runs were
+	// made, RoundRatios each round's engine/limit: the figures above are
+	// the median round's, and p50/p99 those of every latency run's flows.
+	Rounds      int       `json:"rounds"`
+	RoundRatios []float64 `json:"round_engine_over_limit"`
+
 	Flows      int `json:"flows"`
 	NaiveFlows int `json:"naive_flows"`
 	// EngineCPUUsPerFlow is the engine process's CPU time (user+system)
@@ -149,8 +155,15 @@ func (r Result) print(w io.Writer, cs []check) {
 		r.EngineFlowsPerS, r.EngineCPUUsPerFlow, r.AllocsPerFlow, r.PeakRSSMiB, r.Alerts)
 	fmt.Fprintf(w, "  naive   %10.1f flows/s   (one prepared query per policy, protojson map input, one core)\n", r.NaiveFlowsPerS)
 	fmt.Fprintf(w, "  engine/limit %.3f   engine/naive %.1f   decision cache hits %.1f%%\n", r.EngineOverLimit, r.EngineOverNaive, 100*r.CacheHitRatio)
-	fmt.Fprintf(w, "  latency at %.0f flows/s: p50 %.2f ms, p99 %.2f ms (p99 within [%.2f, %.2f] ms; %s, resolution %.2f ms)\n",
-		r.LatencyRate, r.P50Ms, r.P99Ms, r.P99MsLow, r.P99MsHigh, r.LatencyMethod, r.LatencyResolutionMs)
+	if len(r.RoundRatios) > 1 {
+		rs := make([]string, len(r.RoundRatios))
+		for i, x := range r.RoundRatios {
+			rs[i] = strconv.FormatFloat(x, 'f', 3, 64)
+		}
+		fmt.Fprintf(w, "  engine/limit by round: %s (the figures above are the median round's)\n", strings.Join(rs, ", "))
+	}
+	fmt.Fprintf(w, "  latency at %.0f flows/s, %s: p50 %.2f ms, p99 %.2f ms (p99 within [%.2f, %.2f] ms; %s, resolution %.2f ms)\n",
+		r.LatencyRate, latencyRuns(r.Rounds), r.P50Ms, r.P99Ms, r.P99MsLow, r.P99MsHigh, r.LatencyMethod, r.LatencyResolutionMs)
 	fmt.Fprintf(w, "  engine evaluation time alone: p50 %.3f ms, p99 %.3f ms\n", r.EvalP50Ms, r.EvalP99Ms)
 	if r.Identities > 0 {
 		fmt.Fprintf(w, "  peak RSS with %d identities: %.0f MiB\n", r.Identities, r.PeakRSSMiB100k)
@@ -159,6 +172,14 @@ func (r Result) print(w io.Writer, cs []check) {
 	for _, c := range cs {
 		fmt.Fprintln(w, "  "+c.String())
 	}
+}
+
+// latencyRuns says how many latency runs the figures pool.
+func latencyRuns(rounds int) string {
+	if rounds <= 1 {
+		return "one run"
+	}
+	return strconv.Itoa(rounds) + " runs pooled"
 }
 
 // percentile is the nearest-rank q-quantile (0 < q <= 1) of vs, which it

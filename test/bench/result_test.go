@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 	"github.com/stretchr/testify/require"
@@ -275,4 +276,43 @@ func TestRename(t *testing.T) {
 	world := &flowpb.Endpoint{Identity: 2, Labels: []string{"reserved:world"}}
 	rename(world, 42, ids)
 	require.Equal(t, &flowpb.Endpoint{Identity: 2, Labels: []string{"reserved:world"}}, world, "reserved endpoints stay")
+}
+
+func TestMedianRound(t *testing.T) {
+	rd := func(limit, engine float64) round { return round{limit: limit, engine: engineFigures{rate: engine}} }
+	for _, tc := range []struct {
+		name string
+		runs []round
+		want int
+	}{
+		{name: "one", runs: []round{rd(100, 50)}, want: 0},
+		{name: "by ratio, not by rate", runs: []round{rd(100, 70), rd(150, 60), rd(120, 66)}, want: 2}, // 0.70, 0.40, 0.55
+		{name: "even: the lower middle", runs: []round{rd(100, 80), rd(100, 50), rd(100, 60), rd(100, 70)}, want: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, tc.want, medianRound(tc.runs))
+		})
+	}
+}
+
+// TestPoolLatency: pooled runs give the quantiles of all their flows, from
+// the summed histograms when every run has one, else from the brackets.
+func TestPoolLatency(t *testing.T) {
+	inf := math.Inf(1)
+	// Run a: 99 flows within 1 ms, 1 within 10 ms; run b: 90 and 10.
+	a := latencyFigures{lo: []float64{0}, hi: []float64{1}, hist: []bucket{{0.001, 99}, {0.01, 100}, {inf, 100}}, pollMeanInterval: 2 * time.Millisecond}
+	b := latencyFigures{lo: []float64{2}, hi: []float64{3}, hist: []bucket{{0.001, 90}, {0.01, 100}, {inf, 100}}, pollMeanInterval: 4 * time.Millisecond}
+	f := poolLatency([]latencyFigures{a, b})
+	require.Equal(t, []bucket{{0.001, 189}, {0.01, 200}, {inf, 200}}, f.hist)
+	require.Equal(t, "engine histogram "+metricDecisionLatency, f.method)
+	require.InDelta(t, histogramQuantile(0.99, f.hist)*1e3, f.p99, 1e-12)
+	require.Greater(t, f.p99, histogramQuantile(0.99, a.hist)*1e3, "b's tail counts")
+	require.Equal(t, 2, f.flows)
+	require.Equal(t, 3*time.Millisecond, f.pollMeanInterval)
+
+	b.hist = nil
+	f = poolLatency([]latencyFigures{a, b})
+	require.Nil(t, f.hist)
+	require.Equal(t, 2.5, f.p99, "the brackets' midpoints: 0.5 and 2.5")
+	require.Contains(t, f.method, "outside")
 }
