@@ -88,10 +88,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.bin, "bin", "bin/hubble-sentinel", "the hubble-sentinel binary")
 	fs.IntVar(&o.flows, "flows", 100000, "flows of the limit and engine runs")
 	fs.IntVar(&o.rounds, "rounds", 3, "rounds of limit, engine and latency runs: the round with the median engine/limit ratio gives the figures, the latency runs are pooled")
-	fs.IntVar(&o.naiveFlows, "naive-flows", 2000, "sample flows the naive evaluation judges")
+	fs.IntVar(&o.naiveFlows, "naive-flows", 2000, "sample flows the naive evaluation judges (0: no naive phase)")
 	fs.IntVar(&o.identities, "identities", 100000, "distinct workloads of the memory run (0: skip it)")
-	fs.Float64Var(&o.latencyLoad, "latency-load", 0.5, "the latency run's rate, as a fraction of the engine run's (the target is set at half)")
-	fs.DurationVar(&o.latencyDuration, "latency-duration", 20*time.Second, "length of the paced latency run")
+	fs.Float64Var(&o.latencyLoad, "latency-load", 0.5, "the latency run's rate, as a fraction of the engine run's (the target is set at half; 0: no latency runs)")
+	fs.DurationVar(&o.latencyDuration, "latency-duration", 20*time.Second, "length of each paced latency run, at most: it sends each of -flows once")
 	fs.DurationVar(&o.learning, "learning", 5*time.Minute, "--baseline.learning-period of the runs (event time; the shop makes about 140 flows per event second)")
 	fs.DurationVar(&o.poll, "poll", 20*time.Millisecond, "how often the latency run reads the processed counter (each read is a scrape of /metrics, about 1 ms of the engine's CPU)")
 	fs.Int64Var(&o.seed, "seed", 42, "seed of the simulated shop")
@@ -143,7 +143,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	} else {
 		os.RemoveAll(dir)
 	}
-	cs := r.checks(o.identities == 0)
+	cs := r.checks(skipped{naive: o.naiveFlows <= 0, latency: o.latencyLoad <= 0, identities: o.identities <= 0})
 	r.print(stdout, cs)
 	if err := r.writeJSON(o.out); err != nil {
 		fmt.Fprintln(stderr, "bench:", err)
@@ -201,7 +201,7 @@ func bench(ctx context.Context, o options) (Result, error) {
 		if err != nil {
 			return Result{}, err
 		}
-		say("  %.0f flows/s (%.3f × limit), %.1f µs CPU/flow, %.0f allocs/flow, %.0f MiB peak RSS", eng.rate, ratio(eng.rate, limit), eng.cpuUsPerFlow, eng.allocsPerFlow, mib(eng.peakRSS))
+		say("  %.0f flows/s (%.3f × limit), %.1f µs CPU/flow (the bench's relay meanwhile %.1f µs/flow), %.0f allocs/flow, %.0f MiB peak RSS", eng.rate, ratio(eng.rate, limit), eng.cpuUsPerFlow, eng.benchUsPerFlow, eng.allocsPerFlow, mib(eng.peakRSS))
 		for _, g := range eng.groups {
 			say("  policy group %s", g)
 		}
@@ -218,31 +218,20 @@ func bench(ctx context.Context, o options) (Result, error) {
 	res.PeakRSSMiB, res.Alerts = mib(m.engine.peakRSS), m.engine.alerts
 	res.EvalP50Ms, res.EvalP99Ms = m.engine.evalP50*1e3, m.engine.evalP99*1e3
 
-	res.LatencyRate = m.engine.rate * o.latencyLoad
-	var lats []latencyFigures
-	lo := o
-	for i := range rounds {
-		say("latency, round %d of %d: %s run paced at %.0f flows/s for %s", i+1, rounds, o.bin, res.LatencyRate, time.Duration(float64(min(len(t.frames), max(int(res.LatencyRate*o.latencyDuration.Seconds()), 1)))/res.LatencyRate*float64(time.Second)).Round(100*time.Millisecond))
-		lat, err := measureLatency(ctx, lo, r, t, res.LatencyRate, o.latencyDuration)
+	if o.latencyLoad > 0 {
+		if err := latencyPhase(ctx, o, r, t, m.engine.rate, &res, say); err != nil {
+			return Result{}, err
+		}
+	}
+	if o.naiveFlows > 0 {
+		say("naive: %d sample flows, one query per policy", o.naiveFlows)
+		nv, err := measureNaive(ctx, t, o.naiveFlows, o.learning)
 		if err != nil {
 			return Result{}, err
 		}
-		lo.trace = "" // of the first round only
-		say("  %d flows, p50 %.2f ms, p99 %.2f ms (polled every %s)", lat.flows, lat.p50, lat.p99, lat.pollMeanInterval.Round(time.Microsecond))
-		lats = append(lats, lat)
+		res.NaiveFlowsPerS, res.NaiveFlows = nv.rate, nv.flows
+		say("  %.1f flows/s over %d policies (%d violations)", nv.rate, nv.policies, nv.violations)
 	}
-	lat := poolLatency(lats)
-	res.P50Ms, res.P99Ms, res.P99MsLow, res.P99MsHigh = lat.p50, lat.p99, lat.p99Low, lat.p99High
-	res.LatencyMethod, res.LatencyResolutionMs = lat.method, lat.resolution
-	say("latency, %d rounds pooled: %d flows, p50 %.2f ms, p99 %.2f ms", rounds, lat.flows, lat.p50, lat.p99)
-
-	say("naive: %d sample flows, one query per policy", o.naiveFlows)
-	nv, err := measureNaive(ctx, t, o.naiveFlows, o.learning)
-	if err != nil {
-		return Result{}, err
-	}
-	res.NaiveFlowsPerS, res.NaiveFlows = nv.rate, nv.flows
-	say("  %.1f flows/s over %d policies (%d violations)", nv.rate, nv.policies, nv.violations)
 
 	if o.identities > 0 {
 		say("identities: generating traffic naming %d workloads", o.identities)
@@ -263,6 +252,34 @@ func bench(ctx context.Context, o options) (Result, error) {
 	res.ratios()
 	say("done in %s", time.Since(started).Round(time.Second))
 	return res, nil
+}
+
+// latencyPhase runs the paced latency runs, one per round, at
+// o.latencyLoad of rate, and pools them into res.
+func latencyPhase(ctx context.Context, o options, r *relay, t *traffic, rate float64, res *Result, say func(string, ...any)) error {
+	rounds := max(o.rounds, 1)
+	res.LatencyRate = rate * o.latencyLoad
+	var lats []latencyFigures
+	lo := o
+	// A run sends at most every frame once: shorter than -latency-duration
+	// when that many do not last it.
+	n := min(len(t.frames), max(int(res.LatencyRate*o.latencyDuration.Seconds()), 1))
+	lasts := time.Duration(float64(n) / res.LatencyRate * float64(time.Second)).Round(100 * time.Millisecond)
+	for i := range rounds {
+		say("latency, round %d of %d: %s run paced at %.0f flows/s: %d flows, %s", i+1, rounds, o.bin, res.LatencyRate, n, lasts)
+		lat, err := measureLatency(ctx, lo, r, t, res.LatencyRate, o.latencyDuration)
+		if err != nil {
+			return err
+		}
+		lo.trace = "" // of the first round only
+		say("  %d flows, p50 %.2f ms, p99 %.2f ms (polled every %s)", lat.flows, lat.p50, lat.p99, lat.pollMeanInterval.Round(time.Microsecond))
+		lats = append(lats, lat)
+	}
+	lat := poolLatency(lats)
+	res.P50Ms, res.P99Ms, res.P99MsLow, res.P99MsHigh = lat.p50, lat.p99, lat.p99Low, lat.p99High
+	res.LatencyMethod, res.LatencyResolutionMs = lat.method, lat.resolution
+	say("latency, %d rounds pooled: %d flows, p50 %.2f ms, p99 %.2f ms", rounds, lat.flows, lat.p50, lat.p99)
+	return nil
 }
 
 // round is one round's limit rate and engine run.

@@ -156,23 +156,24 @@ func TestCPUSeconds(t *testing.T) {
 func TestChecks(t *testing.T) {
 	good := Result{EngineOverLimit: 0.7, EngineOverNaive: 150, P99Ms: 4, PeakRSSMiB100k: 300}
 	for _, tc := range []struct {
-		name           string
-		r              Result
-		skipIdentities bool
-		want           []string // verdict per target
-		failed         bool
+		name   string
+		r      Result
+		skip   skipped
+		want   []string // verdict per target
+		failed bool
 	}{
-		{"all met", good, false, []string{"PASS", "PASS", "PASS", "PASS"}, false},
-		{"exactly at the targets", Result{EngineOverLimit: 0.6, EngineOverNaive: 100, P99Ms: 5, PeakRSSMiB100k: 512}, false, []string{"PASS", "PASS", "PASS", "PASS"}, false},
-		{"engine too slow for the limit", func() Result { r := good; r.EngineOverLimit = 0.59; return r }(), false, []string{"FAIL", "PASS", "PASS", "PASS"}, true},
-		{"not 100x naive", func() Result { r := good; r.EngineOverNaive = 99; return r }(), false, []string{"PASS", "FAIL", "PASS", "PASS"}, true},
-		{"p99 too high", func() Result { r := good; r.P99Ms = 5.01; return r }(), false, []string{"PASS", "PASS", "FAIL", "PASS"}, true},
-		{"too much memory", func() Result { r := good; r.PeakRSSMiB100k = 513; return r }(), false, []string{"PASS", "PASS", "PASS", "FAIL"}, true},
-		{"memory phase skipped: not judged", func() Result { r := good; r.PeakRSSMiB100k = 0; return r }(), true, []string{"PASS", "PASS", "PASS", "SKIP"}, false},
-		{"an unmeasured latency fails", func() Result { r := good; r.P99Ms = math.NaN(); return r }(), false, []string{"PASS", "PASS", "FAIL", "PASS"}, true},
+		{"all met", good, skipped{}, []string{"PASS", "PASS", "PASS", "PASS"}, false},
+		{"exactly at the targets", Result{EngineOverLimit: 0.6, EngineOverNaive: 100, P99Ms: 5, PeakRSSMiB100k: 512}, skipped{}, []string{"PASS", "PASS", "PASS", "PASS"}, false},
+		{"engine too slow for the limit", func() Result { r := good; r.EngineOverLimit = 0.59; return r }(), skipped{}, []string{"FAIL", "PASS", "PASS", "PASS"}, true},
+		{"not 100x naive", func() Result { r := good; r.EngineOverNaive = 99; return r }(), skipped{}, []string{"PASS", "FAIL", "PASS", "PASS"}, true},
+		{"p99 too high", func() Result { r := good; r.P99Ms = 5.01; return r }(), skipped{}, []string{"PASS", "PASS", "FAIL", "PASS"}, true},
+		{"too much memory", func() Result { r := good; r.PeakRSSMiB100k = 513; return r }(), skipped{}, []string{"PASS", "PASS", "PASS", "FAIL"}, true},
+		{"memory phase skipped: not judged", func() Result { r := good; r.PeakRSSMiB100k = 0; return r }(), skipped{identities: true}, []string{"PASS", "PASS", "PASS", "SKIP"}, false},
+		{"an unmeasured latency fails", func() Result { r := good; r.P99Ms = math.NaN(); return r }(), skipped{}, []string{"PASS", "PASS", "FAIL", "PASS"}, true},
+		{"latency and naive phases skipped: not judged", func() Result { r := good; r.P99Ms, r.EngineOverNaive = 0, 0; return r }(), skipped{naive: true, latency: true}, []string{"PASS", "SKIP", "SKIP", "PASS"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cs := tc.r.checks(tc.skipIdentities)
+			cs := tc.r.checks(tc.skip)
 			var got []string
 			for _, c := range cs {
 				got = append(got, strings.Fields(c.String())[0])
