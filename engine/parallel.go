@@ -44,8 +44,10 @@ type Parallel struct {
 	// how long that flow had waited in the queue (Unix and plain
 	// nanoseconds): what Behind reads.
 	took, waited []atomic.Int64
-	// lastYield is when Handle last let the workers have its core (only
-	// the stream's goroutine calls Handle).
+	// parked is, per worker, whether it is blocked on its empty queue;
+	// lastYield is when Handle last gave up its core to a worker it woke
+	// (only the stream's goroutine calls Handle).
+	parked    []atomic.Bool
 	lastYield time.Time
 	// now is the clock (tests set it).
 	now func() time.Time
@@ -62,7 +64,7 @@ func NewParallel(e *Engine, workers, queue int, reg prometheus.Registerer) *Para
 	workers = max(workers, 1)
 	queue = max(queue, 1)
 	p := &Parallel{engine: e, queues: make([]chan measured, workers), owners: map[string]owner{}, load: make([]int, workers),
-		took: make([]atomic.Int64, workers), waited: make([]atomic.Int64, workers), now: time.Now}
+		took: make([]atomic.Int64, workers), waited: make([]atomic.Int64, workers), parked: make([]atomic.Bool, workers), now: time.Now}
 	p.judge = func(ctx context.Context, _ int, m measured) error {
 		if m.facts == nil {
 			return e.Process(ctx, m.flow)
@@ -110,7 +112,7 @@ func (p *Parallel) Handle(ctx context.Context, f *flowpb.Flow) error {
 	w := p.route(m.client)
 	select {
 	case p.queues[w] <- m:
-		p.yield(m.received)
+		p.yield(w, m.received)
 		return nil
 	case <-ctx.Done():
 		p.done(m.client)
@@ -118,24 +120,27 @@ func (p *Parallel) Handle(ctx context.Context, f *flowpb.Flow) error {
 	}
 }
 
-// yieldEvery is how long the stream's goroutine runs, at most, before it
-// lets a worker it woke have its core. The scheduler runs a goroutine that
-// another wakes on the waker's core, once the waker blocks or has run its
-// time slice (10 ms); a stream that always has the next flow waiting never
-// blocks, and when the other core is busy (the other worker, the garbage
-// collector) the flows queued for the woken worker wait that long.
-const yieldEvery = 500 * time.Microsecond
-
-// yield gives up the core when the stream's goroutine has run yieldEvery
-// since it last did. (An empty queue does not say no worker waits: a flow
-// sent to a worker blocked on its queue is handed over, not queued.)
-func (p *Parallel) yield(now time.Time) {
-	if now.Sub(p.lastYield) < yieldEvery {
-		return
+// yield gives up the stream goroutine's core when the flow it just sent
+// to worker w woke that worker (it was blocked on its empty queue), at most
+// once per yieldEvery. The scheduler runs a goroutine another wakes on the
+// waker's core, once the waker blocks or has run its time slice (10 ms),
+// and a stream taking a burst of flows does neither: while the other core
+// is busy (the other worker, the garbage collector), the woken worker's
+// flows waited that long. A worker that is not blocked, because it keeps
+// up or waits for a core of its own, is not yielded to: the stream is what
+// every flow waits for (yielding every 0.5 ms, or whenever a worker had
+// taken no flow for 0.5 ms, cost a fifth of the engine's rate, and
+// yielding on every wake-up half of it).
+func (p *Parallel) yield(w int, now time.Time) {
+	if p.parked[w].Load() && now.Sub(p.lastYield) >= yieldEvery {
+		p.lastYield = now
+		runtime.Gosched()
 	}
-	p.lastYield = now
-	runtime.Gosched()
 }
+
+// yieldEvery bounds how often the stream yields: how long a woken worker
+// may wait for the stream's core, at most.
+const yieldEvery = time.Millisecond
 
 // route picks the worker of a client workload's next flow: the one
 // holding its earlier flows, else the one with the least work.
@@ -198,6 +203,27 @@ func (p *Parallel) Close() {
 	}
 }
 
+// next is worker i's next flow from its queue q: ok is false once q is
+// closed and drained, live false once ctx ends. A worker blocking on its
+// empty queue says so (parked) while it waits.
+func (p *Parallel) next(ctx context.Context, i int, q chan measured) (m measured, ok, live bool) {
+	select {
+	case <-ctx.Done():
+		return m, false, false
+	case m, ok = <-q:
+		return m, ok, true
+	default:
+	}
+	p.parked[i].Store(true)
+	defer p.parked[i].Store(false)
+	select {
+	case <-ctx.Done():
+		return m, false, false
+	case m, ok = <-q:
+		return m, ok, true
+	}
+}
+
 // Run runs the workers until ctx ends or, after Close, the queues are
 // drained; then it returns nil.
 func (p *Parallel) Run(ctx context.Context) error {
@@ -205,21 +231,17 @@ func (p *Parallel) Run(ctx context.Context) error {
 	for i, q := range p.queues {
 		g.Go(func() error {
 			for {
-				select {
-				case <-ctx.Done():
+				m, ok, live := p.next(ctx, i, q)
+				if !ok || !live {
 					return nil
-				case m, ok := <-q:
-					if !ok {
-						return nil
-					}
-					now := time.Now()
-					p.took[i].Store(now.UnixNano())
-					p.waited[i].Store(int64(now.Sub(m.received)))
-					err := p.judge(ctx, i, m)
-					p.done(m.client)
-					if err != nil && ctx.Err() == nil {
-						return err
-					}
+				}
+				now := time.Now()
+				p.took[i].Store(now.UnixNano())
+				p.waited[i].Store(int64(now.Sub(m.received)))
+				err := p.judge(ctx, i, m)
+				p.done(m.client)
+				if err != nil && ctx.Err() == nil {
+					return err
 				}
 			}
 		})

@@ -161,29 +161,37 @@ func TestParallelHandleRespectsCancel(t *testing.T) {
 }
 
 // TestParallelStreamYieldsToWorkers: on one core, a stream that always
-// has the next flow (Handle never blocks) lets the workers judge once it
-// has run yieldEvery, not only when the scheduler's time slice ends, and
-// not after every flow.
+// has the next flow (Handle never blocks) lets a worker it woke judge
+// right away, not when the scheduler's time slice ends; not more than
+// once per yieldEvery, and not a worker that was not blocked on its queue.
 func TestParallelStreamYieldsToWorkers(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	for _, tc := range []struct {
-		name   string
-		step   time.Duration // of the clock, per flow
-		judged bool
+		name       string
+		parked     bool          // the workers wait on their queues first
+		sinceYield time.Duration // when the stream last yielded
+		judged     bool
 	}{
-		{name: "within_yieldEvery", step: 0},
-		{name: "beyond_yieldEvery", step: yieldEvery / 4, judged: true},
+		{name: "wakes_a_blocked_worker", parked: true, sinceYield: yieldEvery, judged: true},
+		{name: "within_yieldEvery", parked: true, sinceYield: yieldEvery / 2},
+		{name: "workers_not_blocked", sinceYield: yieldEvery},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := NewParallel(nil, 2, 1024, prometheus.NewRegistry())
 			var judged atomic.Int64
 			p.judge = func(context.Context, int, measured) error { judged.Add(1); return nil }
 			clock := time.Unix(1000, 0)
-			p.now = func() time.Time { clock = clock.Add(tc.step); return clock }
-			p.lastYield = clock
+			p.now = func() time.Time { return clock }
+			p.lastYield = clock.Add(-tc.sinceYield)
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error)
 			go func() { done <- p.Run(ctx) }()
+			if tc.parked {
+				for n := 0; !(p.parked[0].Load() && p.parked[1].Load()); n++ {
+					require.Less(t, n, 10000, "workers never blocked on their queues")
+					runtime.Gosched()
+				}
+			}
 			g := shopmesh.New(shopmesh.Config{Seed: 5})
 			for range 12 {
 				require.NoError(t, p.Handle(ctx, g.Next()))
