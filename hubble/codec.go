@@ -3,6 +3,8 @@ package hubble
 import (
 	"encoding/binary"
 	"fmt"
+	"strings"
+	"sync"
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 	observerpb "github.com/cilium/cilium/api/v1/observer"
@@ -10,7 +12,9 @@ import (
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -28,24 +32,158 @@ func hardMessageLimit(maxFlow int) int {
 // flowCodec is gRPC's proto codec, except that a GetFlowsResponse larger
 // than maxFlow is decoded to a skeleton (its flow's time, UUID and node)
 // marked oversized, so the Client can count, log and skip it and still
-// deduplicate and resume past it.
+// deduplicate and resume past it; and that, with a field mask, a flow's
+// other top-level fields are skipped undecoded.
 type flowCodec struct {
 	encoding.CodecV2
 	maxFlow int
+	keep    *fieldSet // nil: every field
 }
 
-func newFlowCodec(maxFlow int) flowCodec {
-	return flowCodec{CodecV2: encoding.GetCodecV2("proto"), maxFlow: maxFlow}
+func newFlowCodec(maxFlow int, mask *fieldmaskpb.FieldMask) flowCodec {
+	return flowCodec{CodecV2: encoding.GetCodecV2("proto"), maxFlow: maxFlow, keep: maskFields(mask)}
 }
 
 // Unmarshal decodes data into v.
 func (c flowCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	if r, ok := v.(*observerpb.GetFlowsResponse); ok && data.Len() > c.maxFlow {
+	r, ok := v.(*observerpb.GetFlowsResponse)
+	if !ok || data.Len() <= c.maxFlow && c.keep == nil {
+		return c.CodecV2.Unmarshal(data, v)
+	}
+	var b []byte
+	switch len(data) {
+	case 0:
+	case 1:
+		b = data[0].ReadOnlyData()
+	default:
 		buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
 		defer buf.Free()
-		return skeleton(buf.ReadOnlyData(), r)
+		b = buf.ReadOnlyData()
 	}
-	return c.CodecV2.Unmarshal(data, v)
+	if len(b) > c.maxFlow {
+		return skeleton(b, r)
+	}
+	return c.keep.unmarshal(b, r)
+}
+
+// fieldSet is the top-level Flow fields a field mask names, by number.
+type fieldSet struct {
+	low  [4]uint64 // numbers below 256, a bit each
+	high map[protowire.Number]bool
+}
+
+// maskFields is the set of the top-level fields mask names (a nested path
+// keeps its whole top-level field); nil without a mask.
+func maskFields(mask *fieldmaskpb.FieldMask) *fieldSet {
+	if mask == nil {
+		return nil
+	}
+	fields := (&flowpb.Flow{}).ProtoReflect().Descriptor().Fields()
+	s := &fieldSet{high: map[protowire.Number]bool{}}
+	for _, p := range mask.GetPaths() {
+		name, _, _ := strings.Cut(p, ".")
+		if fd := fields.ByName(protoreflect.Name(name)); fd != nil {
+			if n := fd.Number(); n < 256 {
+				s.low[n/64] |= 1 << (n % 64)
+			} else {
+				s.high[n] = true
+			}
+		}
+	}
+	return s
+}
+
+func (s *fieldSet) has(n protowire.Number) bool {
+	if n < 256 {
+		return s.low[n/64]&(1<<(n%64)) != 0
+	}
+	return s.high[n]
+}
+
+// scratch holds masked responses while they are decoded.
+var scratch = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+// unmarshal decodes the response b into r, its flow without the fields
+// outside s: what a relay applying the mask would have sent. Bytes that
+// are not a well-formed response are decoded as they are, so that the
+// error is proto's.
+func (s *fieldSet) unmarshal(b []byte, r *observerpb.GetFlowsResponse) error {
+	bp := scratch.Get().(*[]byte)
+	defer scratch.Put(bp)
+	out, masked := s.mask(b, (*bp)[:0])
+	if cap(out) <= 64<<10 {
+		*bp = out
+	}
+	if !masked {
+		return proto.Unmarshal(b, r)
+	}
+	return proto.Unmarshal(out, r)
+}
+
+// mask appends to out the response b with its flow's fields outside s
+// left out, and reports whether it left any out (false also for bytes it
+// cannot parse).
+func (s *fieldSet) mask(b, out []byte) ([]byte, bool) {
+	masked := false
+	for rest := b; len(rest) > 0; {
+		num, typ, n := protowire.ConsumeTag(rest)
+		if n < 0 {
+			return out, false
+		}
+		m := protowire.ConsumeFieldValue(num, typ, rest[n:])
+		if m < 0 {
+			return out, false
+		}
+		field := rest[:n+m]
+		rest = rest[n+m:]
+		if num != respFlowField || typ != protowire.BytesType {
+			out = append(out, field...)
+			continue
+		}
+		flow, _ := protowire.ConsumeBytes(field[n:])
+		kept, dropped, ok := s.keepFields(flow)
+		if !ok {
+			return out, false
+		}
+		if dropped == 0 {
+			out = append(out, field...)
+			continue
+		}
+		masked = true
+		out = protowire.AppendTag(out, respFlowField, protowire.BytesType)
+		out = protowire.AppendVarint(out, uint64(kept))
+		for f := flow; len(f) > 0; {
+			fnum, ftyp, fn := protowire.ConsumeTag(f)
+			fm := protowire.ConsumeFieldValue(fnum, ftyp, f[fn:])
+			if s.has(fnum) {
+				out = append(out, f[:fn+fm]...)
+			}
+			f = f[fn+fm:]
+		}
+	}
+	return out, masked
+}
+
+// keepFields reports how many bytes of the flow b are fields in s and how
+// many are not, and false when b is not a well-formed message.
+func (s *fieldSet) keepFields(b []byte) (kept, dropped int, ok bool) {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return 0, 0, false
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b[n:])
+		if m < 0 {
+			return 0, 0, false
+		}
+		if s.has(num) {
+			kept += n + m
+		} else {
+			dropped += n + m
+		}
+		b = b[n+m:]
+	}
+	return kept, dropped, true
 }
 
 // Field numbers of the few fields a skeleton keeps (observer.proto and

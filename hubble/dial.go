@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 )
 
 // ErrIncompleteClientCert is returned when only one of a client certificate
@@ -90,6 +91,11 @@ type DialOptions struct {
 	// (GapOversized) instead of failing the stream, as gRPC's own 4 MiB
 	// limit would, over and over, each time the stream resumes.
 	MaxFlowSize int
+	// FieldMask, when set, is the flow fields decoded (give the mask the
+	// stream asks for, ClientConfig.FieldMask): a relay that does not
+	// apply the request's mask (an older Hubble, a proxy) sends every
+	// field, and the others are skipped undecoded, as if it had.
+	FieldMask *fieldmaskpb.FieldMask
 	// BackoffMin and BackoffMax bound gRPC's connect backoff; the Client
 	// resets it before each retry, so it only paces connection attempts
 	// between them. Zero: DefaultBackoffMin and DefaultBackoffMax.
@@ -162,7 +168,7 @@ func Dial(address string, tc TLSConfig, opts ...DialOptions) (*grpc.ClientConn, 
 		grpc.WithInitialConnWindowSize(streamWindow),
 		grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(hardMessageLimit(o.MaxFlowSize)),
-			grpc.ForceCodecV2(newFlowCodec(o.MaxFlowSize)),
+			grpc.ForceCodecV2(newFlowCodec(o.MaxFlowSize, o.FieldMask)),
 		),
 	)
 	if err != nil {

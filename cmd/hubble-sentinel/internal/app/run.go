@@ -243,14 +243,18 @@ func (p *pipeline) followSource(ctx context.Context, g *run.Group, o *Options, s
 	// the client's position, read once the client exists.
 	f := &follower{HubbleSource: src, engine: eng}
 	blind := &blindBaselines{blind: eng.Profiles().Blind, position: func() time.Time { return f.client.Position() }, next: o.Gaps}
-	conn, err := hubble.Dial(src.Address, o.HubbleTLS, o.Stream.dialOptions())
-	if err != nil {
-		return nil, fmt.Errorf("hubble relay %s: %w", src.Address, err)
-	}
 	cfg, closePosition, err := o.Stream.clientConfig(o, src, gapAlerts{gaps: visibility, next: blind}, logger)
 	if err != nil {
-		_ = conn.Close()
 		return nil, err
+	}
+	// The codec decodes what the stream asks for, whether or not the
+	// relay applies the mask.
+	dial := o.Stream.dialOptions()
+	dial.FieldMask = cfg.FieldMask
+	conn, err := hubble.Dial(src.Address, o.HubbleTLS, dial)
+	if err != nil {
+		closePosition()
+		return nil, fmt.Errorf("hubble relay %s: %w", src.Address, err)
 	}
 	f.close = func() {
 		closePosition()
