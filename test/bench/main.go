@@ -86,7 +86,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	o := options{log: stderr}
 	fs.StringVar(&o.bin, "bin", "bin/hubble-sentinel", "the hubble-sentinel binary")
-	fs.IntVar(&o.flows, "flows", 100000, "flows of the limit and engine runs")
+	fs.IntVar(&o.flows, "flows", 300000, "flows of the limit, engine and latency runs (the engine runs some seconds, its caches warm and the collector cycling, as a stream runs for days)")
 	fs.IntVar(&o.rounds, "rounds", 3, "rounds of limit, engine and latency runs: the round with the median engine/limit ratio gives the figures, the latency runs are pooled")
 	fs.IntVar(&o.naiveFlows, "naive-flows", 2000, "sample flows the naive evaluation judges (0: no naive phase)")
 	fs.IntVar(&o.identities, "identities", 100000, "distinct workloads of the memory run (0: skip it)")
