@@ -122,68 +122,76 @@ func (s *fieldSet) unmarshal(b []byte, r *observerpb.GetFlowsResponse) error {
 
 // mask appends to out the response b with its flow's fields outside s
 // left out, and reports whether it left any out (false also for bytes it
-// cannot parse).
+// cannot parse). A response whose flow has no such field is not copied.
 func (s *fieldSet) mask(b, out []byte) ([]byte, bool) {
-	masked := false
-	for rest := b; len(rest) > 0; {
-		num, typ, n := protowire.ConsumeTag(rest)
-		if n < 0 {
+	copied := 0 // b[:copied] is in out, masked
+	for off := 0; off < len(b); {
+		num, typ, tag, size := wireField(b[off:])
+		if size < 0 {
 			return out, false
 		}
-		m := protowire.ConsumeFieldValue(num, typ, rest[n:])
-		if m < 0 {
-			return out, false
-		}
-		field := rest[:n+m]
-		rest = rest[n+m:]
+		start := off
+		off += size
 		if num != respFlowField || typ != protowire.BytesType {
-			out = append(out, field...)
 			continue
 		}
-		flow, _ := protowire.ConsumeBytes(field[n:])
+		flow, _ := protowire.ConsumeBytes(b[start+tag : off])
 		kept, dropped, ok := s.keepFields(flow)
 		if !ok {
 			return out, false
 		}
 		if dropped == 0 {
-			out = append(out, field...)
 			continue
 		}
-		masked = true
+		out = append(out, b[copied:start]...)
 		out = protowire.AppendTag(out, respFlowField, protowire.BytesType)
 		out = protowire.AppendVarint(out, uint64(kept))
 		for f := flow; len(f) > 0; {
-			fnum, ftyp, fn := protowire.ConsumeTag(f)
-			fm := protowire.ConsumeFieldValue(fnum, ftyp, f[fn:])
+			fnum, _, _, fsize := wireField(f)
 			if s.has(fnum) {
-				out = append(out, f[:fn+fm]...)
+				out = append(out, f[:fsize]...)
 			}
-			f = f[fn+fm:]
+			f = f[fsize:]
 		}
+		copied = off
 	}
-	return out, masked
+	if copied == 0 {
+		return out, false
+	}
+	return append(out, b[copied:]...), true
 }
 
 // keepFields reports how many bytes of the flow b are fields in s and how
 // many are not, and false when b is not a well-formed message.
 func (s *fieldSet) keepFields(b []byte) (kept, dropped int, ok bool) {
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return 0, 0, false
-		}
-		m := protowire.ConsumeFieldValue(num, typ, b[n:])
-		if m < 0 {
+		num, _, _, size := wireField(b)
+		if size < 0 {
 			return 0, 0, false
 		}
 		if s.has(num) {
-			kept += n + m
+			kept += size
 		} else {
-			dropped += n + m
+			dropped += size
 		}
-		b = b[n+m:]
+		b = b[size:]
 	}
 	return kept, dropped, true
+}
+
+// wireField is the field b starts with: its number and wire type, the
+// length of its tag and its whole length (negative when b does not start
+// with a well-formed field).
+func wireField(b []byte) (num protowire.Number, typ protowire.Type, tag, size int) {
+	num, typ, tag = protowire.ConsumeTag(b)
+	if tag < 0 {
+		return 0, 0, 0, tag
+	}
+	m := protowire.ConsumeFieldValue(num, typ, b[tag:])
+	if m < 0 {
+		return 0, 0, 0, m
+	}
+	return num, typ, tag, tag + m
 }
 
 // Field numbers of the few fields a skeleton keeps (observer.proto and
