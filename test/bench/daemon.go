@@ -266,6 +266,11 @@ func (e *daemon) processed() (float64, error) {
 	if err != nil {
 		return 0, err
 	}
+	return processedIn(mfs)
+}
+
+// processedIn is the processed-flows counter in a scrape.
+func processedIn(mfs map[string]*dto.MetricFamily) (float64, error) {
 	v := value(mfs, metricProcessed)
 	if v != v {
 		return 0, fmt.Errorf("hubble-sentinel's /metrics has no %s", metricProcessed)

@@ -261,9 +261,7 @@ func latencyPhase(ctx context.Context, o options, r *relay, t *traffic, rate flo
 	res.LatencyRate = rate * o.latencyLoad
 	var lats []latencyFigures
 	lo := o
-	// A run sends at most every frame once: shorter than -latency-duration
-	// when that many do not last it.
-	n := min(len(t.frames), max(int(res.LatencyRate*o.latencyDuration.Seconds()), 1))
+	n := latencyFlows(len(t.frames), res.LatencyRate, o.latencyDuration)
 	lasts := time.Duration(float64(n) / res.LatencyRate * float64(time.Second)).Round(100 * time.Millisecond)
 	for i := range rounds {
 		say("latency, round %d of %d: %s run paced at %.0f flows/s: %d flows, %s", i+1, rounds, o.bin, res.LatencyRate, n, lasts)
@@ -280,6 +278,13 @@ func latencyPhase(ctx context.Context, o options, r *relay, t *traffic, rate flo
 	res.LatencyMethod, res.LatencyResolutionMs = lat.method, lat.resolution
 	say("latency, %d rounds pooled: %d flows, p50 %.2f ms, p99 %.2f ms", rounds, lat.flows, lat.p50, lat.p99)
 	return nil
+}
+
+// latencyFlows is how many of frames flows a latency run paced at rate
+// sends: duration's worth, each at most once (a run is shorter than
+// duration when that many do not last it).
+func latencyFlows(frames int, rate float64, duration time.Duration) int {
+	return min(frames, max(int(rate*duration.Seconds()), 1))
 }
 
 // round is one round's limit rate and engine run.

@@ -297,7 +297,7 @@ func poolLatency(runs []latencyFigures) latencyFigures {
 // from that histogram instead (method "engine histogram"), the bracket
 // still from outside.
 func measureLatency(ctx context.Context, o options, r *relay, t *traffic, rate float64, duration time.Duration) (latencyFigures, error) {
-	n := min(len(t.frames), max(int(rate*duration.Seconds()), 1))
+	n := latencyFlows(len(t.frames), rate, duration)
 	e, err := startEngine(o.bin, r, o.logDir, "latency", o.engineFlags()...)
 	if err != nil {
 		return latencyFigures{}, err
@@ -348,9 +348,9 @@ func measureLatency(ctx context.Context, o options, r *relay, t *traffic, rate f
 		if err != nil {
 			return latencyFigures{}, err
 		}
-		v := value(mfs, metricProcessed)
-		if v != v {
-			return latencyFigures{}, fmt.Errorf("hubble-sentinel's /metrics has no %s", metricProcessed)
+		v, err := processedIn(mfs)
+		if err != nil {
+			return latencyFigures{}, err
 		}
 		polls = append(polls, poll{start: start, end: time.Now().UnixNano(), count: int64(v) - base})
 		if q := len(quarters); q < 4 && int64(v)-base >= int64(n)*int64(q+1)/4 {
