@@ -278,7 +278,7 @@ func (r *recentSet) catchUp() {
 	}
 	if r.index != nil && last-r.indexed < n {
 		for seq := r.indexed + 1; seq <= last; seq++ {
-			if s := &r.slots[(seq-1)%n]; atomic.LoadUint64(&s.seq) == seq {
+			if s := r.slotOf(seq); atomic.LoadUint64(&s.seq) == seq {
 				r.index[s.key] = struct{}{}
 			}
 		}
@@ -296,10 +296,15 @@ func (r *recentSet) catchUp() {
 	r.indexed = last
 }
 
+// slotOf is the slot record seq is written to (slots must not be empty).
+func (r *recentSet) slotOf(seq uint64) *slot {
+	return &r.slots[(seq-1)%uint64(len(r.slots))]
+}
+
 // record remembers a delivered flow, evicting the oldest record when full.
 func (r *recentSet) record(k flowKey, node uint64, t time.Time, name string) {
 	if len(r.slots) > 0 {
-		s := &r.slots[(r.next-1)%uint64(len(r.slots))]
+		s := r.slotOf(r.next)
 		if old := atomic.LoadUint64(&s.seq); old != 0 {
 			if s.nano != 0 {
 				if ot := time.Unix(0, s.nano).UTC(); ot.After(r.horizon) {
