@@ -109,7 +109,7 @@ schema:
 ## fuzz: every native Go fuzz target for FUZZTIME each (go test -fuzz takes one target per
 ## package per run). Seeds live in each package's testdata/fuzz/<Target>/; a crasher found is
 ## written there too and then runs as a seed in every go test.
-FUZZ_TARGETS := ./hubble:FuzzParseLine ./hubble:FuzzRecentSet ./hubble:FuzzMaskedDecoding ./engine/input:FuzzDocument \
+FUZZ_TARGETS := ./hubble:FuzzParseLine ./hubble:FuzzRecentSet ./hubble:FuzzMaskedDecoding ./hubble:FuzzDecoder ./engine/input:FuzzDocument \
 	./engine/httpurl:FuzzParse ./engine/redact:FuzzRedact ./engine/facts:FuzzMeasure ./engine/facts:FuzzPathTemplate \
 	./cmd/hubble-sentinel/internal/config:FuzzConfig ./engine/policy:FuzzBundle ./engine/policy:FuzzRequestText ./engine/policy:FuzzCallGuardNative \
 	./engine/profile:FuzzContainerJSON ./engine/profile:FuzzStateJSON

@@ -38,16 +38,18 @@ type flowCodec struct {
 	encoding.CodecV2
 	maxFlow int
 	keep    *fieldSet // nil: every field
+	direct  *decoder  // nil: protobuf decodes every response
 }
 
 func newFlowCodec(maxFlow int, mask *fieldmaskpb.FieldMask) flowCodec {
-	return flowCodec{CodecV2: encoding.GetCodecV2("proto"), maxFlow: maxFlow, keep: maskFields(mask)}
+	keep := maskFields(mask)
+	return flowCodec{CodecV2: encoding.GetCodecV2("proto"), maxFlow: maxFlow, keep: keep, direct: newDecoder(keep)}
 }
 
 // Unmarshal decodes data into v.
 func (c flowCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	r, ok := v.(*observerpb.GetFlowsResponse)
-	if !ok || data.Len() <= c.maxFlow && c.keep == nil {
+	if !ok || data.Len() <= c.maxFlow && c.keep == nil && c.direct == nil {
 		return c.CodecV2.Unmarshal(data, v)
 	}
 	var b []byte
@@ -62,6 +64,12 @@ func (c flowCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	}
 	if len(b) > c.maxFlow {
 		return skeleton(b, r)
+	}
+	if c.direct != nil && c.direct.decode(b, r) {
+		return nil
+	}
+	if c.keep == nil {
+		return proto.Unmarshal(b, r)
 	}
 	return c.keep.unmarshal(b, r)
 }
