@@ -1,6 +1,9 @@
 package hubble
 
 import (
+	"context"
+	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -8,6 +11,8 @@ import (
 
 	flowpb "github.com/cilium/cilium/api/v1/flow"
 	observerpb "github.com/cilium/cilium/api/v1/observer"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
@@ -17,6 +22,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/hubble-sentinel/hubble-sentinel/test/shopmesh"
+	"github.com/hubble-sentinel/hubble-sentinel/test/testrelay"
 )
 
 // protobufCodec is c with every response decoded by protobuf.
@@ -271,4 +277,31 @@ func names(path []protoreflect.FieldDescriptor) string {
 		s = append(s, string(fd.Name()))
 	}
 	return strings.Join(s, ".")
+}
+
+// TestDecodedResponsesCounted: a stream's responses are counted by
+// decoder on the registry given to Dial, also when a second connection
+// dials with the same registry.
+func TestDecodedResponsesCounted(t *testing.T) {
+	fm, err := FieldMask()
+	require.NoError(t, err)
+	reg := prometheus.NewRegistry()
+	flows := []*flowpb.Flow{newFlow(at(1), "a", 80), newFlow(at(2), "b", 443)}
+	for round := 1; round <= 2; round++ {
+		r := startRelay(t, listen(t), testrelay.Flows(flows...))
+		conn, err := Dial(r.Addr, TLSConfig{}, DialOptions{FieldMask: fm, Registerer: reg})
+		require.NoError(t, err)
+		c := NewClient(observerpb.NewObserverClient(conn), ClientConfig{}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+		n := 0
+		require.NoError(t, c.Run(t.Context(), func(context.Context, *flowpb.Flow) error { n++; return nil }))
+		require.NoError(t, conn.Close())
+		require.Equal(t, len(flows), n)
+		want := fmt.Sprintf(`
+# HELP hubble_sentinel_hubble_responses_decoded_total %s
+# TYPE hubble_sentinel_hubble_responses_decoded_total counter
+hubble_sentinel_hubble_responses_decoded_total{decoder="direct"} %d
+`, decodedHelp, round*len(flows))
+		require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(want+`hubble_sentinel_hubble_responses_decoded_total{decoder="protobuf"} 0
+`), "hubble_sentinel_hubble_responses_decoded_total"))
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	grpcbackoff "google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
@@ -96,6 +97,9 @@ type DialOptions struct {
 	// apply the request's mask (an older Hubble, a proxy) sends every
 	// field, and the others are skipped undecoded, as if it had.
 	FieldMask *fieldmaskpb.FieldMask
+	// Registerer, when set, gets the decoder's metric
+	// (hubble_sentinel_hubble_responses_decoded_total).
+	Registerer prometheus.Registerer
 	// BackoffMin and BackoffMax bound gRPC's connect backoff; the Client
 	// resets it before each retry, so it only paces connection attempts
 	// between them. Zero: DefaultBackoffMin and DefaultBackoffMax.
@@ -168,7 +172,7 @@ func Dial(address string, tc TLSConfig, opts ...DialOptions) (*grpc.ClientConn, 
 		grpc.WithInitialConnWindowSize(streamWindow),
 		grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(hardMessageLimit(o.MaxFlowSize)),
-			grpc.ForceCodecV2(newFlowCodec(o.MaxFlowSize, o.FieldMask)),
+			grpc.ForceCodecV2(newFlowCodec(o.MaxFlowSize, o.FieldMask).counted(o.Registerer)),
 		),
 	)
 	if err != nil {

@@ -186,11 +186,17 @@ func bench(ctx context.Context, o options) (Result, error) {
 	for i := range rounds {
 		say("round %d of %d", i+1, rounds)
 		say("limit: receive + unmarshal + discard")
-		limit, err := measureLimit(ctx, r, t)
+		limit, err := measureLimit(ctx, r, t, false)
 		if err != nil {
 			return Result{}, err
 		}
 		say("  %.0f flows/s", limit)
+		say("limit, decoding as hubble-sentinel does (for reference)")
+		limitOwn, err := measureLimit(ctx, r, t, true)
+		if err != nil {
+			return Result{}, err
+		}
+		say("  %.0f flows/s", limitOwn)
 		// Profiles and traces are of the first round's engine only.
 		name := "engine"
 		if i > 0 {
@@ -205,7 +211,7 @@ func bench(ctx context.Context, o options) (Result, error) {
 		for _, g := range eng.groups {
 			say("  policy group %s", g)
 		}
-		runs = append(runs, round{limit: limit, engine: eng})
+		runs = append(runs, round{limit: limit, limitOwn: limitOwn, engine: eng})
 	}
 	m := runs[medianRound(runs)]
 	res.Rounds = rounds
@@ -213,6 +219,8 @@ func bench(ctx context.Context, o options) (Result, error) {
 		res.RoundRatios = append(res.RoundRatios, ratio(rd.engine.rate, rd.limit))
 	}
 	res.LimitFlowsPerS, res.EngineFlowsPerS = m.limit, m.engine.rate
+	res.LimitSentinelDecoderFlowsPerS = m.limitOwn
+	res.EngineOverLimitSentinelDecoder = ratio(m.engine.rate, m.limitOwn)
 	res.AllocsPerFlow, res.EngineCPUUsPerFlow = m.engine.allocsPerFlow, m.engine.cpuUsPerFlow
 	res.CacheHitRatio = m.engine.cacheHits
 	res.PeakRSSMiB, res.Alerts = mib(m.engine.peakRSS), m.engine.alerts
@@ -289,8 +297,9 @@ func latencyFlows(frames int, rate float64, duration time.Duration) int {
 
 // round is one round's limit rate and engine run.
 type round struct {
-	limit  float64
-	engine engineFigures
+	limit    float64
+	limitOwn float64 // the limit decoding as hubble-sentinel does
+	engine   engineFigures
 }
 
 // medianRound is the index of the round whose engine/limit ratio is the

@@ -17,6 +17,8 @@ import (
 	observerpb "github.com/cilium/cilium/api/v1/observer"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/hubble-sentinel/hubble-sentinel/hubble"
 )
 
 // startTimeout bounds a hubble-sentinel's start: compiling the bundled
@@ -27,9 +29,23 @@ const startTimeout = 2 * time.Minute
 const stallTimeout = 30 * time.Second
 
 // measureLimit is the transport's limit: a client that only receives and
-// unmarshals every flow of t, and discards it, over loopback gRPC.
-func measureLimit(ctx context.Context, r *relay, t *traffic) (float64, error) {
-	conn, err := grpc.NewClient(r.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+// unmarshals every flow of t, and discards it, over loopback gRPC. With
+// sentinelDecoder it decodes as hubble-sentinel's stream does (its codec
+// and the bundled policies' field mask), not with protobuf's codec.
+func measureLimit(ctx context.Context, r *relay, t *traffic, sentinelDecoder bool) (float64, error) {
+	var (
+		conn *grpc.ClientConn
+		err  error
+	)
+	if sentinelDecoder {
+		fm, ferr := hubble.FieldMask()
+		if ferr != nil {
+			return 0, ferr
+		}
+		conn, err = hubble.Dial(r.addr, hubble.TLSConfig{}, hubble.DialOptions{FieldMask: fm})
+	} else {
+		conn, err = grpc.NewClient(r.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	}
 	if err != nil {
 		return 0, err
 	}

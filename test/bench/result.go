@@ -37,6 +37,14 @@ type Result struct {
 	Rounds      int       `json:"rounds"`
 	RoundRatios []float64 `json:"round_engine_over_limit"`
 
+	// LimitSentinelDecoderFlowsPerS is the limit with hubble-sentinel's
+	// own decoder (hubble's codec, the bundled policies' field mask) in
+	// place of protobuf's, and EngineOverLimitSentinelDecoder the engine
+	// against it: how much the engine costs beyond its own receiving. For
+	// reference; the target is against the limit above.
+	LimitSentinelDecoderFlowsPerS  float64 `json:"limit_sentinel_decoder_flows_per_s"`
+	EngineOverLimitSentinelDecoder float64 `json:"engine_over_limit_sentinel_decoder"`
+
 	Flows      int `json:"flows"`
 	NaiveFlows int `json:"naive_flows"`
 	// EngineCPUUsPerFlow is the engine process's CPU time (user+system)
@@ -155,6 +163,10 @@ func failed(cs []check) bool {
 func (r Result) print(w io.Writer, cs []check) {
 	fmt.Fprintf(w, "\nflows: %d (naive: %d sample flows)\n", r.Flows, r.NaiveFlows)
 	fmt.Fprintf(w, "  limit   %10.0f flows/s   (receive + unmarshal + discard)\n", r.LimitFlowsPerS)
+	if r.LimitSentinelDecoderFlowsPerS > 0 {
+		fmt.Fprintf(w, "  limit   %10.0f flows/s   (the same, decoding as hubble-sentinel does: engine/that %.3f, for reference)\n",
+			r.LimitSentinelDecoderFlowsPerS, r.EngineOverLimitSentinelDecoder)
+	}
 	fmt.Fprintf(w, "  engine  %10.0f flows/s   (hubble-sentinel run, %.1f µs CPU/flow, %.0f allocs/flow, peak RSS %.0f MiB, %d alerts)\n",
 		r.EngineFlowsPerS, r.EngineCPUUsPerFlow, r.AllocsPerFlow, r.PeakRSSMiB, r.Alerts)
 	fmt.Fprintf(w, "  naive   %10.1f flows/s   (one prepared query per policy, protojson map input, one core)\n", r.NaiveFlowsPerS)

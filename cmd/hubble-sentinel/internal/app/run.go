@@ -251,6 +251,7 @@ func (p *pipeline) followSource(ctx context.Context, g *run.Group, o *Options, s
 	// relay applies the mask.
 	dial := o.Stream.dialOptions()
 	dial.FieldMask = cfg.FieldMask
+	dial.Registerer = reg
 	conn, err := hubble.Dial(src.Address, o.HubbleTLS, dial)
 	if err != nil {
 		closePosition()
