@@ -32,8 +32,10 @@ func hardMessageLimit(maxFlow int) int {
 // flowCodec is gRPC's proto codec, except that a GetFlowsResponse larger
 // than maxFlow is decoded to a skeleton (its flow's time, UUID and node)
 // marked oversized, so the Client can count, log and skip it and still
-// deduplicate and resume past it; and that, with a field mask, a flow's
-// other top-level fields are skipped undecoded.
+// deduplicate and resume past it; that a flow response is decoded by
+// hubble-sentinel's own decoder (decoder.go), with protobuf's result; and
+// that, with a field mask, a flow's other top-level fields are skipped
+// undecoded.
 type flowCodec struct {
 	encoding.CodecV2
 	maxFlow int
