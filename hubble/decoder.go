@@ -2,6 +2,7 @@ package hubble
 
 import (
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"unicode/utf8"
@@ -58,6 +59,8 @@ const (
 	slabLabels       = 24
 	internMaxEntries = 1 << 15
 	internMaxLen     = 128
+	endpointsKept    = 4096
+	endpointMaxLen   = 2048
 )
 
 // flowSlab is one allocation for a flow's usual messages.
@@ -95,9 +98,10 @@ type l7Slab struct {
 type decoder struct {
 	keep *fieldSet // nil: every field
 
-	mu    sync.Mutex
-	names interner
-	rest  []byte
+	mu        sync.Mutex
+	names     interner
+	endpoints map[string]*endpointValue // by their bytes, at most endpointsKept
+	rest      []byte
 
 	direct, fallback atomic.Uint64 // responses decoded here, and left to protobuf
 	metric           decodedMetric
@@ -137,7 +141,7 @@ func (c flowCodec) counted(reg prometheus.Registerer) flowCodec {
 }
 
 func newDecoder(keep *fieldSet) *decoder {
-	return &decoder{keep: keep, names: interner{m: make(map[string]string)}}
+	return &decoder{keep: keep, names: interner{m: make(map[string]string)}, endpoints: make(map[string]*endpointValue)}
 }
 
 // decode decodes the response b into r and reports whether it did; false
@@ -293,9 +297,9 @@ func (d *decoder) flowField(num protowire.Number, typ protowire.Type, body []byt
 	case flowL4:
 		return true, set(&f.L4, &s.l4) && d.l4(v, s)
 	case flowSource:
-		return true, set(&f.Source, &s.endpoints[0]) && d.endpoint(v, f.Source, 0, s)
+		return true, set(&f.Source, &s.endpoints[0]) && d.knownEndpoint(v, f.Source, 0, s)
 	case flowDestination:
-		return true, set(&f.Destination, &s.endpoints[1]) && d.endpoint(v, f.Destination, 1, s)
+		return true, set(&f.Destination, &s.endpoints[1]) && d.knownEndpoint(v, f.Destination, 1, s)
 	case flowDestNames:
 		name, ok := d.names.str(v)
 		f.DestinationNames = append(f.DestinationNames, name)
@@ -447,6 +451,52 @@ func tcpFlags(b []byte, f *flowpb.TCPFlags) bool {
 		*flags[num-1] = x != 0
 		return true
 	})
+}
+
+// endpointValue is an endpoint decoded before: its lists are shared by
+// every flow that names it, as its strings are (a flow is never modified
+// once decoded), and capped, so that an append copies.
+type endpointValue struct {
+	id, identity            uint32
+	namespace, pod, cluster string
+	labels                  []string
+	workloads               []*flowpb.Workload
+}
+
+// knownEndpoint is endpoint, from the endpoints decoded before when b is
+// one of them: a mesh's flows name the same pods over and over, and an
+// endpoint's labels are most of a flow's strings. At most endpointsKept
+// endpoints of at most endpointMaxLen bytes are kept (then it starts
+// again).
+func (d *decoder) knownEndpoint(b []byte, ep *flowpb.Endpoint, i int, s *flowSlab) bool {
+	if v, ok := d.endpoints[string(b)]; ok {
+		ep.ID, ep.Identity = v.id, v.identity
+		ep.Namespace, ep.PodName, ep.ClusterName = v.namespace, v.pod, v.cluster
+		ep.Labels, ep.Workloads = v.labels, v.workloads
+		return true
+	}
+	if !d.endpoint(b, ep, i, s) {
+		return false
+	}
+	if len(b) <= endpointMaxLen {
+		if len(d.endpoints) >= endpointsKept {
+			clear(d.endpoints)
+		}
+		v := &endpointValue{
+			id: ep.ID, identity: ep.Identity, namespace: ep.Namespace, pod: ep.PodName, cluster: ep.ClusterName,
+			labels: slices.Clip(slices.Clone(ep.Labels)),
+		}
+		if len(ep.Workloads) > 0 {
+			ws := make([]flowpb.Workload, len(ep.Workloads))
+			v.workloads = make([]*flowpb.Workload, len(ws))
+			for j, w := range ep.Workloads {
+				ws[j].Name, ws[j].Kind = w.Name, w.Kind
+				v.workloads[j] = &ws[j]
+			}
+		}
+		d.endpoints[string(b)] = v
+	}
+	return true
 }
 
 // endpoint decodes the endpoint b into ep, the flow's i-th (source 0,

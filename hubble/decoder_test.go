@@ -305,3 +305,34 @@ hubble_sentinel_hubble_responses_decoded_total{decoder="direct"} %d
 `), "hubble_sentinel_hubble_responses_decoded_total"))
 	}
 }
+
+// TestDecoderKnownEndpoints: an endpoint decoded before gives the same
+// endpoint, its lists shared and capped (an append copies), and the
+// endpoints kept stay within their bound.
+func TestDecoderKnownEndpoints(t *testing.T) {
+	c := newFlowCodec(DefaultMaxFlowSize, nil)
+	ep := func(i int) *flowpb.Endpoint {
+		return &flowpb.Endpoint{ID: uint32(i), Identity: 7, Namespace: "shop", PodName: fmt.Sprintf("cart-%d", i), ClusterName: "c",
+			Labels: []string{"k8s:app=cart", fmt.Sprintf("k8s:i=%d", i)}, Workloads: []*flowpb.Workload{{Name: "cart", Kind: "Deployment"}}}
+	}
+	decode := func(f *flowpb.Flow) *flowpb.Flow {
+		var r observerpb.GetFlowsResponse
+		require.True(t, decodeBoth(t, c, wireResponse(t, f).Materialize()))
+		require.NoError(t, c.Unmarshal(wireResponse(t, f), &r))
+		return r.GetFlow()
+	}
+	first := decode(&flowpb.Flow{Uuid: "1", Source: ep(1), Destination: ep(2)})
+	second := decode(&flowpb.Flow{Uuid: "2", Source: ep(1), Destination: ep(3)})
+	require.True(t, proto.Equal(first.GetSource(), second.GetSource()))
+	require.NotSame(t, first.GetSource(), second.GetSource(), "each flow has its own endpoint message")
+	require.Same(t, unsafe.SliceData(first.GetSource().GetLabels()), unsafe.SliceData(second.GetSource().GetLabels()), "a known endpoint's labels are shared")
+	require.Equal(t, len(second.Source.Labels), cap(second.Source.Labels))
+	require.Equal(t, len(second.Source.Workloads), cap(second.Source.Workloads))
+	appended := append(second.Source.Labels, "k8s:extra=1")
+	require.Equal(t, []string{"k8s:app=cart", "k8s:i=1"}, first.Source.Labels, "an append to one flow's labels leaves the others")
+	require.Len(t, appended, 3)
+	for i := range 2*endpointsKept + 10 {
+		decode(&flowpb.Flow{Source: ep(i)})
+		require.LessOrEqual(t, len(c.direct.endpoints), endpointsKept)
+	}
+}
