@@ -22,7 +22,9 @@ import (
 // cost of the goroutine every flow passes through. The decoder below reads
 // the fields the engine reads straight into Cilium's types:
 //   - one allocation holds a flow's messages (the flow, its endpoints,
-//     IP, L4 and its first labels and workloads), one more its L7 record;
+//     IP and L4), one more its L7 record;
+//   - an endpoint decoded before shares that one's label and workload
+//     lists (a bounded table, by the endpoint's bytes);
 //   - strings that recur from flow to flow (labels, namespaces, pods,
 //     names, IPs, methods, header names) are interned in a bounded table,
 //     so a steady mesh allocates none of them;
@@ -56,7 +58,6 @@ const (
 	l7DNS            = 100
 	l7HTTP           = 101
 	httpHeaderField  = 5
-	slabLabels       = 24
 	internMaxEntries = 1 << 15
 	internMaxLen     = 128
 	endpointsKept    = 4096
@@ -77,12 +78,8 @@ type flowSlab struct {
 	udpCase   flowpb.Layer4_UDP
 	udp       flowpb.UDP
 	endpoints [2]flowpb.Endpoint
-	workload  [2]flowpb.Workload
-	workloads [2]*flowpb.Workload
 	event     flowpb.CiliumEventType
 	isReply   wrapperspb.BoolValue
-	labels    [slabLabels]string
-	nlabels   int
 }
 
 // l7Slab is one allocation for a flow's L7 record.
@@ -101,6 +98,7 @@ type decoder struct {
 	mu        sync.Mutex
 	names     interner
 	endpoints map[string]*endpointValue // by their bytes, at most endpointsKept
+	labels    []string                  // an endpoint's, while it is decoded
 	rest      []byte
 
 	direct, fallback atomic.Uint64 // responses decoded here, and left to protobuf
@@ -297,9 +295,9 @@ func (d *decoder) flowField(num protowire.Number, typ protowire.Type, body []byt
 	case flowL4:
 		return true, set(&f.L4, &s.l4) && d.l4(v, s)
 	case flowSource:
-		return true, set(&f.Source, &s.endpoints[0]) && d.knownEndpoint(v, f.Source, 0, s)
+		return true, set(&f.Source, &s.endpoints[0]) && d.knownEndpoint(v, f.Source)
 	case flowDestination:
-		return true, set(&f.Destination, &s.endpoints[1]) && d.knownEndpoint(v, f.Destination, 1, s)
+		return true, set(&f.Destination, &s.endpoints[1]) && d.knownEndpoint(v, f.Destination)
 	case flowDestNames:
 		name, ok := d.names.str(v)
 		f.DestinationNames = append(f.DestinationNames, name)
@@ -468,42 +466,36 @@ type endpointValue struct {
 // endpoint's labels are most of a flow's strings. At most endpointsKept
 // endpoints of at most endpointMaxLen bytes are kept (then it starts
 // again).
-func (d *decoder) knownEndpoint(b []byte, ep *flowpb.Endpoint, i int, s *flowSlab) bool {
+func (d *decoder) knownEndpoint(b []byte, ep *flowpb.Endpoint) bool {
 	if v, ok := d.endpoints[string(b)]; ok {
 		ep.ID, ep.Identity = v.id, v.identity
 		ep.Namespace, ep.PodName, ep.ClusterName = v.namespace, v.pod, v.cluster
 		ep.Labels, ep.Workloads = v.labels, v.workloads
 		return true
 	}
-	if !d.endpoint(b, ep, i, s) {
+	if !d.endpoint(b, ep) {
 		return false
 	}
 	if len(b) <= endpointMaxLen {
 		if len(d.endpoints) >= endpointsKept {
 			clear(d.endpoints)
 		}
-		v := &endpointValue{
+		d.endpoints[string(b)] = &endpointValue{
 			id: ep.ID, identity: ep.Identity, namespace: ep.Namespace, pod: ep.PodName, cluster: ep.ClusterName,
-			labels: slices.Clip(slices.Clone(ep.Labels)),
+			labels: ep.Labels, workloads: ep.Workloads,
 		}
-		if len(ep.Workloads) > 0 {
-			ws := make([]flowpb.Workload, len(ep.Workloads))
-			v.workloads = make([]*flowpb.Workload, len(ws))
-			for j, w := range ep.Workloads {
-				ws[j].Name, ws[j].Kind = w.Name, w.Kind
-				v.workloads[j] = &ws[j]
-			}
-		}
-		d.endpoints[string(b)] = v
 	}
 	return true
 }
 
-// endpoint decodes the endpoint b into ep, the flow's i-th (source 0,
-// destination 1), its labels into the slab's while they fit.
-func (d *decoder) endpoint(b []byte, ep *flowpb.Endpoint, i int, s *flowSlab) bool {
-	start := s.nlabels
-	var spilled []string
+// labelsKept bounds the labels the decoder's scratch list keeps between
+// endpoints.
+const labelsKept = 256
+
+// endpoint decodes the endpoint b into ep, its lists allocated to their
+// length (so that an append copies and a known endpoint can share them).
+func (d *decoder) endpoint(b []byte, ep *flowpb.Endpoint) bool {
+	labels := d.labels[:0]
 	ok := fields(b, func(f wireVal) (ok bool) {
 		switch {
 		case f.is(1, varintType):
@@ -515,39 +507,28 @@ func (d *decoder) endpoint(b []byte, ep *flowpb.Endpoint, i int, s *flowSlab) bo
 		case f.is(4, bytesType):
 			var l string
 			l, ok = d.names.str(f.v)
-			switch {
-			case spilled == nil && s.nlabels < len(s.labels):
-				s.labels[s.nlabels] = l
-				s.nlabels++
-			case spilled == nil:
-				spilled = append(make([]string, 0, 2*(s.nlabels-start)+1), s.labels[start:s.nlabels]...)
-				s.nlabels = start
-				fallthrough
-			default:
-				spilled = append(spilled, l)
-			}
+			labels = append(labels, l)
 		case f.is(5, bytesType):
 			ep.PodName, ok = d.names.str(f.v)
 		case f.is(6, bytesType):
-			w := &s.workload[i]
-			if len(ep.Workloads) > 0 {
-				w = &flowpb.Workload{}
-				ep.Workloads = append(ep.Workloads, w)
-			} else {
-				s.workloads[i] = w
-				ep.Workloads = s.workloads[i : i+1 : i+1]
-			}
+			w := &flowpb.Workload{}
+			ep.Workloads = append(ep.Workloads, w)
 			ok = d.workload(f.v, w)
 		case f.is(7, bytesType):
 			ep.ClusterName, ok = d.names.str(f.v)
 		}
 		return ok
 	})
-	switch {
-	case spilled != nil:
-		ep.Labels = spilled
-	case s.nlabels > start:
-		ep.Labels = s.labels[start:s.nlabels:s.nlabels]
+	if len(labels) > 0 {
+		ep.Labels = make([]string, len(labels))
+		copy(ep.Labels, labels)
+	}
+	ep.Workloads = slices.Clip(ep.Workloads)
+	clear(labels)
+	if cap(labels) <= labelsKept {
+		d.labels = labels[:0]
+	} else {
+		d.labels = nil
 	}
 	return ok
 }

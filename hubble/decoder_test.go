@@ -77,7 +77,7 @@ func TestDecoderIsProtobufs(t *testing.T) {
 	ep := &flowpb.Endpoint{ID: 1, Identity: 2, Namespace: "ns", PodName: "p", ClusterName: "c",
 		Labels: []string{"k8s:a=b", "k8s:c=d"}, Workloads: []*flowpb.Workload{{Name: "w", Kind: "Deployment"}, {Name: "w2", Kind: "StatefulSet"}}}
 	manyLabels := proto.Clone(ep).(*flowpb.Endpoint)
-	for i := range 3 * slabLabels {
+	for i := range 72 {
 		manyLabels.Labels = append(manyLabels.Labels, "k8s:l="+strings.Repeat("x", i))
 	}
 	full := &flowpb.Flow{
