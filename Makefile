@@ -114,10 +114,13 @@ FUZZ_TARGETS := ./hubble:FuzzParseLine ./hubble:FuzzRecentSet ./hubble:FuzzMaske
 	./cmd/hubble-sentinel/internal/config:FuzzConfig ./engine/policy:FuzzBundle ./engine/policy:FuzzRequestText ./engine/policy:FuzzCallGuardNative \
 	./engine/profile:FuzzContainerJSON ./engine/profile:FuzzStateJSON
 FUZZTIME ?= 30s
+## FUZZMINIMIZETIME bounds the minimizing of each new input: by default (60 s each) a target
+## linking Cilium's flow types stalled at 0 execs/s while it minimized, 11 new inputs in 4 minutes.
+FUZZMINIMIZETIME ?= 10x
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $$t for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) "$${t%%:*}"; \
 	done
 
 ## e2e: only the end-to-end test (relay -> hubble-sentinel run -> real Alertmanager).
