@@ -262,6 +262,10 @@ var errUnresponsive = errors.New("relay stopped answering (no ServerStatus reply
 // Without Reconnect, stream errors are returned, and so are InvalidArgument
 // and Unimplemented even with it: the request itself is wrong and retrying
 // it cannot help.
+//
+// A flow handed to handle is read-only: its strings and its endpoints'
+// label and workload lists may be shared with other flows (an append to
+// a list copies it; a write into one changes them all).
 func (c *Client) Run(ctx context.Context, handle func(context.Context, *flowpb.Flow) error) error {
 	started := time.Now()
 	defer c.logTotals(started)
