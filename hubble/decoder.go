@@ -2,7 +2,6 @@ package hubble
 
 import (
 	"errors"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"unicode/utf8"
@@ -40,28 +39,30 @@ import (
 const respTimeField = 1001
 
 const (
-	flowVerdict      = 2
-	flowIP           = 5
-	flowL4           = 6
-	flowSource       = 8
-	flowDestination  = 9
-	flowType         = 10
-	flowDestNames    = 14
-	flowL7           = 15
-	flowReply        = 16
-	flowEventType    = 19
-	flowDirection    = 22
-	flowObsPoint     = 24
-	flowDropReason   = 25
-	flowIsReply      = 26
-	flowAuthType     = 35
-	l7DNS            = 100
-	l7HTTP           = 101
-	httpHeaderField  = 5
-	internMaxEntries = 1 << 15
-	internMaxLen     = 128
-	endpointsKept    = 4096
-	endpointMaxLen   = 2048
+	flowVerdict       = 2
+	flowIP            = 5
+	flowL4            = 6
+	flowSource        = 8
+	flowDestination   = 9
+	flowType          = 10
+	flowDestNames     = 14
+	flowL7            = 15
+	flowReply         = 16
+	flowEventType     = 19
+	flowDirection     = 22
+	flowObsPoint      = 24
+	flowDropReason    = 25
+	flowIsReply       = 26
+	flowAuthType      = 35
+	l7DNS             = 100
+	l7HTTP            = 101
+	httpHeaderField   = 5
+	endpointLabels    = 4
+	endpointWorkloads = 6
+	internMaxEntries  = 1 << 15
+	internMaxLen      = 128
+	endpointsKept     = 4096
+	endpointMaxLen    = 2048
 )
 
 // flowSlab is one allocation for a flow's usual messages.
@@ -98,7 +99,6 @@ type decoder struct {
 	mu        sync.Mutex
 	names     interner
 	endpoints map[string]*endpointValue // by their bytes, at most endpointsKept
-	labels    []string                  // an endpoint's, while it is decoded
 	rest      []byte
 
 	direct, fallback atomic.Uint64 // responses decoded here, and left to protobuf
@@ -488,15 +488,22 @@ func (d *decoder) knownEndpoint(b []byte, ep *flowpb.Endpoint) bool {
 	return true
 }
 
-// labelsKept bounds the labels the decoder's scratch list keeps between
-// endpoints.
-const labelsKept = 256
-
 // endpoint decodes the endpoint b into ep, its lists allocated to their
 // length (so that an append copies and a known endpoint can share them).
 func (d *decoder) endpoint(b []byte, ep *flowpb.Endpoint) bool {
-	labels := d.labels[:0]
-	ok := fields(b, func(f wireVal) (ok bool) {
+	labels, workloads := repeated(b, endpointLabels), repeated(b, endpointWorkloads)
+	if labels < 0 {
+		return false
+	}
+	if labels > 0 {
+		ep.Labels = make([]string, 0, labels)
+	}
+	var ws []flowpb.Workload
+	if workloads > 0 {
+		ws = make([]flowpb.Workload, workloads)
+		ep.Workloads = make([]*flowpb.Workload, 0, workloads)
+	}
+	return fields(b, func(f wireVal) (ok bool) {
 		switch {
 		case f.is(1, varintType):
 			ep.ID, ok = uint32(f.x), true
@@ -504,14 +511,14 @@ func (d *decoder) endpoint(b []byte, ep *flowpb.Endpoint) bool {
 			ep.Identity, ok = uint32(f.x), true
 		case f.is(3, bytesType):
 			ep.Namespace, ok = d.names.str(f.v)
-		case f.is(4, bytesType):
+		case f.is(endpointLabels, bytesType):
 			var l string
 			l, ok = d.names.str(f.v)
-			labels = append(labels, l)
+			ep.Labels = append(ep.Labels, l)
 		case f.is(5, bytesType):
 			ep.PodName, ok = d.names.str(f.v)
-		case f.is(6, bytesType):
-			w := &flowpb.Workload{}
+		case f.is(endpointWorkloads, bytesType):
+			w := &ws[len(ep.Workloads)]
 			ep.Workloads = append(ep.Workloads, w)
 			ok = d.workload(f.v, w)
 		case f.is(7, bytesType):
@@ -519,18 +526,6 @@ func (d *decoder) endpoint(b []byte, ep *flowpb.Endpoint) bool {
 		}
 		return ok
 	})
-	if len(labels) > 0 {
-		ep.Labels = make([]string, len(labels))
-		copy(ep.Labels, labels)
-	}
-	ep.Workloads = slices.Clip(ep.Workloads)
-	clear(labels)
-	if cap(labels) <= labelsKept {
-		d.labels = labels[:0]
-	} else {
-		d.labels = nil
-	}
-	return ok
 }
 
 func (d *decoder) workload(b []byte, w *flowpb.Workload) bool {
@@ -564,17 +559,27 @@ func (d *decoder) l7(b []byte, s *l7Slab) bool {
 	})
 }
 
-func (d *decoder) http(b []byte, h *flowpb.HTTP) bool {
-	headers := 0
-	for c := b; len(c) > 0; {
-		num, typ, _, size := wireField(c)
+// repeated counts the message fields numbered num in the message b, so
+// that a list is allocated to its length (-1: b is malformed).
+func repeated(b []byte, num protowire.Number) int {
+	n := 0
+	for len(b) > 0 {
+		fn, typ, _, size := wireField(b)
 		if size < 0 {
-			return false
+			return -1
 		}
-		if num == httpHeaderField && typ == protowire.BytesType {
-			headers++
+		if fn == num && typ == protowire.BytesType {
+			n++
 		}
-		c = c[size:]
+		b = b[size:]
+	}
+	return n
+}
+
+func (d *decoder) http(b []byte, h *flowpb.HTTP) bool {
+	headers := repeated(b, httpHeaderField)
+	if headers < 0 {
+		return false
 	}
 	var hs []flowpb.HTTPHeader
 	if headers > 0 {
